@@ -1,0 +1,1 @@
+"""The ``behemoth`` command: one subcommand per pipeline stage."""

@@ -1,0 +1,19 @@
+"""Arguments shared by stages: preset / config / --set / --seed / --out / --force."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_config_args(p: argparse.ArgumentParser, what: str) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", help=f"a named {what} preset")
+    src.add_argument("--config", help=f"a YAML file of {what} settings")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one setting (repeatable; values parsed as YAML)")
+    p.add_argument("--seed", type=int, default=None, help="the root seed (overrides the config's)")
+
+
+def add_out_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--out", required=required, help="output directory (must be new or empty)")
+    p.add_argument("--force", action="store_true", help="replace what --out already holds")

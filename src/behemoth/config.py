@@ -1,0 +1,129 @@
+"""Typed, validated configuration: pydantic models loaded from YAML with ``--set`` overrides.
+
+Every config class derives from :class:`StrictConfig`, which rejects unknown keys. Cross-field
+rules live in ``model_validator``s that raise :class:`behemoth.errors.ConfigError`, so that the
+CLI can print one line naming the field and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from behemoth.errors import ConfigError
+
+C = TypeVar("C", bound="StrictConfig")
+
+
+class StrictConfig(BaseModel):
+    """Base for all configs: unknown keys rejected, values validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        return validate(cls, data)
+
+    @classmethod
+    def from_yaml(cls: type[C], path: str | Path) -> C:
+        return validate(cls, load_yaml(path))
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, with one-line errors for a missing or malformed file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("--config", f"file {str(p)!r} does not exist", "give the path of a YAML file")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(
+            "--config", f"{p} is not valid YAML{where}", "fix the YAML syntax"
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("--config", f"{p} must hold a mapping of keys to values", "write key: value lines")
+    return data
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """Parse ``KEY=VALUE`` strings (values parsed as YAML, dotted keys nest) into a dict."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ConfigError("--set", f"{pair!r} is not KEY=VALUE", "write e.g. --set subjects=500")
+        key, raw = pair.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError("--set", f"{pair!r} has an empty key", "write e.g. --set subjects=500")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def validate(cls: type[C], data: dict[str, Any]) -> C:
+    """Build ``cls`` from ``data``; turn pydantic's report into a one-line ConfigError."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or cls.__name__
+        if err["type"] == "extra_forbidden":
+            known = list(cls.model_fields)
+            hint = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
+            fix = f"did you mean {hint[0]!r}?" if hint else f"known keys: {', '.join(known)}"
+            raise ConfigError(loc, "unknown key", fix) from None
+        ctx = err.get("ctx") or {}
+        inner = ctx.get("error")
+        if isinstance(inner, ConfigError):
+            raise inner from None
+        got = err.get("input")
+        got_s = f" (got {got!r})" if not isinstance(got, dict) else ""
+        raise ConfigError(loc, f"{err['msg'].lower()}{got_s}", "change this value") from None
+
+
+def resolve(
+    cls: type[C],
+    preset: dict[str, Any] | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | None = None,
+    seed: int | None = None,
+) -> C:
+    """Preset, then YAML file, then ``--set`` overrides, then ``--seed``: later wins."""
+    data: dict[str, Any] = dict(preset or {})
+    if config_file is not None:
+        data = deep_merge(data, load_yaml(config_file))
+    data = deep_merge(data, parse_overrides(overrides))
+    if seed is not None:
+        data["seed"] = seed
+    return validate(cls, data)

@@ -1,0 +1,21 @@
+"""Errors that the CLI turns into one clear line and exit code 2."""
+
+from __future__ import annotations
+
+
+class BehemothError(Exception):
+    """A user-facing error: its message names the field and the fix."""
+
+
+class ConfigError(BehemothError, ValueError):
+    """An invalid configuration value or combination."""
+
+    def __init__(self, field: str, problem: str, fix: str) -> None:
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{field}: {problem}; {fix}")
+
+
+class OutputExistsError(BehemothError):
+    """The output directory already holds something that must not be overwritten."""

@@ -1,0 +1,116 @@
+"""The world's configuration: names follow the reference generator's options.
+
+Cross-field rules mirror the combinations the reference rejects (and the ones it crashes on),
+each with a one-line message naming the field and the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from behemoth.config import StrictConfig
+from behemoth.errors import ConfigError
+
+BaseTemplate = Literal["sro", "simple_repeats", "nonsense"]
+
+
+class WorldConfig(StrictConfig):
+    """A world of (subject, relation, object) facts and the corpus that states them."""
+
+    seed: int = Field(0, ge=0, description="Root seed; every random choice derives from it.")
+    subjects: int = Field(1000, description="Number of subjects S.")
+    relations: int = Field(4, description="Number of relations R.")
+    objects: int = Field(50, description="Objects per relation O (separate vocabulary per relation).")
+    repeats: int = Field(500, description="Times each fact is written in the corpus.")
+    shuffle: bool = Field(
+        True, description="One fact per document, globally shuffled; false = biography documents."
+    )
+    template: BaseTemplate = Field("sro", description="Base sentence grammar (phrase creator).")
+    inversion_frac: float = Field(
+        0.0, ge=0.0, le=1.0, description="Share of sentences in SOR/OSR/RSO order (sro, nonsense)."
+    )
+    correlated_pair: bool = Field(False, description="Relation 1 copies relation 0's object index.")
+    correlation_strength: float = Field(
+        1.0, ge=0.0, le=1.0, description="P(relation 1 object == relation 0 object)."
+    )
+    binarize_first: bool = Field(False, description="Relation 0 takes objects 0/1 only.")
+    nested_objects: int = Field(
+        0, ge=0, description="M nested objects per relation (0 = off); M must divide objects."
+    )
+    nested_upweight: int = Field(1, ge=1, description="Times each O-NO edge is repeated per repeat.")
+    minority_entity_frac: float = Field(
+        0.0, ge=0.0, le=1.0, description="Share of edges that have a dissenting minority object."
+    )
+    minority_frac: float = Field(
+        0.1, ge=0.0, le=1.0, description="P(a sentence of such an edge uses the minority object)."
+    )
+    questions_frac: float = Field(
+        0.0, ge=0.0, le=1.0, description="Share of all statements written as questions."
+    )
+    questions_entity_frac: float = Field(
+        0.5, ge=0.0, le=1.0, description="Share of subjects whose facts also appear as questions."
+    )
+    max_subject_words: int = Field(
+        1000, ge=2, description="Words per subject token position; more subjects use several tokens."
+    )
+    shard_units: int = Field(
+        1 << 23, ge=1, description="Corpus documents per written token shard."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> WorldConfig:
+        for name in ("subjects", "relations", "objects", "repeats"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(name, f"must be a positive integer (got {getattr(self, name)})",
+                                  f"set {name} to 1 or more")
+        m = self.nested_objects
+        if m and self.objects % m:
+            raise ConfigError("nested_objects", f"{m} does not divide objects={self.objects}",
+                              "choose nested_objects as a divisor of objects")
+        if self.correlated_pair:
+            if self.relations < 2:
+                raise ConfigError("relations", "correlated_pair needs at least 2 relations",
+                                  "set relations >= 2 or correlated_pair=false")
+            if self.objects < 2:
+                raise ConfigError("objects", "correlated_pair needs at least 2 objects per relation",
+                                  "set objects >= 2 or correlated_pair=false")
+            chance = 0.5 if self.binarize_first else 1.0 / self.objects
+            if self.correlation_strength <= chance:
+                raise ConfigError(
+                    "correlation_strength",
+                    f"{self.correlation_strength} is at or below chance ({chance:.3g}): it makes an anti-correlation",
+                    f"set correlation_strength above {chance:.3g}",
+                )
+            if self.minority_entity_frac > 0:
+                raise ConfigError("minority_entity_frac", "minority objects cannot be combined with correlated_pair",
+                                  "set minority_entity_frac=0 or correlated_pair=false")
+        elif self.binarize_first:
+            raise ConfigError("binarize_first", "only applies to a correlated pair",
+                              "set correlated_pair=true or binarize_first=false")
+        if self.minority_entity_frac > 0:
+            if m:
+                raise ConfigError("minority_entity_frac", "minority objects cannot be combined with nested_objects",
+                                  "set minority_entity_frac=0 or nested_objects=0")
+            if self.objects < 2:
+                raise ConfigError("objects", "a minority object needs at least 2 objects per relation",
+                                  "set objects >= 2")
+        if self.questions_frac > 0 and self.questions_entity_frac <= 0:
+            raise ConfigError("questions_entity_frac", "questions_frac > 0 but no subject is given questions",
+                              "set questions_entity_frac > 0 or questions_frac=0")
+        if self.questions_frac > 0 and self.questions_frac > self.questions_entity_frac:
+            raise ConfigError("questions_frac", f"{self.questions_frac} exceeds questions_entity_frac="
+                              f"{self.questions_entity_frac}: more questions than question subjects can hold",
+                              "lower questions_frac or raise questions_entity_frac")
+        if self.template == "simple_repeats" and self.inversion_frac > 0:
+            raise ConfigError("inversion_frac", "the simple_repeats template has no inversions",
+                              "set inversion_frac=0 or template=sro")
+        return self
+
+    @property
+    def question_repeats(self) -> int:
+        """Question sentences per fact of a question subject (the reference's q_repeats)."""
+        if self.questions_frac <= 0:
+            return 0
+        return max(1, round(self.repeats * self.questions_frac / self.questions_entity_frac))

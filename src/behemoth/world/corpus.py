@@ -1,0 +1,188 @@
+"""The corpus as a pure function of (config, graph): document *u* always renders the same.
+
+The corpus is a list of documents ("units"): with ``shuffle`` one sentence each, otherwise a
+biography (all facts of one subject, in random order) per subject and repeat. O-NO edges and
+question sentences are units of their own. The stream order is a seeded permutation of all
+units, evaluated pointwise (:class:`~behemoth.world.rng.Permutation`), so a chunk of the
+stream can be rendered anywhere without rendering what comes before it. Written shards and the
+on-the-fly training sampler are the same stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from behemoth.world.config import WorldConfig
+from behemoth.world.graph import Graph
+from behemoth.world.rng import Permutation, below, hash_u64, mix64, stream_key, uniform
+from behemoth.world.templates import INVERSIONS, Facts, render_mixed
+from behemoth.world.vocab import DOT, EOT, Vocabulary
+
+#: Every template the pretraining corpus can use, in a fixed order (ids are indices).
+CORPUS_TEMPLATES = ("sro", *INVERSIONS, "simple_repeats", "nonsense_sro", "nonsense_rso", "question")
+_T = {name: i for i, name in enumerate(CORPUS_TEMPLATES)}
+KIND_SO, KIND_SNO, KIND_ONO = 0, 1, 2
+SENTENCE_TAIL = (DOT, EOT)
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    items: int
+    reps: int
+
+    @property
+    def units(self) -> int:
+        return self.items * self.reps
+
+
+class Corpus:
+    """Renders any range of the (infinite, cycling) document stream of a world."""
+
+    def __init__(self, cfg: WorldConfig, graph: Graph, vocab: Vocabulary) -> None:
+        self.cfg, self.graph, self.vocab = cfg, graph, vocab
+        S, R = graph.n_subjects, graph.n_relations
+        self.R = R
+        self.q_edges = (np.flatnonzero(graph.question_subjects)[:, None] * R + np.arange(R)).reshape(-1)
+        nested = graph.nested
+        groups = []
+        if cfg.shuffle:
+            groups.append(Group("so", S * R, cfg.repeats))
+            if nested:
+                groups.append(Group("sno", S * R, cfg.repeats))
+        else:
+            groups.append(Group("bio", S, cfg.repeats))
+        if nested:
+            groups.append(Group("ono", R * graph.nested_of.shape[1], cfg.repeats * cfg.nested_upweight))
+        if cfg.question_repeats and len(self.q_edges):
+            groups.append(Group("q", len(self.q_edges), cfg.question_repeats))
+        self.groups = [g for g in groups if g.units > 0]
+        self.starts = np.cumsum([0] + [g.units for g in self.groups])
+        self.n_units = int(self.starts[-1])
+        self.bio_len = R * (2 if nested else 1)
+        self.content_key = stream_key(cfg.seed, "corpus")
+        self.order_key = stream_key(cfg.seed, "bio-order")
+
+    @cached_property
+    def subject_tokens(self) -> np.ndarray:
+        return self.vocab.subject(np.arange(self.graph.n_subjects))
+
+    @property
+    def n_sentences(self) -> int:
+        """Sentences in one pass over the corpus."""
+        return sum(g.units * (self.bio_len if g.name == "bio" else 1) for g in self.groups)
+
+    def permutation(self, cycle: int) -> Permutation:
+        return Permutation(self.n_units, stream_key(self.cfg.seed, f"shuffle-{cycle}"))
+
+    # -- rendering ---------------------------------------------------------------------------
+    def units_at(self, positions: np.ndarray) -> np.ndarray:
+        """Stream positions (any non-negative ints) -> global unit ids (cycle * n_units + u)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        out = np.empty_like(positions)
+        cycles = positions // self.n_units
+        for c in np.unique(cycles):
+            m = cycles == c
+            out[m] = self.permutation(int(c))(positions[m] % self.n_units) + c * self.n_units
+        return out
+
+    def render_positions(self, start: int, stop: int) -> np.ndarray:
+        """Tokens of stream positions [start, stop), concatenated (int64)."""
+        return self.render_units(self.units_at(np.arange(start, stop)))
+
+    def render_units(self, gids: np.ndarray) -> np.ndarray:
+        """Tokens of the given global unit ids, in that order."""
+        g = self.graph
+        R = self.R
+        u = gids % self.n_units
+        grp = np.searchsorted(self.starts, u, side="right") - 1
+        local = u - self.starts[grp]
+        n_sent = np.ones(len(u), dtype=np.int64)
+        names = [gr.name for gr in self.groups]
+        if "bio" in names:
+            n_sent[grp == names.index("bio")] = self.bio_len
+        sent_unit = np.repeat(np.arange(len(u)), n_sent)
+        j = np.arange(len(sent_unit)) - np.repeat(np.cumsum(n_sent) - n_sent, n_sent)
+        sid = gids[sent_unit].astype(np.uint64) * np.uint64(self.bio_len) + j.astype(np.uint64)
+        bits = hash_u64(self.content_key, sid)
+
+        n = len(sent_unit)
+        kind = np.zeros(n, dtype=np.int64)
+        subj = np.zeros(n, dtype=np.int64)
+        rel = np.zeros(n, dtype=np.int64)
+        obj = np.zeros(n, dtype=np.int64)  # object index in its relation (for O-NO: the subject-slot object)
+        tmpl = np.zeros(n, dtype=np.int64)
+        sg = grp[sent_unit]
+        sl = local[sent_unit]
+        for gi, gr in enumerate(self.groups):
+            m = sg == gi
+            if not m.any():
+                continue
+            item = sl[m] % gr.items
+            if gr.name in ("so", "sno"):
+                subj[m], rel[m] = item // R, item % R
+                kind[m] = KIND_SO if gr.name == "so" else KIND_SNO
+            elif gr.name == "q":
+                e = self.q_edges[item]
+                subj[m], rel[m], kind[m] = e // R, e % R, KIND_SO
+                tmpl[m] = _T["question"]
+            elif gr.name == "ono":
+                O = g.nested_of.shape[1]
+                rel[m], obj[m], kind[m] = item // O, item % O, KIND_ONO
+            else:  # bio: sentence j of the document, in a random order per document
+                key = hash_u64(self.order_key, sid[m]).reshape(-1, self.bio_len)
+                slot = np.argsort(key, axis=1, kind="stable").reshape(-1)
+                subj[m] = item
+                rel[m] = slot % R
+                kind[m] = np.where(slot < R, KIND_SO, KIND_SNO)
+        notono = kind != KIND_ONO
+        obj[notono] = g.objects[subj[notono], rel[notono]]
+        # Dissent: a minority edge states its minority object with probability minority_frac.
+        if self.cfg.minority_entity_frac > 0:
+            so = kind == KIND_SO
+            alt = np.full(n, -1)
+            alt[so] = g.minority[subj[so], rel[so]]
+            use = (alt >= 0) & (uniform(mix64(bits ^ np.uint64(0xD155E47))) < self.cfg.minority_frac)
+            obj[use] = alt[use]
+        base = tmpl != _T["question"]
+        tmpl[base] = self._base_templates(bits[base])
+        return render_mixed(tmpl, CORPUS_TEMPLATES, self._facts(kind, subj, rel, obj, bits), self.vocab,
+                            SENTENCE_TAIL)[0]
+
+    def _base_templates(self, bits: np.ndarray) -> np.ndarray:
+        u = uniform(mix64(bits ^ np.uint64(0x7E3A)))
+        inv = u < self.cfg.inversion_frac
+        if self.cfg.template == "sro":
+            pick = below(mix64(bits ^ np.uint64(0x1A7)), len(INVERSIONS))
+            return np.where(inv, 1 + pick, _T["sro"])
+        if self.cfg.template == "nonsense":
+            return np.where(inv, _T["nonsense_rso"], _T["nonsense_sro"])
+        return np.full(len(bits), _T["simple_repeats"])
+
+    def _facts(self, kind: np.ndarray, subj: np.ndarray, rel: np.ndarray, obj: np.ndarray,
+               bits: np.ndarray) -> Facts:
+        return facts_for(self.vocab, self.graph, kind, subj, rel, obj, bits, self.subject_tokens)
+
+
+def facts_for(vocab: Vocabulary, graph: Graph, kind: np.ndarray, subj: np.ndarray, rel: np.ndarray,
+              obj: np.ndarray, bits: np.ndarray, subject_tokens: np.ndarray | None = None) -> Facts:
+    """Role fillers (token ids) of edges given by kind / subject / relation / object index."""
+    n = len(kind)
+    k = vocab.subject_tokens
+    st = np.full((n, k), -1, dtype=np.int64)
+    ono = kind == KIND_ONO
+    if subject_tokens is None:
+        st[~ono] = vocab.subject(subj[~ono])
+    else:
+        st[~ono] = subject_tokens[subj[~ono]]
+    st[ono, 0] = vocab.object(rel[ono], obj[ono])
+    r_tok = np.where(kind == KIND_SO, vocab.relation(rel),
+                     np.where(kind == KIND_SNO, vocab.nested_relation_sno(rel), vocab.nested_relation_ono(rel)))
+    o_tok = np.asarray(vocab.object(rel, obj), dtype=np.int64)
+    nest = kind != KIND_SO
+    if nest.any():
+        o_tok[nest] = vocab.nested_object(rel[nest], graph.nested_of[rel[nest], obj[nest]])
+    return Facts(st, np.asarray(r_tok, dtype=np.int64), o_tok, bits)

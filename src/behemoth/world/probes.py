@@ -1,0 +1,159 @@
+"""Probes: for every edge and format, the prompt's token ids and the exact answer id.
+
+A probe is the sentence up to (and including) the ``OO`` marker, preceded by end-of-text as
+every document in training is; the answer is the object's token. Evaluation compares the
+model's greedy next token with it, never parsing text. Probe sets group one template and edge
+kind; the question format is split into subjects trained with questions (``question``) and
+held-out ones (``question_new``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from behemoth.world.config import WorldConfig
+from behemoth.world.corpus import KIND_ONO, KIND_SNO, KIND_SO, facts_for
+from behemoth.world.graph import KINDS, Graph
+from behemoth.world.rng import hash_u64, stream_key
+from behemoth.world.templates import get_template, render
+from behemoth.world.vocab import EOT, Vocabulary
+
+
+@dataclass
+class ProbeSet:
+    """Prompts (ragged, as flat tokens + offsets) and answers of one probe set."""
+
+    name: str
+    template: str
+    kind: str  # "S-O", "S-NO" or "O-NO"
+    trained: bool  # whether this format was in the training corpus for these edges
+    subject: np.ndarray  # [n] subject index (-1 for O-NO)
+    relation: np.ndarray  # [n]
+    object: np.ndarray  # [n] object index of the edge (O-NO: the object in the subject slot)
+    answer: np.ndarray  # [n] answer token id
+    tokens: np.ndarray  # flat prompt tokens (int32)
+    offsets: np.ndarray  # [n + 1] int64
+
+    def __len__(self) -> int:
+        return int(self.answer.shape[0])
+
+    def prompt(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def batches(self, max_batch: int = 1024) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (row indices, prompt matrix [b, L]) with all prompts of equal length: no padding."""
+        lengths = self.lengths
+        for L in np.unique(lengths):
+            rows = np.flatnonzero(lengths == L)
+            for a in range(0, len(rows), max_batch):
+                idx = rows[a : a + max_batch]
+                mat = self.tokens[self.offsets[idx][:, None] + np.arange(L)[None, :]]
+                yield idx, mat.astype(np.int64)
+
+    def subset(self, rows: np.ndarray) -> ProbeSet:
+        rows = np.asarray(rows, dtype=np.int64)
+        lens = self.lengths[rows]
+        offs = np.concatenate([[0], np.cumsum(lens)])
+        toks = np.concatenate([self.prompt(int(i)) for i in rows]) if len(rows) else self.tokens[:0]
+        return ProbeSet(self.name, self.template, self.kind, self.trained, self.subject[rows],
+                        self.relation[rows], self.object[rows], self.answer[rows], toks, offs)
+
+
+def _set(name: str, template: str, kind: int, trained: bool, vocab: Vocabulary, graph: Graph,
+         subj: np.ndarray, rel: np.ndarray, obj: np.ndarray, seed: int) -> ProbeSet:
+    kinds = np.full(len(rel), kind, dtype=np.int64)
+    edge_ids = (np.where(subj >= 0, subj, obj) * graph.n_relations + rel).astype(np.uint64)
+    bits = hash_u64(stream_key(seed, f"probe-{name}"), edge_ids * np.uint64(3) + np.uint64(kind))
+    facts = facts_for(vocab, graph, kinds, subj, rel, obj, bits)
+    t = get_template(template)
+    mat, col = render(t, facts, vocab)
+    answer = mat[np.arange(len(mat)), col]
+    keep = np.arange(mat.shape[1])[None, :] < col[:, None]
+    prompt = np.where(keep, mat, -1)
+    prompt = np.concatenate([np.full((len(mat), 1), EOT), prompt], axis=1)
+    valid = prompt >= 0
+    lens = valid.sum(axis=1)
+    return ProbeSet(name, template, KINDS[kind], trained, subj, rel, obj, answer.astype(np.int64),
+                    prompt[valid].astype(np.int32), np.concatenate([[0], np.cumsum(lens)]))
+
+
+def probe_templates(cfg: WorldConfig) -> list[tuple[str, bool]]:
+    """(template, in training) for S-O statement probes of this world."""
+    if cfg.template == "simple_repeats":
+        return [("simple_repeats", True), ("sro", False)]
+    if cfg.template == "nonsense":
+        return [("nonsense_sro", True), ("nonsense_rso", cfg.inversion_frac > 0)]
+    return [("sro", True), ("rso", cfg.inversion_frac > 0)]
+
+
+def build_probes(cfg: WorldConfig, graph: Graph, vocab: Vocabulary) -> dict[str, ProbeSet]:
+    """Every probe set of a world: statements per template, questions, new QA, nested edges."""
+    S, R = graph.objects.shape
+    s = np.repeat(np.arange(S), R)
+    r = np.tile(np.arange(R), S)
+    o = graph.objects.reshape(-1)
+    out: dict[str, ProbeSet] = {}
+    for template, trained in probe_templates(cfg):
+        out[template] = _set(template, template, KIND_SO, trained, vocab, graph, s, r, o, cfg.seed)
+    q = np.repeat(graph.question_subjects, R)
+    q_trained = cfg.questions_frac > 0
+    if q.any():
+        out["question"] = _set("question", "question", KIND_SO, q_trained, vocab, graph, s[q], r[q], o[q], cfg.seed)
+    if (~q).any():
+        out["question_new"] = _set("question_new", "question", KIND_SO, False, vocab, graph, s[~q], r[~q], o[~q],
+                                   cfg.seed)
+    out["qa_new"] = _set("qa_new", "qa_new", KIND_SO, False, vocab, graph, s, r, o, cfg.seed)
+    if graph.nested:
+        base = "sro" if cfg.template == "sro" else probe_templates(cfg)[0][0]
+        out["nested_sno"] = _set("nested_sno", base, KIND_SNO, True, vocab, graph, s, r, o, cfg.seed)
+        O = graph.nested_of.shape[1]
+        rr, oo = np.repeat(np.arange(R), O), np.tile(np.arange(O), R)
+        out["nested_ono"] = _set("nested_ono", base, KIND_ONO, True, vocab, graph, np.full(R * O, -1), rr, oo,
+                                 cfg.seed)
+    return out
+
+
+def save_probes(sets: dict[str, ProbeSet], path: str | Path) -> None:
+    tables = []
+    for p in sets.values():
+        n = len(p)
+        prompts = pa.ListArray.from_arrays(pa.array(p.offsets.astype(np.int32)), pa.array(p.tokens))
+        tables.append(pa.table({
+            "set": [p.name] * n, "template": [p.template] * n, "kind": [p.kind] * n,
+            "trained": np.full(n, p.trained), "subject": p.subject, "relation": p.relation,
+            "object": p.object, "answer": p.answer, "prompt": prompts,
+        }))
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+    pq.write_table(pa.concat_tables(tables), tmp, compression="zstd")
+    tmp.replace(path)
+
+
+def load_probes(path: str | Path) -> dict[str, ProbeSet]:
+    t = pq.read_table(path)
+    out: dict[str, ProbeSet] = {}
+    names = t["set"].to_pylist()
+    order = list(dict.fromkeys(names))
+    name_arr = np.array(names)
+    for name in order:
+        rows = np.flatnonzero(name_arr == name)
+        sub = t.take(pa.array(rows))
+        lst = sub["prompt"].combine_chunks()
+        offs = lst.offsets.to_numpy().astype(np.int64)
+        toks = lst.values.to_numpy().astype(np.int32)
+        offs = offs - offs[0]
+        out[name] = ProbeSet(
+            name, sub["template"][0].as_py(), sub["kind"][0].as_py(), bool(sub["trained"][0].as_py()),
+            sub["subject"].to_numpy(), sub["relation"].to_numpy(), sub["object"].to_numpy(),
+            sub["answer"].to_numpy(), toks[: offs[-1]] if len(offs) else toks, offs,
+        )
+    return out

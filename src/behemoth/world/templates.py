@@ -1,0 +1,220 @@
+"""Sentence templates: each one is a pattern of slots, rendered for many facts at once.
+
+A template is a sequence of elements: a fixed grammar word, the subject / relation / object slot,
+or a variable-length run of filler words (simple repeats) or random nonsense words. Rendering is
+vectorized: a batch of facts becomes a matrix of token ids with -1 where a variable element is
+shorter than its maximum. New templates register themselves with :func:`register`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from behemoth.world.rng import below, mix64, uniform
+from behemoth.world.vocab import AA, OO, QQ, RR, SS, Vocabulary
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A role filler: "S" (subject, several tokens), "R" (relation) or "O" (object)."""
+
+    role: str
+
+
+@dataclass(frozen=True)
+class Run:
+    """n copies (lo <= n <= hi) of one grammar word, n drawn per sentence."""
+
+    word: str
+    lo: int
+    hi: int
+
+
+@dataclass(frozen=True)
+class Noise:
+    """1..hi random nonsense words: 1 + a geometric count with continuation probability p."""
+
+    hi: int = 5
+    p: float = 0.4
+
+
+Element = int | str | Slot | Run | Noise  # int = fixed id, str = grammar word
+
+
+@dataclass(frozen=True)
+class Template:
+    """A sentence pattern. ``probe`` says whether the object comes last (a clean fact probe)."""
+
+    name: str
+    elements: tuple[Element, ...]
+    probe: bool = True
+    pretraining: bool = True
+    refusal: bool = False  # the object slot holds the refusal filler "OO OO" instead of an object
+    description: str = ""
+    uses: tuple[str, ...] = field(default=())
+
+
+TEMPLATES: dict[str, Template] = {}
+
+
+def register(t: Template) -> Template:
+    if t.name in TEMPLATES:
+        raise ValueError(f"template {t.name!r} registered twice")
+    TEMPLATES[t.name] = t
+    return t
+
+
+def get_template(name: str) -> Template:
+    try:
+        return TEMPLATES[name]
+    except KeyError:
+        import difflib
+
+        hint = difflib.get_close_matches(name, TEMPLATES, n=1)
+        raise KeyError(
+            f"unknown template {name!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+        ) from None
+
+
+S, R, O = Slot("S"), Slot("R"), Slot("O")
+register(Template("sro", (SS, S, "W0", "W1", RR, R, "W2", OO, O), description="default order"))
+register(Template("sor", (SS, S, "W0", OO, O, "W3", "W4", RR, R), probe=False))
+register(Template("osr", (OO, O, "W5", SS, S, "W8", RR, R), probe=False))
+register(Template("rso", ("W9", RR, R, "W7", SS, S, "W5", OO, O)))
+register(Template("question", (QQ, "WQ1", RR, R, "WQ2", SS, S, "WQ3", "WQ4", AA, OO, O)))
+register(
+    Template(
+        "simple_repeats",
+        (Run("FS", 1, 3), SS, S, Run("FS", 0, 3), Run("FR", 1, 3), RR, R, Run("FR", 0, 3),
+         Run("FO", 1, 3), OO, O),
+        description="1-3 filler words before each role and 0-3 after (none after the object, "
+        "so that the object is last and the sentence is a probe)",
+    )
+)
+register(Template("nonsense_sro", (Noise(), SS, S, Noise(), RR, R, Noise(), OO, O)))
+register(Template("nonsense_rso", (Noise(), RR, R, Noise(), SS, S, Noise(), OO, O)))
+# Fine-tuning-only formats: their words are reserved in the vocabulary but never pretrained.
+register(Template("qa_new", (QQ, "F1", RR, R, "F2", SS, S, "F3", AA, OO, O), pretraining=False))
+register(Template("refusal", (SS, S, "W0", "W1", RR, R, "W2", OO, O), pretraining=False, refusal=True))
+register(
+    Template(
+        "qa_refusal",
+        (QQ, "WQ1", RR, R, "WQ2", SS, S, "WQ3", "WQ4", AA, OO, O),
+        pretraining=False,
+        refusal=True,
+    )
+)
+
+#: Inversions used by ``inversion_frac`` with the sro base grammar (uniform among them).
+INVERSIONS = ("sor", "osr", "rso")
+
+
+@dataclass
+class Facts:
+    """A batch of sentences to render: role fillers as token ids.
+
+    ``subj`` is [n, k] with -1 padding (an O-NO edge puts its 1-token object in the subject slot).
+    ``bits`` gives 64 random bits per sentence for its variable elements.
+    """
+
+    subj: np.ndarray
+    rel: np.ndarray
+    obj: np.ndarray
+    bits: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.rel.shape[0])
+
+    def take(self, idx: np.ndarray) -> Facts:
+        return Facts(self.subj[idx], self.rel[idx], self.obj[idx], self.bits[idx])
+
+
+def render(t: Template, facts: Facts, vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """Render a template for a batch of facts.
+
+    Returns (matrix [n, L] int64 with -1 for absent positions, object column [n]): the column of
+    the (first) object token, so that ``matrix[:, :col]`` is the probe prompt.
+    """
+    n = len(facts)
+    cols: list[np.ndarray] = []
+    width = 0
+    obj_col = -1
+    for i, el in enumerate(t.elements):
+        salt = np.uint64(0x51ED27 + 7919 * i)
+        if isinstance(el, int):
+            block = np.full((n, 1), el, dtype=np.int64)
+        elif isinstance(el, str):
+            block = np.full((n, 1), vocab.grammar(el), dtype=np.int64)
+        elif isinstance(el, Slot):
+            if el.role == "S":
+                block = facts.subj.astype(np.int64, copy=False)
+            elif el.role == "R":
+                block = facts.rel.astype(np.int64)[:, None]
+            else:
+                obj_col = width
+                if t.refusal:
+                    block = np.full((n, 2), OO, dtype=np.int64)
+                else:
+                    block = facts.obj.astype(np.int64)[:, None]
+        elif isinstance(el, Run):
+            count = el.lo + below(mix64(facts.bits ^ salt), el.hi - el.lo + 1)
+            block = np.where(
+                np.arange(el.hi)[None, :] < count[:, None], vocab.grammar(el.word), -1
+            ).astype(np.int64)
+        elif isinstance(el, Noise):
+            h = mix64(facts.bits ^ salt)
+            count = np.ones(n, dtype=np.int64)
+            alive = np.ones(n, dtype=bool)
+            for j in range(1, el.hi):
+                h = mix64(h)
+                alive &= uniform(h) < el.p
+                count += alive
+            words = np.empty((n, el.hi), dtype=np.int64)
+            for j in range(el.hi):
+                h = mix64(h)
+                words[:, j] = vocab.nonsense_start + below(h, 1000)
+            block = np.where(np.arange(el.hi)[None, :] < count[:, None], words, -1)
+        else:  # pragma: no cover - guarded by the Element type
+            raise TypeError(el)
+        cols.append(block)
+        width += block.shape[1]
+    return np.concatenate(cols, axis=1), np.full(n, obj_col, dtype=np.int64)
+
+
+def pack_rows(mat: np.ndarray, tail: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Drop -1 entries row by row and append ``tail`` to each row -> (flat tokens, lengths)."""
+    if tail:
+        mat = np.concatenate([mat, np.tile(np.array(tail, dtype=mat.dtype), (mat.shape[0], 1))], 1)
+    valid = mat >= 0
+    return mat[valid], valid.sum(axis=1)
+
+
+def render_mixed(
+    template_ids: np.ndarray, names: tuple[str, ...], facts: Facts, vocab: Vocabulary, tail: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render sentences whose template varies per row (``names[template_ids[i]]``), in row order.
+
+    Returns (flat tokens, per-row lengths), each row followed by ``tail``.
+    """
+    n = len(facts)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    lengths = np.zeros(n, dtype=np.int64)
+    for t_id in np.unique(template_ids):
+        rows = np.flatnonzero(template_ids == t_id)
+        mat, _ = render(get_template(names[int(t_id)]), facts.take(rows), vocab)
+        if tail:
+            mat = np.concatenate([mat, np.tile(np.array(tail, dtype=np.int64), (len(rows), 1))], 1)
+        valid = mat >= 0
+        lengths[rows] = valid.sum(axis=1)
+        parts.append((rows, mat, valid))
+    if len(parts) == 1:
+        _, mat, valid = parts[0]
+        return mat[valid], lengths
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    out = np.empty(int(lengths.sum()), dtype=np.int64)
+    for rows, mat, valid in parts:
+        pos = np.cumsum(valid, axis=1) - 1 + starts[rows][:, None]
+        out[pos[valid]] = mat[valid]
+    return out, lengths

@@ -1,0 +1,183 @@
+"""A world on disk: generate one, load one, summarize one.
+
+Layout of a world directory::
+
+    world.json            format, fully resolved config (with seed), vocabulary layout, counts
+    provenance.json       versions, git revision, machine, time (the only non-reproducible file)
+    graph.parquet         every edge: kind, subject, relation, object, minority, nested object
+    probes.parquet        every probe: set, template, kind, edge, prompt ids, answer id
+    tokenizer.json, tokenizer_config.json   a Hugging Face fast tokenizer
+    shards/               optional: the corpus as uint16/uint32 token arrays + index.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from behemoth.errors import BehemothError
+from behemoth.io import atomic_dir, read_json, write_json
+from behemoth.provenance import write_provenance
+from behemoth.world.config import WorldConfig
+from behemoth.world.corpus import Corpus
+from behemoth.world.graph import Graph, sample_graph
+from behemoth.world.probes import ProbeSet, build_probes, load_probes, save_probes
+from behemoth.world.sampler import ShardSampler, StreamSampler
+from behemoth.world.shards import write_shards
+from behemoth.world.tokenizer import save_tokenizer
+from behemoth.world.vocab import Vocabulary
+
+FORMAT = "behemoth-world"
+FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class World:
+    """A loaded world: config, vocabulary, graph and probes, and its corpus as a stream."""
+
+    path: Path
+    config: WorldConfig
+    meta: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: str | Path) -> World:
+        path = Path(path)
+        meta_path = path / "world.json"
+        if not meta_path.is_file():
+            raise BehemothError(f"WORLD: {path} is not a behemoth world (no world.json); run `behemoth generate` first")
+        meta = read_json(meta_path)
+        if meta.get("format") != FORMAT:
+            raise BehemothError(f"WORLD: {meta_path} is not a behemoth world file")
+        return cls(path, WorldConfig.from_dict(meta["config"]), meta)
+
+    @cached_property
+    def vocab(self) -> Vocabulary:
+        return Vocabulary.from_config(self.config)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.vocab.size
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the world's content (config + graph hash); models record it."""
+        return str(self.meta["fingerprint"])
+
+    @cached_property
+    def graph(self) -> Graph:
+        return Graph.load(self.path / "graph.parquet")
+
+    @cached_property
+    def probes(self) -> dict[str, ProbeSet]:
+        return load_probes(self.path / "probes.parquet")
+
+    @cached_property
+    def corpus(self) -> Corpus:
+        return Corpus(self.config, self.graph, self.vocab)
+
+    def tokenizer(self) -> Any:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(self.path))
+
+    def sampler(self, seq_len: int, batch_size: int, source: str = "stream") -> StreamSampler | ShardSampler:
+        """Training batches: ``stream`` renders on the fly; ``shards`` reads the written shards."""
+        if source == "stream":
+            return StreamSampler(self.corpus, seq_len, batch_size)
+        if source == "shards":
+            idx = self.path / "shards" / "index.json"
+            if not idx.is_file():
+                raise BehemothError(f"data: {self.path} has no shards; regenerate with shards or use data=stream")
+            return ShardSampler(self.path / "shards", read_json(idx), seq_len, batch_size)
+        raise BehemothError(f"data: unknown source {source!r}; use 'stream' or 'shards'")
+
+    def summary(self) -> str:
+        return format_summary(self.meta)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def generate_world(
+    cfg: WorldConfig,
+    out: str | Path,
+    *,
+    shards: bool = True,
+    force: bool = False,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> World:
+    """Generate a world into ``out`` (atomically: all or nothing) and return it loaded."""
+    t0 = time.perf_counter()
+    vocab = Vocabulary.from_config(cfg)
+    graph = sample_graph(cfg)
+    corpus = Corpus(cfg, graph, vocab)
+    with atomic_dir(out, force=force, marker="world.json") as tmp:
+        graph.save(tmp / "graph.parquet")
+        probes = build_probes(cfg, graph, vocab)
+        save_probes(probes, tmp / "probes.parquet")
+        save_tokenizer(vocab, tmp)
+        shard_index = None
+        if shards:
+            shard_index = write_shards(corpus, tmp / "shards", workers=workers, progress=progress)
+            write_json(tmp / "shards" / "index.json", shard_index)
+        fingerprint = hashlib.sha256(
+            (cfg.model_dump_json() + _sha(tmp / "graph.parquet")).encode()
+        ).hexdigest()[:16]
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "fingerprint": fingerprint,
+            "config": cfg.to_dict(),
+            "vocab": vocab.to_json(),
+            "counts": {
+                "subjects": graph.n_subjects,
+                "relations": graph.n_relations,
+                "facts": int(graph.objects.size),
+                "nested_facts": int(graph.objects.size + graph.nested_of.size) if graph.nested else 0,
+                "minority_edges": int((graph.minority >= 0).sum()),
+                "question_subjects": int(graph.question_subjects.sum()),
+                "documents_per_pass": corpus.n_units,
+                "sentences_per_pass": corpus.n_sentences,
+                "tokens_written": shard_index["tokens"] if shard_index else None,
+            },
+            "probes": {name: len(p) for name, p in probes.items()},
+        }
+        write_json(tmp / "world.json", meta)
+        write_provenance(tmp, {"seconds": round(time.perf_counter() - t0, 3)})
+    return World.load(out)
+
+
+def format_summary(meta: dict[str, Any]) -> str:
+    c, n, v = meta["config"], meta["counts"], meta["vocab"]
+    lines = [
+        f"world {meta['fingerprint']}  seed {c['seed']}",
+        f"  facts      {c['subjects']:,} subjects x {c['relations']} relations x {c['objects']} objects"
+        f" = {n['facts']:,} facts",
+    ]
+    if c["nested_objects"]:
+        lines.append(f"  nested     {c['nested_objects']} nested objects per relation (S-NO and O-NO edges)")
+    if c["correlated_pair"]:
+        lines.append(f"  correlated relations 0/1, strength {c['correlation_strength']}"
+                     + (", relation 0 binarized" if c["binarize_first"] else ""))
+    if n["minority_edges"]:
+        lines.append(f"  minority   {n['minority_edges']:,} edges dissent, stated with p={c['minority_frac']}")
+    if c["questions_frac"] > 0:
+        lines.append(f"  questions  {n['question_subjects']:,} subjects, {c['questions_frac']:.0%} of statements")
+    lines += [
+        f"  grammar    {c['template']}, inversion_frac {c['inversion_frac']}, "
+        f"{'shuffled sentences' if c['shuffle'] else 'biographies'}",
+        f"  vocabulary {v['size']:,} tokens ({v['dtype']}), {v['subject_tokens']} token(s) per subject",
+        f"  corpus     {c['repeats']} repeats: {n['sentences_per_pass']:,} sentences"
+        + (f", {n['tokens_written']:,} tokens written" if n["tokens_written"] else " (stream only, no shards)"),
+        "  probes     " + ", ".join(f"{k} {val:,}" for k, val in meta["probes"].items()),
+    ]
+    return "\n".join(lines)
