@@ -1,0 +1,23 @@
+"""Shared fixtures: small worlds generated once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from behemoth.world import World, WorldConfig, generate_world
+from behemoth.world.presets import world_preset
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The ``tiny`` preset world (with shards), seed 0."""
+    out = tmp_path_factory.mktemp("worlds") / "tiny"
+    return generate_world(WorldConfig.from_dict(world_preset("tiny")), out)
+
+
+def make_world(tmp: Path, **overrides: object) -> World:
+    """Generate a small world with overrides of the ``tiny`` preset (no shards)."""
+    cfg = WorldConfig.from_dict({**world_preset("tiny"), **overrides})
+    return generate_world(cfg, tmp / "world", shards=False)
