@@ -18,20 +18,25 @@ from behemoth.errors import OutputExistsError
 
 
 @contextlib.contextmanager
-def atomic_dir(out: str | Path, force: bool = False, marker: str | None = None) -> Iterator[Path]:
+def atomic_dir(
+    out: str | Path, force: bool = False, marker: str | None = None, what: str = "an artifact"
+) -> Iterator[Path]:
     """Yield a temporary directory that replaces ``out`` only if the block succeeds.
 
     ``out`` may already exist only if it is empty, or ``force`` is set. ``marker`` names
-    the file that identifies the artifact kind (e.g. ``world.json``) for the error message.
+    the file that identifies the artifact kind (e.g. ``world.json``) and ``what`` describes it,
+    for the error message.
     """
     out = Path(out)
     if out.exists():
         if not out.is_dir():
-            raise OutputExistsError(f"--out: {out} exists and is not a directory; choose another path")
-        if any(out.iterdir()) and not force:
-            what = "a world" if marker and (out / marker).exists() else "files"
             raise OutputExistsError(
-                f"--out: {out} already holds {what}; choose another directory or pass --force to replace it"
+                f"--out: {out} exists and is not a directory; choose another path"
+            )
+        if any(out.iterdir()) and not force:
+            held = what if marker and (out / marker).exists() else "files"
+            raise OutputExistsError(
+                f"--out: {out} already holds {held}; choose another directory or pass --force to replace it"
             )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))

@@ -16,24 +16,45 @@ from behemoth.world.vocab import Vocabulary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="generate a world of facts, its tokenizer, corpus and probes",
-                       description=f"World presets: {', '.join(world_presets())}.")
+    p = sub.add_parser(
+        "generate",
+        help="generate a world of facts, its tokenizer, corpus and probes",
+        description=f"World presets: {', '.join(world_presets())}.",
+    )
     add_config_args(p, "world")
     add_out_args(p)
-    p.add_argument("--no-shards", action="store_true",
-                   help="skip writing the token shards (training can sample the corpus on the fly)")
-    p.add_argument("--workers", type=int, default=None, help="processes writing shards (default: all cores)")
+    p.add_argument(
+        "--no-shards",
+        action="store_true",
+        help="skip writing the token shards (training can sample the corpus on the fly)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="processes writing shards (default: all cores)"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     preset = world_preset(args.preset) if args.preset else None
     cfg = resolve(WorldConfig, preset, args.config, args.overrides, args.seed)
-    n_units = Corpus(cfg, sample_graph(cfg), Vocabulary.from_config(cfg)).n_units if not args.no_shards else 0
-    bar = tqdm(total=n_units, unit="doc", unit_scale=True, desc="shards", disable=args.no_shards, leave=False)
-    world = generate_world(cfg, args.out, shards=not args.no_shards, force=args.force,
-                           workers=args.workers, progress=bar.update)
-    bar.close()
+    bars: list[tqdm] = []
+
+    def progress(n: int) -> None:
+        if not bars:  # created on first use: nothing is drawn when no shard is written
+            total = Corpus(cfg, sample_graph(cfg), Vocabulary.from_config(cfg)).n_units
+            bars.append(tqdm(total=total, unit="doc", unit_scale=True, desc="shards", leave=False))
+        bars[0].update(n)
+
+    world = generate_world(
+        cfg,
+        args.out,
+        shards=not args.no_shards,
+        force=args.force,
+        workers=args.workers,
+        progress=progress,
+    )
+    for bar in bars:
+        bar.close()
     print(world.summary())
     print(f"  written to {world.path}")
     return 0

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 from behemoth.errors import BehemothError
 
@@ -17,12 +18,15 @@ STAGES = ("generate", "reference", "train", "evaluate", "edit", "demo")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, no usage dump
         self.exit(2, f"behemoth: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="behemoth", description="Knowledge editing and unlearning in a world where everything is known.")
+    parser = _Parser(
+        prog="behemoth",
+        description="Knowledge editing and unlearning in a world where everything is known.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for stage in STAGES:

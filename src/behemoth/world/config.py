@@ -22,7 +22,9 @@ class WorldConfig(StrictConfig):
     seed: int = Field(0, ge=0, description="Root seed; every random choice derives from it.")
     subjects: int = Field(1000, description="Number of subjects S.")
     relations: int = Field(4, description="Number of relations R.")
-    objects: int = Field(50, description="Objects per relation O (separate vocabulary per relation).")
+    objects: int = Field(
+        50, description="Objects per relation O (separate vocabulary per relation)."
+    )
     repeats: int = Field(500, description="Times each fact is written in the corpus.")
     shuffle: bool = Field(
         True, description="One fact per document, globally shuffled; false = biography documents."
@@ -39,7 +41,9 @@ class WorldConfig(StrictConfig):
     nested_objects: int = Field(
         0, ge=0, description="M nested objects per relation (0 = off); M must divide objects."
     )
-    nested_upweight: int = Field(1, ge=1, description="Times each O-NO edge is repeated per repeat.")
+    nested_upweight: int = Field(
+        1, ge=1, description="Times each O-NO edge is repeated per repeat."
+    )
     minority_entity_frac: float = Field(
         0.0, ge=0.0, le=1.0, description="Share of edges that have a dissenting minority object."
     )
@@ -53,29 +57,41 @@ class WorldConfig(StrictConfig):
         0.5, ge=0.0, le=1.0, description="Share of subjects whose facts also appear as questions."
     )
     max_subject_words: int = Field(
-        1000, ge=2, description="Words per subject token position; more subjects use several tokens."
+        1000,
+        ge=2,
+        description="Words per subject token position; more subjects use several tokens.",
     )
-    shard_units: int = Field(
-        1 << 23, ge=1, description="Corpus documents per written token shard."
-    )
+    shard_units: int = Field(1 << 23, ge=1, description="Corpus documents per written token shard.")
 
     @model_validator(mode="after")
     def _check(self) -> WorldConfig:
         for name in ("subjects", "relations", "objects", "repeats"):
             if getattr(self, name) <= 0:
-                raise ConfigError(name, f"must be a positive integer (got {getattr(self, name)})",
-                                  f"set {name} to 1 or more")
+                raise ConfigError(
+                    name,
+                    f"must be a positive integer (got {getattr(self, name)})",
+                    f"set {name} to 1 or more",
+                )
         m = self.nested_objects
         if m and self.objects % m:
-            raise ConfigError("nested_objects", f"{m} does not divide objects={self.objects}",
-                              "choose nested_objects as a divisor of objects")
+            raise ConfigError(
+                "nested_objects",
+                f"{m} does not divide objects={self.objects}",
+                "choose nested_objects as a divisor of objects",
+            )
         if self.correlated_pair:
             if self.relations < 2:
-                raise ConfigError("relations", "correlated_pair needs at least 2 relations",
-                                  "set relations >= 2 or correlated_pair=false")
+                raise ConfigError(
+                    "relations",
+                    "correlated_pair needs at least 2 relations",
+                    "set relations >= 2 or correlated_pair=false",
+                )
             if self.objects < 2:
-                raise ConfigError("objects", "correlated_pair needs at least 2 objects per relation",
-                                  "set objects >= 2 or correlated_pair=false")
+                raise ConfigError(
+                    "objects",
+                    "correlated_pair needs at least 2 objects per relation",
+                    "set objects >= 2 or correlated_pair=false",
+                )
             chance = 0.5 if self.binarize_first else 1.0 / self.objects
             if self.correlation_strength <= chance:
                 raise ConfigError(
@@ -84,28 +100,49 @@ class WorldConfig(StrictConfig):
                     f"set correlation_strength above {chance:.3g}",
                 )
             if self.minority_entity_frac > 0:
-                raise ConfigError("minority_entity_frac", "minority objects cannot be combined with correlated_pair",
-                                  "set minority_entity_frac=0 or correlated_pair=false")
+                raise ConfigError(
+                    "minority_entity_frac",
+                    "minority objects cannot be combined with correlated_pair",
+                    "set minority_entity_frac=0 or correlated_pair=false",
+                )
         elif self.binarize_first:
-            raise ConfigError("binarize_first", "only applies to a correlated pair",
-                              "set correlated_pair=true or binarize_first=false")
+            raise ConfigError(
+                "binarize_first",
+                "only applies to a correlated pair",
+                "set correlated_pair=true or binarize_first=false",
+            )
         if self.minority_entity_frac > 0:
             if m:
-                raise ConfigError("minority_entity_frac", "minority objects cannot be combined with nested_objects",
-                                  "set minority_entity_frac=0 or nested_objects=0")
+                raise ConfigError(
+                    "minority_entity_frac",
+                    "minority objects cannot be combined with nested_objects",
+                    "set minority_entity_frac=0 or nested_objects=0",
+                )
             if self.objects < 2:
-                raise ConfigError("objects", "a minority object needs at least 2 objects per relation",
-                                  "set objects >= 2")
+                raise ConfigError(
+                    "objects",
+                    "a minority object needs at least 2 objects per relation",
+                    "set objects >= 2",
+                )
         if self.questions_frac > 0 and self.questions_entity_frac <= 0:
-            raise ConfigError("questions_entity_frac", "questions_frac > 0 but no subject is given questions",
-                              "set questions_entity_frac > 0 or questions_frac=0")
+            raise ConfigError(
+                "questions_entity_frac",
+                "questions_frac > 0 but no subject is given questions",
+                "set questions_entity_frac > 0 or questions_frac=0",
+            )
         if self.questions_frac > 0 and self.questions_frac > self.questions_entity_frac:
-            raise ConfigError("questions_frac", f"{self.questions_frac} exceeds questions_entity_frac="
-                              f"{self.questions_entity_frac}: more questions than question subjects can hold",
-                              "lower questions_frac or raise questions_entity_frac")
+            raise ConfigError(
+                "questions_frac",
+                f"{self.questions_frac} exceeds questions_entity_frac="
+                f"{self.questions_entity_frac}: more questions than question subjects can hold",
+                "lower questions_frac or raise questions_entity_frac",
+            )
         if self.template == "simple_repeats" and self.inversion_frac > 0:
-            raise ConfigError("inversion_frac", "the simple_repeats template has no inversions",
-                              "set inversion_frac=0 or template=sro")
+            raise ConfigError(
+                "inversion_frac",
+                "the simple_repeats template has no inversions",
+                "set inversion_frac=0 or template=sro",
+            )
         return self
 
     @property

@@ -22,7 +22,14 @@ from behemoth.world.templates import INVERSIONS, Facts, render_mixed
 from behemoth.world.vocab import DOT, EOT, Vocabulary
 
 #: Every template the pretraining corpus can use, in a fixed order (ids are indices).
-CORPUS_TEMPLATES = ("sro", *INVERSIONS, "simple_repeats", "nonsense_sro", "nonsense_rso", "question")
+CORPUS_TEMPLATES = (
+    "sro",
+    *INVERSIONS,
+    "simple_repeats",
+    "nonsense_sro",
+    "nonsense_rso",
+    "question",
+)
 _T = {name: i for i, name in enumerate(CORPUS_TEMPLATES)}
 KIND_SO, KIND_SNO, KIND_ONO = 0, 1, 2
 SENTENCE_TAIL = (DOT, EOT)
@@ -46,7 +53,9 @@ class Corpus:
         self.cfg, self.graph, self.vocab = cfg, graph, vocab
         S, R = graph.n_subjects, graph.n_relations
         self.R = R
-        self.q_edges = (np.flatnonzero(graph.question_subjects)[:, None] * R + np.arange(R)).reshape(-1)
+        self.q_edges = (
+            np.flatnonzero(graph.question_subjects)[:, None] * R + np.arange(R)
+        ).reshape(-1)
         nested = graph.nested
         groups = []
         if cfg.shuffle:
@@ -56,7 +65,9 @@ class Corpus:
         else:
             groups.append(Group("bio", S, cfg.repeats))
         if nested:
-            groups.append(Group("ono", R * graph.nested_of.shape[1], cfg.repeats * cfg.nested_upweight))
+            groups.append(
+                Group("ono", R * graph.nested_of.shape[1], cfg.repeats * cfg.nested_upweight)
+            )
         if cfg.question_repeats and len(self.q_edges):
             groups.append(Group("q", len(self.q_edges), cfg.question_repeats))
         self.groups = [g for g in groups if g.units > 0]
@@ -113,7 +124,9 @@ class Corpus:
         kind = np.zeros(n, dtype=np.int64)
         subj = np.zeros(n, dtype=np.int64)
         rel = np.zeros(n, dtype=np.int64)
-        obj = np.zeros(n, dtype=np.int64)  # object index in its relation (for O-NO: the subject-slot object)
+        obj = np.zeros(
+            n, dtype=np.int64
+        )  # object index in its relation (for O-NO: the subject-slot object)
         tmpl = np.zeros(n, dtype=np.int64)
         sg = grp[sent_unit]
         sl = local[sent_unit]
@@ -145,12 +158,19 @@ class Corpus:
             so = kind == KIND_SO
             alt = np.full(n, -1)
             alt[so] = g.minority[subj[so], rel[so]]
-            use = (alt >= 0) & (uniform(mix64(bits ^ np.uint64(0xD155E47))) < self.cfg.minority_frac)
+            use = (alt >= 0) & (
+                uniform(mix64(bits ^ np.uint64(0xD155E47))) < self.cfg.minority_frac
+            )
             obj[use] = alt[use]
         base = tmpl != _T["question"]
         tmpl[base] = self._base_templates(bits[base])
-        return render_mixed(tmpl, CORPUS_TEMPLATES, self._facts(kind, subj, rel, obj, bits), self.vocab,
-                            SENTENCE_TAIL)[0]
+        return render_mixed(
+            tmpl,
+            CORPUS_TEMPLATES,
+            self._facts(kind, subj, rel, obj, bits),
+            self.vocab,
+            SENTENCE_TAIL,
+        )[0]
 
     def _base_templates(self, bits: np.ndarray) -> np.ndarray:
         u = uniform(mix64(bits ^ np.uint64(0x7E3A)))
@@ -162,13 +182,22 @@ class Corpus:
             return np.where(inv, _T["nonsense_rso"], _T["nonsense_sro"])
         return np.full(len(bits), _T["simple_repeats"])
 
-    def _facts(self, kind: np.ndarray, subj: np.ndarray, rel: np.ndarray, obj: np.ndarray,
-               bits: np.ndarray) -> Facts:
+    def _facts(
+        self, kind: np.ndarray, subj: np.ndarray, rel: np.ndarray, obj: np.ndarray, bits: np.ndarray
+    ) -> Facts:
         return facts_for(self.vocab, self.graph, kind, subj, rel, obj, bits, self.subject_tokens)
 
 
-def facts_for(vocab: Vocabulary, graph: Graph, kind: np.ndarray, subj: np.ndarray, rel: np.ndarray,
-              obj: np.ndarray, bits: np.ndarray, subject_tokens: np.ndarray | None = None) -> Facts:
+def facts_for(
+    vocab: Vocabulary,
+    graph: Graph,
+    kind: np.ndarray,
+    subj: np.ndarray,
+    rel: np.ndarray,
+    obj: np.ndarray,
+    bits: np.ndarray,
+    subject_tokens: np.ndarray | None = None,
+) -> Facts:
     """Role fillers (token ids) of edges given by kind / subject / relation / object index."""
     n = len(kind)
     k = vocab.subject_tokens
@@ -179,8 +208,11 @@ def facts_for(vocab: Vocabulary, graph: Graph, kind: np.ndarray, subj: np.ndarra
     else:
         st[~ono] = subject_tokens[subj[~ono]]
     st[ono, 0] = vocab.object(rel[ono], obj[ono])
-    r_tok = np.where(kind == KIND_SO, vocab.relation(rel),
-                     np.where(kind == KIND_SNO, vocab.nested_relation_sno(rel), vocab.nested_relation_ono(rel)))
+    r_tok = np.where(
+        kind == KIND_SO,
+        vocab.relation(rel),
+        np.where(kind == KIND_SNO, vocab.nested_relation_sno(rel), vocab.nested_relation_ono(rel)),
+    )
     o_tok = np.asarray(vocab.object(rel, obj), dtype=np.int64)
     nest = kind != KIND_SO
     if nest.any():

@@ -65,12 +65,32 @@ class ProbeSet:
         lens = self.lengths[rows]
         offs = np.concatenate([[0], np.cumsum(lens)])
         toks = np.concatenate([self.prompt(int(i)) for i in rows]) if len(rows) else self.tokens[:0]
-        return ProbeSet(self.name, self.template, self.kind, self.trained, self.subject[rows],
-                        self.relation[rows], self.object[rows], self.answer[rows], toks, offs)
+        return ProbeSet(
+            self.name,
+            self.template,
+            self.kind,
+            self.trained,
+            self.subject[rows],
+            self.relation[rows],
+            self.object[rows],
+            self.answer[rows],
+            toks,
+            offs,
+        )
 
 
-def _set(name: str, template: str, kind: int, trained: bool, vocab: Vocabulary, graph: Graph,
-         subj: np.ndarray, rel: np.ndarray, obj: np.ndarray, seed: int) -> ProbeSet:
+def _set(
+    name: str,
+    template: str,
+    kind: int,
+    trained: bool,
+    vocab: Vocabulary,
+    graph: Graph,
+    subj: np.ndarray,
+    rel: np.ndarray,
+    obj: np.ndarray,
+    seed: int,
+) -> ProbeSet:
     kinds = np.full(len(rel), kind, dtype=np.int64)
     edge_ids = (np.where(subj >= 0, subj, obj) * graph.n_relations + rel).astype(np.uint64)
     bits = hash_u64(stream_key(seed, f"probe-{name}"), edge_ids * np.uint64(3) + np.uint64(kind))
@@ -83,8 +103,18 @@ def _set(name: str, template: str, kind: int, trained: bool, vocab: Vocabulary, 
     prompt = np.concatenate([np.full((len(mat), 1), EOT), prompt], axis=1)
     valid = prompt >= 0
     lens = valid.sum(axis=1)
-    return ProbeSet(name, template, KINDS[kind], trained, subj, rel, obj, answer.astype(np.int64),
-                    prompt[valid].astype(np.int32), np.concatenate([[0], np.cumsum(lens)]))
+    return ProbeSet(
+        name,
+        template,
+        KINDS[kind],
+        trained,
+        subj,
+        rel,
+        obj,
+        answer.astype(np.int64),
+        prompt[valid].astype(np.int32),
+        np.concatenate([[0], np.cumsum(lens)]),
+    )
 
 
 def probe_templates(cfg: WorldConfig) -> list[tuple[str, bool]]:
@@ -108,18 +138,24 @@ def build_probes(cfg: WorldConfig, graph: Graph, vocab: Vocabulary) -> dict[str,
     q = np.repeat(graph.question_subjects, R)
     q_trained = cfg.questions_frac > 0
     if q.any():
-        out["question"] = _set("question", "question", KIND_SO, q_trained, vocab, graph, s[q], r[q], o[q], cfg.seed)
+        out["question"] = _set(
+            "question", "question", KIND_SO, q_trained, vocab, graph, s[q], r[q], o[q], cfg.seed
+        )
     if (~q).any():
-        out["question_new"] = _set("question_new", "question", KIND_SO, False, vocab, graph, s[~q], r[~q], o[~q],
-                                   cfg.seed)
+        out["question_new"] = _set(
+            "question_new", "question", KIND_SO, False, vocab, graph, s[~q], r[~q], o[~q], cfg.seed
+        )
     out["qa_new"] = _set("qa_new", "qa_new", KIND_SO, False, vocab, graph, s, r, o, cfg.seed)
     if graph.nested:
         base = "sro" if cfg.template == "sro" else probe_templates(cfg)[0][0]
-        out["nested_sno"] = _set("nested_sno", base, KIND_SNO, True, vocab, graph, s, r, o, cfg.seed)
+        out["nested_sno"] = _set(
+            "nested_sno", base, KIND_SNO, True, vocab, graph, s, r, o, cfg.seed
+        )
         O = graph.nested_of.shape[1]
         rr, oo = np.repeat(np.arange(R), O), np.tile(np.arange(O), R)
-        out["nested_ono"] = _set("nested_ono", base, KIND_ONO, True, vocab, graph, np.full(R * O, -1), rr, oo,
-                                 cfg.seed)
+        out["nested_ono"] = _set(
+            "nested_ono", base, KIND_ONO, True, vocab, graph, np.full(R * O, -1), rr, oo, cfg.seed
+        )
     return out
 
 
@@ -128,11 +164,21 @@ def save_probes(sets: dict[str, ProbeSet], path: str | Path) -> None:
     for p in sets.values():
         n = len(p)
         prompts = pa.ListArray.from_arrays(pa.array(p.offsets.astype(np.int32)), pa.array(p.tokens))
-        tables.append(pa.table({
-            "set": [p.name] * n, "template": [p.template] * n, "kind": [p.kind] * n,
-            "trained": np.full(n, p.trained), "subject": p.subject, "relation": p.relation,
-            "object": p.object, "answer": p.answer, "prompt": prompts,
-        }))
+        tables.append(
+            pa.table(
+                {
+                    "set": [p.name] * n,
+                    "template": [p.template] * n,
+                    "kind": [p.kind] * n,
+                    "trained": np.full(n, p.trained),
+                    "subject": p.subject,
+                    "relation": p.relation,
+                    "object": p.object,
+                    "answer": p.answer,
+                    "prompt": prompts,
+                }
+            )
+        )
     tmp = Path(path).with_name(f".{Path(path).name}.tmp")
     pq.write_table(pa.concat_tables(tables), tmp, compression="zstd")
     tmp.replace(path)
@@ -152,8 +198,15 @@ def load_probes(path: str | Path) -> dict[str, ProbeSet]:
         toks = lst.values.to_numpy().astype(np.int32)
         offs = offs - offs[0]
         out[name] = ProbeSet(
-            name, sub["template"][0].as_py(), sub["kind"][0].as_py(), bool(sub["trained"][0].as_py()),
-            sub["subject"].to_numpy(), sub["relation"].to_numpy(), sub["object"].to_numpy(),
-            sub["answer"].to_numpy(), toks[: offs[-1]] if len(offs) else toks, offs,
+            name,
+            sub["template"][0].as_py(),
+            sub["kind"][0].as_py(),
+            bool(sub["trained"][0].as_py()),
+            sub["subject"].to_numpy(),
+            sub["relation"].to_numpy(),
+            sub["object"].to_numpy(),
+            sub["answer"].to_numpy(),
+            toks[: offs[-1]] if len(offs) else toks,
+            offs,
         )
     return out

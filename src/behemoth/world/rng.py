@@ -47,7 +47,9 @@ def uniform(bits: np.ndarray) -> np.ndarray:
 
 def below(bits: np.ndarray, n: int | np.ndarray) -> np.ndarray:
     """Map 64 random bits to integers in [0, n) (uniform up to 2^-32 bias)."""
-    return ((bits >> np.uint64(32)) * np.asarray(n, dtype=np.uint64) >> np.uint64(32)).astype(np.int64)
+    return ((bits >> np.uint64(32)) * np.asarray(n, dtype=np.uint64) >> np.uint64(32)).astype(
+        np.int64
+    )
 
 
 class Permutation:
@@ -66,7 +68,10 @@ class Permutation:
         bits += bits % 2
         self.half = bits // 2
         self.mask = np.uint64((1 << self.half) - 1)
-        self.keys = [mix64(np.array([key + np.uint64(i + 1)], dtype=np.uint64))[0] for i in range(self.ROUNDS)]
+        self.keys = [
+            mix64(np.array([key + np.uint64(i + 1)], dtype=np.uint64))[0]
+            for i in range(self.ROUNDS)
+        ]
 
     def _round(self, x: np.ndarray) -> np.ndarray:
         h = np.uint64(self.half)

@@ -22,7 +22,9 @@ class StreamSampler:
     """Yields [batch, seq_len] int64 blocks of consecutive corpus tokens (documents packed
     with their end-of-text separators)."""
 
-    def __init__(self, corpus: Corpus, seq_len: int, batch_size: int, chunk_units: int = 4096) -> None:
+    def __init__(
+        self, corpus: Corpus, seq_len: int, batch_size: int, chunk_units: int = 4096
+    ) -> None:
         self.corpus, self.seq_len, self.batch_size = corpus, seq_len, batch_size
         self.chunk_units = chunk_units
         self.position = 0  # next stream position (unit) to render
@@ -30,7 +32,11 @@ class StreamSampler:
         self.tokens_served = 0
 
     def state_dict(self) -> dict[str, Any]:
-        return {"position": self.position, "carry": self.carry.tolist(), "tokens_served": self.tokens_served}
+        return {
+            "position": self.position,
+            "carry": self.carry.tolist(),
+            "tokens_served": self.tokens_served,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.position = int(state["position"])
@@ -67,7 +73,9 @@ class StreamSampler:
 class ShardSampler:
     """The same interface over written shards (memory-mapped), read in order and wrapping."""
 
-    def __init__(self, directory: str | Path, index: dict[str, Any], seq_len: int, batch_size: int) -> None:
+    def __init__(
+        self, directory: str | Path, index: dict[str, Any], seq_len: int, batch_size: int
+    ) -> None:
         self.maps = read_shards(directory, index)
         self.seq_len, self.batch_size = seq_len, batch_size
         self.total = sum(m.size for m in self.maps)

@@ -87,8 +87,19 @@ register(Template("question", (QQ, "WQ1", RR, R, "WQ2", SS, S, "WQ3", "WQ4", AA,
 register(
     Template(
         "simple_repeats",
-        (Run("FS", 1, 3), SS, S, Run("FS", 0, 3), Run("FR", 1, 3), RR, R, Run("FR", 0, 3),
-         Run("FO", 1, 3), OO, O),
+        (
+            Run("FS", 1, 3),
+            SS,
+            S,
+            Run("FS", 0, 3),
+            Run("FR", 1, 3),
+            RR,
+            R,
+            Run("FR", 0, 3),
+            Run("FO", 1, 3),
+            OO,
+            O,
+        ),
         description="1-3 filler words before each role and 0-3 after (none after the object, "
         "so that the object is last and the sentence is a probe)",
     )
@@ -97,7 +108,9 @@ register(Template("nonsense_sro", (Noise(), SS, S, Noise(), RR, R, Noise(), OO, 
 register(Template("nonsense_rso", (Noise(), RR, R, Noise(), SS, S, Noise(), OO, O)))
 # Fine-tuning-only formats: their words are reserved in the vocabulary but never pretrained.
 register(Template("qa_new", (QQ, "F1", RR, R, "F2", SS, S, "F3", AA, OO, O), pretraining=False))
-register(Template("refusal", (SS, S, "W0", "W1", RR, R, "W2", OO, O), pretraining=False, refusal=True))
+register(
+    Template("refusal", (SS, S, "W0", "W1", RR, R, "W2", OO, O), pretraining=False, refusal=True)
+)
 register(
     Template(
         "qa_refusal",
@@ -167,7 +180,7 @@ def render(t: Template, facts: Facts, vocab: Vocabulary) -> tuple[np.ndarray, np
             h = mix64(facts.bits ^ salt)
             count = np.ones(n, dtype=np.int64)
             alive = np.ones(n, dtype=bool)
-            for j in range(1, el.hi):
+            for _ in range(1, el.hi):
                 h = mix64(h)
                 alive &= uniform(h) < el.p
                 count += alive
@@ -192,7 +205,11 @@ def pack_rows(mat: np.ndarray, tail: tuple[int, ...] = ()) -> tuple[np.ndarray, 
 
 
 def render_mixed(
-    template_ids: np.ndarray, names: tuple[str, ...], facts: Facts, vocab: Vocabulary, tail: tuple[int, ...]
+    template_ids: np.ndarray,
+    names: tuple[str, ...],
+    facts: Facts,
+    vocab: Vocabulary,
+    tail: tuple[int, ...],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render sentences whose template varies per row (``names[template_ids[i]]``), in row order.
 

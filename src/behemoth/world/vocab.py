@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,9 @@ class Vocabulary:
 
     @classmethod
     def from_config(cls, cfg: WorldConfig) -> Vocabulary:
-        return cls(cfg.subjects, cfg.relations, cfg.objects, cfg.nested_objects, cfg.max_subject_words)
+        return cls(
+            cfg.subjects, cfg.relations, cfg.objects, cfg.nested_objects, cfg.max_subject_words
+        )
 
     # -- layout -----------------------------------------------------------------------------
     @cached_property
@@ -141,7 +144,9 @@ class Vocabulary:
         w = list(FIXED_WORDS) + list(GRAMMAR_WORDS)
         w += [f"r{r}" for r in range(self.relations)]
         if self.nested:
-            w += [f"rs{r}" for r in range(self.relations)] + [f"ro{r}" for r in range(self.relations)]
+            w += [f"rs{r}" for r in range(self.relations)] + [
+                f"ro{r}" for r in range(self.relations)
+            ]
         if self.subject_tokens == 1:
             w += [f"s{i}" for i in range(self.subject_base)]
         else:
@@ -163,7 +168,7 @@ class Vocabulary:
         words = self.words
         return " ".join(words[int(i)] for i in ids)
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "size": self.size,
             "dtype": self.dtype.name,

@@ -51,7 +51,9 @@ class World:
         path = Path(path)
         meta_path = path / "world.json"
         if not meta_path.is_file():
-            raise BehemothError(f"WORLD: {path} is not a behemoth world (no world.json); run `behemoth generate` first")
+            raise BehemothError(
+                f"WORLD: {path} is not a behemoth world (no world.json); run `behemoth generate` first"
+            )
         meta = read_json(meta_path)
         if meta.get("format") != FORMAT:
             raise BehemothError(f"WORLD: {meta_path} is not a behemoth world file")
@@ -87,14 +89,18 @@ class World:
 
         return AutoTokenizer.from_pretrained(str(self.path))
 
-    def sampler(self, seq_len: int, batch_size: int, source: str = "stream") -> StreamSampler | ShardSampler:
+    def sampler(
+        self, seq_len: int, batch_size: int, source: str = "stream"
+    ) -> StreamSampler | ShardSampler:
         """Training batches: ``stream`` renders on the fly; ``shards`` reads the written shards."""
         if source == "stream":
             return StreamSampler(self.corpus, seq_len, batch_size)
         if source == "shards":
             idx = self.path / "shards" / "index.json"
             if not idx.is_file():
-                raise BehemothError(f"data: {self.path} has no shards; regenerate with shards or use data=stream")
+                raise BehemothError(
+                    f"data: {self.path} has no shards; regenerate with shards or use data=stream"
+                )
             return ShardSampler(self.path / "shards", read_json(idx), seq_len, batch_size)
         raise BehemothError(f"data: unknown source {source!r}; use 'stream' or 'shards'")
 
@@ -116,11 +122,15 @@ def generate_world(
     progress: Callable[[int], None] | None = None,
 ) -> World:
     """Generate a world into ``out`` (atomically: all or nothing) and return it loaded."""
+    existing = _same_world(out, cfg, shards)
+    if existing is not None and not force:
+        log.info("%s already holds this world (same config and seed); nothing to do", out)
+        return existing
     t0 = time.perf_counter()
     vocab = Vocabulary.from_config(cfg)
     graph = sample_graph(cfg)
     corpus = Corpus(cfg, graph, vocab)
-    with atomic_dir(out, force=force, marker="world.json") as tmp:
+    with atomic_dir(out, force=force, marker="world.json", what="a different world") as tmp:
         graph.save(tmp / "graph.parquet")
         probes = build_probes(cfg, graph, vocab)
         save_probes(probes, tmp / "probes.parquet")
@@ -142,7 +152,9 @@ def generate_world(
                 "subjects": graph.n_subjects,
                 "relations": graph.n_relations,
                 "facts": int(graph.objects.size),
-                "nested_facts": int(graph.objects.size + graph.nested_of.size) if graph.nested else 0,
+                "nested_facts": int(graph.objects.size + graph.nested_of.size)
+                if graph.nested
+                else 0,
                 "minority_edges": int((graph.minority >= 0).sum()),
                 "question_subjects": int(graph.question_subjects.sum()),
                 "documents_per_pass": corpus.n_units,
@@ -156,6 +168,23 @@ def generate_world(
     return World.load(out)
 
 
+def _same_world(out: str | Path, cfg: WorldConfig, shards: bool) -> World | None:
+    """The world already at ``out`` if it was generated from this very config (and has shards
+    if they are asked for): regenerating it would give the same bytes."""
+    meta_path = Path(out) / "world.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        world = World.load(out)
+    except Exception:
+        return None
+    if world.meta.get("imported_from") or world.config != cfg:
+        return None
+    if shards and not (Path(out) / "shards" / "index.json").is_file():
+        return None
+    return world
+
+
 def format_summary(meta: dict[str, Any]) -> str:
     c, n, v = meta["config"], meta["counts"], meta["vocab"]
     lines = [
@@ -164,20 +193,32 @@ def format_summary(meta: dict[str, Any]) -> str:
         f" = {n['facts']:,} facts",
     ]
     if c["nested_objects"]:
-        lines.append(f"  nested     {c['nested_objects']} nested objects per relation (S-NO and O-NO edges)")
+        lines.append(
+            f"  nested     {c['nested_objects']} nested objects per relation (S-NO and O-NO edges)"
+        )
     if c["correlated_pair"]:
-        lines.append(f"  correlated relations 0/1, strength {c['correlation_strength']}"
-                     + (", relation 0 binarized" if c["binarize_first"] else ""))
+        lines.append(
+            f"  correlated relations 0/1, strength {c['correlation_strength']}"
+            + (", relation 0 binarized" if c["binarize_first"] else "")
+        )
     if n["minority_edges"]:
-        lines.append(f"  minority   {n['minority_edges']:,} edges dissent, stated with p={c['minority_frac']}")
+        lines.append(
+            f"  minority   {n['minority_edges']:,} edges dissent, stated with p={c['minority_frac']}"
+        )
     if c["questions_frac"] > 0:
-        lines.append(f"  questions  {n['question_subjects']:,} subjects, {c['questions_frac']:.0%} of statements")
+        lines.append(
+            f"  questions  {n['question_subjects']:,} subjects, {c['questions_frac']:.0%} of statements"
+        )
     lines += [
         f"  grammar    {c['template']}, inversion_frac {c['inversion_frac']}, "
         f"{'shuffled sentences' if c['shuffle'] else 'biographies'}",
         f"  vocabulary {v['size']:,} tokens ({v['dtype']}), {v['subject_tokens']} token(s) per subject",
         f"  corpus     {c['repeats']} repeats: {n['sentences_per_pass']:,} sentences"
-        + (f", {n['tokens_written']:,} tokens written" if n["tokens_written"] else " (stream only, no shards)"),
+        + (
+            f", {n['tokens_written']:,} tokens written"
+            if n["tokens_written"]
+            else " (stream only, no shards)"
+        ),
         "  probes     " + ", ".join(f"{k} {val:,}" for k, val in meta["probes"].items()),
     ]
     return "\n".join(lines)
