@@ -43,7 +43,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, with one-line errors for a missing or malformed file."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError("--config", f"file {str(p)!r} does not exist", "give the path of a YAML file")
+        raise ConfigError(
+            "--config", f"file {str(p)!r} does not exist", "give the path of a YAML file"
+        )
     try:
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as e:
@@ -55,7 +57,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError("--config", f"{p} must hold a mapping of keys to values", "write key: value lines")
+        raise ConfigError(
+            "--config", f"{p} must hold a mapping of keys to values", "write key: value lines"
+        )
     return data
 
 
@@ -64,11 +68,15 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise ConfigError("--set", f"{pair!r} is not KEY=VALUE", "write e.g. --set subjects=500")
+            raise ConfigError(
+                "--set", f"{pair!r} is not KEY=VALUE", "write e.g. --set subjects=500"
+            )
         key, raw = pair.split("=", 1)
         key = key.strip()
         if not key:
-            raise ConfigError("--set", f"{pair!r} has an empty key", "write e.g. --set subjects=500")
+            raise ConfigError(
+                "--set", f"{pair!r} has an empty key", "write e.g. --set subjects=500"
+            )
         try:
             value = yaml.safe_load(raw) if raw != "" else ""
         except yaml.YAMLError:

@@ -12,7 +12,16 @@ from typing import Any
 
 from behemoth.io import write_json
 
-_PACKAGES = ("behemoth", "numpy", "pyarrow", "tokenizers", "transformers", "torch", "accelerate", "peft")
+_PACKAGES = (
+    "behemoth",
+    "numpy",
+    "pyarrow",
+    "tokenizers",
+    "transformers",
+    "torch",
+    "accelerate",
+    "peft",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -40,7 +49,11 @@ def provenance(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """What made an artifact: the only file allowed to differ between identical runs."""
     data: dict[str, Any] = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "node": platform.node()},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "node": platform.node(),
+        },
         "versions": package_versions(),
         "git_revision": git_revision(),
     }

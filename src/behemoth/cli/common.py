@@ -9,8 +9,14 @@ def add_config_args(p: argparse.ArgumentParser, what: str) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", help=f"a named {what} preset")
     src.add_argument("--config", help=f"a YAML file of {what} settings")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one setting (repeatable; values parsed as YAML)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting (repeatable; values parsed as YAML)",
+    )
     p.add_argument("--seed", type=int, default=None, help="the root seed (overrides the config's)")
 
 
