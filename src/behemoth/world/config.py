@@ -51,7 +51,10 @@ class WorldConfig(StrictConfig):
         0.1, ge=0.0, le=1.0, description="P(a sentence of such an edge uses the minority object)."
     )
     questions_frac: float = Field(
-        0.0, ge=0.0, le=1.0, description="Share of all statements written as questions."
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Questions per S-O statement, as in the reference (qf/(1+qf) of all sentences).",
     )
     questions_entity_frac: float = Field(
         0.5, ge=0.0, le=1.0, description="Share of subjects whose facts also appear as questions."
@@ -129,6 +132,12 @@ class WorldConfig(StrictConfig):
                 "questions_entity_frac",
                 "questions_frac > 0 but no subject is given questions",
                 "set questions_entity_frac > 0 or questions_frac=0",
+            )
+        if self.questions_frac > 0 and round(self.questions_entity_frac * self.subjects) == 0:
+            raise ConfigError(
+                "questions_entity_frac",
+                f"{self.questions_entity_frac} of {self.subjects} subjects rounds to no question subject",
+                "raise questions_entity_frac or subjects, or set questions_frac=0",
             )
         if self.questions_frac > 0 and self.questions_frac > self.questions_entity_frac:
             raise ConfigError(
