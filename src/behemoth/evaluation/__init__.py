@@ -1,5 +1,33 @@
-"""Evaluation: one batched scoring function, then pure metric functions over its results."""
+"""Evaluation: one batched scoring function, then pure metric functions over its results.
 
+``evaluate(model, world, scenario, reference_model=None)`` -> :class:`Records` (tidy rows and
+per-item values, ``.table()``, ``.write(dir)``); ``evaluate_probes`` scores every probe of a
+world; ``measure_cost`` / ``weight_delta_metrics`` / ``param_deltas`` measure an edit's cost.
+"""
+
+from behemoth.evaluation.cost import EditCost, measure_cost, param_deltas, weight_delta_metrics
+from behemoth.evaluation.evaluate import evaluate, evaluate_probes
+from behemoth.evaluation.metrics import METRICS, Metric, Scored, get_metric, register_metric
+from behemoth.evaluation.records import PROTOCOL, PROTOCOL_VERSION, Records, read_records
 from behemoth.evaluation.scoring import Scores, probe_accuracy, score
 
-__all__ = ["Scores", "probe_accuracy", "score"]
+__all__ = [
+    "METRICS",
+    "PROTOCOL",
+    "PROTOCOL_VERSION",
+    "EditCost",
+    "Metric",
+    "Records",
+    "Scored",
+    "Scores",
+    "evaluate",
+    "evaluate_probes",
+    "get_metric",
+    "measure_cost",
+    "param_deltas",
+    "probe_accuracy",
+    "read_records",
+    "register_metric",
+    "score",
+    "weight_delta_metrics",
+]

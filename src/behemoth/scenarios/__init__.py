@@ -1,5 +1,33 @@
-"""Edit scenarios: edit requests and their test sets, built from a world."""
+"""Edit scenarios: edit requests and their test sets, built from a world.
 
+``build_scenario(world, name, overrides, seed)`` runs a registered builder (``single``,
+``k-different``, ``k-identical``, ``stream``, ``refusal``, ``forget-relation``, ``nested-ono``);
+``export_jsonl`` / ``load_jsonl`` convert a scenario to and from the reference's instruction
+JSONL.
+"""
+
+from behemoth.scenarios.jsonl import export_jsonl, export_probes, load_jsonl
 from behemoth.scenarios.request import EditRequest
+from behemoth.scenarios.scenario import (
+    Scenario,
+    ScenarioConfig,
+    build_scenario,
+    get_scenario,
+    register_scenario,
+    scenario_names,
+)
+from behemoth.scenarios.testset import TestSet
 
-__all__ = ["EditRequest"]
+__all__ = [
+    "EditRequest",
+    "Scenario",
+    "ScenarioConfig",
+    "TestSet",
+    "build_scenario",
+    "export_jsonl",
+    "export_probes",
+    "get_scenario",
+    "load_jsonl",
+    "register_scenario",
+    "scenario_names",
+]

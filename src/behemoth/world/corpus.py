@@ -76,6 +76,7 @@ class Corpus:
         self.bio_len = R * (2 if nested else 1)
         self.content_key = stream_key(cfg.seed, "corpus")
         self.order_key = stream_key(cfg.seed, "bio-order")
+        self._permutations: dict[int, Permutation] = {}
 
     @cached_property
     def subject_tokens(self) -> np.ndarray:
@@ -87,7 +88,13 @@ class Corpus:
         return sum(g.units * (self.bio_len if g.name == "bio" else 1) for g in self.groups)
 
     def permutation(self, cycle: int) -> Permutation:
-        return Permutation(self.n_units, stream_key(self.cfg.seed, f"shuffle-{cycle}"))
+        # kept for the next calls: a Permutation tabulates its round functions once
+        perms = self._permutations
+        if cycle not in perms:
+            if len(perms) >= 4:
+                perms.pop(next(iter(perms)))
+            perms[cycle] = Permutation(self.n_units, stream_key(self.cfg.seed, f"shuffle-{cycle}"))
+        return perms[cycle]
 
     # -- rendering ---------------------------------------------------------------------------
     def units_at(self, positions: np.ndarray) -> np.ndarray:
@@ -95,6 +102,9 @@ class Corpus:
         positions = np.asarray(positions, dtype=np.int64)
         out = np.empty_like(positions)
         cycles = positions // self.n_units
+        if len(positions) and cycles.min() == cycles.max():  # the usual case: one pass only
+            c = int(cycles[0])
+            return self.permutation(c)(positions - c * self.n_units) + c * self.n_units
         for c in np.unique(cycles):
             m = cycles == c
             out[m] = self.permutation(int(c))(positions[m] % self.n_units) + c * self.n_units
@@ -108,31 +118,35 @@ class Corpus:
         """Tokens of the given global unit ids, in that order."""
         g = self.graph
         R = self.R
+        gids = np.asarray(gids, dtype=np.int64)
         u = gids % self.n_units
-        grp = np.searchsorted(self.starts, u, side="right") - 1
-        local = u - self.starts[grp]
-        n_sent = np.ones(len(u), dtype=np.int64)
+        single = len(self.groups) == 1  # e.g. the paper preset: every unit is one S-O sentence
+        grp = None if single else np.searchsorted(self.starts, u, side="right") - 1
+        local = u if grp is None else u - self.starts[grp]
         names = [gr.name for gr in self.groups]
         if "bio" in names:
-            n_sent[grp == names.index("bio")] = self.bio_len
-        sent_unit = np.repeat(np.arange(len(u)), n_sent)
-        j = np.arange(len(sent_unit)) - np.repeat(np.cumsum(n_sent) - n_sent, n_sent)
-        sid = gids[sent_unit].astype(np.uint64) * np.uint64(self.bio_len) + j.astype(np.uint64)
+            n_sent = np.ones(len(u), dtype=np.int64)
+            n_sent[grp == names.index("bio") if grp is not None else slice(None)] = self.bio_len
+            sent_unit = np.repeat(np.arange(len(u)), n_sent)
+            j = np.arange(len(sent_unit)) - np.repeat(np.cumsum(n_sent) - n_sent, n_sent)
+            sid = gids[sent_unit].astype(np.uint64) * np.uint64(self.bio_len) + j.astype(np.uint64)
+            sg = None if grp is None else grp[sent_unit]
+            sl = local[sent_unit]
+        else:  # one sentence per unit: sentence j = 0 of each
+            sid = gids.astype(np.uint64) * np.uint64(self.bio_len)
+            sg, sl = grp, local
         bits = hash_u64(self.content_key, sid)
 
-        n = len(sent_unit)
+        n = len(sid)
         kind = np.zeros(n, dtype=np.int64)
         subj = np.zeros(n, dtype=np.int64)
         rel = np.zeros(n, dtype=np.int64)
-        obj = np.zeros(
-            n, dtype=np.int64
-        )  # object index in its relation (for O-NO: the subject-slot object)
+        # object index in its relation (for O-NO: the subject-slot object)
+        obj = np.zeros(n, dtype=np.int64)
         tmpl = np.zeros(n, dtype=np.int64)
-        sg = grp[sent_unit]
-        sl = local[sent_unit]
         for gi, gr in enumerate(self.groups):
-            m = sg == gi
-            if not m.any():
+            m: np.ndarray | slice = slice(None) if sg is None else sg == gi
+            if sg is not None and not m.any():  # type: ignore[union-attr]
                 continue
             item = sl[m] % gr.items
             if gr.name in ("so", "sno"):
@@ -151,8 +165,12 @@ class Corpus:
                 subj[m] = item
                 rel[m] = slot % R
                 kind[m] = np.where(slot < R, KIND_SO, KIND_SNO)
-        notono = kind != KIND_ONO
-        obj[notono] = g.objects[subj[notono], rel[notono]]
+        has_ono = "ono" in names
+        if has_ono:
+            notono = kind != KIND_ONO
+            obj[notono] = self._objects_flat[subj[notono] * R + rel[notono]]
+        else:
+            obj = self._objects_flat[subj * R + rel]
         # Dissent: a minority edge states its minority object with probability minority_frac.
         if self.cfg.minority_entity_frac > 0:
             so = kind == KIND_SO
@@ -162,8 +180,11 @@ class Corpus:
                 uniform(mix64(bits ^ np.uint64(0xD155E47))) < self.cfg.minority_frac
             )
             obj[use] = alt[use]
-        base = tmpl != _T["question"]
-        tmpl[base] = self._base_templates(bits[base])
+        if "q" in names:
+            base = tmpl != _T["question"]
+            tmpl[base] = self._base_templates(bits[base])
+        else:
+            tmpl = self._base_templates(bits)
         return render_mixed(
             tmpl,
             CORPUS_TEMPLATES,
@@ -172,7 +193,14 @@ class Corpus:
             SENTENCE_TAIL,
         )[0]
 
+    @cached_property
+    def _objects_flat(self) -> np.ndarray:
+        return np.ascontiguousarray(self.graph.objects).reshape(-1)
+
     def _base_templates(self, bits: np.ndarray) -> np.ndarray:
+        if self.cfg.inversion_frac <= 0 and self.cfg.template != "simple_repeats":
+            # no draw can be below 0: every sentence takes the base order (same as below)
+            return np.full(len(bits), _T["sro" if self.cfg.template == "sro" else "nonsense_sro"])
         u = uniform(mix64(bits ^ np.uint64(0x7E3A)))
         inv = u < self.cfg.inversion_frac
         if self.cfg.template == "sro":
@@ -201,6 +229,11 @@ def facts_for(
     """Role fillers (token ids) of edges given by kind / subject / relation / object index."""
     n = len(kind)
     k = vocab.subject_tokens
+    nest = kind != KIND_SO
+    if not nest.any():  # S-O edges only (the common case): no masks needed
+        st = vocab.subject(subj) if subject_tokens is None else subject_tokens[subj]
+        r_tok = np.asarray(vocab.relation(rel), dtype=np.int64)
+        return Facts(st, r_tok, np.asarray(vocab.object(rel, obj), dtype=np.int64), bits)
     st = np.full((n, k), -1, dtype=np.int64)
     ono = kind == KIND_ONO
     if subject_tokens is None:
@@ -214,7 +247,5 @@ def facts_for(
         np.where(kind == KIND_SNO, vocab.nested_relation_sno(rel), vocab.nested_relation_ono(rel)),
     )
     o_tok = np.asarray(vocab.object(rel, obj), dtype=np.int64)
-    nest = kind != KIND_SO
-    if nest.any():
-        o_tok[nest] = vocab.nested_object(rel[nest], graph.nested_of[rel[nest], obj[nest]])
+    o_tok[nest] = vocab.nested_object(rel[nest], graph.nested_of[rel[nest], obj[nest]])
     return Facts(st, np.asarray(r_tok, dtype=np.int64), o_tok, bits)

@@ -144,38 +144,63 @@ class Facts:
         return Facts(self.subj[idx], self.rel[idx], self.obj[idx], self.bits[idx])
 
 
-def render(t: Template, facts: Facts, vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
-    """Render a template for a batch of facts.
+def _widths(t: Template, k: int) -> list[int]:
+    """Columns each element occupies (its maximum length); ``k`` = tokens per subject."""
+    out = []
+    for el in t.elements:
+        if isinstance(el, Slot):
+            out.append(k if el.role == "S" else 2 if (el.role == "O" and t.refusal) else 1)
+        elif isinstance(el, (Run, Noise)):
+            out.append(el.hi)
+        else:
+            out.append(1)
+    return out
 
-    Returns (matrix [n, L] int64 with -1 for absent positions, object column [n]): the column of
-    the (first) object token, so that ``matrix[:, :col]`` is the probe prompt.
+
+def render_matrix(
+    t: Template, facts: Facts, vocab: Vocabulary, tail: tuple[int, ...] = ()
+) -> tuple[np.ndarray, int, bool]:
+    """Render a template into a preallocated matrix [n, L + len(tail)] int64 (-1 = absent).
+
+    Returns (matrix, object column, ragged): ``ragged`` is False when no entry can be -1 (fixed
+    templates and full-width subjects), so that rows can be concatenated without masking.
+    Constant columns are written once as a broadcast row; only the fillers vary per row.
     """
     n = len(facts)
-    cols: list[np.ndarray] = []
-    width = 0
-    obj_col = -1
-    for i, el in enumerate(t.elements):
-        salt = np.uint64(0x51ED27 + 7919 * i)
+    k = int(facts.subj.shape[1])
+    widths = _widths(t, k)
+    L = sum(widths)
+    row = np.full(L + len(tail), -1, dtype=np.int64)
+    row[L:] = tail
+    col = 0
+    for el, w in zip(t.elements, widths):
         if isinstance(el, int):
-            block = np.full((n, 1), el, dtype=np.int64)
+            row[col] = el
         elif isinstance(el, str):
-            block = np.full((n, 1), vocab.grammar(el), dtype=np.int64)
-        elif isinstance(el, Slot):
+            row[col] = vocab.grammar(el)
+        elif isinstance(el, Slot) and el.role == "O" and t.refusal:
+            row[col : col + w] = OO
+        col += w
+    mat = np.empty((n, len(row)), dtype=np.int64)
+    mat[:] = row
+    ragged = bool(k > 1 and (facts.subj < 0).any())
+    col, obj_col = 0, -1
+    for i, (el, w) in enumerate(zip(t.elements, widths)):
+        salt = np.uint64(0x51ED27 + 7919 * i)
+        dst = mat[:, col : col + w]
+        if isinstance(el, Slot):
             if el.role == "S":
-                block = facts.subj.astype(np.int64, copy=False)
+                dst[:] = facts.subj
             elif el.role == "R":
-                block = facts.rel.astype(np.int64)[:, None]
+                dst[:, 0] = facts.rel
             else:
-                obj_col = width
-                if t.refusal:
-                    block = np.full((n, 2), OO, dtype=np.int64)
-                else:
-                    block = facts.obj.astype(np.int64)[:, None]
+                obj_col = col
+                if not t.refusal:
+                    dst[:, 0] = facts.obj
         elif isinstance(el, Run):
             count = el.lo + below(mix64(facts.bits ^ salt), el.hi - el.lo + 1)
-            block = np.where(
-                np.arange(el.hi)[None, :] < count[:, None], vocab.grammar(el.word), -1
-            ).astype(np.int64)
+            dst[:] = np.where(np.arange(el.hi)[None, :] < count[:, None], vocab.grammar(el.word), -1)
+            ragged |= el.lo < el.hi
         elif isinstance(el, Noise):
             h = mix64(facts.bits ^ salt)
             count = np.ones(n, dtype=np.int64)
@@ -184,16 +209,24 @@ def render(t: Template, facts: Facts, vocab: Vocabulary) -> tuple[np.ndarray, np
                 h = mix64(h)
                 alive &= uniform(h) < el.p
                 count += alive
-            words = np.empty((n, el.hi), dtype=np.int64)
             for j in range(el.hi):
                 h = mix64(h)
-                words[:, j] = vocab.nonsense_start + below(h, 1000)
-            block = np.where(np.arange(el.hi)[None, :] < count[:, None], words, -1)
-        else:  # pragma: no cover - guarded by the Element type
+                dst[:, j] = np.where(j < count, vocab.nonsense_start + below(h, 1000), -1)
+            ragged |= el.hi > 1
+        elif not isinstance(el, (int, str)):  # pragma: no cover - guarded by the Element type
             raise TypeError(el)
-        cols.append(block)
-        width += block.shape[1]
-    return np.concatenate(cols, axis=1), np.full(n, obj_col, dtype=np.int64)
+        col += w
+    return mat, obj_col, ragged
+
+
+def render(t: Template, facts: Facts, vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """Render a template for a batch of facts.
+
+    Returns (matrix [n, L] int64 with -1 for absent positions, object column [n]): the column of
+    the (first) object token, so that ``matrix[:, :col]`` is the probe prompt.
+    """
+    mat, obj_col, _ = render_matrix(t, facts, vocab)
+    return mat, np.full(len(facts), obj_col, dtype=np.int64)
 
 
 def pack_rows(mat: np.ndarray, tail: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
@@ -216,22 +249,27 @@ def render_mixed(
     Returns (flat tokens, per-row lengths), each row followed by ``tail``.
     """
     n = len(facts)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    lengths = np.zeros(n, dtype=np.int64)
-    for t_id in np.unique(template_ids):
-        rows = np.flatnonzero(template_ids == t_id)
-        mat, _ = render(get_template(names[int(t_id)]), facts.take(rows), vocab)
-        if tail:
-            mat = np.concatenate([mat, np.tile(np.array(tail, dtype=np.int64), (len(rows), 1))], 1)
+    present = np.flatnonzero(np.bincount(template_ids, minlength=len(names)))
+    if len(present) == 1:  # one template: no row selection, and no masking when not ragged
+        mat, _, ragged = render_matrix(get_template(names[int(present[0])]), facts, vocab, tail)
+        if not ragged:
+            return mat.reshape(-1), np.full(n, mat.shape[1], dtype=np.int64)
         valid = mat >= 0
-        lengths[rows] = valid.sum(axis=1)
+        return mat[valid], valid.sum(axis=1)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+    lengths = np.zeros(n, dtype=np.int64)
+    for t_id in present:
+        rows = np.flatnonzero(template_ids == t_id)
+        mat, _, ragged = render_matrix(get_template(names[int(t_id)]), facts.take(rows), vocab, tail)
+        valid = (mat >= 0) if ragged else None
+        lengths[rows] = valid.sum(axis=1) if valid is not None else mat.shape[1]
         parts.append((rows, mat, valid))
-    if len(parts) == 1:
-        _, mat, valid = parts[0]
-        return mat[valid], lengths
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    starts = np.cumsum(lengths) - lengths
     out = np.empty(int(lengths.sum()), dtype=np.int64)
     for rows, mat, valid in parts:
-        pos = np.cumsum(valid, axis=1) - 1 + starts[rows][:, None]
-        out[pos[valid]] = mat[valid]
+        if valid is None:
+            out[starts[rows][:, None] + np.arange(mat.shape[1])] = mat
+        else:
+            pos = np.cumsum(valid, axis=1) - 1 + starts[rows][:, None]
+            out[pos[valid]] = mat[valid]
     return out, lengths

@@ -1,0 +1,118 @@
+"""``behemoth evaluate``: score a model on its world's probes and on an edit scenario's tests."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from behemoth.cli.common import add_out_args
+from behemoth.errors import BehemothError
+from behemoth.io import atomic_dir, write_json
+from behemoth.provenance import write_provenance
+from behemoth.scenarios.jsonl import export_jsonl
+from behemoth.scenarios.scenario import build_scenario, scenario_names
+from behemoth.world.world import World
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="score a model on every probe of its world and on an edit scenario's test sets",
+        description=f"Scenarios: {', '.join(scenario_names())}. A model directory written by `behemoth "
+        "train` records its world; other Hugging Face model directories need --world.",
+    )
+    p.add_argument("model", metavar="MODEL", help="a model directory")
+    p.add_argument(
+        "--world", default=None, help="the world directory (default: the one the model records)"
+    )
+    p.add_argument(
+        "--scenario",
+        default="k-different",
+        help="edit scenario whose tests to run (default k-different)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one scenario setting (repeatable), e.g. --set k=20",
+    )
+    p.add_argument("--seed", type=int, default=None, help="the scenario's seed")
+    p.add_argument("--batch-size", type=int, default=1024, help="prompts per forward pass")
+    add_out_args(p, required=False)
+    p.set_defaults(func=run)
+
+
+def load_any_model(directory: str, world_arg: str | None) -> tuple[Any, World]:
+    """(model, world): a behemoth model with its recorded world, or any HF causal LM + --world."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise BehemothError(f"MODEL: {d} is not a directory; give a model directory")
+    from behemoth.model import load_model, read_model_meta
+
+    try:
+        meta = read_model_meta(d)
+    except BehemothError:
+        meta = None
+    if meta is not None:
+        world = World.load(world_arg or meta["world"]["path"])
+        trained, _ = load_model(d, world)
+        return trained, world
+    if world_arg is None:
+        raise BehemothError(
+            f"--world: {d} records no world (not a `behemoth train` model); pass --world DIR"
+        )
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    world = World.load(world_arg)
+    model = AutoModelForCausalLM.from_pretrained(str(d), dtype=torch.float32)
+    model.eval()
+    return model, world
+
+
+def run(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
+    from behemoth.config import resolve
+    from behemoth.evaluation.evaluate import evaluate, evaluate_probes
+    from behemoth.scenarios.scenario import get_scenario
+
+    spec = get_scenario(args.scenario)  # name and keys checked before any model is loaded
+    resolve(spec.config, None, None, args.overrides, args.seed)
+    hf_logging.disable_progress_bar()
+    model, world = load_any_model(args.model, args.world)
+    scenario = build_scenario(world, args.scenario, args.overrides, args.seed)
+    run_name = Path(args.model).resolve().name
+    t0 = time.perf_counter()
+    rec = evaluate_probes(model, world, run=run_name, batch_size=args.batch_size)
+    rec.extend(evaluate(model, world, scenario, run=run_name, batch_size=args.batch_size))
+    seconds = time.perf_counter() - t0
+    print(scenario.summary())
+    print()
+    print(rec.table())
+    print()
+    print(rec.summary())
+    n = sum(len(p) for p in world.probes.values()) + sum(len(t) for t in scenario.tests.values())
+    print(f"\n{n:,} prompts scored in {seconds:.2f} s")
+    if args.out:
+        with atomic_dir(args.out, force=args.force, marker="records.parquet") as tmp:
+            rec.write(tmp)
+            write_json(
+                tmp / "scenario.json",
+                {
+                    "name": scenario.name,
+                    "mode": scenario.mode,
+                    "config": scenario.config,
+                    "world": world.fingerprint,
+                    "model": str(Path(args.model).resolve()),
+                    "tests": {k: len(t) for k, t in scenario.tests.items()},
+                },
+            )
+            export_jsonl(scenario, world, tmp / "scenario.jsonl")
+            write_provenance(tmp, {"seconds": round(seconds, 3)})
+        print(f"  written to {args.out}")
+    return 0

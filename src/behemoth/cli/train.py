@@ -1,0 +1,55 @@
+"""``behemoth train``: train a Pythia-shaped GPT-NeoX on a world until it knows its facts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from behemoth.cli.common import add_out_args
+from behemoth.errors import ConfigError
+from behemoth.model.presets import model_preset, model_presets
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train a model on a world (a standard Hugging Face model directory)",
+        description=f"Model presets: {', '.join(model_presets())}. Settings: seed, model.* "
+                    "(geometry) and train.* (recipe), e.g. --set train.lr=1e-3 --set model.layers=6.",
+    )
+    p.add_argument("world", metavar="WORLD", help="a world directory (from `behemoth generate`)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--preset", help="a named model preset")
+    src.add_argument("--config", help="a YAML file of model settings")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one setting (repeatable; dotted keys, values parsed as YAML)")
+    p.add_argument("--seed", type=int, default=None, help="the seed of the weight initialization")
+    add_out_args(p)
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run of --out (settings may be omitted: the run's own are used)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from behemoth.model.config import resolve_run
+    from behemoth.model.load import read_model_meta
+    from behemoth.model.logplot import PLOT
+    from behemoth.model.train import train_model
+
+    given = args.preset or args.config or args.overrides or args.seed is not None
+    if not given and not args.resume:
+        raise ConfigError("--preset", "no model settings given", "pass --preset NAME or --config FILE.yaml")
+    cfg = None
+    if given:
+        preset = model_preset(args.preset) if args.preset else None
+        cfg = resolve_run(preset, args.config, args.overrides, args.seed)
+    out = train_model(args.world, cfg, args.out, resume=args.resume, force=args.force,
+                      progress=not args.no_progress)
+    meta = read_model_meta(out)
+    r = meta["result"]
+    final = "  ".join(f"{k} {v['acc']:.3f}" for k, v in r["final"].items())
+    print(f"model: {meta['params']:,} parameters, {r['steps']:,} steps, {r['tokens']:,} tokens")
+    print(f"  stopped: {r['stopped']}")
+    print(f"  accuracy: {final}")
+    print(f"  written to {out}  (learning curve: {Path(out) / PLOT})")
+    return 0

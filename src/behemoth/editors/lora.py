@@ -1,0 +1,81 @@
+"""LoRA editing through PEFT (Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language
+Models", arXiv 2106.09685, Sec. 4.1): W + (alpha / r) B A with B [d_out, r], A [r, d_in].
+
+The knobs are the rank (1 .. full width), alpha, dropout, the target modules (``query_key_value``,
+``attention_dense``, ``mlp_in``, ``mlp_out``, ``head``; resolved to module names through the
+layer paths) and the layers. The adapter is merged into the weights (a plain model; its delta
+has rank <= r per matrix) or kept (the returned model is the PEFT wrapper; the reported deltas
+are those of merging it, so they can still be applied and removed exactly).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Literal
+
+import torch
+from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+from pydantic import Field
+
+from behemoth.editors.base import Editor, EditOutcome
+from behemoth.editors.common import layer_index
+from behemoth.editors.registry import register_editor
+from behemoth.editors.tuning import TuneConfig, tune
+from behemoth.errors import ConfigError
+from behemoth.scenarios.request import EditRequest
+
+Target = Literal["query_key_value", "attention_dense", "mlp_in", "mlp_out", "head"]
+_PART = {"query_key_value": "attn_in", "attention_dense": "attn_out", "mlp_in": "mlp_in", "mlp_out": "mlp_out"}
+
+
+class LoraEditConfig(TuneConfig):
+    """LoRA's hyperparameters; the tuning loop's defaults suit adapters (higher lr)."""
+
+    rank: int = Field(4, ge=1, description="r: rank of each adapter.")
+    alpha: float = Field(8.0, gt=0, description="Scale alpha (the update is alpha / r * B A).")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the adapter's input.")
+    targets: list[Target] = Field(default_factory=lambda: ["mlp_out"], description="Adapted modules.")
+    layers: list[int] | None = Field(None, description="Blocks adapted (null = every block).")
+    merge: bool = Field(True, description="Merge into the weights, or keep the adapter separate.")
+    lr: float = Field(1e-2, gt=0, description="Adam learning rate.")
+
+
+@register_editor
+class LoraEditor(Editor):
+    name = "lora"
+    Config = LoraEditConfig
+    config: LoraEditConfig
+
+    def target_modules(self, model: torch.nn.Module) -> list[str]:
+        cfg = self.config
+        if not cfg.targets:
+            raise ConfigError("targets", "is empty", "name at least one target, e.g. targets=[mlp_out]")
+        paths = self.paths(model)
+        n = paths.n_layers(model)
+        layers = range(n) if cfg.layers is None else sorted({layer_index(i, n, "layers") for i in cfg.layers})
+        names: list[str] = []
+        for t in cfg.targets:
+            if t == "head":
+                names.append(paths.head)
+            else:
+                names += [m for layer in layers for m in paths.at(_PART[t], layer)]
+        return names
+
+    def _edit(self, model: torch.nn.Module, requests: list[EditRequest]) -> EditOutcome:
+        cfg = self.config
+        flags = {n: p.requires_grad for n, p in model.named_parameters()}
+        targets = self.target_modules(model)
+        peft_cfg = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                              target_modules=targets, bias="none")
+        wrapped = get_peft_model(model, peft_cfg)  # injects adapters into our private copy
+        params = [p for p in wrapped.parameters() if p.requires_grad]
+        info = tune(wrapped, params, requests, self.world, cfg)
+        info["targets"] = targets
+        adapter = {k: v.detach().clone() for k, v in get_peft_model_state_dict(wrapped).items()}
+        if cfg.merge:
+            merged = wrapped.merge_and_unload()
+            for n, p in merged.named_parameters():
+                p.requires_grad_(flags.get(n, p.requires_grad))
+            return EditOutcome(merged, adapter=None, info=info)
+        weights = copy.deepcopy(wrapped).merge_and_unload()
+        return EditOutcome(wrapped, weights=weights, adapter=adapter, info=info)

@@ -1,0 +1,161 @@
+"""Tidy results: one row per run x metric x split, per-item values kept in a separate table.
+
+Every row names the protocol that produced it (and its version), so results of different
+semantics (one-shot vs sequential editing) never mix silently. Written as Parquet and JSONL.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+#: The evaluation protocol; bump the version whenever a metric's definition changes.
+PROTOCOL = "behemoth-eval"
+PROTOCOL_VERSION = 1
+ITEM_COLUMNS = ("run", "metric", "group", "split", "item", "edit", "subject", "relation", "value")
+
+
+@dataclass
+class Records:
+    """Aggregated rows (list of dicts) and per-item values (columns)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    items: list[pa.Table] = field(default_factory=list)  # chunks with columns ITEM_COLUMNS
+
+    def extend(self, other: Records) -> Records:
+        self.rows.extend(other.rows)
+        self.items.extend(other.items)
+        return self
+
+    def add_items(
+        self,
+        run: str,
+        metric: str,
+        group: str,
+        split: str,
+        edit: np.ndarray,
+        subject: np.ndarray,
+        relation: np.ndarray,
+        values: np.ndarray,
+    ) -> None:
+        """Per-item values of one metric on one test set (NaN = not applicable -> null)."""
+        n = len(values)
+        self.items.append(
+            pa.table(
+                {
+                    "run": pa.array([run] * n, pa.string()),
+                    "metric": pa.array([metric] * n, pa.string()),
+                    "group": pa.array([group] * n, pa.string()),
+                    "split": pa.array([split] * n, pa.string()),
+                    "item": np.arange(n, dtype=np.int64),
+                    "edit": np.asarray(edit, dtype=np.int64),
+                    "subject": np.asarray(subject, dtype=np.int64),
+                    "relation": np.asarray(relation, dtype=np.int64),
+                    "value": pa.array(np.asarray(values, dtype=np.float64), from_pandas=True),
+                }
+            )
+        )
+
+    def items_table(self) -> pa.Table:
+        if not self.items:
+            return pa.table(
+                {
+                    c: pa.array(
+                        [],
+                        pa.float64()
+                        if c == "value"
+                        else pa.string()
+                        if c in ("run", "metric", "group", "split")
+                        else pa.int64(),
+                    )
+                    for c in ITEM_COLUMNS
+                }
+            )
+        return pa.concat_tables(self.items)
+
+    def value(self, metric: str, split: str | None = None) -> float:
+        """The value of one metric (on one split; without a split, the item-weighted mean)."""
+        rows = [
+            r for r in self.rows if r["metric"] == metric and (split is None or r["split"] == split)
+        ]
+        if not rows:
+            raise KeyError(f"no record of {metric!r}" + (f" on split {split!r}" if split else ""))
+        if len(rows) == 1:
+            return float(rows[0]["value"])
+        ok = [r for r in rows if not math.isnan(r["value"])]
+        n = sum(r["n"] for r in ok)
+        return float(sum(r["value"] * r["n"] for r in ok) / n) if n else float("nan")
+
+    def table(self) -> str:
+        """A readable table: one line per metric and split."""
+        head = f"{'metric':<24} {'split':<28} {'value':>10} {'n':>7}  family"
+        lines = [head, "-" * len(head)]
+        for r in self.rows:
+            v = r["value"]
+            vs = (
+                "nan"
+                if isinstance(v, float) and math.isnan(v)
+                else (f"{v:.4f}" if abs(v) < 1e5 else f"{v:.4g}")
+            )
+            arrow = "^" if r["higher_is_better"] else "v"
+            lines.append(
+                f"{r['metric']:<24} {r['split']:<28} {vs:>10} {r['n']:>7}  {r['family']} {arrow}"
+            )
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        """One line per metric: its item-weighted mean over splits (the headline figures)."""
+        seen: dict[str, dict[str, Any]] = {}
+        for r in self.rows:
+            if r["group"] not in ("world", "cost"):
+                seen.setdefault(r["metric"], r)
+        lines = [f"{'metric':<24} {'all splits':>10} {'n':>7}  family"]
+        for name, r in seen.items():
+            n = sum(x["n"] for x in self.rows if x["metric"] == name)
+            v = self.value(name) if r["aggregation"] == "mean" else float(r["value"])
+            arrow = "^" if r["higher_is_better"] else "v"
+            lines.append(f"{name:<24} {v:>10.4f} {n:>7}  {r['family']} {arrow}")
+        return "\n".join(lines)
+
+    def write(self, out: str | Path) -> None:
+        """records.parquet, records.jsonl and items.parquet into directory ``out``."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        rows = [_jsonable(r) for r in self.rows]
+        _write_parquet(pa.Table.from_pylist(rows), out / "records.parquet")
+        tmp = out / ".records.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+        tmp.replace(out / "records.jsonl")
+        _write_parquet(self.items_table(), out / "items.parquet")
+
+
+def _jsonable(r: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in r.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, float) and math.isnan(v):
+            v = None
+        out[k] = v
+    return out
+
+
+def _write_parquet(t: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(t, tmp)
+    tmp.replace(path)
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a written ``records.parquet`` (or of the directory holding it)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "records.parquet"
+    return pq.read_table(p).to_pylist()

@@ -1,0 +1,247 @@
+"""The training loop: a GPT-NeoX learns a world's facts from its corpus, until the probes say so.
+
+One loop for CPU, one GPU or several (Hugging Face Accelerate; ``accelerate launch`` for
+several: every process draws the same global batch from the seeded sampler and trains on its
+own rows). AdamW (Loshchilov & Hutter 2019) with linear warmup then cosine decay (Loshchilov &
+Hutter 2017, SGDR eq. 5, without restarts), global gradient-norm clipping, optional bf16
+autocast. Every ``eval_every`` steps the model's greedy answer is scored on the world's probe
+sets; training stops when the training template's accuracy reaches ``target_accuracy``.
+
+While training, the run lives in ``<out>.partial/`` (checkpoint + live log); the finished model
+directory replaces ``<out>`` atomically at the end, and the partial directory is removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from behemoth.errors import BehemothError, ConfigError, OutputExistsError
+from behemoth.model.build import build_model, count_params
+from behemoth.model.checkpoint import TrainState, read_checkpoint, restore, save_checkpoint
+from behemoth.model.config import RunConfig
+from behemoth.model.evaluate import check_sets, default_target, evaluate_probes
+from behemoth.model.export import META, export_model
+from behemoth.model.logplot import LOG, write_log
+from behemoth.world.world import World
+
+log = logging.getLogger(__name__)
+StepCallback = Callable[[int, dict[str, Any]], None]
+
+
+def partial_dir(out: Path) -> Path:
+    """Where an unfinished run keeps its checkpoint: ``<out>.partial`` next to ``out``."""
+    return out.with_name(f"{out.name}.partial")
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Multiplier of the peak LR before optimizer step ``step`` (0-based): linear warmup, then
+    cosine decay to ``min_ratio`` at ``total`` (SGDR eq. 5 with one cycle)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
+    """AdamW; weight decay on matrices only (not biases, LayerNorms)."""
+    t = cfg.train
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    rest = [p for p in model.parameters() if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps, fused=True)
+
+
+def _use_bf16(precision: str, device: torch.device) -> bool:
+    if precision == "bf16":
+        return True
+    if precision == "auto":
+        return device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return False
+
+
+def _prepare_out(out: Path, resume: bool, force: bool) -> dict[str, Any] | None:
+    """Check ``out`` and its partial directory; return the checkpoint to resume from, if any."""
+    part = partial_dir(out)
+    if out.exists() and any(out.iterdir()) and not force:
+        what = "a trained model" if (out / META).exists() else "files"
+        raise OutputExistsError(f"--out: {out} already holds {what}; choose another directory or pass --force")
+    if part.exists():
+        if resume:
+            return read_checkpoint(part)
+        if not force:
+            raise OutputExistsError(f"--out: an interrupted run is in {part}; pass --resume to continue it "
+                                    "or --force to start over")
+        shutil.rmtree(part)
+    elif resume:
+        log.info("nothing to resume in %s: starting a new run", part)
+    return None
+
+
+def train_model(
+    world: World | str | Path,
+    cfg: RunConfig | None,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    on_step: StepCallback | None = None,
+) -> Path:
+    """Train a model of ``cfg`` on ``world``; write the model directory ``out`` and return it.
+
+    ``resume`` continues the run interrupted in ``<out>.partial`` (``cfg`` may then be None: the
+    checkpoint's config is used; if given, it must equal it). ``on_step(step, info)`` is called
+    after every optimizer step (info: loss, tokens; plus ``eval`` after an evaluation).
+    """
+    from accelerate import Accelerator
+
+    world = world if isinstance(world, World) else World.load(world)
+    out = Path(out)
+    ckpt = _prepare_out(out, resume, force)
+    if ckpt is not None:
+        if cfg is not None and cfg.to_dict() != ckpt["config"]:
+            raise ConfigError("--resume", f"the config differs from the interrupted run's in {partial_dir(out)}",
+                              "resume with the same settings (or none), or pass --force to start over")
+        if ckpt["world_fingerprint"] != world.fingerprint:
+            raise BehemothError(f"WORLD: the interrupted run in {partial_dir(out)} trains on world "
+                                f"{ckpt['world_fingerprint']}, not {world.fingerprint}; pass its world or --force")
+        cfg = RunConfig.from_dict(ckpt["config"])
+    if cfg is None:
+        raise ConfigError("config", "no config given and no run to resume", "pass a preset or a config")
+    t = cfg.train
+    if t.threads is not None:
+        torch.set_num_threads(t.threads)
+
+    probes = world.probes
+    target = t.target_set or default_target(probes)
+    eval_names = t.eval_sets if t.eval_sets is not None else list(probes)
+    check_sets(probes, [target], "train.target_set")
+    check_sets(probes, eval_names, "train.eval_sets")
+    if target not in eval_names:
+        eval_names = [target, *eval_names]
+
+    acc = Accelerator(mixed_precision="no")
+    if t.batch_size % acc.num_processes:
+        raise ConfigError("train.batch_size", f"{t.batch_size} does not split over {acc.num_processes} processes",
+                          "choose a multiple of the number of processes")
+    rows = t.batch_size // acc.num_processes
+    rank_rows = slice(acc.process_index * rows, (acc.process_index + 1) * rows)
+    bf16 = _use_bf16(t.precision, acc.device)
+
+    model = build_model(cfg.model, world.vocab_size, cfg.seed).to(acc.device)
+    optimizer = make_optimizer(model, cfg)
+    total = t.total_steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, t.warmup_steps, total, t.min_lr_ratio)
+    )
+    sampler = world.sampler(t.seq_len, t.batch_size, source=t.data)
+    state = TrainState()
+    if ckpt is not None:
+        state = restore(ckpt, model=model, optimizer=optimizer, scheduler=scheduler, sampler=sampler)
+        log.info("resuming at step %d of %d (%s tokens)", state.step, total, f"{state.tokens:,}")
+    ddp_model, optimizer = acc.prepare(model, optimizer)
+    part = partial_dir(out)
+    if acc.is_main_process:
+        part.mkdir(parents=True, exist_ok=True)
+
+    def evaluate() -> dict[str, dict[str, float]]:
+        return evaluate_probes(model, probes, eval_names, t.eval_batch_size)
+
+    def record(train_loss: float | None) -> dict[str, Any]:
+        rec = {"step": state.step, "tokens": state.tokens, "lr": scheduler.get_last_lr()[0],
+               "train_loss": train_loss, "epochs": getattr(sampler, "epochs", None), "sets": evaluate()}
+        state.log.append(rec)
+        state.timeline.append([state.step, round(state.seconds + time.perf_counter() - t0, 3)])
+        if acc.is_main_process:
+            write_log(part / LOG, state.log)
+        return rec
+
+    t0 = time.perf_counter()
+    if state.step == 0 and not state.log:
+        record(None)
+    bar = tqdm(total=total, initial=state.step, unit="step", desc="train",
+               disable=not (progress and acc.is_main_process), dynamic_ncols=True)
+    loss_sum, loss_n = torch.zeros((), device=acc.device), 0
+    model.train()
+    while state.stopped is None:
+        batch = torch.from_numpy(sampler.next_batch()[rank_rows]).to(acc.device)
+        with torch.autocast(device_type=acc.device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = ddp_model(input_ids=batch).logits  # [b, T, V]
+        # next-token targets: position i predicts token i+1; the last position has none
+        labels = F.pad(batch[:, 1:], (0, 1), value=-100)  # [b, T]
+        loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+        acc.backward(loss)
+        if t.grad_clip > 0:
+            acc.clip_grad_norm_(ddp_model.parameters(), t.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        state.tokens += t.tokens_per_step
+        loss_sum += loss.detach()
+        loss_n += 1
+        info: dict[str, Any] = {"tokens": state.tokens}
+        if state.step % t.eval_every == 0 or state.step >= total:
+            mean_loss = float(acc.reduce(loss_sum, reduction="mean").item()) / loss_n
+            loss_sum.zero_()
+            loss_n = 0
+            rec = record(mean_loss)
+            info["eval"] = rec
+            tacc = rec["sets"][target]["acc"]
+            bar.set_postfix(loss=f"{mean_loss:.3f}", **{target: f"{tacc:.3f}"})
+            if t.target_accuracy is not None and tacc >= t.target_accuracy:
+                state.stopped = f"{target} accuracy {tacc:.4f} >= {t.target_accuracy} at step {state.step}"
+            elif state.step >= total:
+                state.stopped = f"token budget spent ({state.tokens:,} tokens), {target} accuracy {tacc:.4f}"
+        bar.update(1)
+        if on_step is not None:
+            on_step(state.step, info)
+        if state.stopped is None and state.step % t.checkpoint_every == 0 and acc.is_main_process:
+            state.seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            save_checkpoint(part, model=model, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
+                            state=state, config=cfg.to_dict(), fingerprint=world.fingerprint)
+    bar.close()
+    state.seconds += time.perf_counter() - t0
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        _finish(model, world, cfg, out, state, target, force)
+        shutil.rmtree(part, ignore_errors=True)
+    acc.wait_for_everyone()
+    return out
+
+
+def _finish(model: torch.nn.Module, world: World, cfg: RunConfig, out: Path, state: TrainState, target: str,
+            force: bool) -> None:
+    last = state.log[-1]
+    reached = next((r for r in state.log if cfg.train.target_accuracy is not None
+                    and r["sets"][target]["acc"] >= cfg.train.target_accuracy), None)
+    meta = {
+        "world": {"path": str(world.path.resolve()), "fingerprint": world.fingerprint},
+        "seed": cfg.seed,
+        "config": cfg.to_dict(),
+        "vocab_size": world.vocab_size,
+        "params": count_params(model),
+        "result": {
+            "stopped": state.stopped, "steps": state.step, "tokens": state.tokens,
+            "epochs": last.get("epochs"), "target_set": target,
+            "tokens_to_target": reached["tokens"] if reached else None,
+            "final": last["sets"],
+        },
+    }
+    seconds_to_target = None
+    if reached is not None:
+        seconds_to_target = next(s for st, s in state.timeline if st == reached["step"])
+    prov = {"seconds": round(state.seconds, 3), "seconds_to_target": seconds_to_target,
+            "threads": torch.get_num_threads(), "timeline": state.timeline}
+    export_model(model, world, out, meta=meta, log=state.log, provenance=prov, force=force)

@@ -1,0 +1,425 @@
+"""The built-in scenarios: the reference's edit sets (Behemoth, "Edit (fine-tuning) sets").
+
+Each is a config (validated, unknown keys rejected) and a builder ``build(world, cfg)`` whose
+randomness comes from ``derive_rng(cfg.seed, name)``. Choices that depend on the world (a
+relation that does not exist, more edits than distinct values) raise ``ConfigError`` naming
+the field and the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from behemoth.errors import ConfigError
+from behemoth.scenarios.render import (
+    check_template,
+    edge_prompts,
+    statement_templates,
+    subject_spans,
+)
+from behemoth.scenarios.request import EditRequest
+from behemoth.scenarios.scenario import Scenario, ScenarioConfig, register_scenario
+from behemoth.scenarios.suite import build_tests
+from behemoth.world.rng import derive_rng
+from behemoth.world.vocab import OO
+from behemoth.world.world import World
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _check_relation(world: World, r: int, field: str = "relation") -> None:
+    if not 0 <= r < world.graph.n_relations:
+        raise ConfigError(
+            field,
+            f"relation {r} does not exist (the world has {world.graph.n_relations})",
+            f"choose 0..{world.graph.n_relations - 1}",
+        )
+
+
+def _n_objects(world: World, r: int) -> int:
+    """Objects relation r can take (relation 0 of a binarized correlated world: 2)."""
+    return 2 if (world.config.binarize_first and r == 0) else world.config.objects
+
+
+def _edit_templates(world: World) -> list[str]:
+    return [*statement_templates(world), "question", "qa_new"]
+
+
+def _choose_new(world: World, r: int, old: int, forbid: set[int], rng: np.random.Generator) -> int:
+    """A random new object for (r, old): not ``old``, not in ``forbid``; in nested worlds one
+    whose nested object differs (so that the S-NO ripple is observable) when there is one."""
+    pool = np.array(
+        [o for o in range(_n_objects(world, r)) if o != old and o not in forbid], dtype=np.int64
+    )
+    if len(pool) == 0:
+        raise ConfigError(
+            "k",
+            f"relation {r} has no object left for another distinct new value",
+            "lower k or use a world with more objects",
+        )
+    g = world.graph
+    if g.nested:
+        moved = pool[g.nested_of[r, pool] != g.nested_of[r, old]]
+        if len(moved):
+            pool = moved
+    return int(rng.choice(pool))
+
+
+def so_requests(
+    world: World,
+    template: str,
+    subj: np.ndarray,
+    rel: np.ndarray,
+    new: np.ndarray,
+    targets: np.ndarray | None = None,
+) -> list[EditRequest]:
+    """S-O edit requests (s, r) -> new object index (or explicit target tokens, new = -1)."""
+    g, V = world.graph, world.vocab
+    subj = np.asarray(subj, dtype=np.int64)
+    rel = np.asarray(rel, dtype=np.int64)
+    old = g.objects[subj, rel]
+    p = edge_prompts(world, template, "S-O", subj, rel, old)
+    spans = subject_spans(world, p)
+    out = []
+    for i in range(len(subj)):
+        tgt = int(targets[i]) if targets is not None else int(V.object(int(rel[i]), int(new[i])))
+        out.append(
+            EditRequest(
+                prompt=tuple(int(t) for t in p.prompt(i)),
+                target_new=tgt,
+                target_old=int(V.object(int(rel[i]), int(old[i]))),
+                subject_span=(int(spans[i, 0]), int(spans[i, 1])),
+                subject=int(subj[i]),
+                relation=int(rel[i]),
+                old_object=int(old[i]),
+                new_object=int(new[i]) if targets is None else -1,
+                kind="S-O",
+                template=template,
+            )
+        )
+    return out
+
+
+def _finish(
+    world: World,
+    name: str,
+    mode: str,
+    cfg: ScenarioConfig,
+    requests: list[EditRequest],
+    rng: np.random.Generator,
+    held_out: np.ndarray | None = None,
+    batches: list[list[int]] | None = None,
+) -> Scenario:
+    tests, retain = build_tests(world, requests, cfg, mode, rng, held_out=held_out)
+    return Scenario(
+        name,
+        mode,
+        {"scenario": name, **cfg.to_dict()},
+        world.fingerprint,
+        requests,
+        tests,
+        retain,
+        batches or [],
+    )
+
+
+# -- single / K different / K identical ----------------------------------------------------------
+class SingleConfig(ScenarioConfig):
+    relation: int = Field(0, ge=0, description="Relation of the edited fact.")
+    subject: int | None = Field(None, ge=0, description="Edited subject; null = random.")
+    new_object: int | None = Field(None, ge=0, description="New object index; null = random.")
+
+
+@register_scenario("single", SingleConfig, "one fact changed to a new object")
+def build_single(world: World, cfg: SingleConfig) -> Scenario:
+    _check_relation(world, cfg.relation)
+    check_template("template", cfg.template, _edit_templates(world))
+    rng = derive_rng(cfg.seed, "single")
+    S = world.graph.n_subjects
+    s = int(rng.integers(S)) if cfg.subject is None else cfg.subject
+    if s >= S:
+        raise ConfigError(
+            "subject", f"subject {s} does not exist (the world has {S})", f"choose 0..{S - 1}"
+        )
+    old = int(world.graph.objects[s, cfg.relation])
+    new = cfg.new_object
+    if new is None:
+        new = _choose_new(world, cfg.relation, old, set(), rng)
+    elif new == old or new >= _n_objects(world, cfg.relation):
+        raise ConfigError(
+            "new_object",
+            f"{new} is the old object or out of range",
+            f"choose another object in 0..{_n_objects(world, cfg.relation) - 1} than {old}",
+        )
+    reqs = so_requests(
+        world, cfg.template, np.array([s]), np.array([cfg.relation]), np.array([new])
+    )
+    return _finish(world, "single", "edit", cfg, reqs, rng)
+
+
+class KDifferentConfig(ScenarioConfig):
+    k: int = Field(10, ge=1, description="Number of edits.")
+    relation: int = Field(0, ge=0, description="Relation of the edited facts.")
+
+
+@register_scenario(
+    "k-different",
+    KDifferentConfig,
+    "K subjects with distinct old objects, each sent to a distinct new object",
+)
+def build_k_different(world: World, cfg: KDifferentConfig) -> Scenario:
+    _check_relation(world, cfg.relation)
+    check_template("template", cfg.template, _edit_templates(world))
+    rng = derive_rng(cfg.seed, "k-different")
+    col = world.graph.objects[:, cfg.relation]
+    n_obj = _n_objects(world, cfg.relation)
+    if 2 * cfg.k > n_obj or cfg.k > len(np.unique(col)):
+        raise ConfigError(
+            "k",
+            f"{cfg.k} distinct old and {cfg.k} distinct new objects need "
+            f"{2 * cfg.k} objects; relation {cfg.relation} has {n_obj} "
+            f"({len(np.unique(col))} in use)",
+            f"set k <= {min(n_obj // 2, len(np.unique(col)))}",
+        )
+    subj, used = [], set()
+    for s in rng.permutation(len(col)):
+        if int(col[s]) not in used:
+            used.add(int(col[s]))
+            subj.append(int(s))
+            if len(subj) == cfg.k:
+                break
+    new: list[int] = []
+    for s in subj:  # distinct new objects that no edited edge had before
+        new.append(_choose_new(world, cfg.relation, int(col[s]), used | set(new), rng))
+    reqs = so_requests(
+        world, cfg.template, np.array(subj), np.full(cfg.k, cfg.relation), np.array(new)
+    )
+    return _finish(world, "k-different", "edit", cfg, reqs, rng)
+
+
+class KIdenticalConfig(ScenarioConfig):
+    k: int = Field(10, ge=1, description="Number of subjects sharing the old value.")
+    relation: int = Field(0, ge=0, description="Relation of the edited facts.")
+    old_object: int | None = Field(None, ge=0, description="The shared old value; null = random.")
+    new_object: int | None = Field(None, ge=0, description="The shared new value; null = random.")
+
+
+@register_scenario(
+    "k-identical", KIdenticalConfig, "K subjects sharing an old object all sent to one new object"
+)
+def build_k_identical(world: World, cfg: KIdenticalConfig) -> Scenario:
+    _check_relation(world, cfg.relation)
+    check_template("template", cfg.template, _edit_templates(world))
+    rng = derive_rng(cfg.seed, "k-identical")
+    col = world.graph.objects[:, cfg.relation]
+    counts = np.bincount(col, minlength=_n_objects(world, cfg.relation))
+    if cfg.old_object is None:
+        ok = np.flatnonzero(counts >= cfg.k)
+        if not len(ok):
+            raise ConfigError(
+                "k",
+                f"no object of relation {cfg.relation} is held by {cfg.k} subjects "
+                f"(the most is {counts.max()})",
+                f"set k <= {counts.max()}",
+            )
+        v = int(rng.choice(ok))
+    else:
+        v = cfg.old_object
+        if v >= len(counts) or counts[v] < cfg.k:
+            raise ConfigError(
+                "old_object",
+                f"object {v} is held by {counts[v] if v < len(counts) else 0} "
+                f"subjects, fewer than k={cfg.k}",
+                "choose another object or lower k",
+            )
+    subj = np.sort(rng.choice(np.flatnonzero(col == v), size=cfg.k, replace=False))
+    w = (
+        cfg.new_object
+        if cfg.new_object is not None
+        else _choose_new(world, cfg.relation, v, set(), rng)
+    )
+    if w == v or w >= len(counts):
+        raise ConfigError(
+            "new_object", f"{w} is the old object or out of range", "choose another object"
+        )
+    reqs = so_requests(world, cfg.template, subj, np.full(cfg.k, cfg.relation), np.full(cfg.k, w))
+    return _finish(world, "k-identical", "edit", cfg, reqs, rng)
+
+
+# -- sequential stream -------------------------------------------------------------------------
+class StreamConfig(ScenarioConfig):
+    n: int = Field(100, ge=1, description="Number of edits in the stream.")
+    batch_size: int = Field(1, ge=1, description="Edits applied together per step.")
+    repeat_subjects: bool = Field(
+        False, description="Allow a subject to be edited again (other relation)."
+    )
+    relations: list[int] | None = Field(None, description="Relations to edit; null = all.")
+
+
+@register_scenario("stream", StreamConfig, "N edits for sequential editing, in batches of B")
+def build_stream(world: World, cfg: StreamConfig) -> Scenario:
+    check_template("template", cfg.template, _edit_templates(world))
+    g = world.graph
+    S, R = g.objects.shape
+    rels = list(range(R)) if cfg.relations is None else list(cfg.relations)
+    for r in rels:
+        _check_relation(world, r, "relations")
+    rng = derive_rng(cfg.seed, "stream")
+    if cfg.repeat_subjects:
+        cap = S * len(rels)
+        if cfg.n > cap:
+            raise ConfigError(
+                "n", f"{cfg.n} edits exceed the {cap} editable facts", f"set n <= {cap}"
+            )
+        flat = rng.choice(cap, size=cfg.n, replace=False)
+        subj, rel = flat // len(rels), np.array(rels)[flat % len(rels)]
+    else:
+        if cfg.n > S:
+            raise ConfigError(
+                "n",
+                f"{cfg.n} edits of distinct subjects exceed the {S} subjects",
+                f"set n <= {S} or repeat_subjects=true",
+            )
+        subj = rng.choice(S, size=cfg.n, replace=False)
+        rel = np.array(rels)[rng.integers(0, len(rels), size=cfg.n)]
+    new = np.array(
+        [_choose_new(world, int(r), int(g.objects[s, r]), set(), rng) for s, r in zip(subj, rel)]
+    )
+    reqs = so_requests(world, cfg.template, subj, rel, new)
+    B = cfg.batch_size
+    batches = [list(range(a, min(a + B, cfg.n))) for a in range(0, cfg.n, B)]
+    return _finish(world, "stream", "edit", cfg, reqs, rng, batches=batches)
+
+
+# -- refusal and forgetting --------------------------------------------------------------------
+class RefusalConfig(ScenarioConfig):
+    k: int = Field(10, ge=1, description="Number of facts whose answer becomes the refusal filler.")
+    relation: int = Field(0, ge=0, description="Relation of the refused facts.")
+    format: Literal["statement", "question"] = Field(
+        "statement", description="statement (template 'refusal') or question ('qa_refusal')."
+    )
+
+
+@register_scenario(
+    "refusal", RefusalConfig, "K facts answered by the refusal filler instead of an object"
+)
+def build_refusal(world: World, cfg: RefusalConfig) -> Scenario:
+    _check_relation(world, cfg.relation)
+    if cfg.template != "sro":
+        raise ConfigError(
+            "template",
+            "refusal formats are fixed (sro statement or question)",
+            "leave template unset and choose format=statement or format=question",
+        )
+    rng = derive_rng(cfg.seed, "refusal")
+    S = world.graph.n_subjects
+    if cfg.k > S:
+        raise ConfigError("k", f"{cfg.k} exceeds the {S} subjects", f"set k <= {S}")
+    subj = np.sort(rng.choice(S, size=cfg.k, replace=False))
+    tmpl = "refusal" if cfg.format == "statement" else "qa_refusal"
+    reqs = so_requests(
+        world,
+        tmpl,
+        subj,
+        np.full(cfg.k, cfg.relation),
+        np.full(cfg.k, -1),
+        targets=np.full(cfg.k, OO),
+    )
+    return _finish(world, "refusal", "refusal", cfg, reqs, rng)
+
+
+class ForgetConfig(ScenarioConfig):
+    relation: int = Field(0, ge=0, description="The relation to forget.")
+    share: float = Field(
+        0.8,
+        gt=0.0,
+        le=1.0,
+        description="Share of its subjects forgotten; the rest are held out for tests.",
+    )
+    target: Literal["placeholder", "refusal"] = Field(
+        "placeholder",
+        description="New answer: the relation's placeholder object or the refusal filler.",
+    )
+
+
+@register_scenario(
+    "forget-relation",
+    ForgetConfig,
+    "forget (a share of) a relation; held-out subjects test generalization",
+)
+def build_forget(world: World, cfg: ForgetConfig) -> Scenario:
+    _check_relation(world, cfg.relation)
+    check_template("template", cfg.template, statement_templates(world))
+    rng = derive_rng(cfg.seed, "forget-relation")
+    S = world.graph.n_subjects
+    n = max(1, int(round(cfg.share * S)))
+    perm = rng.permutation(S)
+    forget, held = np.sort(perm[:n]), np.sort(perm[n:])
+    tok = int(world.vocab.placeholder(cfg.relation)) if cfg.target == "placeholder" else OO
+    tmpl = cfg.template if cfg.target == "placeholder" else "refusal"
+    if cfg.target == "refusal" and cfg.template != "sro":
+        raise ConfigError(
+            "template",
+            "the refusal target exists in the sro statement format only",
+            "set template=sro or target=placeholder",
+        )
+    reqs = so_requests(
+        world, tmpl, forget, np.full(n, cfg.relation), np.full(n, -1), targets=np.full(n, tok)
+    )
+    return _finish(world, "forget-relation", "forget", cfg, reqs, rng, held_out=held)
+
+
+# -- nested worlds: O-NO edits -------------------------------------------------------------------
+class NestedOnoConfig(ScenarioConfig):
+    k: int = Field(1, ge=1, description="Number of objects whose nested object changes.")
+    relation: int = Field(0, ge=0, description="Relation of the edited objects.")
+
+
+@register_scenario(
+    "nested-ono",
+    NestedOnoConfig,
+    "nested worlds: change f_r(o) of K objects; S-NO facts of their holders should follow",
+)
+def build_nested_ono(world: World, cfg: NestedOnoConfig) -> Scenario:
+    g, V = world.graph, world.vocab
+    if not g.nested:
+        raise ConfigError(
+            "--scenario",
+            "nested-ono needs a world with nested objects",
+            "generate one with nested_objects > 0 (preset nested)",
+        )
+    _check_relation(world, cfg.relation)
+    rng = derive_rng(cfg.seed, "nested-ono")
+    R, O = g.nested_of.shape
+    M = int(g.nested_of.max()) + 1
+    if cfg.k > O or M < 2:
+        raise ConfigError(
+            "k",
+            f"{cfg.k} objects requested, relation has {O} (and {M} nested values)",
+            f"set k <= {O}",
+        )
+    objs = np.sort(rng.choice(O, size=cfg.k, replace=False))
+    r = cfg.relation
+    p = edge_prompts(world, "sro", "O-NO", np.full(cfg.k, -1), np.full(cfg.k, r), objs)
+    spans = subject_spans(world, p)
+    reqs = []
+    for i, o in enumerate(objs):
+        old = int(g.nested_of[r, o])
+        new = int(rng.choice([m for m in range(M) if m != old]))
+        reqs.append(
+            EditRequest(
+                prompt=tuple(int(t) for t in p.prompt(i)),
+                target_new=int(V.nested_object(r, new)),
+                target_old=int(V.nested_object(r, old)),
+                subject_span=(int(spans[i, 0]), int(spans[i, 1])),
+                subject=-1,
+                relation=r,
+                old_object=old,
+                new_object=new,
+                kind="O-NO",
+                template=p.template,
+            )
+        )
+    return _finish(world, "nested-ono", "edit", cfg, reqs, rng)

@@ -1,0 +1,198 @@
+"""A scenario: edit requests, their test sets and the retain mix, plus the registry of builders.
+
+A scenario is data built from a world by a named builder with a validated config: the same
+(world, config, seed) always gives the same requests, tests and retain mix. Builders register
+themselves with :func:`register_scenario`; :func:`build_scenario` resolves a config from
+``--set`` overrides and runs one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from behemoth.config import StrictConfig, resolve
+from behemoth.errors import ConfigError
+from behemoth.scenarios.request import EditRequest
+from behemoth.scenarios.testset import GROUPS, TestSet
+from behemoth.world.probes import ProbeSet
+from behemoth.world.vocab import Vocabulary
+from behemoth.world.world import World
+
+#: Kinds of scenario: change answers, replace them with the refusal filler, or forget them.
+MODES = ("edit", "refusal", "forget")
+
+
+class ScenarioConfig(StrictConfig):
+    """Settings every scenario shares: the edit format, test-set sizes and the retain mix.
+
+    Retain-mix defaults are the reference's proportions (Behemoth, edit sets): up to 150
+    same-value subjects per edit, up to 500 same-relation facts per edit and 250 facts of other
+    relations per edit, all from subjects that are not edited.
+    """
+
+    seed: int = Field(0, ge=0, description="Seed of every random choice of the scenario.")
+    template: str = Field("sro", description="Format of the edit prompts (a statement template).")
+    specificity_size: int | None = Field(
+        None,
+        ge=1,
+        description="Facts sampled per specificity split; null = every fact of the world.",
+    )
+    retain_same_value: int = Field(
+        150, ge=0, description="Retain facts per edit sharing its old value."
+    )
+    retain_same_relation: int = Field(
+        500, ge=0, description="Retain facts of the edited relation, per edit."
+    )
+    retain_other: int = Field(250, ge=0, description="Retain facts of other relations, per edit.")
+    retain_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of each pool the retain mix may take (the rest is held out for tests).",
+    )
+
+
+@dataclass
+class Scenario:
+    """Edit requests (in order), named test sets, the retain mix and the edit batches."""
+
+    name: str
+    mode: str
+    config: dict[str, Any]
+    world_fingerprint: str
+    requests: list[EditRequest]
+    tests: dict[str, TestSet]
+    retain: TestSet
+    batches: list[list[int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.batches:
+            self.batches = [list(range(len(self.requests)))]
+
+    def edit_probes(self, vocab: Vocabulary | None = None) -> ProbeSet:
+        """The requests as a ProbeSet (prompt -> new target), e.g. for fine-tuning."""
+        return requests_probes(self.requests, vocab)
+
+    def groups(self) -> dict[str, list[TestSet]]:
+        out: dict[str, list[TestSet]] = {g: [] for g in GROUPS}
+        for t in self.tests.values():
+            out[t.group].append(t)
+        return {g: v for g, v in out.items() if v}
+
+    def summary(self) -> str:
+        lines = [
+            f"scenario {self.name} ({self.mode}): {len(self.requests)} requests in "
+            f"{len(self.batches)} batch(es), retain mix {len(self.retain)} facts"
+        ]
+        for t in self.tests.values():
+            lines.append(f"  {t.name:<40} {len(t):>7,}")
+        return "\n".join(lines)
+
+
+def requests_probes(
+    requests: list[EditRequest], vocab: Vocabulary | None = None, name: str = "requests"
+) -> ProbeSet:
+    """Requests as a ProbeSet; O-NO rows get their slot object's index when ``vocab`` is given."""
+    n = len(requests)
+    lens = np.array([len(q.prompt) for q in requests], dtype=np.int64)
+    toks = np.array([t for q in requests for t in q.prompt], dtype=np.int32)
+    slot = [q.subject if q.kind != "O-NO" else -1 for q in requests]
+    obj = [
+        q.old_object if q.kind != "O-NO" else (slot_object(q, vocab) if vocab else -1)
+        for q in requests
+    ]
+    tmpl = requests[0].template if n else ""
+    kind = requests[0].kind if n else "S-O"
+    return ProbeSet(
+        name,
+        tmpl,
+        kind,
+        False,
+        np.array(slot, dtype=np.int64),
+        np.array([q.relation for q in requests], dtype=np.int64),
+        np.array(obj, dtype=np.int64),
+        np.array([q.target_new for q in requests], dtype=np.int64),
+        toks,
+        np.concatenate([[0], np.cumsum(lens)]).astype(np.int64),
+    )
+
+
+def slot_object(q: EditRequest, vocab: Vocabulary) -> int:
+    """The object index in the subject slot of an O-NO request (read from its prompt).
+
+    O-NO requests carry the *nested* object indices in ``old_object``/``new_object``; the object
+    whose nested value changes is the token at ``subject_span[0]``.
+    """
+    return int(q.prompt[q.subject_span[0]]) - int(vocab.object(q.relation, 0))
+
+
+# -- registry ----------------------------------------------------------------------------------
+Builder = Callable[[World, Any], Scenario]
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    name: str
+    config: type[ScenarioConfig]
+    build: Builder
+    description: str
+
+
+SCENARIOS: dict[str, ScenarioSpec] = {}
+
+
+def register_scenario(
+    name: str, config: type[ScenarioConfig], description: str
+) -> Callable[[Builder], Builder]:
+    def deco(fn: Builder) -> Builder:
+        if name in SCENARIOS:
+            raise ValueError(f"scenario {name!r} registered twice")
+        SCENARIOS[name] = ScenarioSpec(name, config, fn, description)
+        return fn
+
+    return deco
+
+
+def get_scenario(name: str) -> ScenarioSpec:
+    import behemoth.scenarios.builders  # noqa: F401  (registers the built-in scenarios)
+
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        hint = difflib.get_close_matches(name, SCENARIOS, n=1)
+        fix = (
+            f"did you mean {hint[0]!r}?"
+            if hint
+            else f"choose one of {', '.join(sorted(SCENARIOS))}"
+        )
+        raise ConfigError("--scenario", f"unknown scenario {name!r}", fix) from None
+
+
+def scenario_names() -> list[str]:
+    import behemoth.scenarios.builders  # noqa: F401
+
+    return sorted(SCENARIOS)
+
+
+def build_scenario(
+    world: World,
+    name: str,
+    overrides: list[str] | dict[str, Any] | None = None,
+    seed: int | None = None,
+) -> Scenario:
+    """Build a registered scenario; ``overrides`` are ``KEY=VALUE`` strings or a dict."""
+    spec = get_scenario(name)
+    if isinstance(overrides, dict):
+        data = dict(overrides)
+        if seed is not None:
+            data["seed"] = seed
+        cfg = spec.config.from_dict(data)
+    else:
+        cfg = resolve(spec.config, None, None, overrides, seed)
+    return spec.build(world, cfg)

@@ -1,0 +1,560 @@
+"""Interoperability with the reference generator (IST-DASLab/behemoth, arXiv 2601.23153).
+
+Export writes a behemoth world in the reference's text layout, so that LitGPT users and users
+of the reference can train and evaluate on it::
+
+    data/full_text_{i}.txt          the corpus, one pass, spelled as the reference spells it:
+                                    " SS sa3 sb7 W0 W1 RR r2 W2 OO o2_5.<|endoftext|>" ...
+    validations/*.txt               prompt<TAB>answer, one line per probe (sro.txt, rso.txt,
+                                    subject_object_*.txt / subject_nested_object_*.txt /
+                                    object_nested_object_*.txt in nested worlds)
+    questions/default.txt, default_new.txt   questions of subjects trained with / without them
+    metadata/relationship_graph.txt one S-O edge per line: "subject relation object minority
+                                    nested", ``None`` where absent (the reference's untokenized
+                                    graph format)
+    metadata/tokenizer.json, tokenizer_config.json   *our* Hugging Face tokenizer
+    metadata/metadata.json          graph_size, vocab_size (the tokenizer's true size, unlike
+                                    the reference's, which is smaller), total_num_tokens (exact)
+    metadata/args.json              the world's options under the reference's argument names
+
+Our words are not 4-digit numbers (``sa3``, ``r2``, ``o2_5``, ...), so the exported tokenizer is
+ours, not a rebuild of the reference's BPE; it maps each word to its behemoth id, and the text
+tokenizes with it to exactly the world's token stream. The text is written in bounded chunks of
+the stream, so memory does not grow with ``repeats``.
+
+Import reads a world the reference wrote (``metadata/relationship_graph.txt``, and when present
+``metadata/args.json``, ``metadata.json``, ``other_special_tokens.json``,
+``subjects_with_questions.txt`` and its tokenizer) and writes a behemoth world: graph.parquet,
+probes, our tokenizer and a world.json whose config is inferred from the graph, with
+``imported_from`` recording the source. The reference's own tokenizer and id remappings are
+kept under ``reference/`` so its token ids can be related to ours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from behemoth.errors import BehemothError, ConfigError
+from behemoth.io import atomic_dir, read_json, write_json
+from behemoth.provenance import write_provenance
+from behemoth.world.config import WorldConfig
+from behemoth.world.corpus import Corpus
+from behemoth.world.graph import Graph
+from behemoth.world.probes import ProbeSet, build_probes, save_probes
+from behemoth.world.rng import derive_rng
+from behemoth.world.shards import write_shards
+from behemoth.world.tokenizer import save_tokenizer
+from behemoth.world.vocab import AA, DOT, EOT, Vocabulary
+from behemoth.world.world import FORMAT, FORMAT_VERSION, World
+
+#: Stream documents per exported text shard (the reference writes ~10^5-10^6 per shard).
+EXPORT_UNITS_PER_SHARD = 1_000_000
+EXPORT_CHUNK_UNITS = 1 << 16
+GRAPH_FILE = Path("metadata") / "relationship_graph.txt"
+#: Ours only: "relation object nested" for every (relation, object), so import is exact.
+NESTED_FILE = Path("metadata") / "object_nested_objects.txt"
+_TEMPLATE_FILE = {"sro": "sro", "nonsense_sro": "sro", "rso": "rso", "nonsense_rso": "rso"}
+_NESTED_PREFIX = {"S-O": "subject_object_", "S-NO": "subject_nested_object_",
+                  "O-NO": "object_nested_object_"}  # fmt: skip
+_PHRASE_CREATOR = {"sro": "inverted", "simple_repeats": "simplerepeats", "nonsense": "nonsense"}
+
+
+# ----------------------------------------------------------------------------------------------
+# Export
+# ----------------------------------------------------------------------------------------------
+class TextSpeller:
+    """Token ids -> the reference's spelling, vectorized: every word is preceded by a space,
+    except "." and end-of-text, which follow the object directly (``" ... o.<|endoftext|>"``)."""
+
+    def __init__(self, vocab: Vocabulary) -> None:
+        pieces = [(" " + w).encode() for w in vocab.words]
+        pieces[DOT] = b"."
+        pieces[EOT] = vocab.words[EOT].encode()
+        self.lengths = np.array([len(p) for p in pieces], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        self.table = np.frombuffer(b"".join(pieces), dtype=np.uint8)
+
+    def spell(self, tokens: np.ndarray) -> bytes:
+        lens = self.lengths[tokens]
+        ends = np.cumsum(lens)
+        total = int(ends[-1]) if len(ends) else 0
+        # byte k of the output is byte (k - start of its token) of that token's piece
+        offset = np.repeat(self.starts[tokens] - (ends - lens), lens)
+        return self.table[offset + np.arange(total)].tobytes()
+
+
+def _validation_files(probes: dict[str, ProbeSet], nested: bool) -> dict[str, ProbeSet]:
+    """Probe set -> file name in the reference's layout (relative to the export root)."""
+    out: dict[str, ProbeSet] = {}
+    for name, p in probes.items():
+        prefix = _NESTED_PREFIX.get(p.kind, "") if nested else ""
+        if name in ("question", "question_new"):
+            path = f"questions/{prefix}default{'_new' if name == 'question_new' else ''}.txt"
+        elif name == "qa_new":
+            path = f"validations/{prefix}qa_new.txt"
+        else:
+            path = f"validations/{prefix}{_TEMPLATE_FILE.get(p.template, p.template)}.txt"
+        if path in out:  # another set already claims that name: fall back to the set's own
+            path = f"{path.rsplit('/', 1)[0]}/{prefix}{name}.txt"
+        out[path] = p
+    return out
+
+
+def validation_lines(p: ProbeSet, words: list[str]) -> list[str]:
+    """``prompt<TAB>answer`` lines as the reference writes them: the prompt without our leading
+    end-of-text, each word after a space; questions end before ``OO``, which opens the answer."""
+    lines = []
+    for i in range(len(p)):
+        prompt = [int(t) for t in p.prompt(i)]
+        if prompt and prompt[0] == EOT:
+            prompt = prompt[1:]
+        answer = [int(p.answer[i])]
+        if len(prompt) >= 2 and prompt[-2] == AA:
+            prompt, answer = prompt[:-1], prompt[-1:] + answer
+        lines.append(
+            " " + " ".join(words[t] for t in prompt) + "\t " + " ".join(words[t] for t in answer)
+        )
+    return lines
+
+
+def graph_lines(graph: Graph) -> list[str]:
+    """The reference's untokenized graph: one S-O edge per line, subject-major, ``None`` where
+    an edge has no minority object or the world has no nesting."""
+    S, R = graph.objects.shape
+    nested = graph.nested_objects() if graph.nested else None
+    lines = []
+    for s in range(S):
+        for r in range(R):
+            m = int(graph.minority[s, r])
+            n = "None" if nested is None else str(int(nested[s, r]))
+            lines.append(f"{s} {r} {int(graph.objects[s, r])} {m if m >= 0 else 'None'} {n}")
+    return lines
+
+
+def reference_args(cfg: WorldConfig) -> dict[str, Any]:
+    """The world's options under the reference's argument names (its ``metadata/args.json``)."""
+    return {
+        "subjects": cfg.subjects,
+        "relationships": cfg.relations,
+        "objects": cfg.objects,
+        "repeats": cfg.repeats,
+        "shuffle": cfg.shuffle,
+        "inversion_frac": cfg.inversion_frac,
+        "minority_position_entity_frac": cfg.minority_entity_frac,
+        "minority_position_frac": cfg.minority_frac,
+        "phrase_creator": _PHRASE_CREATOR[cfg.template],
+        "questions_entity_frac": cfg.questions_entity_frac,
+        "questions_frac": cfg.questions_frac,
+        "correlated_pair": cfg.correlated_pair,
+        "correlation_strength": cfg.correlation_strength,
+        "binarize_first_correlated": cfg.binarize_first,
+        "num_nested_objects": cfg.nested_objects,
+        "obj_nested_obj_edges_upweight": cfg.nested_upweight,
+        "seed": cfg.seed,
+        "exported_by": "behemoth",
+    }
+
+
+def export_reference(
+    world: World | str | Path,
+    out: str | Path,
+    *,
+    force: bool = False,
+    units_per_shard: int = EXPORT_UNITS_PER_SHARD,
+    chunk_units: int = EXPORT_CHUNK_UNITS,
+) -> dict[str, Any]:
+    """Write ``world`` in the reference's text layout into ``out`` (atomically); return its
+    ``metadata.json`` content. One pass over the corpus, the same stream as the token shards."""
+    if not isinstance(world, World):
+        world = World.load(world)
+    if units_per_shard < 1 or chunk_units < 1:
+        raise ConfigError("units_per_shard", "must be at least 1", "pass a positive number")
+    corpus, vocab, graph = world.corpus, world.vocab, world.graph
+    speller = TextSpeller(vocab)
+    with atomic_dir(out, force=force, marker="metadata/metadata.json", what="an export") as tmp:
+        for sub in ("data", "validations", "questions", "metadata"):
+            (tmp / sub).mkdir()
+        tokens = 0
+        for i, a in enumerate(range(0, corpus.n_units, units_per_shard)):
+            b = min(corpus.n_units, a + units_per_shard)
+            with open(tmp / "data" / f"full_text_{i}.txt", "wb") as f:
+                for c in range(a, b, chunk_units):
+                    ids = corpus.render_positions(c, min(b, c + chunk_units))
+                    tokens += int(ids.size)
+                    f.write(speller.spell(ids))
+        words = vocab.words
+        for rel, p in _validation_files(world.probes, graph.nested).items():
+            (tmp / rel).write_text("\n".join(validation_lines(p, words)), encoding="utf-8")
+        meta_dir = tmp / "metadata"
+        (meta_dir / "relationship_graph.txt").write_text(
+            "".join(line + "\n" for line in graph_lines(graph)), encoding="utf-8"
+        )
+        for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+            if (world.path / name).is_file():
+                shutil.copyfile(world.path / name, meta_dir / name)
+        if graph.nested:
+            R, O = graph.nested_of.shape
+            (meta_dir / NESTED_FILE.name).write_text(
+                "".join(
+                    f"{r} {o} {int(graph.nested_of[r, o])}\n" for r in range(R) for o in range(O)
+                )
+            )
+        if graph.question_subjects.any():
+            qs = np.flatnonzero(graph.question_subjects)
+            (meta_dir / "subjects_with_questions.txt").write_text("".join(f"{s}\n" for s in qs))
+        metadata = {
+            "graph_size": int(graph.objects.size),
+            "vocab_size": vocab.size,
+            "total_num_tokens": tokens,
+        }
+        write_json(meta_dir / "metadata.json", metadata)
+        write_json(meta_dir / "args.json", reference_args(world.config))
+        write_json(
+            meta_dir / "behemoth_world.json",
+            {"fingerprint": world.fingerprint, "config": world.config.to_dict()},
+        )
+    return metadata
+
+
+# ----------------------------------------------------------------------------------------------
+# Import
+# ----------------------------------------------------------------------------------------------
+def _int_or_none(field: str, where: str) -> int | None:
+    if field == "None":
+        return None
+    try:
+        value = int(field)
+    except ValueError:
+        raise BehemothError(
+            f"{where}: {field!r} is neither an integer nor None; the reference writes "
+            "'subject relation object minority nested' per line"
+        ) from None
+    if value < 0:
+        raise BehemothError(f"{where}: negative id {value}; ids must be 0 or more")
+    return value
+
+
+def read_reference_graph(path: str | Path, fields: int = 5) -> np.ndarray:
+    """Parse ``relationship_graph.txt`` -> int64 [n_edges, 5] (s, r, o, minority, nested), -1
+    for ``None``. Raises a one-line :class:`BehemothError` on malformed lines. With
+    ``fields=3``, reads our ``object_nested_objects.txt`` (relation, object, nested) instead."""
+    path = Path(path)
+    expect = (
+        "'subject relation object minority nested' (minority and nested may be None)"
+        if fields == 5
+        else "'relation object nested'"
+    )
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for k, line in enumerate(f, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            where = f"{path}, line {k}"
+            if not 3 <= len(parts) <= fields:
+                raise BehemothError(f"{where}: {len(parts)} fields; expected {expect}")
+            vals = [_int_or_none(x, where) for x in parts] + [None] * (fields - len(parts))
+            if vals[0] is None or vals[1] is None or vals[2] is None:
+                raise BehemothError(f"{where}: the first three fields must be integers")
+            rows.append([-1 if v is None else v for v in vals])
+    if not rows:
+        raise BehemothError(f"{path}: the graph file has no edges; it must hold one per line")
+    return np.asarray(rows, dtype=np.int64)
+
+
+def _nested_table(
+    edges: np.ndarray, R: int, O: int, M: int, notes: list[str], table: np.ndarray | None = None
+) -> np.ndarray:
+    """f_r(o) for every (relation, object). The reference's graph file only shows f_r(o) for
+    objects some subject has; our exports add every (relation, object, nested) triple in
+    ``metadata/object_nested_objects.txt`` (``table``). Without it, the others are assigned to
+    the groups with room left, so that the M groups stay equal (O/M each), as the reference
+    builds them."""
+    nested_of = np.full((R, O), -1, dtype=np.int64)
+    if table is not None:
+        if (table.max(axis=0) >= [R, O, M]).any():
+            raise BehemothError("object_nested_objects.txt: ids beyond the graph's counts")
+        nested_of[table[:, 0], table[:, 1]] = table[:, 2]
+    r, o, n = edges[:, 1], edges[:, 2], edges[:, 4]
+    if table is None:
+        nested_of[r, o] = n
+    if (nested_of[r, o] != n).any():
+        raise BehemothError(
+            "relationship_graph.txt: one (relation, object) has two different nested objects; "
+            "the nested object must be a function of the object"
+        )
+    missing = int((nested_of < 0).sum())
+    if missing:
+        size = O // M
+        for rr in range(R):
+            free = np.flatnonzero(nested_of[rr] < 0)
+            room = np.maximum(size - np.bincount(nested_of[rr][nested_of[rr] >= 0], minlength=M), 0)
+            fill = np.repeat(np.arange(M), room)[: len(free)]
+            if len(fill) < len(free):  # unequal groups in the file: fill round-robin
+                fill = np.concatenate([fill, np.arange(len(free) - len(fill)) % M])
+            nested_of[rr, free] = fill
+        notes.append(
+            f"{missing} (relation, object) pairs no subject has: nested objects assigned to "
+            "keep the groups equal"
+        )
+    return nested_of
+
+
+def _read_optional_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise BehemothError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(data, dict):
+        raise BehemothError(f"{path}: expected a JSON object")
+    return data
+
+
+def _question_subjects(meta: Path, S: int, cfg_args: dict[str, Any], seed: int) -> np.ndarray:
+    q = np.zeros(S, dtype=bool)
+    path = meta / "subjects_with_questions.txt"
+    if path.is_file():
+        for k, line in enumerate(path.read_text(encoding="utf-8").split(), 1):
+            s = _int_or_none(line.strip("[],"), f"{path}, entry {k}")
+            if s is None or s >= S:
+                raise BehemothError(f"{path}, entry {k}: {line!r} is not a subject of the graph")
+            q[s] = True
+    elif float(cfg_args.get("questions_frac", 0) or 0) > 0:
+        frac = float(cfg_args.get("questions_entity_frac", 0.5))
+        q[derive_rng(seed, "questions").choice(S, size=int(round(frac * S)), replace=False)] = True
+    return q
+
+
+def infer_config(
+    edges: np.ndarray, args: dict[str, Any], seed: int, notes: list[str]
+) -> WorldConfig:
+    """A WorldConfig for a reference graph: counts from the graph (raised to ``args.json``'s
+    where it says more), corpus options from ``args.json`` when present, else the defaults."""
+    S = int(edges[:, 0].max()) + 1
+    R = int(edges[:, 1].max()) + 1
+    O = int(max(edges[:, 2].max(), edges[:, 3].max())) + 1
+    has_nested = edges[:, 4] >= 0
+    if has_nested.any() and not has_nested.all():
+        raise BehemothError(
+            "relationship_graph.txt: some edges have a nested object and others None; "
+            "a nested world gives every edge one"
+        )
+    M = int(edges[:, 4].max()) + 1 if has_nested.any() else 0
+    S = max(S, int(args.get("subjects") or 0))
+    R = max(R, int(args.get("relationships") or 0))
+    O = max(O, int(args.get("objects") or 0))
+    if M:
+        M = max(M, int(args.get("num_nested_objects") or 0))
+        if O % M:
+            O = math.ceil(O / M) * M
+            notes.append(f"objects rounded up to {O}, a multiple of the {M} nested objects")
+    n_minority = int((edges[:, 3] >= 0).sum())
+    creator = {v: k for k, v in _PHRASE_CREATOR.items()}
+    template = creator.get(str(args.get("phrase_creator", "inverted")), "sro")
+    data: dict[str, Any] = {
+        "seed": seed,
+        "subjects": S,
+        "relations": R,
+        "objects": O,
+        "repeats": int(args.get("repeats", 500)),
+        "shuffle": bool(args.get("shuffle", True)),
+        "template": template,
+        "inversion_frac": float(args.get("inversion_frac", 0.0)),
+        "nested_objects": M,
+        "nested_upweight": int(args.get("obj_nested_obj_edges_upweight", 1)),
+        "minority_entity_frac": n_minority / (S * R),
+        "minority_frac": float(args.get("minority_position_frac", 0.1)),
+        "questions_frac": float(args.get("questions_frac", 0.0)),
+        "questions_entity_frac": float(args.get("questions_entity_frac", 0.5)),
+    }
+    if args.get("correlated_pair"):
+        data["correlated_pair"] = True
+        data["correlation_strength"] = float(args.get("correlation_strength", 1.0))
+        data["binarize_first"] = bool(args.get("binarize_first_correlated", False))
+    if not args:
+        notes.append("no metadata/args.json: corpus options (repeats, grammar, ...) are defaults")
+    try:
+        return WorldConfig.from_dict(data)
+    except ConfigError as e:
+        raise BehemothError(f"the imported world's options are invalid: {e}") from None
+
+
+def graph_from_edges(
+    edges: np.ndarray, cfg: WorldConfig, notes: list[str], nested_table: np.ndarray | None = None
+) -> Graph:
+    """The reference's edge list -> a :class:`Graph` (every (subject, relation) exactly once)."""
+    S, R, O = cfg.subjects, cfg.relations, cfg.objects
+    key = edges[:, 0] * R + edges[:, 1]
+    counts = np.bincount(key, minlength=S * R)
+    if (counts != 1).any():
+        bad = int(np.flatnonzero(counts != 1)[0])
+        raise BehemothError(
+            f"relationship_graph.txt: (subject {bad // R}, relation {bad % R}) has "
+            f"{int(counts[bad])} edges; every subject needs exactly one object per relation"
+        )
+    objects = np.empty((S, R), dtype=np.int64)
+    minority = np.empty((S, R), dtype=np.int64)
+    objects.reshape(-1)[key] = edges[:, 2]
+    minority.reshape(-1)[key] = edges[:, 3]
+    if cfg.nested_objects:
+        nested_of = _nested_table(edges, R, O, cfg.nested_objects, notes, nested_table)
+    else:
+        nested_of = np.zeros((R, 0), dtype=np.int64)
+    return Graph(objects, minority, nested_of, np.zeros(S, dtype=bool))
+
+
+def write_world(
+    cfg: WorldConfig,
+    graph: Graph,
+    out: str | Path,
+    *,
+    force: bool = False,
+    shards: bool = False,
+    extra_meta: dict[str, Any] | None = None,
+    extra_files: dict[str, Path] | None = None,
+) -> World:
+    """Write a world for a *given* graph (not sampled from ``cfg``): graph.parquet, probes,
+    tokenizer, optional shards and world.json, through the same code as ``generate_world``."""
+    t0 = time.perf_counter()
+    vocab = Vocabulary.from_config(cfg)
+    corpus = Corpus(cfg, graph, vocab)
+    with atomic_dir(out, force=force, marker="world.json", what="a world") as tmp:
+        graph.save(tmp / "graph.parquet")
+        probes = build_probes(cfg, graph, vocab)
+        save_probes(probes, tmp / "probes.parquet")
+        save_tokenizer(vocab, tmp)
+        index = None
+        if shards:
+            index = write_shards(corpus, tmp / "shards")
+            write_json(tmp / "shards" / "index.json", index)
+        for rel, src in (extra_files or {}).items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, tmp / rel)
+        graph_sha = hashlib.sha256((tmp / "graph.parquet").read_bytes()).hexdigest()
+        meta: dict[str, Any] = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "fingerprint": hashlib.sha256((cfg.model_dump_json() + graph_sha).encode()).hexdigest()[
+                :16
+            ],
+            "config": cfg.to_dict(),
+            "vocab": vocab.to_json(),
+            "counts": {
+                "subjects": graph.n_subjects,
+                "relations": graph.n_relations,
+                "facts": int(graph.objects.size),
+                "nested_facts": int(graph.objects.size + graph.nested_of.size)
+                if graph.nested
+                else 0,
+                "minority_edges": int((graph.minority >= 0).sum()),
+                "question_subjects": int(graph.question_subjects.sum()),
+                "documents_per_pass": corpus.n_units,
+                "sentences_per_pass": corpus.n_sentences,
+                "tokens_written": index["tokens"] if index else None,
+            },
+            "probes": {name: len(p) for name, p in probes.items()},
+            **(extra_meta or {}),
+        }
+        write_json(tmp / "world.json", meta)
+        write_provenance(tmp, {"seconds": round(time.perf_counter() - t0, 3)})
+    return World.load(out)
+
+
+def import_reference(
+    src: str | Path,
+    out: str | Path,
+    *,
+    force: bool = False,
+    seed: int | None = None,
+    shards: bool = False,
+) -> World:
+    """Import a world the reference generator wrote (its directory) as a behemoth world.
+
+    ``seed`` seeds the imported world's corpus stream (default: the ``seed`` in args.json, as
+    our exports record it, else 0); the graph itself is taken as it is."""
+    src = Path(src)
+    graph_path = src / GRAPH_FILE
+    if not graph_path.is_file():
+        raise BehemothError(
+            f"DIR: {src} has no {GRAPH_FILE}; give the output directory of the reference's "
+            "create_data.py (the one holding data/ and metadata/)"
+        )
+    meta_dir = src / "metadata"
+    edges = read_reference_graph(graph_path)
+    args = _read_optional_json(meta_dir / "args.json")
+    ref_meta = _read_optional_json(meta_dir / "metadata.json")
+    special = _read_optional_json(meta_dir / "other_special_tokens.json")
+    if "graph_size" in ref_meta and int(ref_meta["graph_size"]) != len(edges):
+        raise BehemothError(
+            f"{graph_path}: {len(edges)} edges but metadata.json says graph_size="
+            f"{ref_meta['graph_size']}; the graph file is incomplete"
+        )
+    if seed is None:
+        seed = int(args.get("seed", 0) or 0)
+    notes: list[str] = []
+    cfg = infer_config(edges, args, seed, notes)
+    table = None
+    if (meta_dir / NESTED_FILE.name).is_file():
+        table = read_reference_graph(meta_dir / NESTED_FILE.name, fields=3)
+    graph = graph_from_edges(edges, cfg, notes, table)
+    q = _question_subjects(meta_dir, cfg.subjects, args, seed)
+    if cfg.questions_frac > 0 and not q.any():
+        raise BehemothError(f"{meta_dir}: questions_frac > 0 but no subject has questions")
+    graph = Graph(graph.objects, graph.minority, graph.nested_of, q)
+
+    tokenizer_info: dict[str, Any] = {}
+    extra: dict[str, Path] = {}
+    for name in ("tokenizer.json", "tokenizer_config.json", "remappings_map.json",
+                 "other_special_tokens.json", "metadata.json", "args.json"):  # fmt: skip
+        if (meta_dir / name).is_file():
+            extra[f"reference/{name}"] = meta_dir / name
+    if (meta_dir / "tokenizer.json").is_file():
+        from tokenizers import Tokenizer
+
+        try:
+            ref_tok = Tokenizer.from_file(str(meta_dir / "tokenizer.json"))
+        except Exception as e:  # the tokenizers library raises plain Exceptions
+            raise BehemothError(f"{meta_dir / 'tokenizer.json'}: not a tokenizer ({e})") from None
+        tokenizer_info = {"vocab_size": ref_tok.get_vocab_size(with_added_tokens=True)}
+        if "vocab_size" in ref_meta and ref_meta["vocab_size"] < tokenizer_info["vocab_size"]:
+            notes.append(
+                f"the reference's metadata.json says vocab_size={ref_meta['vocab_size']} but its "
+                f"tokenizer has {tokenizer_info['vocab_size']} ids"
+            )
+    imported = {
+        "path": str(src.resolve()),
+        "graph_sha256": hashlib.sha256(graph_path.read_bytes()).hexdigest(),
+        "edges": len(edges),
+        "reference_metadata": ref_meta,
+        "reference_tokenizer": tokenizer_info,
+        "reference_grammar_words": len(special),
+        "args_json": bool(args),
+        "notes": notes,
+    }
+    return write_world(
+        cfg,
+        graph,
+        out,
+        force=force,
+        shards=shards,
+        extra_meta={"imported_from": imported},
+        extra_files=extra,
+    )
+
+
+def load_export_metadata(path: str | Path) -> dict[str, Any]:
+    """``metadata/metadata.json`` of an export (or of a reference world)."""
+    p = Path(path) / "metadata" / "metadata.json"
+    if not p.is_file():
+        raise BehemothError(f"{path}: no metadata/metadata.json")
+    return dict(read_json(p))
