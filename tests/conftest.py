@@ -21,3 +21,13 @@ def make_world(tmp: Path, **overrides: object) -> World:
     """Generate a small world with overrides of the ``tiny`` preset (no shards)."""
     cfg = WorldConfig.from_dict({**world_preset("tiny"), **overrides})
     return generate_world(cfg, tmp / "world", shards=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Directory of the ``tiny`` model preset trained on ``tiny_world`` (seed 0) until it knows
+    the training template's facts; load it with ``behemoth.model.load_model(path, tiny_world)``."""
+    from behemoth.model import model_preset, resolve_run, train_model
+
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    return train_model(tiny_world, resolve_run(model_preset("tiny")), out, progress=False)

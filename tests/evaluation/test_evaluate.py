@@ -216,3 +216,14 @@ def test_precomputed_reference_scores_give_the_same_records(tiny_world: World) -
         a = evaluate(model, tiny_world, sc, reference_model=ref, upto=upto)
         b = evaluate(model, tiny_world, sc, reference_model=cached, upto=upto)
         assert a.rows == b.rows and _by(a, "locality")
+
+
+def test_rows_with_different_columns_are_all_written(tiny_world: World, tmp_path: Path) -> None:
+    sc = build_scenario(tiny_world, "stream", {"n": 4})
+    base = oracle_model(tiny_world)
+    rec = evaluate_probes(base, tiny_world)  # no edits_applied / step columns
+    rec.extend(evaluate(base, tiny_world, sc, upto=2, extra={"step": 1}))
+    rec.write(tmp_path)
+    rows = read_records(tmp_path)
+    assert len(rows) == len(rec.rows)
+    assert rows[0]["step"] is None and rows[-1]["step"] == 1 and rows[-1]["edits_applied"] == 2

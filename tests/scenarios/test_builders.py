@@ -176,3 +176,12 @@ def test_nonsense_world_prompts_match_its_probes(nonsense_world: World) -> None:
         assert q.prompt == tuple(int(t) for t in p.prompt(q.subject * R + q.relation))
     with pytest.raises(ConfigError, match="^template: "):
         build_scenario(nonsense_world, "k-different", {"k": 3, "template": "sor"})
+
+
+def test_edit_probes_and_summary(tiny_world: World) -> None:
+    sc = build_scenario(tiny_world, "k-different", {"k": 3})
+    p = sc.edit_probes(tiny_world.vocab)
+    assert [int(a) for a in p.answer] == [q.target_new for q in sc.requests]
+    assert [tuple(int(t) for t in p.prompt(i)) for i in range(3)] == [q.prompt for q in sc.requests]
+    text = sc.summary()
+    assert "k-different" in text and "efficacy/sro" in text and "specificity/other" in text

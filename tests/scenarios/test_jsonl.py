@@ -73,3 +73,13 @@ def test_foreign_rows_fail_clearly(tiny_world: World, tmp_path: Path) -> None:
     )
     with pytest.raises(BehemothError, match="no row changes"):
         load_jsonl(tiny_world, p)
+
+
+def test_forget_with_refusal_target_needs_mode(tiny_world: World, tmp_path: Path) -> None:
+    sc = build_scenario(tiny_world, "forget-relation", {"target": "refusal", "share": 0.5})
+    export_jsonl(sc, tiny_world, tmp_path / "f.jsonl")
+    assert load_jsonl(tiny_world, tmp_path / "f.jsonl").mode == "refusal"  # ambiguous on its own
+    back = load_jsonl(tiny_world, tmp_path / "f.jsonl", mode="forget")
+    assert back.mode == "forget" and list(back.tests) == list(sc.tests)
+    with pytest.raises(BehemothError, match="^mode: "):
+        load_jsonl(tiny_world, tmp_path / "f.jsonl", mode="unlearn")

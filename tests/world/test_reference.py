@@ -22,6 +22,7 @@ ROUND_TRIPS = {
     "questions": {"questions_frac": 0.2, "questions_entity_frac": 0.5},
     "correlated_bio": {"correlated_pair": True, "correlation_strength": 0.9, "shuffle": False},
     "nonsense": {"template": "nonsense", "inversion_frac": 0.3, "repeats": 7},
+    "two_token_subjects": {"max_subject_words": 12, "shard_units": 999},
 }
 
 

@@ -16,12 +16,28 @@ from behemoth.scenarios.scenario import build_scenario, scenario_names
 from behemoth.world.world import World
 
 
+def _epilog() -> str:
+    from behemoth.scenarios.scenario import ScenarioConfig, get_scenario
+
+    common = list(ScenarioConfig.model_fields)
+    lines = ["scenarios and their settings (--set KEY=VALUE):"]
+    for name in scenario_names():
+        spec = get_scenario(name)
+        own = [k for k in spec.config.model_fields if k not in common]
+        lines.append(f"  {name:<16} {spec.description}")
+        lines.append(f"  {'':<16} keys: {', '.join(own) or '-'}")
+    lines.append(f"every scenario also takes: {', '.join(common)}")
+    return "\n".join(lines)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
         help="score a model on every probe of its world and on an edit scenario's test sets",
-        description=f"Scenarios: {', '.join(scenario_names())}. A model directory written by `behemoth "
-        "train` records its world; other Hugging Face model directories need --world.",
+        description="A model directory written by `behemoth train` records its world; other "
+        "Hugging Face model directories need --world.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", metavar="MODEL", help="a model directory")
     p.add_argument(

@@ -12,20 +12,30 @@ from behemoth.model.presets import model_preset, model_presets
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train", help="train a model on a world (a standard Hugging Face model directory)",
+        "train",
+        help="train a model on a world (a standard Hugging Face model directory)",
         description=f"Model presets: {', '.join(model_presets())}. Settings: seed, model.* "
-                    "(geometry) and train.* (recipe), e.g. --set train.lr=1e-3 --set model.layers=6.",
+        "(geometry) and train.* (recipe), e.g. --set train.lr=1e-3 --set model.layers=6.",
     )
     p.add_argument("world", metavar="WORLD", help="a world directory (from `behemoth generate`)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--preset", help="a named model preset")
     src.add_argument("--config", help="a YAML file of model settings")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one setting (repeatable; dotted keys, values parsed as YAML)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting (repeatable; dotted keys, values parsed as YAML)",
+    )
     p.add_argument("--seed", type=int, default=None, help="the seed of the weight initialization")
     add_out_args(p)
-    p.add_argument("--resume", action="store_true",
-                   help="continue the interrupted run of --out (settings may be omitted: the run's own are used)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run of --out (settings may be omitted: the run's own are used)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -38,13 +48,21 @@ def run(args: argparse.Namespace) -> int:
 
     given = args.preset or args.config or args.overrides or args.seed is not None
     if not given and not args.resume:
-        raise ConfigError("--preset", "no model settings given", "pass --preset NAME or --config FILE.yaml")
+        raise ConfigError(
+            "--preset", "no model settings given", "pass --preset NAME or --config FILE.yaml"
+        )
     cfg = None
     if given:
         preset = model_preset(args.preset) if args.preset else None
         cfg = resolve_run(preset, args.config, args.overrides, args.seed)
-    out = train_model(args.world, cfg, args.out, resume=args.resume, force=args.force,
-                      progress=not args.no_progress)
+    out = train_model(
+        args.world,
+        cfg,
+        args.out,
+        resume=args.resume,
+        force=args.force,
+        progress=not args.no_progress,
+    )
     meta = read_model_meta(out)
     r = meta["result"]
     final = "  ".join(f"{k} {v['acc']:.3f}" for k, v in r["final"].items())

@@ -1,22 +1,25 @@
 """The gradient loop shared by fine-tuning and LoRA: edit prompts plus a retain mix.
 
 Each step minimizes the NLL of every request's new target after its prompt, plus
-``retain_weight`` times the language-modelling loss on a batch of the world's training corpus
-(the "retain mix"). Without it, fine-tuning on a handful of edits destroys the other facts
-(docs/measurements.md: 99% -> 7-14%); with it, the baseline is meaningful. Training stops once
-every edit's NLL is below ``stop_nll``.
+``retain_weight`` times a loss on the "retain mix": ``facts`` replays ``retain_batch`` random
+known facts of the world (their probe prompts and true answers, never the edited edges), as
+the prototype did; ``corpus`` uses the language-modelling loss on corpus sequences instead
+(weaker: most corpus tokens are grammar, not facts). Without a retain mix, fine-tuning on a
+handful of edits destroys the other facts (docs/measurements.md: 99% -> 7-14%). Training stops
+once every edit's NLL is below ``stop_nll``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import torch
 from pydantic import Field
 
 from behemoth.editors.base import EditorConfig
-from behemoth.editors.prompts import rewrite_batch
+from behemoth.editors.prompts import PromptBatch, build_batch, rewrite_batch
 from behemoth.scenarios.request import EditRequest
 from behemoth.world.rng import derive_rng
 
@@ -26,8 +29,9 @@ class TuneConfig(EditorConfig):
 
     steps: int = Field(50, ge=1, description="Most optimizer steps.")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
-    retain_batch: int = Field(32, ge=0, description="Corpus sequences mixed into each step (0 = none).")
-    retain_seq_len: int = Field(32, ge=2, description="Their length in tokens.")
+    retain: Literal["facts", "corpus"] = Field("facts", description="Retain mix: known facts or corpus text.")
+    retain_batch: int = Field(200, ge=0, description="Facts (or corpus sequences) per step (0 = none).")
+    retain_seq_len: int = Field(32, ge=2, description="Length of corpus sequences (retain=corpus).")
     retain_weight: float = Field(1.0, ge=0, description="Weight of the retain loss.")
     stop_nll: float = Field(0.05, ge=0, description="Stop once every edit's NLL is below this.")
 
@@ -41,27 +45,56 @@ def _retain_sampler(world: Any, cfg: TuneConfig) -> Any:
     return sampler
 
 
+class _FactReplay:
+    """Random known facts of the world (the first trained S-O probe set), edited edges excluded."""
+
+    def __init__(self, world: Any, requests: list[EditRequest], n: int, seed: int) -> None:
+        sets = [p for p in world.probes.values() if p.kind == "S-O" and p.trained]
+        self.probes = sets[0]
+        edited = {(r.subject, r.relation) for r in requests}
+        keep = [i for i in range(len(self.probes))
+                if (int(self.probes.subject[i]), int(self.probes.relation[i])) not in edited]
+        self.rows = np.asarray(keep, dtype=np.int64)
+        self.n = min(n, len(self.rows))
+        self.rng = derive_rng(seed, "retain-facts")
+
+    def next_batch(self) -> PromptBatch:
+        rows = self.rng.choice(self.rows, size=self.n, replace=False)
+        prompts = [tuple(int(t) for t in self.probes.prompt(int(i))) for i in rows]
+        return build_batch(prompts, [len(p) - 1 for p in prompts], [int(self.probes.answer[i]) for i in rows],
+                           list(range(len(rows))))
+
+
+def _answer_nll(model: torch.nn.Module, batch: PromptBatch) -> torch.Tensor:
+    """NLL of each row's target at its last prompt token -> [rows]."""
+    logits = model(input_ids=batch.ids).logits  # [n, T, V]
+    rows = torch.arange(len(batch), device=logits.device)
+    logp = torch.log_softmax(logits[rows, batch.answer_pos].float(), dim=-1)
+    return -logp[rows, batch.target]
+
+
 def tune(model: torch.nn.Module, params: list[torch.nn.Parameter], requests: list[EditRequest], world: Any,
          cfg: TuneConfig, after_step: Callable[[], None] | None = None) -> dict[str, Any]:
     """Train ``params`` of ``model`` on the edits (+ retain mix); returns steps and final NLLs."""
     dev = next(model.parameters()).device
     batch = rewrite_batch(requests, "prompt_last", []).to(dev)
-    rows = torch.arange(len(batch), device=dev)
     opt = torch.optim.Adam(params, lr=cfg.lr)
-    sampler = _retain_sampler(world, cfg) if cfg.retain_batch > 0 and cfg.retain_weight > 0 else None
+    use_retain = cfg.retain_batch > 0 and cfg.retain_weight > 0
+    corpus = _retain_sampler(world, cfg) if use_retain and cfg.retain == "corpus" else None
+    facts = _FactReplay(world, requests, cfg.retain_batch, cfg.seed) if use_retain and cfg.retain == "facts" else None
     model.train()
     nll = torch.full((len(requests),), float("inf"))
     step = 0
     for step in range(cfg.steps + 1):
-        logits = model(input_ids=batch.ids).logits  # [n, T, V]
-        logp = torch.log_softmax(logits[rows, batch.answer_pos].float(), dim=-1)
-        nll = -logp[rows, batch.target]  # [n]
+        nll = _answer_nll(model, batch)  # [n]
         if bool((nll.detach() < cfg.stop_nll).all()) or step == cfg.steps:
             break
         loss = nll.mean()
-        if sampler is not None:
-            ids = torch.from_numpy(sampler.next_batch()).to(dev)
+        if corpus is not None:
+            ids = torch.from_numpy(corpus.next_batch()).to(dev)
             loss = loss + cfg.retain_weight * model(input_ids=ids, labels=ids).loss
+        if facts is not None:
+            loss = loss + cfg.retain_weight * _answer_nll(model, facts.next_batch().to(dev)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -6,7 +6,7 @@ world; ``measure_cost`` / ``weight_delta_metrics`` / ``param_deltas`` measure an
 """
 
 from behemoth.evaluation.cost import EditCost, measure_cost, param_deltas, weight_delta_metrics
-from behemoth.evaluation.evaluate import evaluate, evaluate_probes
+from behemoth.evaluation.evaluate import evaluate, evaluate_probes, reference_scores
 from behemoth.evaluation.metrics import METRICS, Metric, Scored, get_metric, register_metric
 from behemoth.evaluation.records import PROTOCOL, PROTOCOL_VERSION, Records, read_records
 from behemoth.evaluation.scoring import Scores, probe_accuracy, score
@@ -27,6 +27,7 @@ __all__ = [
     "param_deltas",
     "probe_accuracy",
     "read_records",
+    "reference_scores",
     "register_metric",
     "score",
     "weight_delta_metrics",

@@ -128,7 +128,8 @@ class Records:
         """records.parquet, records.jsonl and items.parquet into directory ``out``."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        rows = [_jsonable(r) for r in self.rows]
+        keys = list(dict.fromkeys(k for r in self.rows for k in r))  # union, first-seen order
+        rows = [_jsonable({k: r.get(k) for k in keys}) for r in self.rows]
         _write_parquet(pa.Table.from_pylist(rows), out / "records.parquet")
         tmp = out / ".records.jsonl.tmp"
         tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))

@@ -20,7 +20,7 @@ from behemoth.world.vocab import EOT, PAD
 
 def hf_config(cfg: ModelConfig, vocab_size: int) -> GPTNeoXConfig:
     """The transformers config of this geometry with the world's vocabulary."""
-    return GPTNeoXConfig(
+    return GPTNeoXConfig(  # type: ignore[call-arg]  # attn_implementation: a PretrainedConfig kwarg
         vocab_size=vocab_size,
         hidden_size=cfg.width,
         num_hidden_layers=cfg.layers,

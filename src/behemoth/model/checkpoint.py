@@ -56,8 +56,12 @@ def save_checkpoint(
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         },
         "state": {
-            "step": state.step, "tokens": state.tokens, "log": state.log, "stopped": state.stopped,
-            "seconds": state.seconds, "timeline": state.timeline,
+            "step": state.step,
+            "tokens": state.tokens,
+            "log": state.log,
+            "stopped": state.stopped,
+            "seconds": state.seconds,
+            "timeline": state.timeline,
         },
     }
     path = directory / CHECKPOINT
@@ -79,7 +83,11 @@ def read_checkpoint(directory: Path) -> dict[str, Any] | None:
 
 
 def restore(
-    ckpt: dict[str, Any], *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+    ckpt: dict[str, Any],
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
     sampler: Any,
 ) -> TrainState:
     """Load a checkpoint into freshly built objects; return the loop's state."""
@@ -91,5 +99,11 @@ def restore(
     if ckpt["rng"]["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
     s = ckpt["state"]
-    return TrainState(int(s["step"]), int(s["tokens"]), list(s["log"]), s["stopped"], float(s["seconds"]),
-                      [list(t) for t in s["timeline"]])
+    return TrainState(
+        int(s["step"]),
+        int(s["tokens"]),
+        list(s["log"]),
+        s["stopped"],
+        float(s["seconds"]),
+        [list(t) for t in s["timeline"]],
+    )

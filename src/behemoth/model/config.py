@@ -32,7 +32,9 @@ class ModelConfig(StrictConfig):
         True, description="x + attn(ln1(x)) + mlp(ln2(x)) (GPT-J/Pythia) instead of sequential."
     )
     max_position: int = Field(2048, ge=8, description="Longest sequence the model accepts.")
-    tie_embeddings: bool = Field(False, description="Share input embedding and output head (Pythia: no).")
+    tie_embeddings: bool = Field(
+        False, description="Share input embedding and output head (Pythia: no)."
+    )
     layer_norm_eps: float = Field(1e-5, gt=0.0, description="LayerNorm epsilon.")
     init_std: float = Field(0.02, gt=0.0, description="Std of the normal weight initialization.")
     attention: Literal["sdpa", "eager"] = Field("sdpa", description="Attention implementation.")
@@ -40,12 +42,18 @@ class ModelConfig(StrictConfig):
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
         if self.width % self.heads:
-            raise ConfigError("model.heads", f"{self.heads} does not divide width={self.width}",
-                              "choose heads as a divisor of model.width")
+            raise ConfigError(
+                "model.heads",
+                f"{self.heads} does not divide width={self.width}",
+                "choose heads as a divisor of model.width",
+            )
         head_dim = self.width // self.heads
         if int(head_dim * self.rotary_pct) < 2:
-            raise ConfigError("model.rotary_pct", f"{self.rotary_pct} of head_dim={head_dim} is under 2 dims",
-                              "raise model.rotary_pct or use fewer, wider heads")
+            raise ConfigError(
+                "model.rotary_pct",
+                f"{self.rotary_pct} of head_dim={head_dim} is under 2 dims",
+                "raise model.rotary_pct or use fewer, wider heads",
+            )
         return self
 
 
@@ -53,18 +61,25 @@ class TrainConfig(StrictConfig):
     """The training recipe: AdamW, linear warmup + cosine decay, clipping, early stopping."""
 
     seq_len: int = Field(32, ge=2, description="Tokens per training sequence (documents packed).")
-    batch_size: int = Field(64, ge=1, description="Sequences per optimizer step (global, all devices).")
-    max_tokens: int = Field(5_000_000, ge=1, description="Token budget; sets the schedule's length.")
+    batch_size: int = Field(
+        64, ge=1, description="Sequences per optimizer step (global, all devices)."
+    )
+    max_tokens: int = Field(
+        5_000_000, ge=1, description="Token budget; sets the schedule's length."
+    )
     lr: float = Field(2e-3, gt=0.0, description="Peak learning rate.")
     min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Final learning rate / peak.")
     warmup_steps: int = Field(100, ge=0, description="Linear warmup steps.")
-    weight_decay: float = Field(0.0, ge=0.0, description="AdamW decoupled weight decay (matrices only).")
+    weight_decay: float = Field(
+        0.0, ge=0.0, description="AdamW decoupled weight decay (matrices only)."
+    )
     beta1: float = Field(0.9, ge=0.0, lt=1.0, description="AdamW beta1.")
     beta2: float = Field(0.95, ge=0.0, lt=1.0, description="AdamW beta2.")
     eps: float = Field(1e-8, gt=0.0, description="AdamW epsilon.")
     grad_clip: float = Field(1.0, ge=0.0, description="Max global gradient norm (0 = off).")
     precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="bf16 autocast or fp32; auto = bf16 on GPUs that support it, fp32 on CPU."
+        "auto",
+        description="bf16 autocast or fp32; auto = bf16 on GPUs that support it, fp32 on CPU.",
     )
     data: Literal["stream", "shards"] = Field(
         "stream", description="Render the corpus on the fly, or read the world's written shards."
@@ -78,10 +93,15 @@ class TrainConfig(StrictConfig):
         None, description="Probe set for early stopping (null = the world's training template)."
     )
     target_accuracy: float | None = Field(
-        0.99, gt=0.0, le=1.0, description="Stop when target_set reaches this accuracy (null = never)."
+        0.99,
+        gt=0.0,
+        le=1.0,
+        description="Stop when target_set reaches this accuracy (null = never).",
     )
     checkpoint_every: int = Field(1000, ge=1, description="Steps between resumable checkpoints.")
-    threads: int | None = Field(None, ge=1, description="torch CPU threads (null = torch's default).")
+    threads: int | None = Field(
+        None, ge=1, description="torch CPU threads (null = torch's default)."
+    )
 
     @property
     def tokens_per_step(self) -> int:
@@ -95,19 +115,27 @@ class TrainConfig(StrictConfig):
 class RunConfig(StrictConfig):
     """Everything that determines a trained model, given its world."""
 
-    seed: int = Field(0, ge=0, description="Seeds the weight initialization (and nothing else varies).")
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
+    seed: int = Field(
+        0, ge=0, description="Seeds the weight initialization (and nothing else varies)."
+    )
+    model: ModelConfig = Field(default_factory=lambda: ModelConfig.model_validate({}))
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig.model_validate({}))
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
         if self.train.seq_len > self.model.max_position:
-            raise ConfigError("train.seq_len", f"{self.train.seq_len} exceeds model.max_position="
-                              f"{self.model.max_position}", "lower train.seq_len or raise model.max_position")
+            raise ConfigError(
+                "train.seq_len",
+                f"{self.train.seq_len} exceeds model.max_position={self.model.max_position}",
+                "lower train.seq_len or raise model.max_position",
+            )
         if self.train.warmup_steps >= self.train.total_steps and self.train.total_steps > 1:
-            raise ConfigError("train.warmup_steps", f"{self.train.warmup_steps} warmup steps is not below the "
-                              f"{self.train.total_steps} steps of train.max_tokens",
-                              "lower train.warmup_steps or raise train.max_tokens")
+            raise ConfigError(
+                "train.warmup_steps",
+                f"{self.train.warmup_steps} warmup steps is not below the "
+                f"{self.train.total_steps} steps of train.max_tokens",
+                "lower train.warmup_steps or raise train.max_tokens",
+            )
         return self
 
 
@@ -126,6 +154,10 @@ def resolve_run(
         if e.problem == "unknown key" and len(parts) == 2 and parts[0] in ("model", "train"):
             section = ModelConfig if parts[0] == "model" else TrainConfig
             hint = difflib.get_close_matches(parts[1], list(section.model_fields), n=1)
-            fix = f"did you mean {parts[0]}.{hint[0]!r}?" if hint else f"known keys: {', '.join(section.model_fields)}"
+            fix = (
+                f"did you mean {parts[0]}.{hint[0]!r}?"
+                if hint
+                else f"known keys: {', '.join(section.model_fields)}"
+            )
             raise ConfigError(e.field, e.problem, fix) from None
         raise

@@ -25,8 +25,9 @@ def default_target(probes: dict[str, ProbeSet]) -> str:
 def check_sets(probes: dict[str, ProbeSet], names: list[str], field: str) -> None:
     for name in names:
         if name not in probes:
-            raise ConfigError(field, f"the world has no probe set {name!r}",
-                              f"choose from {', '.join(probes)}")
+            raise ConfigError(
+                field, f"the world has no probe set {name!r}", f"choose from {', '.join(probes)}"
+            )
 
 
 def evaluate_probes(

@@ -53,8 +53,10 @@ def export_model(
         write_json(tmp / META, {"format": FORMAT, "format_version": FORMAT_VERSION, **meta})
         write_log(tmp / LOG, log)
         c = meta["config"]["model"]
-        title = (f"{c['layers']} layers x {c['width']} wide on world {world.fingerprint}: "
-                 f"{meta['result']['stopped']}")
+        title = (
+            f"{c['layers']} layers x {c['width']} wide on world {world.fingerprint}: "
+            f"{meta['result']['stopped']}"
+        )
         plot_learning_curves(log, tmp / PLOT, title=title)
         write_provenance(tmp, provenance)
     return out

@@ -19,9 +19,14 @@ def read_model_meta(directory: str | Path) -> dict[str, Any]:
     d = Path(directory)
     path = d / META
     if not path.is_file():
-        hint = " (an interrupted run? pass --resume to `behemoth train`)" if Path(f"{d}.partial").exists() else ""
-        raise BehemothError(f"MODEL: {d} is not a behemoth model (no {META}){hint}; "
-                            "train one with `behemoth train`")
+        hint = (
+            " (an interrupted run? pass --resume to `behemoth train`)"
+            if Path(f"{d}.partial").exists()
+            else ""
+        )
+        raise BehemothError(
+            f"MODEL: {d} is not a behemoth model (no {META}){hint}; train one with `behemoth train`"
+        )
     meta = read_json(path)
     if meta.get("format") != FORMAT:
         raise BehemothError(f"MODEL: {path} is not a behemoth model file")
@@ -51,6 +56,6 @@ def load_model(
     model = GPTNeoXForCausalLM.from_pretrained(str(directory), dtype=torch.float32)
     model.config.use_cache = False
     if device is not None:
-        model.to(device)
+        model.to(device)  # type: ignore[arg-type]
     model.eval()
     return model, meta

@@ -28,7 +28,9 @@ def read_log(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
-def plot_learning_curves(records: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+def plot_learning_curves(
+    records: Sequence[dict[str, Any]], path: str | Path, title: str = ""
+) -> Path:
     """Accuracy per probe set (left) and losses (right) against tokens seen; a PNG at ``path``."""
     import matplotlib
 
@@ -47,8 +49,15 @@ def plot_learning_curves(records: Sequence[dict[str, Any]], path: str | Path, ti
         ax_loss.plot(xs, ls, linestyle="--", label=f"{name} answer loss")
     tl = [(t, r["train_loss"]) for t, r in zip(tokens, records) if r.get("train_loss") is not None]
     if tl:
-        ax_loss.plot([t for t, _ in tl], [v for _, v in tl], color="black", label="training loss (all tokens)")
-    ax_acc.set(xlabel="tokens seen", ylabel="greedy accuracy", ylim=(-0.02, 1.02), title="probe accuracy")
+        ax_loss.plot(
+            [t for t, _ in tl],
+            [v for _, v in tl],
+            color="black",
+            label="training loss (all tokens)",
+        )
+    ax_acc.set(
+        xlabel="tokens seen", ylabel="greedy accuracy", ylim=(-0.02, 1.02), title="probe accuracy"
+    )
     ax_loss.set(xlabel="tokens seen", ylabel="nats", yscale="log", title="loss")
     for ax in (ax_acc, ax_loss):
         ax.grid(alpha=0.3)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from behemoth.errors import BehemothError, ConfigError, OutputExistsError
+from behemoth.io import read_json, write_json
 from behemoth.model.build import build_model, count_params
 from behemoth.model.checkpoint import TrainState, read_checkpoint, restore, save_checkpoint
 from behemoth.model.config import RunConfig
@@ -57,11 +58,40 @@ def make_optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
     t = cfg.train
     decay = [p for p in model.parameters() if p.ndim >= 2]
     rest = [p for p in model.parameters() if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": t.weight_decay},
+        {"params": rest, "weight_decay": 0.0},
+    ]
     return torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps, fused=True)
 
 
-def _use_bf16(precision: str, device: torch.device) -> bool:
+def train_step(
+    acc: Any,
+    model: torch.nn.Module,
+    optimizer: Any,
+    scheduler: Any,
+    batch: torch.Tensor,
+    grad_clip: float,
+    bf16: bool,
+) -> torch.Tensor:
+    """One optimizer step of next-token cross-entropy on ``batch`` [b, T]; returns the loss."""
+    with torch.autocast(device_type=batch.device.type, dtype=torch.bfloat16, enabled=bf16):
+        logits = model(input_ids=batch).logits  # [b, T, V]
+    # next-token targets: position i predicts token i+1; the last position has none
+    labels = F.pad(batch[:, 1:], (0, 1), value=-100)  # [b, T]
+    loss = F.cross_entropy(
+        logits.float().view(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
+    )
+    acc.backward(loss)
+    if grad_clip > 0:
+        acc.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
     if precision == "bf16":
         return True
     if precision == "auto":
@@ -69,18 +99,26 @@ def _use_bf16(precision: str, device: torch.device) -> bool:
     return False
 
 
+RUN = "run.json"
+
+
 def _prepare_out(out: Path, resume: bool, force: bool) -> dict[str, Any] | None:
-    """Check ``out`` and its partial directory; return the checkpoint to resume from, if any."""
+    """Check ``out`` and its partial directory; return what to resume from (``run`` = the
+    interrupted run's config and world, ``checkpoint`` = its last checkpoint or None)."""
     part = partial_dir(out)
     if out.exists() and any(out.iterdir()) and not force:
         what = "a trained model" if (out / META).exists() else "files"
-        raise OutputExistsError(f"--out: {out} already holds {what}; choose another directory or pass --force")
+        raise OutputExistsError(
+            f"--out: {out} already holds {what}; choose another directory or pass --force"
+        )
     if part.exists():
-        if resume:
-            return read_checkpoint(part)
-        if not force:
-            raise OutputExistsError(f"--out: an interrupted run is in {part}; pass --resume to continue it "
-                                    "or --force to start over")
+        if resume and (part / RUN).is_file():
+            return {"run": read_json(part / RUN), "checkpoint": read_checkpoint(part)}
+        if not force and not resume:
+            raise OutputExistsError(
+                f"--out: an interrupted run is in {part}; pass --resume to continue it "
+                "or --force to start over"
+            )
         shutil.rmtree(part)
     elif resume:
         log.info("nothing to resume in %s: starting a new run", part)
@@ -107,17 +145,27 @@ def train_model(
 
     world = world if isinstance(world, World) else World.load(world)
     out = Path(out)
-    ckpt = _prepare_out(out, resume, force)
-    if ckpt is not None:
-        if cfg is not None and cfg.to_dict() != ckpt["config"]:
-            raise ConfigError("--resume", f"the config differs from the interrupted run's in {partial_dir(out)}",
-                              "resume with the same settings (or none), or pass --force to start over")
-        if ckpt["world_fingerprint"] != world.fingerprint:
-            raise BehemothError(f"WORLD: the interrupted run in {partial_dir(out)} trains on world "
-                                f"{ckpt['world_fingerprint']}, not {world.fingerprint}; pass its world or --force")
-        cfg = RunConfig.from_dict(ckpt["config"])
+    found = _prepare_out(out, resume, force)
+    ckpt = None
+    if found is not None:
+        run = found["run"]
+        if cfg is not None and cfg.to_dict() != run["config"]:
+            raise ConfigError(
+                "--resume",
+                f"the config differs from the interrupted run's in {partial_dir(out)}",
+                "resume with the same settings (or none), or pass --force to start over",
+            )
+        if run["world_fingerprint"] != world.fingerprint:
+            raise BehemothError(
+                f"WORLD: the interrupted run in {partial_dir(out)} trains on world "
+                f"{run['world_fingerprint']}, not {world.fingerprint}; pass its world or --force"
+            )
+        cfg = RunConfig.from_dict(run["config"])
+        ckpt = found["checkpoint"]
     if cfg is None:
-        raise ConfigError("config", "no config given and no run to resume", "pass a preset or a config")
+        raise ConfigError(
+            "config", "no config given and no run to resume", "pass a preset or a config"
+        )
     t = cfg.train
     if t.threads is not None:
         torch.set_num_threads(t.threads)
@@ -132,11 +180,14 @@ def train_model(
 
     acc = Accelerator(mixed_precision="no")
     if t.batch_size % acc.num_processes:
-        raise ConfigError("train.batch_size", f"{t.batch_size} does not split over {acc.num_processes} processes",
-                          "choose a multiple of the number of processes")
+        raise ConfigError(
+            "train.batch_size",
+            f"{t.batch_size} does not split over {acc.num_processes} processes",
+            "choose a multiple of the number of processes",
+        )
     rows = t.batch_size // acc.num_processes
     rank_rows = slice(acc.process_index * rows, (acc.process_index + 1) * rows)
-    bf16 = _use_bf16(t.precision, acc.device)
+    bf16 = use_bf16(t.precision, acc.device)
 
     model = build_model(cfg.model, world.vocab_size, cfg.seed).to(acc.device)
     optimizer = make_optimizer(model, cfg)
@@ -147,19 +198,28 @@ def train_model(
     sampler = world.sampler(t.seq_len, t.batch_size, source=t.data)
     state = TrainState()
     if ckpt is not None:
-        state = restore(ckpt, model=model, optimizer=optimizer, scheduler=scheduler, sampler=sampler)
+        state = restore(
+            ckpt, model=model, optimizer=optimizer, scheduler=scheduler, sampler=sampler
+        )
         log.info("resuming at step %d of %d (%s tokens)", state.step, total, f"{state.tokens:,}")
     ddp_model, optimizer = acc.prepare(model, optimizer)
     part = partial_dir(out)
     if acc.is_main_process:
         part.mkdir(parents=True, exist_ok=True)
+        write_json(part / RUN, {"config": cfg.to_dict(), "world_fingerprint": world.fingerprint})
 
     def evaluate() -> dict[str, dict[str, float]]:
         return evaluate_probes(model, probes, eval_names, t.eval_batch_size)
 
     def record(train_loss: float | None) -> dict[str, Any]:
-        rec = {"step": state.step, "tokens": state.tokens, "lr": scheduler.get_last_lr()[0],
-               "train_loss": train_loss, "epochs": getattr(sampler, "epochs", None), "sets": evaluate()}
+        rec = {
+            "step": state.step,
+            "tokens": state.tokens,
+            "lr": scheduler.get_last_lr()[0],
+            "train_loss": train_loss,
+            "epochs": getattr(sampler, "epochs", None),
+            "sets": evaluate(),
+        }
         state.log.append(rec)
         state.timeline.append([state.step, round(state.seconds + time.perf_counter() - t0, 3)])
         if acc.is_main_process:
@@ -169,23 +229,19 @@ def train_model(
     t0 = time.perf_counter()
     if state.step == 0 and not state.log:
         record(None)
-    bar = tqdm(total=total, initial=state.step, unit="step", desc="train",
-               disable=not (progress and acc.is_main_process), dynamic_ncols=True)
+    bar = tqdm(
+        total=total,
+        initial=state.step,
+        unit="step",
+        desc="train",
+        disable=not (progress and acc.is_main_process),
+        dynamic_ncols=True,
+    )
     loss_sum, loss_n = torch.zeros((), device=acc.device), 0
     model.train()
     while state.stopped is None:
         batch = torch.from_numpy(sampler.next_batch()[rank_rows]).to(acc.device)
-        with torch.autocast(device_type=acc.device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = ddp_model(input_ids=batch).logits  # [b, T, V]
-        # next-token targets: position i predicts token i+1; the last position has none
-        labels = F.pad(batch[:, 1:], (0, 1), value=-100)  # [b, T]
-        loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
-        acc.backward(loss)
-        if t.grad_clip > 0:
-            acc.clip_grad_norm_(ddp_model.parameters(), t.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss = train_step(acc, ddp_model, optimizer, scheduler, batch, t.grad_clip, bf16)
         state.step += 1
         state.tokens += t.tokens_per_step
         loss_sum += loss.detach()
@@ -200,17 +256,29 @@ def train_model(
             tacc = rec["sets"][target]["acc"]
             bar.set_postfix(loss=f"{mean_loss:.3f}", **{target: f"{tacc:.3f}"})
             if t.target_accuracy is not None and tacc >= t.target_accuracy:
-                state.stopped = f"{target} accuracy {tacc:.4f} >= {t.target_accuracy} at step {state.step}"
+                state.stopped = (
+                    f"{target} accuracy {tacc:.4f} >= {t.target_accuracy} at step {state.step}"
+                )
             elif state.step >= total:
-                state.stopped = f"token budget spent ({state.tokens:,} tokens), {target} accuracy {tacc:.4f}"
+                state.stopped = (
+                    f"token budget spent ({state.tokens:,} tokens), {target} accuracy {tacc:.4f}"
+                )
         bar.update(1)
         if on_step is not None:
             on_step(state.step, info)
         if state.stopped is None and state.step % t.checkpoint_every == 0 and acc.is_main_process:
             state.seconds += time.perf_counter() - t0
             t0 = time.perf_counter()
-            save_checkpoint(part, model=model, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
-                            state=state, config=cfg.to_dict(), fingerprint=world.fingerprint)
+            save_checkpoint(
+                part,
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                sampler=sampler,
+                state=state,
+                config=cfg.to_dict(),
+                fingerprint=world.fingerprint,
+            )
     bar.close()
     state.seconds += time.perf_counter() - t0
     acc.wait_for_everyone()
@@ -221,11 +289,25 @@ def train_model(
     return out
 
 
-def _finish(model: torch.nn.Module, world: World, cfg: RunConfig, out: Path, state: TrainState, target: str,
-            force: bool) -> None:
+def _finish(
+    model: torch.nn.Module,
+    world: World,
+    cfg: RunConfig,
+    out: Path,
+    state: TrainState,
+    target: str,
+    force: bool,
+) -> None:
     last = state.log[-1]
-    reached = next((r for r in state.log if cfg.train.target_accuracy is not None
-                    and r["sets"][target]["acc"] >= cfg.train.target_accuracy), None)
+    reached = next(
+        (
+            r
+            for r in state.log
+            if cfg.train.target_accuracy is not None
+            and r["sets"][target]["acc"] >= cfg.train.target_accuracy
+        ),
+        None,
+    )
     meta = {
         "world": {"path": str(world.path.resolve()), "fingerprint": world.fingerprint},
         "seed": cfg.seed,
@@ -233,8 +315,11 @@ def _finish(model: torch.nn.Module, world: World, cfg: RunConfig, out: Path, sta
         "vocab_size": world.vocab_size,
         "params": count_params(model),
         "result": {
-            "stopped": state.stopped, "steps": state.step, "tokens": state.tokens,
-            "epochs": last.get("epochs"), "target_set": target,
+            "stopped": state.stopped,
+            "steps": state.step,
+            "tokens": state.tokens,
+            "epochs": last.get("epochs"),
+            "target_set": target,
             "tokens_to_target": reached["tokens"] if reached else None,
             "final": last["sets"],
         },
@@ -242,6 +327,10 @@ def _finish(model: torch.nn.Module, world: World, cfg: RunConfig, out: Path, sta
     seconds_to_target = None
     if reached is not None:
         seconds_to_target = next(s for st, s in state.timeline if st == reached["step"])
-    prov = {"seconds": round(state.seconds, 3), "seconds_to_target": seconds_to_target,
-            "threads": torch.get_num_threads(), "timeline": state.timeline}
+    prov = {
+        "seconds": round(state.seconds, 3),
+        "seconds_to_target": seconds_to_target,
+        "threads": torch.get_num_threads(),
+        "timeline": state.timeline,
+    }
     export_model(model, world, out, meta=meta, log=state.log, provenance=prov, force=force)

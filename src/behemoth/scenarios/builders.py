@@ -4,6 +4,15 @@ Each is a config (validated, unknown keys rejected) and a builder ``build(world,
 randomness comes from ``derive_rng(cfg.seed, name)``. Choices that depend on the world (a
 relation that does not exist, more edits than distinct values) raise ``ConfigError`` naming
 the field and the fix.
+
+Request conventions: an S-O edit carries object indices in ``old_object``/``new_object``; a
+refusal or forget request has ``new_object = -1`` and its ``target_new`` is the refusal filler
+``OO`` or the relation's placeholder object; an O-NO request (``nested-ono``) has subject -1,
+carries *nested* object indices in ``old_object``/``new_object``, and the object whose nested
+value changes is the token at ``subject_span[0]`` (:func:`~behemoth.scenarios.scenario.slot_object`).
+In correlated worlds, edits of relation 0 get a ``portability/correlated`` test (relation 1 of
+the same subjects: kept or followed?); in nested worlds every S-O edit gets its S-NO ripple
+(``portability/nested``) and the O-NO facts of its old and new objects (``specificity/ono``).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import numpy as np
 from behemoth.errors import BehemothError
 from behemoth.scenarios.render import REFUSAL_TWIN, subject_spans
 from behemoth.scenarios.request import EditRequest
-from behemoth.scenarios.scenario import Scenario, ScenarioConfig
+from behemoth.scenarios.scenario import MODES, Scenario, ScenarioConfig
 from behemoth.scenarios.suite import build_tests
 from behemoth.scenarios.testset import TestSet, concat_probes, make_testset
 from behemoth.world.probes import ProbeSet
@@ -96,9 +96,22 @@ def _prompt_index(world: World) -> dict[tuple[int, ...], tuple[str, int]]:
 
 
 def load_jsonl(
-    world: World, path: str | Path, cfg: ScenarioConfig | None = None, name: str = "jsonl"
+    world: World,
+    path: str | Path,
+    cfg: ScenarioConfig | None = None,
+    name: str = "jsonl",
+    mode: str | None = None,
 ) -> Scenario:
-    """Rebuild a scenario from an instruction JSONL of this world: requests, retain, all tests."""
+    """Rebuild a scenario from an instruction JSONL of this world: requests, retain, all tests.
+
+    ``mode`` ("edit", "refusal" or "forget") is inferred when not given: placeholder answers
+    mean forgetting, refusal-filler answers mean refusal. A forget set whose answers are the
+    refusal filler looks like a refusal set: pass ``mode="forget"`` to load it as one.
+    """
+    if mode is not None and mode not in MODES:
+        raise BehemothError(
+            f"mode: {mode!r} is not a scenario mode; choose one of {', '.join(MODES)}"
+        )
     cfg = cfg or ScenarioConfig.from_dict({})
     words = {w: i for i, w in enumerate(world.vocab.words)}
     index = _prompt_index(world)
@@ -142,7 +155,9 @@ def load_jsonl(
             f"{path}: no row changes an answer of the world, so there is no edit to load"
         )
     targets = {q.target_new for q in requests}
-    if targets == {OO}:
+    if mode is not None:
+        pass
+    elif targets == {OO}:
         mode = "refusal"
     elif any(V.role_of(t) == "placeholder" for t in targets):
         mode = "forget"

@@ -28,7 +28,10 @@ def statement_templates(world: World) -> list[str]:
 
 
 def set_name(world: World, template: str, kind: str) -> str:
-    """The world probe-set name whose random draws a prompt of this template/kind uses."""
+    """The world probe-set name whose random draws a prompt of this template/kind uses.
+
+    (``question`` and ``question_new`` render alike: the question template draws nothing.)
+    """
     if kind == "S-NO":
         return "nested_sno"
     if kind == "O-NO":

@@ -91,7 +91,7 @@ class Corpus:
         # kept for the next calls: a Permutation tabulates its round functions once
         perms = self._permutations
         if cycle not in perms:
-            if len(perms) >= 4:
+            if len(perms) >= 2:
                 perms.pop(next(iter(perms)))
             perms[cycle] = Permutation(self.n_units, stream_key(self.cfg.seed, f"shuffle-{cycle}"))
         return perms[cycle]
@@ -145,9 +145,12 @@ class Corpus:
         obj = np.zeros(n, dtype=np.int64)
         tmpl = np.zeros(n, dtype=np.int64)
         for gi, gr in enumerate(self.groups):
-            m: np.ndarray | slice = slice(None) if sg is None else sg == gi
-            if sg is not None and not m.any():  # type: ignore[union-attr]
-                continue
+            m: np.ndarray | slice = slice(None)  # a single group: every sentence
+            if sg is not None:
+                in_group = sg == gi
+                if not in_group.any():
+                    continue
+                m = in_group
             item = sl[m] % gr.items
             if gr.name in ("so", "sno"):
                 subj[m], rel[m] = item // R, item % R

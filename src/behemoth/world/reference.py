@@ -16,6 +16,10 @@ of the reference can train and evaluate on it::
     metadata/metadata.json          graph_size, vocab_size (the tokenizer's true size, unlike
                                     the reference's, which is smaller), total_num_tokens (exact)
     metadata/args.json              the world's options under the reference's argument names
+                                    (plus seed, max_subject_words, shard_units)
+    metadata/subjects_with_questions.txt, object_nested_objects.txt   when the world has them
+                                    (the latter is ours: f_r(o) for every object, which the
+                                    reference's graph file only shows for objects in use)
 
 Our words are not 4-digit numbers (``sa3``, ``r2``, ``o2_5``, ...), so the exported tokenizer is
 ours, not a rebuild of the reference's BPE; it maps each word to its behemoth id, and the text
@@ -27,7 +31,9 @@ Import reads a world the reference wrote (``metadata/relationship_graph.txt``, a
 ``subjects_with_questions.txt`` and its tokenizer) and writes a behemoth world: graph.parquet,
 probes, our tokenizer and a world.json whose config is inferred from the graph, with
 ``imported_from`` recording the source. The reference's own tokenizer and id remappings are
-kept under ``reference/`` so its token ids can be related to ours.
+kept under ``reference/`` so its token ids can be related to ours. Export then import gives
+back the same world (same config, graph and fingerprint); the reference's own ``create_data.py
+-g EXPORT`` reads an export's graph.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from behemoth.errors import BehemothError, ConfigError
-from behemoth.io import atomic_dir, read_json, write_json
+from behemoth.io import atomic_dir, write_json
 from behemoth.provenance import write_provenance
 from behemoth.world.config import WorldConfig
 from behemoth.world.corpus import Corpus
@@ -57,7 +63,7 @@ from behemoth.world.world import FORMAT, FORMAT_VERSION, World
 
 #: Stream documents per exported text shard (the reference writes ~10^5-10^6 per shard).
 EXPORT_UNITS_PER_SHARD = 1_000_000
-EXPORT_CHUNK_UNITS = 1 << 16
+EXPORT_CHUNK_UNITS = 1 << 14
 GRAPH_FILE = Path("metadata") / "relationship_graph.txt"
 #: Ours only: "relation object nested" for every (relation, object), so import is exact.
 NESTED_FILE = Path("metadata") / "object_nested_objects.txt"
@@ -159,6 +165,9 @@ def reference_args(cfg: WorldConfig) -> dict[str, Any]:
         "num_nested_objects": cfg.nested_objects,
         "obj_nested_obj_edges_upweight": cfg.nested_upweight,
         "seed": cfg.seed,
+        # behemoth-only keys (the reference ignores them), so that import restores the world
+        "max_subject_words": cfg.max_subject_words,
+        "shard_units": cfg.shard_units,
         "exported_by": "behemoth",
     }
 
@@ -377,6 +386,9 @@ def infer_config(
         "questions_frac": float(args.get("questions_frac", 0.0)),
         "questions_entity_frac": float(args.get("questions_entity_frac", 0.5)),
     }
+    for key in ("max_subject_words", "shard_units"):  # written by our exports only
+        if key in args:
+            data[key] = int(args[key])
     if args.get("correlated_pair"):
         data["correlated_pair"] = True
         data["correlation_strength"] = float(args.get("correlation_strength", 1.0))
@@ -550,11 +562,3 @@ def import_reference(
         extra_meta={"imported_from": imported},
         extra_files=extra,
     )
-
-
-def load_export_metadata(path: str | Path) -> dict[str, Any]:
-    """``metadata/metadata.json`` of an export (or of a reference world)."""
-    p = Path(path) / "metadata" / "metadata.json"
-    if not p.is_file():
-        raise BehemothError(f"{path}: no metadata/metadata.json")
-    return dict(read_json(p))

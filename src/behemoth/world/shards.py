@@ -31,7 +31,7 @@ def _write_shard(corpus: Corpus, start: int, stop: int, path: Path, chunk: int) 
     with open(tmp, "wb") as f:
         for a in range(start, stop, chunk):
             arr = corpus.render_positions(a, min(stop, a + chunk)).astype(dtype)
-            f.write(memoryview(arr))
+            f.write(arr.data)  # the array's buffer, no copy
             tokens += arr.size
     tmp.replace(path)
     return tokens

@@ -199,7 +199,9 @@ def render_matrix(
                     dst[:, 0] = facts.obj
         elif isinstance(el, Run):
             count = el.lo + below(mix64(facts.bits ^ salt), el.hi - el.lo + 1)
-            dst[:] = np.where(np.arange(el.hi)[None, :] < count[:, None], vocab.grammar(el.word), -1)
+            dst[:] = np.where(
+                np.arange(el.hi)[None, :] < count[:, None], vocab.grammar(el.word), -1
+            )
             ragged |= el.lo < el.hi
         elif isinstance(el, Noise):
             h = mix64(facts.bits ^ salt)
@@ -260,16 +262,18 @@ def render_mixed(
     lengths = np.zeros(n, dtype=np.int64)
     for t_id in present:
         rows = np.flatnonzero(template_ids == t_id)
-        mat, _, ragged = render_matrix(get_template(names[int(t_id)]), facts.take(rows), vocab, tail)
-        valid = (mat >= 0) if ragged else None
-        lengths[rows] = valid.sum(axis=1) if valid is not None else mat.shape[1]
-        parts.append((rows, mat, valid))
+        mat, _, ragged = render_matrix(
+            get_template(names[int(t_id)]), facts.take(rows), vocab, tail
+        )
+        mask = (mat >= 0) if ragged else None
+        lengths[rows] = mask.sum(axis=1) if mask is not None else mat.shape[1]
+        parts.append((rows, mat, mask))
     starts = np.cumsum(lengths) - lengths
     out = np.empty(int(lengths.sum()), dtype=np.int64)
-    for rows, mat, valid in parts:
-        if valid is None:
+    for rows, mat, mask in parts:
+        if mask is None:
             out[starts[rows][:, None] + np.arange(mat.shape[1])] = mat
         else:
-            pos = np.cumsum(valid, axis=1) - 1 + starts[rows][:, None]
-            out[pos[valid]] = mat[valid]
+            pos = np.cumsum(mask, axis=1) - 1 + starts[rows][:, None]
+            out[pos[mask]] = mat[mask]
     return out, lengths

@@ -1,0 +1,239 @@
+"""Training throughput of the model presets next to this machine's matmul throughput.
+
+For each preset (default: tiny, demo, pythia-31m) on the ``demo`` world's corpus (rendered in
+memory, nothing written), times the training loop's own step function
+(:func:`behemoth.model.train.train_step`) and prints tokens/s and achieved FLOP/s
+(6 N + 6 L T d per token, Kaplan et al. 2020), beside the fp32 matmul FLOP/s measured in the
+same run; the ratio is the figure. ``--malloc`` repeats the presets after raising glibc's
+mmap/trim thresholds (mallopt), which stops it from mapping and unmapping the large activation
+buffers every step. ``--profile NAME`` prints torch.profiler's table for one preset.
+
+``--learning WORLD...`` measures learning efficiency instead: it generates each world (``demo``,
+or ``paper-cpu`` = the paper's shape at CPU scale, 2,000 subjects x 6 relations x 400 objects),
+trains the ``--model`` preset on it with the real training loop and prints the tokens (and
+epochs, seconds) needed to reach 50/90/95/99% on the training template: the figure that later
+changes must not regress.
+
+    .venv/bin/python bench/bench_train.py [--presets tiny demo pythia-31m] [--precision fp32]
+        [--steps 30] [--threads 2] [--malloc] [--profile pythia-31m]
+    .venv/bin/python bench/bench_train.py --learning demo paper-cpu [--model demo] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+
+from behemoth.model import (
+    build_model,
+    count_params,
+    model_preset,
+    resolve_run,
+    train_flops_per_token,
+)
+from behemoth.model.train import lr_factor, make_optimizer, train_step
+from behemoth.world import WorldConfig, sample_graph, world_preset
+from behemoth.world.corpus import Corpus
+from behemoth.world.sampler import StreamSampler
+from behemoth.world.vocab import Vocabulary
+
+
+def matmul_flops(seconds: float = 1.5) -> float:
+    """Best fp32 GEMM throughput over a few square sizes (FLOP/s)."""
+    best = 0.0
+    for n in (256, 512, 1024):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        for _ in range(3):
+            a @ b
+        reps, t0 = 0, time.perf_counter()
+        times = []
+        while time.perf_counter() - t0 < seconds / 3:
+            t = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - t)
+            reps += 1
+        best = max(best, 2 * n**3 / statistics.median(times))
+    return best
+
+
+def set_malloc_thresholds() -> bool:
+    """glibc mallopt: M_TRIM_THRESHOLD (-1), M_TOP_PAD (-2), M_MMAP_THRESHOLD (-3)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    big = 1 << 30
+    return all(
+        libc.mallopt(param, value) == 1 for param, value in ((-1, big), (-2, 256 << 20), (-3, big))
+    )
+
+
+def bench_preset(
+    name: str, corpus: Corpus, vocab_size: int, steps: int, precision: str, profile: bool = False
+) -> dict[str, float]:
+    cfg = resolve_run(model_preset(name), None, [f"train.precision={precision}"])
+    t = cfg.train
+    acc = Accelerator(mixed_precision="no")
+    model = build_model(cfg.model, vocab_size, cfg.seed)
+    opt = make_optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_factor(s, t.warmup_steps, t.total_steps, 0.1)
+    )
+    model, opt = acc.prepare(model, opt)
+    model.train()
+    sampler = StreamSampler(corpus, t.seq_len, t.batch_size)
+    bf16 = precision == "bf16"
+    for _ in range(3):  # warm up allocator and kernels
+        train_step(
+            acc, model, opt, sched, torch.from_numpy(sampler.next_batch()), t.grad_clip, bf16
+        )
+    if profile:
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as prof
+
+        with prof(activities=[ProfilerActivity.CPU]) as p:
+            for _ in range(steps):
+                train_step(
+                    acc,
+                    model,
+                    opt,
+                    sched,
+                    torch.from_numpy(sampler.next_batch()),
+                    t.grad_clip,
+                    bf16,
+                )
+        print(p.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+    times = []
+    data_s = 0.0
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        batch = torch.from_numpy(sampler.next_batch())
+        t1 = time.perf_counter()
+        train_step(acc, model, opt, sched, batch, t.grad_clip, bf16)
+        times.append(time.perf_counter() - t0)
+        data_s += t1 - t0
+    step_s = statistics.median(times)
+    tps = t.tokens_per_step / step_s
+    fpt = train_flops_per_token(cfg.model, vocab_size, t.seq_len)
+    return {
+        "params": count_params(model),
+        "tokens_per_step": t.tokens_per_step,
+        "tok_s": tps,
+        "flops": fpt * tps,
+        "data_share": data_s / sum(times),
+    }
+
+
+LEARNING_WORLDS = {
+    "demo": {},
+    "paper-cpu": {"subjects": 2000, "relations": 6, "objects": 400, "repeats": 100},
+}
+
+
+def bench_learning(worlds: list[str], model: str, out: Path, overrides: list[str]) -> None:
+    from behemoth.model import read_model_meta, train_model
+    from behemoth.world import generate_world
+
+    print(f"learning efficiency of model preset {model!r} {' '.join(overrides)}")
+    for name in worlds:
+        base = world_preset("demo") if name in LEARNING_WORLDS else world_preset(name)
+        wcfg = WorldConfig.from_dict({**base, **LEARNING_WORLDS.get(name, {})})
+        world = generate_world(wcfg, out / f"world-{name}", shards=False, force=True)
+        facts = wcfg.subjects * wcfg.relations
+        cfg = resolve_run(model_preset(model), None, ["train.eval_sets=null", *overrides])
+        t0 = time.perf_counter()
+        mdir = train_model(world, cfg, out / f"model-{name}", force=True)
+        seconds = time.perf_counter() - t0
+        meta = read_model_meta(mdir)
+        log = [json.loads(x) for x in (mdir / "train_log.jsonl").read_text().splitlines()]
+        timeline = dict(
+            (int(a), b) for a, b in json.loads((mdir / "provenance.json").read_text())["timeline"]
+        )
+        target = meta["result"]["target_set"]
+        print(
+            f"\nworld {name}: {wcfg.subjects} x {wcfg.relations} x {wcfg.objects} = {facts:,} facts, "
+            f"{meta['params']:,} parameters, {seconds:.0f} s in all"
+        )
+        for thr in (0.5, 0.9, 0.95, 0.99):
+            hit = next((r for r in log if r["sets"][target]["acc"] >= thr), None)
+            if hit is None:
+                print(f"  {thr:.0%}: not reached in {log[-1]['tokens']:,} tokens")
+                continue
+            print(
+                f"  {thr:.0%}: {hit['tokens']:>12,} tokens = {hit['epochs']:6.1f} epochs "
+                f"({hit['tokens'] / facts:,.0f} tokens per fact), {timeline[hit['step']]:6.0f} s"
+            )
+        print(
+            "  final: "
+            + "  ".join(f"{k} {v['acc']:.3f}" for k, v in meta["result"]["final"].items())
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--presets", nargs="+", default=["tiny", "demo", "pythia-31m"])
+    ap.add_argument(
+        "--world", default="demo", help="world preset whose corpus and vocabulary are used"
+    )
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument(
+        "--malloc", action="store_true", help="also measure with raised glibc malloc thresholds"
+    )
+    ap.add_argument("--profile", default=None, help="print a torch.profiler table for this preset")
+    ap.add_argument(
+        "--learning", nargs="+", default=None, help="worlds: measure tokens to 99%% instead"
+    )
+    ap.add_argument("--model", default="demo", help="model preset for --learning")
+    ap.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="--learning: KEY=VALUE"
+    )
+    ap.add_argument("--out", default="/tmp/behemoth-bench-train", help="--learning: where to write")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.learning:
+        bench_learning(args.learning, args.model, Path(args.out), args.overrides)
+        return
+    wcfg = WorldConfig.from_dict(world_preset(args.world))
+    vocab = Vocabulary.from_config(wcfg)
+    corpus = Corpus(wcfg, sample_graph(wcfg), vocab)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, world {args.world} "
+        f"(vocabulary {vocab.size}), precision {args.precision}, median of {args.steps} steps"
+    )
+    if args.profile:
+        bench_preset(args.profile, corpus, vocab.size, args.steps, args.precision, profile=True)
+        return
+    rounds = [("default malloc", False)] + ([("mallopt thresholds", True)] if args.malloc else [])
+    for label, malloc in rounds:
+        if malloc and not set_malloc_thresholds():
+            print("mallopt unavailable")
+            continue
+        peak = matmul_flops()
+        print(f"\n[{label}] fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
+        print(
+            f"{'preset':12s} {'params':>10s} {'tok/step':>9s} {'tok/s':>9s} {'GFLOP/s':>8s} {'of matmul':>9s}"
+            f" {'data':>5s}"
+        )
+        for name in args.presets:
+            r = bench_preset(name, corpus, vocab.size, args.steps, args.precision)
+            print(
+                f"{name:12s} {r['params']:10,d} {r['tokens_per_step']:9,d} {r['tok_s']:9,.0f} "
+                f"{r['flops'] / 1e9:8.1f} {r['flops'] / peak:9.0%} {r['data_share']:5.0%}",
+                flush=True,
+            )
+        after = matmul_flops()
+        print(f"fp32 matmul after: {after / 1e9:.1f} GFLOP/s (drift between the two: noise)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The generator's fast paths give exactly what the plain computations give."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from behemoth.world.config import WorldConfig
+from behemoth.world.corpus import Corpus
+from behemoth.world.graph import sample_graph
+from behemoth.world.rng import Permutation, hash_u64, mix64
+from behemoth.world.shards import write_shards
+from behemoth.world.templates import Facts, get_template, pack_rows, render, render_mixed
+from behemoth.world.vocab import DOT, EOT, Vocabulary
+
+
+def _plain_permutation(p: Permutation, idx: np.ndarray) -> np.ndarray:
+    """The Feistel network with a hash per element and round, and cycle walking."""
+    mask, h = np.uint64((1 << p.half) - 1), np.uint64(p.half)
+
+    def encrypt(x: np.ndarray) -> np.ndarray:
+        left, right = x >> h, x & mask
+        for k in p.keys:
+            left, right = right, left ^ (mix64(right ^ k) & mask)
+        return (left << h) | right
+
+    x = encrypt(idx.astype(np.uint64))
+    while (bad := x >= np.uint64(p.n)).any():
+        x[bad] = encrypt(x[bad])
+    return x.astype(np.int64)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 300_000_000, 3 * 2**31 + 5, 5 * 10**12])
+def test_tabulated_permutation_equals_hashed_rounds(n: int) -> None:
+    p = Permutation(n, np.uint64(0xC0FFEE))
+    idx = np.unique(np.linspace(0, n - 1, num=min(n, 20_000)).astype(np.int64))
+    np.testing.assert_array_equal(p(idx), _plain_permutation(p, idx))
+    if n <= 1000:
+        assert sorted(p(np.arange(n)).tolist()) == list(range(n))
+
+
+def _facts(n: int, k: int, seed: int) -> Facts:
+    rng = np.random.default_rng(seed)
+    subj = rng.integers(100, 200, size=(n, k))
+    subj[rng.random(n) < 0.2, 1:] = -1  # O-NO rows: one token in the subject slot
+    rel, obj = rng.integers(200, 210, size=n), rng.integers(300, 400, size=n)
+    return Facts(subj, rel, obj, hash_u64(np.uint64(seed), np.arange(n)))
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize(
+    "names", [("sro",), ("sro", "rso", "osr"), ("nonsense_sro", "question"), ("simple_repeats",)]
+)
+def test_render_mixed_equals_row_by_row_packing(k: int, names: tuple[str, ...]) -> None:
+    vocab = Vocabulary(200, 4, 20, 0, 1000)
+    facts = _facts(500, k, seed=len(names) + k)
+    ids = np.random.default_rng(k).integers(0, len(names), size=500)
+    flat, lengths = render_mixed(ids, names, facts, vocab, (DOT, EOT))
+    expect, expect_len = [], []
+    for i in range(500):
+        mat, _ = render(get_template(names[ids[i]]), facts.take(np.array([i])), vocab)
+        row, n = pack_rows(mat, (DOT, EOT))
+        expect.append(row)
+        expect_len.append(int(n[0]))
+    np.testing.assert_array_equal(lengths, expect_len)
+    np.testing.assert_array_equal(flat, np.concatenate(expect))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"subjects": 400}, {"subjects": 300, "shuffle": False, "nested_objects": 4}],
+)
+def test_shards_split_into_pieces_are_identical(tmp_path: Path, overrides: dict) -> None:
+    cfg = WorldConfig(relations=4, objects=20, repeats=5, **overrides)
+    corpus = Corpus(cfg, sample_graph(cfg), Vocabulary.from_config(cfg))
+    one = write_shards(corpus, tmp_path / "one", workers=1)
+    two = write_shards(corpus, tmp_path / "two", workers=2, chunk=97)  # 1 shard, 8 pieces
+    assert one == two
+    for s in one["shards"]:
+        assert (tmp_path / "one" / s["file"]).read_bytes() == (
+            tmp_path / "two" / s["file"]
+        ).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
+        s["file"] for s in two["shards"]
+    ]
+    stream = corpus.render_positions(0, corpus.n_units).astype(corpus.vocab.dtype)
+    assert (tmp_path / "one" / one["shards"][0]["file"]).read_bytes() == stream.tobytes()
