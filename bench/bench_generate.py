@@ -192,10 +192,14 @@ def report(rows: list[dict[str, Any]]) -> None:
             # end to end on both sides: interpreter start, imports, graph, tokenizer, corpus
             ratio = ref["seconds"] / r["process_seconds"]
             imports = r["process_seconds"] - r["seconds"]
+            cpu_ratio = (r["sentences"] / r["cpu_seconds"]) / (
+                ref["sentences"] / ref["cpu_seconds"]
+            )
             cmp = (
-                f"{ref['seconds']:.1f} s = {rsps:,.0f} s/s, {_gib(ref['peak_pss'])} -> "
-                f"x{ratio:,.1f} end to end (x{sps / rsps:,.0f} without our {imports:.1f} s "
-                "of start-up and imports)"
+                f"{ref['seconds']:.1f} s ({ref['cpu_seconds']:.1f} CPU s) = {rsps:,.0f} s/s, "
+                f"{_gib(ref['peak_pss'])} -> x{ratio:,.1f} end to end (x{sps / rsps:,.0f} "
+                f"without our {imports:.1f} s of start-up and imports; x{cpu_ratio:,.0f} "
+                "per CPU second)"
             )
         elif ref:
             cmp = f"timed out after {ref['timeout']:.0f} s"
@@ -220,8 +224,11 @@ def report(rows: list[dict[str, Any]]) -> None:
             f"{_gib(r['maxrss_largest_worker'])} per worker by ru_maxrss) "
             f"(target < 2 GiB: {'met' if r['peak_pss'] < TARGET_BYTES else 'MISSED'}), "
             f"{sps:,.0f} sentences/s = x{ratio:,.0f} the reference's ~3x10^4 "
-            f"(target x{TARGET_RATIO:.0f}: {'met' if ratio >= TARGET_RATIO else 'MISSED'}), "
-            f"{_gib(r['shard_bytes'])} of shards"
+            f"(target x{TARGET_RATIO:.0f}: {'met' if ratio >= TARGET_RATIO else 'MISSED'}; "
+            f"{r['sentences'] / r['cpu_seconds']:,.0f} sentences per CPU second, with "
+            f"{r['cpu_seconds']:.0f} CPU s in {r['seconds']:.0f} s: the workers had "
+            f"{r['cpu_seconds'] / r['seconds']:.1f} of {r['workers']} cores at load "
+            f"{r['load_before']:.1f}), {_gib(r['shard_bytes'])} of shards"
         )
 
 

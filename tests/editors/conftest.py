@@ -1,57 +1,30 @@
-"""Fixtures of the editor tests: a small GPT-NeoX trained on the ``tiny`` world, and requests.
+"""Fixtures of the editor tests: the ``tiny`` model trained on the ``tiny`` world, and requests.
 
-The model is trained once per session (4 layers, width 64, a few seconds) until it knows the
-world's facts; editors are then checked on real, learned facts rather than random weights.
+Editors are checked on real, learned facts rather than random weights.
 """
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
+from behemoth.editors import build_editor, editor_class, editor_names
+from behemoth.editors.base import Editor
 from behemoth.evaluation.scoring import probe_accuracy
+from behemoth.model import load_model
 from behemoth.scenarios.request import EditRequest
 from behemoth.world import World
-from behemoth.world.vocab import EOT, PAD, SS
-
-
-def train_tiny_model(world: World, layers: int = 4, width: int = 64, seed: int = 0,
-                     target: float = 0.97, max_steps: int = 3000) -> GPTNeoXForCausalLM:
-    """Train a small GPT-NeoX on the world's corpus until its ``sro`` accuracy reaches ``target``."""
-    cfg = GPTNeoXConfig(
-        vocab_size=world.vocab_size, hidden_size=width, num_hidden_layers=layers,
-        num_attention_heads=4, intermediate_size=4 * width, hidden_act="gelu",
-        max_position_embeddings=128, attention_dropout=0.0, hidden_dropout=0.0,
-        bos_token_id=EOT, eos_token_id=EOT, pad_token_id=PAD, use_cache=False,
-        tie_word_embeddings=False,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = GPTNeoXForCausalLM(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
-    sampler = world.sampler(32, 64)
-    probes = world.probes["sro"]
-    t0 = time.perf_counter()
-    for step in range(1, max_steps + 1):
-        batch = torch.from_numpy(sampler.next_batch())
-        loss = model(input_ids=batch, labels=batch).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % 100 == 0 and probe_accuracy(model, probes) >= target:
-            break
-    model.eval()
-    model.train_seconds = time.perf_counter() - t0  # type: ignore[assignment]
-    return model
+from behemoth.world.vocab import SS
 
 
 @pytest.fixture(scope="session")
-def edit_model(tiny_world: World) -> GPTNeoXForCausalLM:
-    model = train_tiny_model(tiny_world)
+def edit_model(tiny_model: Path, tiny_world: World) -> torch.nn.Module:
+    """The shared ``tiny`` model (4 layers, width 64), loaded once; tests must not change it."""
+    model, _ = load_model(tiny_model, tiny_world)
     assert probe_accuracy(model, tiny_world.probes["sro"]) >= 0.95
     return model
 
@@ -77,3 +50,39 @@ def make_requests(world: World, n: int, seed: int = 0) -> list[EditRequest]:
     subjects = rng.choice(world.config.subjects, size=n, replace=False)
     rows = [int(np.flatnonzero(p.subject == s)[int(rng.integers(world.config.relations))]) for s in subjects]
     return [make_request(world, i, shift=1 + int(rng.integers(world.config.objects - 1))) for i in rows]
+
+
+#: Test-speed settings (fewer corpus tokens for the statistics); everything else is the default.
+FAST: dict[str, dict[str, Any]] = {"rome": {"mom2_n_tokens": 20_000}, "memit": {"mom2_n_tokens": 20_000},
+                                   "alphaedit": {"mom2_n_tokens": 20_000}}
+N_SINGLE = 3  # single edits per editor for efficacy / specificity
+
+
+def make_editor(name: str, model: torch.nn.Module, world: World, stats_dir: Path, **extra: Any) -> Editor:
+    data = dict(FAST.get(name, {}))
+    if "stats_dir" in editor_class(name).Config.model_fields:
+        data["stats_dir"] = str(stats_dir)
+    editor = build_editor(name, {**data, **extra})
+    editor.prepare(model, world)
+    return editor
+
+
+@pytest.fixture(scope="session")
+def stats_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("editor-stats")
+
+
+@pytest.fixture(scope="session")
+def single_edits(edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path) -> dict[str, Any]:
+    """Per editor: N_SINGLE single edits (each on the original model), results and checksums."""
+    out: dict[str, Any] = {}
+    before = {k: v.clone() for k, v in edit_model.state_dict().items()}
+    requests = make_requests(tiny_world, N_SINGLE, seed=1)
+    for name in editor_names():
+        editor = make_editor(name, edit_model, tiny_world, stats_dir)
+        results = [editor.apply(edit_model, [r]) for r in requests]
+        unchanged = all(torch.equal(before[k], v) for k, v in edit_model.state_dict().items())
+        out[name] = {"results": results, "requests": requests, "input_unchanged": unchanged}
+    return out
+
+

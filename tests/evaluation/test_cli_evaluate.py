@@ -62,9 +62,31 @@ def test_evaluate_prints_and_writes(
     meta = json.loads((out / "scenario.json").read_text())
     assert meta["config"]["k"] == 3 and meta["config"]["seed"] == 2
     assert len((out / "scenario.jsonl").read_text().splitlines()) >= 3
-    # the output directory is not overwritten without --force
+    # the output directory is not overwritten without --force; same settings, same bytes
+    first = {
+        f: (out / f).read_bytes()
+        for f in (
+            "records.jsonl",
+            "records.parquet",
+            "items.parquet",
+            "scenario.jsonl",
+            "scenario.json",
+        )
+    }
     assert main(["evaluate", str(model_dir), "--out", str(out)]) == 2
-    assert main(["evaluate", str(model_dir), "--out", str(out), "--force"]) == 0
+    args = [
+        "--scenario",
+        "k-identical",
+        "--set",
+        "k=3",
+        "--seed",
+        "2",
+        "--out",
+        str(out),
+        "--force",
+    ]
+    assert main(["evaluate", str(model_dir), *args]) == 0
+    assert {f: (out / f).read_bytes() for f in first} == first
 
 
 def test_plain_hf_model_needs_world(

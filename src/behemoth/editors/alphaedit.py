@@ -14,8 +14,10 @@ after each edit as the reference code does, so later edits do not overwrite earl
 
 Two scale choices differ from the reference (GPT-J: threshold 2e-2 absolute, alpha = 10):
 the null space is the eigenvalues below ``nullspace_threshold`` times the largest, and alpha
-defaults to the mean squared norm of a corpus key (trace C), so both mean the same at any
-model width.
+is ``l2`` times the mean squared norm of a corpus key (trace C), so both mean the same at any
+model width. On the 4-layer width-64 model, 243 of 256 key directions are then "null" and an
+edit key keeps ~20-40% of its squared norm there; alpha = trace(C) (l2 = 1) damped edits to
+~10% of their residual and none took.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class AlphaEditConfig(MemitConfig):
 
     nullspace_threshold: float = Field(
         1e-2, gt=0, lt=1, description="Null space: eigenvalues of C below this times the largest.")
-    l2: float | None = Field(None, gt=0, description="alpha of Eq. 14; null = trace(C).")
+    l2: float = Field(0.01, gt=0, description="alpha of Eq. 14, as a multiple of trace(C).")
     sequential: bool = Field(True, description="Keep the keys of earlier edits (K_p) across apply calls.")
 
 
@@ -65,7 +67,7 @@ class AlphaEditEditor(MemitEditor):
     def _layer_update(self, module: str, K: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
         dev = K.device
         P = self.P[module].to(dev)
-        alpha = self.config.l2 if self.config.l2 is not None else float(torch.trace(self.C[module]))
+        alpha = self.config.l2 * float(torch.trace(self.C[module]))
         A = P @ (K.T @ K + self.edited_kk[module].to(dev)) + alpha * torch.eye(K.shape[1], dtype=K.dtype,
                                                                                   device=dev)
         return torch.linalg.solve(A, P @ K.T @ R).T  # [d, d_ff]

@@ -15,7 +15,9 @@ Many edits at once, spread over a range of MLP layers L = {l_1 < ... < l_top} (A
 The default ``mom2_update_weight`` (lambda) is d_ff, the width of the keys: a typical corpus
 key has k^T C^-1 k = d_ff, so a single edit then gets half its residual from one layer, the
 ratio the paper's GPT-J setting (lambda = 15,000, d_ff = 16,384) gives; the paper's absolute
-value would make edits vanish in small models.
+value would make edits vanish in small models. Measured on a 4-layer width-64 model (10 edits):
+the paper's clamp 0.75 reached 70-90% efficacy; 1.25 reaches 100%, and the KL factor 1.0 then
+keeps 93-97% of the edited subjects' other facts (0.0625: 80%).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ class MemitConfig(LocateEditConfig):
     """MEMIT's hyperparameters (the paper's GPT-J config unless noted)."""
 
     layers: list[int] = Field(default_factory=lambda: [1, 2], description="Edited layers (negative: from the end).")
-    clamp_norm_factor: float = Field(0.75, gt=0, description="Clamp |delta| <= factor * |h|.")
+    clamp_norm_factor: float = Field(1.25, gt=0, description="Clamp |delta| <= factor * |h| (paper: 0.75).")
+    kl_factor: float = Field(1.0, ge=0, description="Weight of the KL term (paper: 0.0625).")
     mom2_update_weight: float | None = Field(
         None, gt=0, description="lambda of Eq. 14; null = d_ff (see the module docstring).")
 

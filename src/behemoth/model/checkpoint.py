@@ -29,6 +29,8 @@ class TrainState:
     stopped: str | None = None
     seconds: float = 0.0  # wall time so far (goes to provenance only)
     timeline: list[list[float]] = field(default_factory=list)  # [step, seconds] per evaluation
+    loss_sum: float = 0.0  # training loss summed since the last evaluation
+    loss_n: int = 0  # steps summed in loss_sum
 
 
 def save_checkpoint(
@@ -62,6 +64,8 @@ def save_checkpoint(
             "stopped": state.stopped,
             "seconds": state.seconds,
             "timeline": state.timeline,
+            "loss_sum": state.loss_sum,
+            "loss_n": state.loss_n,
         },
     }
     path = directory / CHECKPOINT
@@ -106,4 +110,6 @@ def restore(
         s["stopped"],
         float(s["seconds"]),
         [list(t) for t in s["timeline"]],
+        float(s["loss_sum"]),
+        int(s["loss_n"]),
     )

@@ -237,7 +237,9 @@ def train_model(
         disable=not (progress and acc.is_main_process),
         dynamic_ncols=True,
     )
-    loss_sum, loss_n = torch.zeros((), device=acc.device), 0
+    # the running loss stays on the device between evaluations (no sync per step); its value
+    # at a checkpoint is saved so that a resumed run logs the same mean
+    loss_sum = torch.full((), state.loss_sum, dtype=torch.float64, device=acc.device)
     model.train()
     while state.stopped is None:
         batch = torch.from_numpy(sampler.next_batch()[rank_rows]).to(acc.device)
@@ -245,12 +247,12 @@ def train_model(
         state.step += 1
         state.tokens += t.tokens_per_step
         loss_sum += loss.detach()
-        loss_n += 1
+        state.loss_n += 1
         info: dict[str, Any] = {"tokens": state.tokens}
         if state.step % t.eval_every == 0 or state.step >= total:
-            mean_loss = float(acc.reduce(loss_sum, reduction="mean").item()) / loss_n
+            mean_loss = float(acc.reduce(loss_sum, reduction="mean").item()) / state.loss_n
             loss_sum.zero_()
-            loss_n = 0
+            state.loss_n = 0
             rec = record(mean_loss)
             info["eval"] = rec
             tacc = rec["sets"][target]["acc"]
@@ -269,6 +271,7 @@ def train_model(
         if state.stopped is None and state.step % t.checkpoint_every == 0 and acc.is_main_process:
             state.seconds += time.perf_counter() - t0
             t0 = time.perf_counter()
+            state.loss_sum = float(loss_sum)
             save_checkpoint(
                 part,
                 model=model,
