@@ -37,9 +37,14 @@ def make_request(world: World, i: int, shift: int = 1) -> EditRequest:
     new = (o + shift) % world.config.objects
     start = prompt.index(SS) + 1
     return EditRequest(
-        prompt=prompt, target_new=int(world.vocab.object(r, new)), target_old=int(p.answer[i]),
-        subject_span=(start, start + world.vocab.subject_tokens), subject=s, relation=r,
-        old_object=o, new_object=new,
+        prompt=prompt,
+        target_new=int(world.vocab.object(r, new)),
+        target_old=int(p.answer[i]),
+        subject_span=(start, start + world.vocab.subject_tokens),
+        subject=s,
+        relation=r,
+        old_object=o,
+        new_object=new,
     )
 
 
@@ -48,17 +53,27 @@ def make_requests(world: World, n: int, seed: int = 0) -> list[EditRequest]:
     p = world.probes["sro"]
     rng = np.random.default_rng(seed)
     subjects = rng.choice(world.config.subjects, size=n, replace=False)
-    rows = [int(np.flatnonzero(p.subject == s)[int(rng.integers(world.config.relations))]) for s in subjects]
-    return [make_request(world, i, shift=1 + int(rng.integers(world.config.objects - 1))) for i in rows]
+    rows = [
+        int(np.flatnonzero(p.subject == s)[int(rng.integers(world.config.relations))])
+        for s in subjects
+    ]
+    return [
+        make_request(world, i, shift=1 + int(rng.integers(world.config.objects - 1))) for i in rows
+    ]
 
 
 #: Test-speed settings (fewer corpus tokens for the statistics); everything else is the default.
-FAST: dict[str, dict[str, Any]] = {"rome": {"mom2_n_tokens": 20_000}, "memit": {"mom2_n_tokens": 20_000},
-                                   "alphaedit": {"mom2_n_tokens": 20_000}}
+FAST: dict[str, dict[str, Any]] = {
+    "rome": {"mom2_n_tokens": 20_000},
+    "memit": {"mom2_n_tokens": 20_000},
+    "alphaedit": {"mom2_n_tokens": 20_000},
+}
 N_SINGLE = 3  # single edits per editor for efficacy / specificity
 
 
-def make_editor(name: str, model: torch.nn.Module, world: World, stats_dir: Path, **extra: Any) -> Editor:
+def make_editor(
+    name: str, model: torch.nn.Module, world: World, stats_dir: Path, **extra: Any
+) -> Editor:
     data = dict(FAST.get(name, {}))
     if "stats_dir" in editor_class(name).Config.model_fields:
         data["stats_dir"] = str(stats_dir)
@@ -84,5 +99,3 @@ def single_edits(edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path
         unchanged = all(torch.equal(before[k], v) for k, v in edit_model.state_dict().items())
         out[name] = {"results": results, "requests": requests, "input_unchanged": unchanged}
     return out
-
-

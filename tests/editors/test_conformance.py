@@ -18,11 +18,19 @@ import pytest
 import torch
 import yaml
 
-from behemoth.editors import EditResult, apply_deltas, build_editor, editor_config, editor_names, remove_deltas
+from behemoth.editors import (
+    EditResult,
+    apply_deltas,
+    build_editor,
+    editor_config,
+    editor_names,
+    remove_deltas,
+)
 from behemoth.errors import ConfigError
 from behemoth.evaluation.scoring import score
 from behemoth.world import World
 from tests.editors.conftest import make_editor
+
 
 @pytest.mark.parametrize("name", editor_names())
 def test_input_model_unchanged(name: str, single_edits: dict[str, Any]) -> None:
@@ -30,8 +38,9 @@ def test_input_model_unchanged(name: str, single_edits: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("name", editor_names())
-def test_single_edit_efficacy_and_specificity(name: str, single_edits: dict[str, Any],
-                                              edit_model: torch.nn.Module, tiny_world: World) -> None:
+def test_single_edit_efficacy_and_specificity(
+    name: str, single_edits: dict[str, Any], edit_model: torch.nn.Module, tiny_world: World
+) -> None:
     probes = tiny_world.probes["sro"]
     base = score(edit_model, probes).correct(probes.answer)
     eff, spec = [], []
@@ -46,19 +55,26 @@ def test_single_edit_efficacy_and_specificity(name: str, single_edits: dict[str,
 
 
 @pytest.mark.parametrize("name", editor_names())
-def test_same_seed_same_deltas(name: str, single_edits: dict[str, Any], edit_model: torch.nn.Module,
-                               tiny_world: World, stats_dir: Path) -> None:
+def test_same_seed_same_deltas(
+    name: str,
+    single_edits: dict[str, Any],
+    edit_model: torch.nn.Module,
+    tiny_world: World,
+    stats_dir: Path,
+) -> None:
     first: EditResult = single_edits[name]["results"][0]
-    again = make_editor(name, edit_model, tiny_world, stats_dir).apply(edit_model,
-                                                                      [single_edits[name]["requests"][0]])
+    again = make_editor(name, edit_model, tiny_world, stats_dir).apply(
+        edit_model, [single_edits[name]["requests"][0]]
+    )
     assert first.deltas.keys() == again.deltas.keys() and first.deltas
     for k in first.deltas:
         assert torch.equal(first.deltas[k], again.deltas[k]), k
 
 
 @pytest.mark.parametrize("name", editor_names())
-def test_deltas_apply_and_remove_exactly(name: str, single_edits: dict[str, Any],
-                                         edit_model: torch.nn.Module) -> None:
+def test_deltas_apply_and_remove_exactly(
+    name: str, single_edits: dict[str, Any], edit_model: torch.nn.Module
+) -> None:
     res: EditResult = single_edits[name]["results"][0]
     model = copy.deepcopy(edit_model)
     original = {k: v.clone() for k, v in model.state_dict().items()}

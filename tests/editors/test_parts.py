@@ -28,7 +28,9 @@ def test_hooks_read_patch_and_always_remove(edit_model: torch.nn.Module) -> None
         assert torch.allclose(mod(rec.inputs[MLP_OUT]), rec.outputs[MLP_OUT])
         with hooked(edit_model, patch={MLP_OUT: add_at(torch.ones(64), torch.tensor([5]))}):
             patched = edit_model(input_ids=ids).logits
-        assert torch.equal(patched[:, :5], clean[:, :5]) and not torch.equal(patched[:, 5], clean[:, 5])
+        assert torch.equal(patched[:, :5], clean[:, :5]) and not torch.equal(
+            patched[:, 5], clean[:, 5]
+        )
         with pytest.raises(RuntimeError), hooked(edit_model, outputs=[MLP_OUT]):
             raise RuntimeError("boom")
         assert not mod._forward_hooks and not mod._forward_pre_hooks
@@ -37,7 +39,10 @@ def test_hooks_read_patch_and_always_remove(edit_model: torch.nn.Module) -> None
 
 def test_layer_paths_presets_and_errors(edit_model: torch.nn.Module) -> None:
     paths = resolve_paths(edit_model)
-    assert paths.one("mlp_out", 3) == "gpt_neox.layers.3.mlp.dense_4h_to_h" and paths.n_layers(edit_model) == 4
+    assert (
+        paths.one("mlp_out", 3) == "gpt_neox.layers.3.mlp.dense_4h_to_h"
+        and paths.n_layers(edit_model) == 4
+    )
     assert paths.at("attn_in", 0) == ["gpt_neox.layers.0.attention.query_key_value"]
     with pytest.raises(ConfigError, match="did you mean 'gpt_neox'"):
         resolve_paths(edit_model, "gpt_neo")
@@ -50,9 +55,19 @@ def test_layer_paths_presets_and_errors(edit_model: torch.nn.Module) -> None:
         get_module(edit_model, bad.one("mlp_out", 1))
 
 
-def test_second_moments_exact_and_cached(edit_model: torch.nn.Module, tiny_world: World, tmp_path: Path) -> None:
-    C = second_moments(edit_model, tiny_world, [MLP_OUT], n_tokens=1000, seq_len=32, batch_size=8,
-                       cache_dir=tmp_path, progress=False)[MLP_OUT]
+def test_second_moments_exact_and_cached(
+    edit_model: torch.nn.Module, tiny_world: World, tmp_path: Path
+) -> None:
+    C = second_moments(
+        edit_model,
+        tiny_world,
+        [MLP_OUT],
+        n_tokens=1000,
+        seq_len=32,
+        batch_size=8,
+        cache_dir=tmp_path,
+        progress=False,
+    )[MLP_OUT]
     ids = torch.from_numpy(tiny_world.sampler(32, 8).next_batch())
     with torch.no_grad(), hooked(edit_model, inputs=[MLP_OUT]) as rec:
         edit_model(input_ids=ids)
@@ -62,8 +77,16 @@ def test_second_moments_exact_and_cached(edit_model: torch.nn.Module, tiny_world
     assert len(files) == 1 and model_fingerprint(edit_model) in files[0].name
     files[0].write_bytes(b"")  # a second call must read the cache, not recompute
     with pytest.raises(Exception):  # noqa: B017 - the corrupted cache file is what gets read
-        second_moments(edit_model, tiny_world, [MLP_OUT], n_tokens=1000, seq_len=32, batch_size=8,
-                       cache_dir=tmp_path, progress=False)
+        second_moments(
+            edit_model,
+            tiny_world,
+            [MLP_OUT],
+            n_tokens=1000,
+            seq_len=32,
+            batch_size=8,
+            cache_dir=tmp_path,
+            progress=False,
+        )
 
 
 def test_exact_deltas_roundtrip_on_awkward_values() -> None:

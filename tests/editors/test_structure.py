@@ -17,10 +17,11 @@ MLP_OUT = "gpt_neox.layers.{}.mlp.dense_4h_to_h"
 
 
 def test_rome_delta_is_rank_one_in_one_matrix_and_maps_k_star_to_v_star(
-        single_edits: dict[str, Any], edit_model: torch.nn.Module) -> None:
+    single_edits: dict[str, Any], edit_model: torch.nn.Module
+) -> None:
     res = single_edits["rome"]["results"][0]
     assert len(res.deltas) == 1
-    (name, delta), = res.deltas.items()
+    ((name, delta),) = res.deltas.items()
     assert name == MLP_OUT.format(2) + ".weight"  # default layer -2 of 4
     assert matrix_rank(delta) == 1 and res.norms[name]["rank"] == 1
     module = res.model.get_submodule(MLP_OUT.format(2))
@@ -32,8 +33,9 @@ def test_rome_delta_is_rank_one_in_one_matrix_and_maps_k_star_to_v_star(
     assert not torch.allclose(old.weight.double() @ k_star + old.bias.double(), v_star, atol=1e-2)
 
 
-def test_memit_delta_rank_at_most_batch_per_layer(edit_model: torch.nn.Module, tiny_world: World,
-                                                  stats_dir: Path) -> None:
+def test_memit_delta_rank_at_most_batch_per_layer(
+    edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path
+) -> None:
     B = 4
     editor = make_editor("memit", edit_model, tiny_world, stats_dir, v_steps=5)
     res = editor.apply(edit_model, make_requests(tiny_world, B, seed=2))
@@ -42,46 +44,69 @@ def test_memit_delta_rank_at_most_batch_per_layer(edit_model: torch.nn.Module, t
         assert 1 <= matrix_rank(d) <= B, name
 
 
-def test_merged_lora_delta_rank_at_most_r(edit_model: torch.nn.Module, tiny_world: World,
-                                          stats_dir: Path) -> None:
-    editor = make_editor("lora", edit_model, tiny_world, stats_dir, rank=2, steps=5,
-                         targets=["mlp_out", "query_key_value"], layers=[1, 2])
+def test_merged_lora_delta_rank_at_most_r(
+    edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path
+) -> None:
+    editor = make_editor(
+        "lora",
+        edit_model,
+        tiny_world,
+        stats_dir,
+        rank=2,
+        steps=5,
+        targets=["mlp_out", "query_key_value"],
+        layers=[1, 2],
+    )
     res = editor.apply(edit_model, make_requests(tiny_world, 2, seed=3))
     assert len(res.deltas) == 4
     for name, d in res.deltas.items():
         assert 1 <= matrix_rank(d) <= 2, name
 
 
-def test_lora_kept_as_adapter(edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path) -> None:
-    editor = make_editor("lora", edit_model, tiny_world, stats_dir, steps=5, merge=False, layers=[2])
+def test_lora_kept_as_adapter(
+    edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path
+) -> None:
+    editor = make_editor(
+        "lora", edit_model, tiny_world, stats_dir, steps=5, merge=False, layers=[2]
+    )
     req = make_requests(tiny_world, 1, seed=4)
     res = editor.apply(edit_model, req)
     assert res.adapter and all("lora_" in k for k in res.adapter)
     ids = torch.tensor([req[0].prompt])
-    merged = make_editor("lora", edit_model, tiny_world, stats_dir, steps=5, layers=[2]).apply(edit_model, req)
+    merged = make_editor("lora", edit_model, tiny_world, stats_dir, steps=5, layers=[2]).apply(
+        edit_model, req
+    )
     with torch.no_grad():
         a, b = res.model(input_ids=ids).logits, merged.model(input_ids=ids).logits
     assert torch.allclose(a, b, atol=1e-4)
 
 
-def test_ft_attention_only_changes_no_mlp_weight(edit_model: torch.nn.Module, tiny_world: World,
-                                                 stats_dir: Path) -> None:
-    editor = make_editor("ft", edit_model, tiny_world, stats_dir, part="attention", layers=[2, 3], steps=3)
+def test_ft_attention_only_changes_no_mlp_weight(
+    edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path
+) -> None:
+    editor = make_editor(
+        "ft", edit_model, tiny_world, stats_dir, part="attention", layers=[2, 3], steps=3
+    )
     res = editor.apply(edit_model, make_requests(tiny_world, 1, seed=5))
     assert res.deltas and all(".attention." in k for k in res.deltas)
     assert {k.split(".")[2] for k in res.deltas} <= {"2", "3"}
 
 
-def test_ft_c_bounds_every_change(edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path) -> None:
+def test_ft_c_bounds_every_change(
+    edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path
+) -> None:
     eps = 1e-3
-    editor = make_editor("ft", edit_model, tiny_world, stats_dir, norm_constraint=eps, steps=5, layers=[2])
+    editor = make_editor(
+        "ft", edit_model, tiny_world, stats_dir, norm_constraint=eps, steps=5, layers=[2]
+    )
     res = editor.apply(edit_model, make_requests(tiny_world, 1, seed=6))
     assert res.deltas
     assert max(float(d.abs().max()) for d in res.deltas.values()) <= eps * (1 + 1e-5)
 
 
-def test_alphaedit_leaves_preserved_keys_unchanged(edit_model: torch.nn.Module, tiny_world: World,
-                                                   stats_dir: Path) -> None:
+def test_alphaedit_leaves_preserved_keys_unchanged(
+    edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path
+) -> None:
     editor = make_editor("alphaedit", edit_model, tiny_world, stats_dir, v_steps=5)
     memit = make_editor("memit", edit_model, tiny_world, stats_dir, v_steps=5)
     reqs = make_requests(tiny_world, 3, seed=7)
@@ -101,9 +126,12 @@ def test_alphaedit_leaves_preserved_keys_unchanged(edit_model: torch.nn.Module, 
     assert all(kk.abs().sum() > 0 for kk in editor.edited_kk.values())  # keys kept for later edits
 
 
-def test_rome_edit_position_and_layer_are_config(edit_model: torch.nn.Module, tiny_world: World,
-                                                 stats_dir: Path) -> None:
-    editor = make_editor("rome", edit_model, tiny_world, stats_dir, layer=1, token="subject_last", v_steps=2)
+def test_rome_edit_position_and_layer_are_config(
+    edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path
+) -> None:
+    editor = make_editor(
+        "rome", edit_model, tiny_world, stats_dir, layer=1, token="subject_last", v_steps=2
+    )
     req = make_requests(tiny_world, 1, seed=8)[0]
     res = editor.apply(edit_model, [req])
     assert set(res.deltas) == {MLP_OUT.format(1) + ".weight"}
@@ -115,8 +143,9 @@ def test_rome_edit_position_and_layer_are_config(edit_model: torch.nn.Module, ti
 
 
 @pytest.mark.parametrize("bad", [{"layer": 9}, {"token": "subject_first"}])
-def test_bad_rome_settings_are_config_errors(bad: dict[str, Any], edit_model: torch.nn.Module,
-                                             tiny_world: World, stats_dir: Path) -> None:
+def test_bad_rome_settings_are_config_errors(
+    bad: dict[str, Any], edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path
+) -> None:
     from behemoth.errors import ConfigError
 
     with pytest.raises(ConfigError):

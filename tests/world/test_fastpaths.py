@@ -87,3 +87,30 @@ def test_shards_split_into_pieces_are_identical(tmp_path: Path, overrides: dict)
     ]
     stream = corpus.render_positions(0, corpus.n_units).astype(corpus.vocab.dtype)
     assert (tmp_path / "one" / one["shards"][0]["file"]).read_bytes() == stream.tobytes()
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+def test_direct_writer_writes_exact_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refuse: bool
+) -> None:
+    import os
+
+    from behemoth.world.shards import DirectWriter
+
+    if refuse:  # the first direct write is refused (EINVAL): it must go on with plain writes
+        real, calls = os.write, []
+
+        def write(fd: int, data: memoryview) -> int:
+            calls.append(1)
+            if len(calls) == 1:
+                raise OSError(22, "Invalid argument")
+            return real(fd, data)
+
+        monkeypatch.setattr(os, "write", write)
+    rng = np.random.default_rng(1)
+    parts = [rng.integers(0, 2**16, size=n, dtype=np.uint16) for n in (1, 4095, 3_000_001, 7)]
+    w = DirectWriter(tmp_path / "x.bin")
+    for a in parts:
+        w.write(a)
+    w.close()
+    assert (tmp_path / "x.bin").read_bytes() == b"".join(a.tobytes() for a in parts)

@@ -15,9 +15,26 @@ from behemoth.editors.base import (
     remove_deltas,
 )
 from behemoth.editors.layers import LayerPaths, resolve_paths
-from behemoth.editors.registry import build_editor, editor_class, editor_config, editor_names, register_editor
+from behemoth.editors.registry import (
+    build_editor,
+    editor_class,
+    editor_config,
+    editor_names,
+    register_editor,
+)
 
 __all__ = [
-    "EditResult", "Editor", "EditorConfig", "LayerPaths", "apply_deltas", "build_editor", "editor_class",
-    "editor_config", "editor_names", "exact_deltas", "register_editor", "remove_deltas", "resolve_paths",
+    "EditResult",
+    "Editor",
+    "EditorConfig",
+    "LayerPaths",
+    "apply_deltas",
+    "build_editor",
+    "editor_class",
+    "editor_config",
+    "editor_names",
+    "exact_deltas",
+    "register_editor",
+    "remove_deltas",
+    "resolve_paths",
 ]

@@ -15,9 +15,10 @@ after each edit as the reference code does, so later edits do not overwrite earl
 Two scale choices differ from the reference (GPT-J: threshold 2e-2 absolute, alpha = 10):
 the null space is the eigenvalues below ``nullspace_threshold`` times the largest, and alpha
 is ``l2`` times the mean squared norm of a corpus key (trace C), so both mean the same at any
-model width. On the 4-layer width-64 model, 243 of 256 key directions are then "null" and an
-edit key keeps ~20-40% of its squared norm there; alpha = trace(C) (l2 = 1) damped edits to
-~10% of their residual and none took.
+model width. Measured on a 4-layer width-64 model, 10 edits at once (efficacy / other subjects'
+facts kept): threshold 1e-2, l2 1e-2: 1.0 / 0.70-0.79 (the corpus keys' small-variance
+directions still carry facts); 1e-3, 1e-2: 0.8-0.9 / 0.92; 1e-4, 1e-2: 0.1-0.2 / 0.99;
+1e-4, 1e-3 (the defaults): 1.0 / 0.93-0.94.
 """
 
 from __future__ import annotations
@@ -37,9 +38,12 @@ class AlphaEditConfig(MemitConfig):
     """AlphaEdit's hyperparameters (the reference's GPT-J config, rescaled: see the docstring)."""
 
     nullspace_threshold: float = Field(
-        1e-2, gt=0, lt=1, description="Null space: eigenvalues of C below this times the largest.")
-    l2: float = Field(0.01, gt=0, description="alpha of Eq. 14, as a multiple of trace(C).")
-    sequential: bool = Field(True, description="Keep the keys of earlier edits (K_p) across apply calls.")
+        1e-4, gt=0, lt=1, description="Null space: eigenvalues of C below this times the largest."
+    )
+    l2: float = Field(1e-3, gt=0, description="alpha of Eq. 14, as a multiple of trace(C).")
+    sequential: bool = Field(
+        True, description="Keep the keys of earlier edits (K_p) across apply calls."
+    )
 
 
 @register_editor
@@ -62,14 +66,17 @@ class AlphaEditEditor(MemitEditor):
 
     def reset(self) -> None:
         """Forget the keys of earlier edits."""
-        self.edited_kk: dict[str, torch.Tensor] = {m: torch.zeros_like(C) for m, C in self.C.items()}
+        self.edited_kk: dict[str, torch.Tensor] = {
+            m: torch.zeros_like(C) for m, C in self.C.items()
+        }
 
     def _layer_update(self, module: str, K: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
         dev = K.device
         P = self.P[module].to(dev)
         alpha = self.config.l2 * float(torch.trace(self.C[module]))
-        A = P @ (K.T @ K + self.edited_kk[module].to(dev)) + alpha * torch.eye(K.shape[1], dtype=K.dtype,
-                                                                                  device=dev)
+        A = P @ (K.T @ K + self.edited_kk[module].to(dev)) + alpha * torch.eye(
+            K.shape[1], dtype=K.dtype, device=dev
+        )
         return torch.linalg.solve(A, P @ K.T @ R).T  # [d, d_ff]
 
     def _after_edit(self, model: torch.nn.Module, rw: PromptBatch, n: int) -> None:

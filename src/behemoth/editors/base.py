@@ -36,8 +36,12 @@ class EditorConfig(StrictConfig):
     """Settings every editor has. Subclasses add their method's hyperparameters."""
 
     seed: int = Field(0, description="Seed of every random choice the editor makes.")
-    arch: str = Field("auto", description="Layer-path preset (gpt_neox, llama) or auto from the model.")
-    paths: dict[str, Any] = Field(default_factory=dict, description="Overrides of layer path templates.")
+    arch: str = Field(
+        "auto", description="Layer-path preset (gpt_neox, llama) or auto from the model."
+    )
+    paths: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides of layer path templates."
+    )
 
 
 @dataclass
@@ -87,10 +91,13 @@ class Editor(ABC):
     Config: ClassVar[type[EditorConfig]] = EditorConfig
 
     def __init__(self, config: EditorConfig | None = None) -> None:
-        cfg = config if config is not None else self.Config()
+        cfg = config if config is not None else self.Config.model_validate({})
         if not isinstance(cfg, self.Config):
-            raise ConfigError("editor", f"{type(cfg).__name__} is not a {self.Config.__name__}",
-                              f"build {self.name!r} with its own config class")
+            raise ConfigError(
+                "editor",
+                f"{type(cfg).__name__} is not a {self.Config.__name__}",
+                f"build {self.name!r} with its own config class",
+            )
         self.config = cfg
         self.world: Any = None
 
@@ -116,10 +123,20 @@ class Editor(ABC):
             torch.manual_seed(self.config.seed)
             outcome = self._edit(edited, list(requests))
         outcome.model.train(model.training)
-        deltas = exact_deltas(model, outcome.weights if outcome.weights is not None else outcome.model)
+        deltas = exact_deltas(
+            model, outcome.weights if outcome.weights is not None else outcome.model
+        )
         wall = time.perf_counter() - t0
-        return EditResult(outcome.model, deltas, outcome.adapter, delta_norms(model, deltas), wall,
-                          _peak_memory(dev), outcome.info, outcome.tensors)
+        return EditResult(
+            outcome.model,
+            deltas,
+            outcome.adapter,
+            delta_norms(model, deltas),
+            wall,
+            _peak_memory(dev),
+            outcome.info,
+            outcome.tensors,
+        )
 
     def paths(self, model: torch.nn.Module) -> LayerPaths:
         return resolve_paths(model, self.config.arch, self.config.paths)
@@ -148,7 +165,9 @@ def exact_deltas(before: torch.nn.Module, after: torch.nn.Module) -> dict[str, t
             continue
         a, b = old[name].detach().cpu().double(), p.detach().cpu().double()
         if a.shape != b.shape:
-            raise BehemothError(f"parameter {name} changed shape {tuple(a.shape)} -> {tuple(b.shape)}")
+            raise BehemothError(
+                f"parameter {name} changed shape {tuple(a.shape)} -> {tuple(b.shape)}"
+            )
         d = b - a
         if not torch.any(d != 0):
             continue
@@ -178,14 +197,17 @@ def _shift(model: torch.nn.Module, deltas: dict[str, torch.Tensor], sign: int) -
     for name, d in deltas.items():
         p = params[name]
         if p.shape != d.shape:
-            raise BehemothError(f"delta of {name} has shape {tuple(d.shape)}, the parameter {tuple(p.shape)}")
+            raise BehemothError(
+                f"delta of {name} has shape {tuple(d.shape)}, the parameter {tuple(p.shape)}"
+            )
         new = p.detach().double() + sign * d.to(p.device)
         p.copy_(new.to(p.dtype))
 
 
 @torch.no_grad()
-def delta_norms(model: torch.nn.Module, deltas: dict[str, torch.Tensor],
-                max_rank_numel: int = 1 << 24) -> dict[str, dict[str, float | int | None]]:
+def delta_norms(
+    model: torch.nn.Module, deltas: dict[str, torch.Tensor], max_rank_numel: int = 1 << 24
+) -> dict[str, dict[str, float | int | None]]:
     """Per changed parameter: Frobenius norm, norm relative to the weight, max |entry|, rank.
 
     The rank is counted at the precision of the weights (see :func:`matrix_rank`); it is skipped
@@ -208,7 +230,9 @@ def delta_norms(model: torch.nn.Module, deltas: dict[str, torch.Tensor],
     return out
 
 
-def matrix_rank(d: torch.Tensor, dtype: torch.dtype = torch.float32, weight_norm: float = 0.0) -> int:
+def matrix_rank(
+    d: torch.Tensor, dtype: torch.dtype = torch.float32, weight_norm: float = 0.0
+) -> int:
     """Numerical rank of a delta stored in weights of ``dtype``.
 
     Singular values count above numpy's default tolerance (sigma_max * max(m, n) * eps) and

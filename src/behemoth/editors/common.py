@@ -23,33 +23,51 @@ from behemoth.errors import ConfigError
 class LocateEditConfig(EditorConfig):
     """Settings of the locate-then-edit family (ROME, MEMIT, AlphaEdit)."""
 
-    token: Token = Field("prompt_last", description="Edit position: subject_last (ROME's) or prompt_last.")
-    n_prefixes: int = Field(10, ge=0, description="Random corpus contexts the key/value are averaged over.")
-    prefix_lengths: list[int] = Field(default_factory=lambda: [5, 10], description="Their lengths in tokens.")
+    token: Token = Field(
+        "prompt_last", description="Edit position: subject_last (ROME's) or prompt_last."
+    )
+    n_prefixes: int = Field(
+        10, ge=0, description="Random corpus contexts the key/value are averaged over."
+    )
+    prefix_lengths: list[int] = Field(
+        default_factory=lambda: [5, 10], description="Their lengths in tokens."
+    )
     v_steps: int = Field(20, ge=1, description="Adam steps of the target-vector optimization.")
     v_lr: float = Field(0.5, gt=0, description="Its learning rate.")
     kl_factor: float = Field(0.0625, ge=0, description="Weight of the KL (essence drift) term.")
     kl_prompts: Literal["other_relations", "subject", "none"] = Field(
-        "other_relations", description="KL prompts: the subject's other relations, the bare subject, none.")
+        "other_relations",
+        description="KL prompts: the subject's other relations, the bare subject, none.",
+    )
     weight_decay: float = Field(0.05, ge=0, description="Weight of (|delta| / |v0|)^2.")
     clamp_norm_factor: float = Field(10.0, gt=0, description="Clamp |delta| <= factor * |v0|.")
     nll_stop: float = Field(0.05, ge=0, description="Stop a request's optimization below this NLL.")
-    mom2_n_tokens: int = Field(100_000, ge=1, description="Corpus tokens of the second-moment statistics.")
+    mom2_n_tokens: int = Field(
+        100_000, ge=1, description="Corpus tokens of the second-moment statistics."
+    )
     mom2_seq_len: int = Field(64, ge=2, description="Sequence length of those corpus batches.")
-    stats_dir: str | None = Field(None, description="Cache of statistics (default $BEHEMOTH_CACHE/stats).")
+    stats_dir: str | None = Field(
+        None, description="Cache of statistics (default $BEHEMOTH_CACHE/stats)."
+    )
 
     def check_prefixes(self) -> None:
         if self.n_prefixes and (not self.prefix_lengths or min(self.prefix_lengths) < 1):
-            raise ConfigError("prefix_lengths", "needs positive lengths when n_prefixes > 0",
-                              "e.g. prefix_lengths=[5,10]")
+            raise ConfigError(
+                "prefix_lengths",
+                "needs positive lengths when n_prefixes > 0",
+                "e.g. prefix_lengths=[5,10]",
+            )
 
 
 def layer_index(layer: int, n_layers: int, field: str = "layer") -> int:
     """Resolve a possibly negative layer index, with an error naming the valid range."""
     idx = layer + n_layers if layer < 0 else layer
     if not 0 <= idx < n_layers:
-        raise ConfigError(field, f"layer {layer} does not exist in a {n_layers}-layer model",
-                          f"choose a layer in 0..{n_layers - 1} (or -1..-{n_layers})")
+        raise ConfigError(
+            field,
+            f"layer {layer} does not exist in a {n_layers}-layer model",
+            f"choose a layer in 0..{n_layers - 1} (or -1..-{n_layers})",
+        )
     return idx
 
 
@@ -59,8 +77,9 @@ def prefixes_for(cfg: LocateEditConfig, world: Any) -> list[list[int]]:
 
 
 @torch.no_grad()
-def mean_keys(model: torch.nn.Module, modules: list[str], batch: PromptBatch,
-              n_requests: int) -> dict[str, torch.Tensor]:
+def mean_keys(
+    model: torch.nn.Module, modules: list[str], batch: PromptBatch, n_requests: int
+) -> dict[str, torch.Tensor]:
     """Per module: the input at the edit position, averaged over each request's rows -> [n, d_in]
     (ROME, Sec. 3.1, Eq. 3: k* = mean_j k(x_j + s))."""
     dev = next(model.parameters()).device
@@ -74,12 +93,22 @@ def mean_keys(model: torch.nn.Module, modules: list[str], batch: PromptBatch,
     out = {}
     for m in modules:
         k = rec.inputs[m][rows, batch.edit_pos].double()  # [rows, d_in]
-        total = torch.zeros(n_requests, k.shape[1], dtype=k.dtype, device=dev).index_add(0, batch.request, k)
+        total = torch.zeros(n_requests, k.shape[1], dtype=k.dtype, device=dev).index_add(
+            0, batch.request, k
+        )
         count = torch.bincount(batch.request, minlength=n_requests).clamp_min(1).to(k.dtype)
         out[m] = total / count[:, None]
     return out
 
 
-def stats_for(cfg: LocateEditConfig, model: torch.nn.Module, world: Any, modules: list[str]) -> dict[str, torch.Tensor]:
-    return second_moments(model, world, modules, n_tokens=cfg.mom2_n_tokens, seq_len=cfg.mom2_seq_len,
-                          cache_dir=cfg.stats_dir)
+def stats_for(
+    cfg: LocateEditConfig, model: torch.nn.Module, world: Any, modules: list[str]
+) -> dict[str, torch.Tensor]:
+    return second_moments(
+        model,
+        world,
+        modules,
+        n_tokens=cfg.mom2_n_tokens,
+        seq_len=cfg.mom2_seq_len,
+        cache_dir=cfg.stats_dir,
+    )

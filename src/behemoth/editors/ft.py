@@ -22,17 +22,24 @@ from behemoth.editors.tuning import TuneConfig, tune
 from behemoth.errors import ConfigError
 from behemoth.scenarios.request import EditRequest
 
-PART_MODULES = {"mlp": ("mlp_in", "mlp_out"), "attention": ("attn_in", "attn_out"),
-                "both": ("attn_in", "attn_out", "mlp_in", "mlp_out")}
+PART_MODULES = {
+    "mlp": ("mlp_in", "mlp_out"),
+    "attention": ("attn_in", "attn_out"),
+    "both": ("attn_in", "attn_out", "mlp_in", "mlp_out"),
+}
 
 
 class FtConfig(TuneConfig):
     """What to tune and how far it may move."""
 
     part: Literal["mlp", "attention", "both", "all"] = Field(
-        "mlp", description="Matrices tuned in the chosen blocks; all = every parameter of the model.")
+        "mlp",
+        description="Matrices tuned in the chosen blocks; all = every parameter of the model.",
+    )
     layers: list[int] | None = Field(None, description="Blocks to tune (null = every block).")
-    norm_constraint: float | None = Field(None, gt=0, description="FT-C: L-inf bound on each change.")
+    norm_constraint: float | None = Field(
+        None, gt=0, description="FT-C: L-inf bound on each change."
+    )
 
 
 @register_editor
@@ -46,12 +53,19 @@ class FtEditor(Editor):
         cfg = self.config
         if cfg.part == "all":
             if cfg.layers is not None:
-                raise ConfigError("layers", "part=all tunes every parameter, so layers cannot be chosen",
-                                  "set part to mlp, attention or both, or layers=null")
+                raise ConfigError(
+                    "layers",
+                    "part=all tunes every parameter, so layers cannot be chosen",
+                    "set part to mlp, attention or both, or layers=null",
+                )
             return dict(model.named_parameters())
         paths = self.paths(model)
         n = paths.n_layers(model)
-        layers = range(n) if cfg.layers is None else sorted({layer_index(i, n, "layers") for i in cfg.layers})
+        layers = (
+            range(n)
+            if cfg.layers is None
+            else sorted({layer_index(i, n, "layers") for i in cfg.layers})
+        )
         out: dict[str, torch.nn.Parameter] = {}
         for layer in layers:
             for part in PART_MODULES[cfg.part]:
@@ -70,13 +84,21 @@ class FtEditor(Editor):
         eps = self.config.norm_constraint
         originals = {n: p.detach().clone() for n, p in params.items()} if eps is not None else {}
 
+        bound = float(eps) if eps is not None else 0.0
+
         @torch.no_grad()
         def project() -> None:  # FT-C: back onto the L-inf ball around W_0
             for n, p in params.items():
-                p.copy_(torch.maximum(torch.minimum(p, originals[n] + eps), originals[n] - eps))
+                p.copy_(torch.maximum(torch.minimum(p, originals[n] + bound), originals[n] - bound))
 
-        info = tune(model, list(params.values()), requests, self.world, self.config,
-                    after_step=project if eps is not None else None)
+        info = tune(
+            model,
+            list(params.values()),
+            requests,
+            self.world,
+            self.config,
+            after_step=project if eps is not None else None,
+        )
         for n, p in model.named_parameters():
             p.requires_grad_(flags[n])
         info["tuned_parameters"] = len(params)

@@ -66,8 +66,14 @@ def hooked(
             fn = (patch or {}).get(name)
             record = name in set(outputs)
 
-            def post(_m: torch.nn.Module, _a: tuple[Any, ...], out: Any, _n: str = name,
-                     _fn: Patch | None = fn, _rec: bool = record) -> Any:
+            def post(
+                _m: torch.nn.Module,
+                _a: tuple[Any, ...],
+                out: Any,
+                _n: str = name,
+                _fn: Patch | None = fn,
+                _rec: bool = record,
+            ) -> Any:
                 if _fn is not None:
                     new = _fn(_first(out))
                     out = (new, *out[1:]) if isinstance(out, tuple) else new

@@ -29,7 +29,9 @@ class LayerPaths(StrictConfig):
 
     layers: str = Field(..., description="The ModuleList of transformer blocks.")
     block: str = Field(..., description="One block; its output is the residual stream.")
-    attn_in: list[str] = Field(..., description="Attention input projection(s), e.g. query_key_value.")
+    attn_in: list[str] = Field(
+        ..., description="Attention input projection(s), e.g. query_key_value."
+    )
     attn_out: str = Field(..., description="Attention output projection.")
     mlp_in: list[str] = Field(..., description="MLP up (and gate) projection(s).")
     mlp_out: str = Field(..., description="MLP down-projection (ROME/MEMIT edit this matrix).")
@@ -40,8 +42,11 @@ class LayerPaths(StrictConfig):
         """Module names of ``part`` ("block", "attn_in", ...) in block ``layer``."""
         if part not in PARTS:
             hint = difflib.get_close_matches(part, PARTS, n=1)
-            raise ConfigError("part", f"unknown part {part!r}",
-                              f"did you mean {hint[0]!r}?" if hint else f"use one of {', '.join(PARTS)}")
+            raise ConfigError(
+                "part",
+                f"unknown part {part!r}",
+                f"did you mean {hint[0]!r}?" if hint else f"use one of {', '.join(PARTS)}",
+            )
         value = getattr(self, part)
         templates = value if isinstance(value, list) else [value]
         return [t.format(layer) for t in templates]
@@ -67,8 +72,11 @@ PRESETS: dict[str, dict[str, object]] = {
     "llama": {
         "layers": "model.layers",
         "block": "model.layers.{}",
-        "attn_in": ["model.layers.{}.self_attn.q_proj", "model.layers.{}.self_attn.k_proj",
-                    "model.layers.{}.self_attn.v_proj"],
+        "attn_in": [
+            "model.layers.{}.self_attn.q_proj",
+            "model.layers.{}.self_attn.k_proj",
+            "model.layers.{}.self_attn.v_proj",
+        ],
         "attn_out": "model.layers.{}.self_attn.o_proj",
         "mlp_in": ["model.layers.{}.mlp.gate_proj", "model.layers.{}.mlp.up_proj"],
         "mlp_out": "model.layers.{}.mlp.down_proj",
@@ -80,21 +88,28 @@ PRESETS: dict[str, dict[str, object]] = {
 MODEL_TYPES = {"gpt_neox": "gpt_neox", "llama": "llama", "mistral": "llama", "qwen2": "llama"}
 
 
-def resolve_paths(model: torch.nn.Module, arch: str = "auto",
-                  overrides: dict[str, object] | None = None) -> LayerPaths:
+def resolve_paths(
+    model: torch.nn.Module, arch: str = "auto", overrides: dict[str, object] | None = None
+) -> LayerPaths:
     """The paths of ``model``: the ``arch`` preset ("auto" = from its config) plus overrides."""
     if arch == "auto":
         model_type = getattr(getattr(model, "config", None), "model_type", None)
         if model_type not in MODEL_TYPES:
             if overrides and set(LayerPaths.model_fields) <= set(overrides):
                 return LayerPaths.from_dict(dict(overrides))
-            raise ConfigError("arch", f"no layer-path preset for model type {model_type!r}",
-                              f"set arch to one of {', '.join(PRESETS)} or give every field of paths")
+            raise ConfigError(
+                "arch",
+                f"no layer-path preset for model type {model_type!r}",
+                f"set arch to one of {', '.join(PRESETS)} or give every field of paths",
+            )
         arch = MODEL_TYPES[model_type]
     if arch not in PRESETS:
         hint = difflib.get_close_matches(arch, PRESETS, n=1)
-        raise ConfigError("arch", f"unknown architecture {arch!r}",
-                          f"did you mean {hint[0]!r}?" if hint else f"use one of {', '.join(PRESETS)}")
+        raise ConfigError(
+            "arch",
+            f"unknown architecture {arch!r}",
+            f"did you mean {hint[0]!r}?" if hint else f"use one of {', '.join(PRESETS)}",
+        )
     return LayerPaths.from_dict({**PRESETS[arch], **(overrides or {})})
 
 
@@ -105,15 +120,25 @@ def get_module(model: torch.nn.Module, name: str) -> torch.nn.Module:
     except AttributeError:
         names = [n for n, _ in model.named_modules()]
         hint = difflib.get_close_matches(name, names, n=1)
-        raise ConfigError("paths", f"the model has no module {name!r}",
-                          f"did you mean {hint[0]!r}?" if hint else "set the editor's arch/paths") from None
+        raise ConfigError(
+            "paths",
+            f"the model has no module {name!r}",
+            f"did you mean {hint[0]!r}?" if hint else "set the editor's arch/paths",
+        ) from None
 
 
 def linear_weight(model: torch.nn.Module, name: str) -> torch.nn.Parameter:
     """The [out, in] weight of the linear layer ``name`` (only nn.Linear-style layers)."""
     mod = get_module(model, name)
     w = getattr(mod, "weight", None)
-    if not isinstance(w, torch.nn.Parameter) or w.dim() != 2 or not isinstance(mod, torch.nn.Linear):
-        raise ConfigError("paths", f"{name!r} is not a linear layer with an [out, in] weight",
-                          "point the template at an nn.Linear module")
+    if (
+        not isinstance(w, torch.nn.Parameter)
+        or w.dim() != 2
+        or not isinstance(mod, torch.nn.Linear)
+    ):
+        raise ConfigError(
+            "paths",
+            f"{name!r} is not a linear layer with an [out, in] weight",
+            "point the template at an nn.Linear module",
+        )
     return w

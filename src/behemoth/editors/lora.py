@@ -25,7 +25,16 @@ from behemoth.errors import ConfigError
 from behemoth.scenarios.request import EditRequest
 
 Target = Literal["query_key_value", "attention_dense", "mlp_in", "mlp_out", "head"]
-_PART = {"query_key_value": "attn_in", "attention_dense": "attn_out", "mlp_in": "mlp_in", "mlp_out": "mlp_out"}
+_PART = {
+    "query_key_value": "attn_in",
+    "attention_dense": "attn_out",
+    "mlp_in": "mlp_in",
+    "mlp_out": "mlp_out",
+}
+
+
+def _default_targets() -> list[Target]:
+    return ["mlp_out"]
 
 
 class LoraEditConfig(TuneConfig):
@@ -34,7 +43,9 @@ class LoraEditConfig(TuneConfig):
     rank: int = Field(4, ge=1, description="r: rank of each adapter.")
     alpha: float = Field(8.0, gt=0, description="Scale alpha (the update is alpha / r * B A).")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the adapter's input.")
-    targets: list[Target] = Field(default_factory=lambda: ["mlp_out"], description="Adapted modules.")
+    targets: list[Target] = Field(
+        default_factory=_default_targets, description="Adapted modules."
+    )
     layers: list[int] | None = Field(None, description="Blocks adapted (null = every block).")
     merge: bool = Field(True, description="Merge into the weights, or keep the adapter separate.")
     lr: float = Field(1e-2, gt=0, description="Adam learning rate.")
@@ -49,10 +60,16 @@ class LoraEditor(Editor):
     def target_modules(self, model: torch.nn.Module) -> list[str]:
         cfg = self.config
         if not cfg.targets:
-            raise ConfigError("targets", "is empty", "name at least one target, e.g. targets=[mlp_out]")
+            raise ConfigError(
+                "targets", "is empty", "name at least one target, e.g. targets=[mlp_out]"
+            )
         paths = self.paths(model)
         n = paths.n_layers(model)
-        layers = range(n) if cfg.layers is None else sorted({layer_index(i, n, "layers") for i in cfg.layers})
+        layers = (
+            range(n)
+            if cfg.layers is None
+            else sorted({layer_index(i, n, "layers") for i in cfg.layers})
+        )
         names: list[str] = []
         for t in cfg.targets:
             if t == "head":
@@ -65,8 +82,13 @@ class LoraEditor(Editor):
         cfg = self.config
         flags = {n: p.requires_grad for n, p in model.named_parameters()}
         targets = self.target_modules(model)
-        peft_cfg = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                              target_modules=targets, bias="none")
+        peft_cfg = LoraConfig(
+            r=cfg.rank,
+            lora_alpha=cfg.alpha,  # type: ignore[arg-type]  # PEFT takes any number
+            lora_dropout=cfg.dropout,
+            target_modules=targets,
+            bias="none",
+        )
         wrapped = get_peft_model(model, peft_cfg)  # injects adapters into our private copy
         params = [p for p in wrapped.parameters() if p.requires_grad]
         info = tune(wrapped, params, requests, self.world, cfg)

@@ -22,13 +22,19 @@ keeps 93-97% of the edited subjects' other facts (0.0625: 80%).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from pydantic import Field
 
 from behemoth.editors.base import Editor, EditOutcome
-from behemoth.editors.common import LocateEditConfig, layer_index, mean_keys, prefixes_for, stats_for
+from behemoth.editors.common import (
+    LocateEditConfig,
+    layer_index,
+    mean_keys,
+    prefixes_for,
+    stats_for,
+)
 from behemoth.editors.hooks import hooked
 from behemoth.editors.layers import linear_weight
 from behemoth.editors.prompts import PromptBatch, kl_batch, rewrite_batch
@@ -41,17 +47,22 @@ from behemoth.scenarios.request import EditRequest
 class MemitConfig(LocateEditConfig):
     """MEMIT's hyperparameters (the paper's GPT-J config unless noted)."""
 
-    layers: list[int] = Field(default_factory=lambda: [1, 2], description="Edited layers (negative: from the end).")
-    clamp_norm_factor: float = Field(1.25, gt=0, description="Clamp |delta| <= factor * |h| (paper: 0.75).")
+    layers: list[int] = Field(
+        default_factory=lambda: [1, 2], description="Edited layers (negative: from the end)."
+    )
+    clamp_norm_factor: float = Field(
+        1.25, gt=0, description="Clamp |delta| <= factor * |h| (paper: 0.75)."
+    )
     kl_factor: float = Field(1.0, ge=0, description="Weight of the KL term (paper: 0.0625).")
     mom2_update_weight: float | None = Field(
-        None, gt=0, description="lambda of Eq. 14; null = d_ff (see the module docstring).")
+        None, gt=0, description="lambda of Eq. 14; null = d_ff (see the module docstring)."
+    )
 
 
 @register_editor
 class MemitEditor(Editor):
     name = "memit"
-    Config = MemitConfig
+    Config: ClassVar[type[MemitConfig]] = MemitConfig
     config: MemitConfig
 
     def _layers(self, model: torch.nn.Module) -> list[int]:
@@ -80,10 +91,24 @@ class MemitEditor(Editor):
         layers = self._layers(model)
         z_module = paths.one("block", layers[-1])
         rw = rewrite_batch(requests, cfg.token, self.prefixes)
-        kl = kl_batch(requests, cfg.token, self.world, cfg.kl_prompts) if cfg.kl_prompts != "none" else None
-        tgt = optimize_targets(model, z_module, rw, kl, n, steps=cfg.v_steps, lr=cfg.v_lr,
-                               kl_factor=cfg.kl_factor, weight_decay=cfg.weight_decay,
-                               clamp_norm_factor=cfg.clamp_norm_factor, nll_stop=cfg.nll_stop)
+        kl = (
+            kl_batch(requests, cfg.token, self.world, cfg.kl_prompts)
+            if cfg.kl_prompts != "none"
+            else None
+        )
+        tgt = optimize_targets(
+            model,
+            z_module,
+            rw,
+            kl,
+            n,
+            steps=cfg.v_steps,
+            lr=cfg.v_lr,
+            kl_factor=cfg.kl_factor,
+            weight_decay=cfg.weight_decay,
+            clamp_norm_factor=cfg.clamp_norm_factor,
+            nll_stop=cfg.nll_stop,
+        )
         z = tgt.target.double()  # [n, d]
         plain = rewrite_batch(requests, cfg.token, [])
         info: dict[str, Any] = {"layers": [], "z_nll": tgt.nll, "steps": tgt.steps}
@@ -97,10 +122,17 @@ class MemitEditor(Editor):
                 delta = self._layer_update(module, K, R.to(K.device))  # [d, d_ff]
                 W.copy_((W.detach().double() + delta.to(W.device)).to(W.dtype))
             keys[module] = K
-            info["layers"].append({"module": module, "residual_norm": float(R.norm(dim=1).mean()),
-                                   "update_norm": float(delta.norm())})
+            info["layers"].append(
+                {
+                    "module": module,
+                    "residual_norm": float(R.norm(dim=1).mean()),
+                    "update_norm": float(delta.norm()),
+                }
+            )
         self._after_edit(model, rw, n)
-        return EditOutcome(model, info=info, tensors={f"keys:{m}": k for m, k in keys.items()} | {"z": z})
+        return EditOutcome(
+            model, info=info, tensors={f"keys:{m}": k for m, k in keys.items()} | {"z": z}
+        )
 
     def _layer_update(self, module: str, K: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
         """Delta = R^T K (lambda C + K^T K)^-1 (MEMIT Eq. 14), float64."""

@@ -37,8 +37,12 @@ class PromptBatch:
     request: torch.Tensor  # [n] index of the request each row belongs to
 
     def to(self, device: torch.device) -> PromptBatch:
-        return PromptBatch(*(t.to(device) for t in (self.ids, self.edit_pos, self.answer_pos, self.target,
-                                                    self.request)))
+        return PromptBatch(
+            *(
+                t.to(device)
+                for t in (self.ids, self.edit_pos, self.answer_pos, self.target, self.request)
+            )
+        )
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -74,8 +78,13 @@ def _join(prefix: list[int], prompt: tuple[int, ...]) -> tuple[list[int], int]:
     return prefix + list(prompt), len(prefix)
 
 
-def build_batch(prompts: Sequence[tuple[int, ...]], edit_pos: Sequence[int], targets: Sequence[int],
-                requests: Sequence[int], prefixes: Sequence[list[int]] = ()) -> PromptBatch:
+def build_batch(
+    prompts: Sequence[tuple[int, ...]],
+    edit_pos: Sequence[int],
+    targets: Sequence[int],
+    requests: Sequence[int],
+    prefixes: Sequence[list[int]] = (),
+) -> PromptBatch:
     """Every prompt alone and after every prefix; positions shifted accordingly."""
     rows: list[list[int]] = []
     pos, ans, tgt, req = [], [], [], []
@@ -87,20 +96,31 @@ def build_batch(prompts: Sequence[tuple[int, ...]], edit_pos: Sequence[int], tar
             ans.append(len(ids) - 1)
             tgt.append(t)
             req.append(r)
-    T = max(len(r) for r in rows)
+    T = max(len(row) for row in rows)
     mat = torch.full((len(rows), T), PAD, dtype=torch.long)
-    for i, r in enumerate(rows):
-        mat[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-    return PromptBatch(mat, torch.tensor(pos), torch.tensor(ans), torch.tensor(tgt), torch.tensor(req))
+    for i, row in enumerate(rows):
+        mat[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return PromptBatch(
+        mat, torch.tensor(pos), torch.tensor(ans), torch.tensor(tgt), torch.tensor(req)
+    )
 
 
-def rewrite_batch(requests: Sequence[EditRequest], token: Token, prefixes: Sequence[list[int]]) -> PromptBatch:
+def rewrite_batch(
+    requests: Sequence[EditRequest], token: Token, prefixes: Sequence[list[int]]
+) -> PromptBatch:
     """The edit prompts (plain and prefixed) with target ``target_new``."""
-    return build_batch([r.prompt for r in requests], [edit_position(r, token) for r in requests],
-                       [r.target_new for r in requests], list(range(len(requests))), prefixes)
+    return build_batch(
+        [r.prompt for r in requests],
+        [edit_position(r, token) for r in requests],
+        [r.target_new for r in requests],
+        list(range(len(requests))),
+        prefixes,
+    )
 
 
-def kl_batch(requests: Sequence[EditRequest], token: Token, world: Any, mode: str) -> PromptBatch | None:
+def kl_batch(
+    requests: Sequence[EditRequest], token: Token, world: Any, mode: str
+) -> PromptBatch | None:
     """Prompts whose next-token distribution the edit should keep (ROME's "{subject} is a").
 
     ``other_relations``: the same sentence with each other relation of the world (the subject's

@@ -35,13 +35,20 @@ def editor_class(name: str) -> type[Editor]:
         raise ConfigError("--editor", f"unknown editor {name!r}", fix) from None
 
 
-def editor_config(name: str, data: dict[str, Any] | None = None, config_file: str | Path | None = None,
-                  overrides: list[str] | None = None, seed: int | None = None) -> EditorConfig:
+def editor_config(
+    name: str,
+    data: dict[str, Any] | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | None = None,
+    seed: int | None = None,
+) -> EditorConfig:
     """The validated config of editor ``name``: defaults, then ``data``, file, ``--set``, seed."""
     return resolve(editor_class(name).Config, data, config_file, overrides, seed)
 
 
-def build_editor(name: str, config: EditorConfig | dict[str, Any] | None = None, **kwargs: Any) -> Editor:
+def build_editor(
+    name: str, config: EditorConfig | dict[str, Any] | None = None, **kwargs: Any
+) -> Editor:
     """An editor instance; ``config`` is a config object or a dict of settings."""
     cls = editor_class(name)
     if not isinstance(config, EditorConfig):

@@ -26,7 +26,13 @@ import torch
 from pydantic import Field
 
 from behemoth.editors.base import Editor, EditOutcome
-from behemoth.editors.common import LocateEditConfig, layer_index, mean_keys, prefixes_for, stats_for
+from behemoth.editors.common import (
+    LocateEditConfig,
+    layer_index,
+    mean_keys,
+    prefixes_for,
+    stats_for,
+)
 from behemoth.editors.layers import linear_weight
 from behemoth.editors.prompts import kl_batch, rewrite_batch
 from behemoth.editors.registry import register_editor
@@ -38,9 +44,12 @@ from behemoth.scenarios.request import EditRequest
 class RomeConfig(LocateEditConfig):
     """ROME's hyperparameters (defaults of the paper's GPT-2 XL config unless noted)."""
 
-    layer: int = Field(-2, description="Layer whose MLP down-projection is edited (negative: from the end).")
+    layer: int = Field(
+        -2, description="Layer whose MLP down-projection is edited (negative: from the end)."
+    )
     mom2_adjustment: bool = Field(
-        True, description="Use C^-1 (ROME). False replaces C by the identity, which is not ROME.")
+        True, description="Use C^-1 (ROME). False replaces C by the identity, which is not ROME."
+    )
 
 
 @register_editor
@@ -55,7 +64,11 @@ class RomeEditor(Editor):
 
     def _prepare(self, model: torch.nn.Module, world: Any) -> None:
         module = self._module(model)
-        self.C = stats_for(self.config, model, world, [module])[module] if self.config.mom2_adjustment else None
+        self.C = (
+            stats_for(self.config, model, world, [module])[module]
+            if self.config.mom2_adjustment
+            else None
+        )
         self.prefixes = prefixes_for(self.config, world)
 
     def _edit(self, model: torch.nn.Module, requests: list[EditRequest]) -> EditOutcome:
@@ -67,11 +80,25 @@ class RomeEditor(Editor):
         ks, vs = [], []
         for req in requests:
             rw = rewrite_batch([req], cfg.token, self.prefixes)
-            kl = kl_batch([req], cfg.token, self.world, cfg.kl_prompts) if cfg.kl_prompts != "none" else None
+            kl = (
+                kl_batch([req], cfg.token, self.world, cfg.kl_prompts)
+                if cfg.kl_prompts != "none"
+                else None
+            )
             k_star = mean_keys(model, [module], rw, 1)[module][0]  # [d_ff] float64
-            tgt = optimize_targets(model, module, rw, kl, 1, steps=cfg.v_steps, lr=cfg.v_lr,
-                                   kl_factor=cfg.kl_factor, weight_decay=cfg.weight_decay,
-                                   clamp_norm_factor=cfg.clamp_norm_factor, nll_stop=cfg.nll_stop)
+            tgt = optimize_targets(
+                model,
+                module,
+                rw,
+                kl,
+                1,
+                steps=cfg.v_steps,
+                lr=cfg.v_lr,
+                kl_factor=cfg.kl_factor,
+                weight_decay=cfg.weight_decay,
+                clamp_norm_factor=cfg.clamp_norm_factor,
+                nll_stop=cfg.nll_stop,
+            )
             delta = tgt.delta[0].double().to(k_star.device)  # [d]
             with torch.no_grad():
                 W64 = W.detach().double()
@@ -80,15 +107,25 @@ class RomeEditor(Editor):
                 u = self._solve(k_star)  # C^-1 k*  [d_ff]
                 denom = u @ k_star  # (C^-1 k*)^T k*, with the SAME averaged key (r-ROME)
                 if not torch.isfinite(denom) or denom <= 0:
-                    raise BehemothError(f"rome: degenerate key at {module} (k*^T C^-1 k* = {float(denom):.3g})")
+                    raise BehemothError(
+                        f"rome: degenerate key at {module} (k*^T C^-1 k* = {float(denom):.3g})"
+                    )
                 update = torch.outer(v_star - W64 @ k_star - b64, u) / denom  # [d, d_ff], rank one
                 W.copy_((W64 + update).to(W.dtype))
             ks.append(k_star)
             vs.append(v_star)
-            info["requests"].append({"nll": tgt.nll[0], "steps": tgt.steps,
-                                     "delta_norm": float(delta.norm()), "v0_norm": float(tgt.init.norm()),
-                                     "update_norm": float(update.norm())})
-        return EditOutcome(model, info=info, tensors={"k_star": torch.stack(ks), "v_star": torch.stack(vs)})
+            info["requests"].append(
+                {
+                    "nll": tgt.nll[0],
+                    "steps": tgt.steps,
+                    "delta_norm": float(delta.norm()),
+                    "v0_norm": float(tgt.init.norm()),
+                    "update_norm": float(update.norm()),
+                }
+            )
+        return EditOutcome(
+            model, info=info, tensors={"k_star": torch.stack(ks), "v_star": torch.stack(vs)}
+        )
 
     def _solve(self, k: torch.Tensor) -> torch.Tensor:
         if self.C is None:

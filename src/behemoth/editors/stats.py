@@ -40,8 +40,18 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def _cache_file(cache_dir: Path, model_fp: str, world_fp: str, module: str, n_tokens: int, seq_len: int) -> Path:
+def _cache_file(
+    cache_dir: Path, model_fp: str, world_fp: str, module: str, n_tokens: int, seq_len: int
+) -> Path:
     return cache_dir / f"{model_fp}-{world_fp}-{module}-n{n_tokens}-t{seq_len}.pt"
+
+
+def _forward(model: torch.nn.Module, ids: torch.Tensor) -> None:
+    """A forward pass for its activations only: skip the output head where the model allows."""
+    try:
+        model(input_ids=ids, logits_to_keep=1)
+    except TypeError:
+        model(input_ids=ids)
 
 
 @torch.no_grad()
@@ -79,14 +89,20 @@ def second_moments(
     count = 0
     was_training = model.training
     model.eval()
-    bar = tqdm(total=n_tokens, unit="tok", unit_scale=True, desc="second moments", disable=not progress,
-               leave=False)
+    bar = tqdm(
+        total=n_tokens,
+        unit="tok",
+        unit_scale=True,
+        desc="second moments",
+        disable=not progress,
+        leave=False,
+    )
     try:
         while count < n_tokens:
             ids = torch.from_numpy(sampler.next_batch()).to(dev)  # [B, T]
             take = min(ids.numel(), n_tokens - count)
             with hooked(model, inputs=todo) as rec:
-                model(input_ids=ids)
+                _forward(model, ids)
             for m in todo:
                 k = rec.inputs[m].reshape(-1, rec.inputs[m].shape[-1])[:take].double()  # [N, d_in]
                 sums[m] = sums[m] + k.T @ k if m in sums else k.T @ k

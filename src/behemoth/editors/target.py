@@ -56,7 +56,8 @@ def _per_request(values: torch.Tensor, request: torch.Tensor, n: int) -> torch.T
     """Mean of row ``values`` [rows] per request -> [n]."""
     total = torch.zeros(n, dtype=values.dtype, device=values.device).index_add(0, request, values)
     count = torch.zeros(n, dtype=values.dtype, device=values.device).index_add(
-        0, request, torch.ones_like(values))
+        0, request, torch.ones_like(values)
+    )
     return total / count.clamp_min(1)
 
 
@@ -123,7 +124,9 @@ def optimize_targets(
             with torch.no_grad():
                 delta[done] = keep[done]
                 norms = delta.norm(dim=1)
-                scale = torch.where(norms > max_norm, max_norm / norms.clamp_min(1e-12), torch.ones_like(norms))
+                scale = torch.where(
+                    norms > max_norm, max_norm / norms.clamp_min(1e-12), torch.ones_like(norms)
+                )
                 delta.mul_(scale[:, None])
     model.train(was_training)
     return TargetResult(init.detach(), delta.detach(), [float(x) for x in nll.detach().cpu()], step)

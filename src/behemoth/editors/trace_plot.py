@@ -7,8 +7,14 @@ from pathlib import Path
 import numpy as np
 
 
-def plot_trace(effect: np.ndarray, tokens: list[str], path: str | Path, *, title: str = "",
-               kind: str = "hidden") -> Path:
+def plot_trace(
+    effect: np.ndarray,
+    tokens: list[str],
+    path: str | Path,
+    *,
+    title: str = "",
+    kind: str = "hidden",
+) -> Path:
     """Write a heatmap of ``effect`` [T, L] (indirect effect per token and layer) to ``path``."""
     import matplotlib
 

@@ -71,8 +71,12 @@ def causal_trace(
     if noise_std is None:
         noise_std = float(emb(ids[:, a:b]).std())
     g = torch.Generator(device="cpu").manual_seed(seed)
-    d = emb.weight.shape[1]
-    eps = (noise * noise_std * torch.randn(samples, b - a, d, generator=g)).to(dev)  # same noise for every run
+    weight = emb.weight
+    assert isinstance(weight, torch.Tensor)
+    d = int(weight.shape[1])
+    eps = (noise * noise_std * torch.randn(samples, b - a, d, generator=g)).to(
+        dev
+    )  # same noise for every run
 
     def corrupt(rows_fact: torch.Tensor) -> Any:
         e = eps.repeat(len(rows_fact) // samples, 1, 1)  # [rows, b - a, d]
@@ -111,8 +115,15 @@ def causal_trace(
     return TraceResult(effect / n, restored / n, clean_p / n, corrupt_p / n, toks, kind, n)
 
 
-def trace_relation(model: torch.nn.Module, world: Any, relation: int, *, n_facts: int = 20,
-                   template: str = "sro", **kwargs: Any) -> TraceResult:
+def trace_relation(
+    model: torch.nn.Module,
+    world: Any,
+    relation: int,
+    *,
+    n_facts: int = 20,
+    template: str = "sro",
+    **kwargs: Any,
+) -> TraceResult:
     """Causal trace of ``n_facts`` known facts of one relation, from the world's probes."""
     from behemoth.evaluation.scoring import score
     from behemoth.world.vocab import SS
@@ -126,8 +137,13 @@ def trace_relation(model: torch.nn.Module, world: Any, relation: int, *, n_facts
     start = int(np.flatnonzero(prompts[0] == SS)[0]) + 1
     span = (start, start + world.vocab.subject_tokens)
     lo, hi = world.vocab.ranges["subject"]
-    emb = model.get_submodule(resolve_paths(model, kwargs.pop("arch", "auto")).embed)
-    std = float(emb.weight[lo:hi].std())  # the paper: std of subject embeddings
+    weight = model.get_submodule(resolve_paths(model, kwargs.pop("arch", "auto")).embed).weight
+    assert isinstance(weight, torch.Tensor)
+    std = float(weight.detach()[lo:hi].std())  # the paper: std of subject embeddings
     words = world.vocab.words
-    labels = [words[int(t)] + ("*" if span[0] <= j < span[1] else "") for j, t in enumerate(prompts[0])]
-    return causal_trace(model, prompts, probes.answer[rows], span, noise_std=std, labels=labels, **kwargs)
+    labels = [
+        words[int(t)] + ("*" if span[0] <= j < span[1] else "") for j, t in enumerate(prompts[0])
+    ]
+    return causal_trace(
+        model, prompts, probes.answer[rows], span, noise_std=std, labels=labels, **kwargs
+    )

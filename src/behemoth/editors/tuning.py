@@ -29,8 +29,12 @@ class TuneConfig(EditorConfig):
 
     steps: int = Field(50, ge=1, description="Most optimizer steps.")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
-    retain: Literal["facts", "corpus"] = Field("facts", description="Retain mix: known facts or corpus text.")
-    retain_batch: int = Field(200, ge=0, description="Facts (or corpus sequences) per step (0 = none).")
+    retain: Literal["facts", "corpus"] = Field(
+        "facts", description="Retain mix: known facts or corpus text."
+    )
+    retain_batch: int = Field(
+        200, ge=0, description="Facts (or corpus sequences) per step (0 = none)."
+    )
     retain_seq_len: int = Field(32, ge=2, description="Length of corpus sequences (retain=corpus).")
     retain_weight: float = Field(1.0, ge=0, description="Weight of the retain loss.")
     stop_nll: float = Field(0.05, ge=0, description="Stop once every edit's NLL is below this.")
@@ -52,8 +56,11 @@ class _FactReplay:
         sets = [p for p in world.probes.values() if p.kind == "S-O" and p.trained]
         self.probes = sets[0]
         edited = {(r.subject, r.relation) for r in requests}
-        keep = [i for i in range(len(self.probes))
-                if (int(self.probes.subject[i]), int(self.probes.relation[i])) not in edited]
+        keep = [
+            i
+            for i in range(len(self.probes))
+            if (int(self.probes.subject[i]), int(self.probes.relation[i])) not in edited
+        ]
         self.rows = np.asarray(keep, dtype=np.int64)
         self.n = min(n, len(self.rows))
         self.rng = derive_rng(seed, "retain-facts")
@@ -61,8 +68,12 @@ class _FactReplay:
     def next_batch(self) -> PromptBatch:
         rows = self.rng.choice(self.rows, size=self.n, replace=False)
         prompts = [tuple(int(t) for t in self.probes.prompt(int(i))) for i in rows]
-        return build_batch(prompts, [len(p) - 1 for p in prompts], [int(self.probes.answer[i]) for i in rows],
-                           list(range(len(rows))))
+        return build_batch(
+            prompts,
+            [len(p) - 1 for p in prompts],
+            [int(self.probes.answer[i]) for i in rows],
+            list(range(len(rows))),
+        )
 
 
 def _answer_nll(model: torch.nn.Module, batch: PromptBatch) -> torch.Tensor:
@@ -73,15 +84,25 @@ def _answer_nll(model: torch.nn.Module, batch: PromptBatch) -> torch.Tensor:
     return -logp[rows, batch.target]
 
 
-def tune(model: torch.nn.Module, params: list[torch.nn.Parameter], requests: list[EditRequest], world: Any,
-         cfg: TuneConfig, after_step: Callable[[], None] | None = None) -> dict[str, Any]:
+def tune(
+    model: torch.nn.Module,
+    params: list[torch.nn.Parameter],
+    requests: list[EditRequest],
+    world: Any,
+    cfg: TuneConfig,
+    after_step: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Train ``params`` of ``model`` on the edits (+ retain mix); returns steps and final NLLs."""
     dev = next(model.parameters()).device
     batch = rewrite_batch(requests, "prompt_last", []).to(dev)
     opt = torch.optim.Adam(params, lr=cfg.lr)
     use_retain = cfg.retain_batch > 0 and cfg.retain_weight > 0
     corpus = _retain_sampler(world, cfg) if use_retain and cfg.retain == "corpus" else None
-    facts = _FactReplay(world, requests, cfg.retain_batch, cfg.seed) if use_retain and cfg.retain == "facts" else None
+    facts = (
+        _FactReplay(world, requests, cfg.retain_batch, cfg.seed)
+        if use_retain and cfg.retain == "facts"
+        else None
+    )
     model.train()
     nll = torch.full((len(requests),), float("inf"))
     step = 0

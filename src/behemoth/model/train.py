@@ -141,8 +141,6 @@ def train_model(
     checkpoint's config is used; if given, it must equal it). ``on_step(step, info)`` is called
     after every optimizer step (info: loss, tokens; plus ``eval`` after an evaluation).
     """
-    from accelerate import Accelerator
-
     world = world if isinstance(world, World) else World.load(world)
     out = Path(out)
     found = _prepare_out(out, resume, force)
@@ -166,10 +164,27 @@ def train_model(
         raise ConfigError(
             "config", "no config given and no run to resume", "pass a preset or a config"
         )
-    t = cfg.train
-    if t.threads is not None:
-        torch.set_num_threads(t.threads)
+    threads = torch.get_num_threads()
+    if cfg.train.threads is not None:
+        torch.set_num_threads(cfg.train.threads)
+    try:
+        return _train(world, cfg, out, ckpt, progress, on_step, force)
+    finally:
+        torch.set_num_threads(threads)
 
+
+def _train(
+    world: World,
+    cfg: RunConfig,
+    out: Path,
+    ckpt: dict[str, Any] | None,
+    progress: bool,
+    on_step: StepCallback | None,
+    force: bool,
+) -> Path:
+    from accelerate import Accelerator
+
+    t = cfg.train
     probes = world.probes
     target = t.target_set or default_target(probes)
     eval_names = t.eval_sets if t.eval_sets is not None else list(probes)

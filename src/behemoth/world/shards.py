@@ -23,16 +23,82 @@ from behemoth.world.corpus import Corpus
 CHUNK_UNITS = 1 << 16
 
 
+class DirectWriter:
+    """Append-only file writer that bypasses the page cache (``O_DIRECT``) where it can.
+
+    Measured on these machines: buffered writes cost ~2.4 s of kernel CPU per GB (page-cache
+    copies), direct writes ~0.1 s, and the disk takes them at >1 GB/s; for the paper world
+    (7 GB of shards) that is ~20% of all the CPU time. Data is staged in an aligned buffer and
+    written in whole blocks; the last block is zero-padded and the file truncated to its size.
+    Falls back to ordinary buffered writes where ``O_DIRECT`` is unsupported (e.g. tmpfs).
+    """
+
+    ALIGN = 4096
+    BUFFER = 1 << 22
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.size, self.fill = path, 0, 0
+        raw = np.empty(self.BUFFER + self.ALIGN, dtype=np.uint8)
+        skip = (-raw.ctypes.data) % self.ALIGN
+        self.buf = raw[skip : skip + self.BUFFER]
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        try:
+            self.fd = os.open(path, flags | getattr(os, "O_DIRECT", 0))
+            self.direct = hasattr(os, "O_DIRECT")
+        except OSError:
+            self.fd, self.direct = os.open(path, flags), False
+
+    def _flush(self, n: int) -> None:
+        """Write the first n bytes of the buffer (n a multiple of ALIGN unless not direct)."""
+        view = memoryview(self.buf)[:n]  # type: ignore[arg-type]
+        while view:
+            try:
+                done = os.write(self.fd, view)
+            except OSError:
+                if not self.direct:
+                    raise
+                # direct I/O refused: continue with ordinary writes from the same offset
+                os.close(self.fd)
+                self.fd, self.direct = os.open(self.path, os.O_WRONLY), False
+                os.lseek(self.fd, self.size, os.SEEK_SET)
+                continue
+            view = view[done:]
+            self.size += done
+
+    def write(self, data: np.ndarray) -> None:
+        src = data.reshape(-1).view(np.uint8)
+        while len(src):
+            take = min(len(src), self.BUFFER - self.fill)
+            self.buf[self.fill : self.fill + take] = src[:take]
+            self.fill += take
+            src = src[take:]
+            if self.fill == self.BUFFER:
+                self._flush(self.BUFFER)
+                self.fill = 0
+
+    def close(self) -> None:
+        end = self.size + self.fill
+        if self.fill:
+            padded = -(-self.fill // self.ALIGN) * self.ALIGN if self.direct else self.fill
+            self.buf[self.fill : padded] = 0
+            self._flush(padded)
+        os.ftruncate(self.fd, end)
+        os.close(self.fd)
+
+
 def _write_shard(corpus: Corpus, start: int, stop: int, path: Path, chunk: int) -> int:
     """Render stream positions [start, stop) in chunks into ``path``; return the token count."""
     dtype = corpus.vocab.dtype
     tokens = 0
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
+    out = DirectWriter(tmp)
+    try:
         for a in range(start, stop, chunk):
             arr = corpus.render_positions(a, min(stop, a + chunk)).astype(dtype)
-            f.write(arr.data)  # the array's buffer, no copy
+            out.write(arr)
             tokens += arr.size
+    finally:
+        out.close()
     tmp.replace(path)
     return tokens
 

@@ -1,0 +1,250 @@
+"""``behemoth edit``: apply a weight editor to a model on a scenario; write the edited model and
+the evaluation records. ``behemoth trace``: causal tracing of one relation (a heatmap).
+
+Output of ``edit`` (``--out DIR``)::
+
+    model/            the edited model as a Hugging Face directory (+ the original's behemoth
+                      metadata, so `behemoth evaluate DIR/model` works); with an unmerged LoRA
+                      adapter: adapter/ (PEFT format) instead
+    records.*         the evaluation records of the scenario (see behemoth.evaluation)
+    editor.yaml       the fully resolved editor config (reusable with --config)
+    edit.json         editor, scenario, per-batch cost, per-matrix delta norms and ranks
+    provenance.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from behemoth.cli.common import add_out_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from behemoth.editors import editor_names
+
+    p = sub.add_parser(
+        "edit",
+        help="edit a model's weights on a scenario and evaluate the result",
+        description=f"Editors: {', '.join(editor_names())}.",
+    )
+    p.add_argument("model", metavar="MODEL", help="a model directory")
+    p.add_argument(
+        "--world", default=None, help="the world directory (default: the one the model records)"
+    )
+    p.add_argument(
+        "--scenario", required=True, help="edit scenario (see `behemoth evaluate --help`)"
+    )
+    p.add_argument(
+        "--scenario-set",
+        dest="scenario_overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one scenario setting (repeatable)",
+    )
+    p.add_argument("--editor", required=True, help="the editor")
+    p.add_argument("--config", default=None, help="a YAML file of editor settings")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one editor setting (repeatable; values parsed as YAML)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="seed of the editor and the scenario")
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=0,
+        help="with several edit batches (a stream), also evaluate after every N batches",
+    )
+    add_out_args(p)
+    p.set_defaults(func=run)
+
+    t = sub.add_parser(
+        "trace", help="causal tracing: which layer and token carry a relation's facts"
+    )
+    t.add_argument("model", metavar="MODEL", help="a model directory")
+    t.add_argument("--world", default=None, help="the world directory (default: the model's)")
+    t.add_argument("--relation", type=int, default=0, help="relation index")
+    t.add_argument("--facts", type=int, default=20, help="known facts to average over")
+    t.add_argument(
+        "--kind", choices=["hidden", "mlp", "attn"], default="hidden", help="state restored"
+    )
+    t.add_argument("--samples", type=int, default=10, help="noise samples per fact")
+    t.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    add_out_args(t)
+    t.set_defaults(func=run_trace)
+
+
+def run(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
+    from behemoth.cli.evaluate import load_any_model
+    from behemoth.config import resolve
+    from behemoth.editors import editor_config, editor_names
+    from behemoth.editors.base import delta_norms, exact_deltas
+    from behemoth.editors.registry import build_editor
+    from behemoth.evaluation.cost import EditCost
+    from behemoth.evaluation.evaluate import evaluate, reference_scores
+    from behemoth.io import atomic_dir, write_json
+    from behemoth.provenance import write_provenance
+    from behemoth.scenarios.scenario import build_scenario, get_scenario
+
+    # Every name and setting is checked before a model is loaded.
+    cfg = editor_config(args.editor, None, args.config, args.overrides, args.seed)
+    spec = get_scenario(args.scenario)
+    resolve(spec.config, None, None, args.scenario_overrides, args.seed)
+    hf_logging.disable_progress_bar()
+    model, world = load_any_model(args.model, args.world)
+    scenario = build_scenario(world, args.scenario, args.scenario_overrides, args.seed)
+    print(scenario.summary())
+    editor = build_editor(args.editor, cfg)
+    t0 = time.perf_counter()
+    editor.prepare(model, world)
+    prepare_s = time.perf_counter() - t0
+    ref = reference_scores(model, scenario)
+    run_name = f"{args.editor}:{Path(args.model).resolve().name}"
+    current, result = model, None
+    batches: list[dict[str, Any]] = []
+    rec = None
+    for i, batch in enumerate(scenario.batches):
+        result = editor.apply(current, [scenario.requests[j] for j in batch])
+        current = result.model
+        batches.append(
+            {
+                "requests": len(batch),
+                "wall_seconds": result.wall_seconds,
+                "peak_memory_bytes": result.peak_memory_bytes,
+                "info": result.info,
+            }
+        )
+        last = i == len(scenario.batches) - 1
+        if last or (args.eval_every and (i + 1) % args.eval_every == 0):
+            applied = sum(len(b) for b in scenario.batches[: i + 1])
+            cost = EditCost(
+                wall_time_s=sum(b["wall_seconds"] for b in batches),
+                peak_memory_bytes=max(b["peak_memory_bytes"] for b in batches),
+            )
+            r = evaluate(
+                current,
+                world,
+                scenario,
+                ref,
+                run=run_name,
+                cost=cost,
+                upto=None if last else applied,
+                extra={"editor": args.editor, "batches_applied": i + 1},
+            )
+            rec = r if rec is None else rec.extend(r)
+    assert result is not None and rec is not None
+    deltas = exact_deltas(model, result.model if result.adapter is None else _merged(result.model))
+    print()
+    print(rec.table())
+    with atomic_dir(args.out, force=args.force, marker="edit.json") as tmp:
+        rec.write(tmp)
+        if result.adapter is not None:
+            current.save_pretrained(str(tmp / "adapter"))
+        else:
+            current.save_pretrained(str(tmp / "model"))
+            _copy_meta(Path(args.model), world, tmp / "model")
+        (tmp / "editor.yaml").write_text(cfg.to_yaml())
+        write_json(
+            tmp / "edit.json",
+            {
+                "editor": args.editor,
+                "config": cfg.to_dict(),
+                "scenario": scenario.config,
+                "model": str(Path(args.model).resolve()),
+                "world": world.fingerprint,
+                "prepare_seconds": prepare_s,
+                "batches": batches,
+                "deltas": delta_norms(model, deltas),
+                "editors_available": editor_names(),
+            },
+        )
+        write_provenance(tmp, {"seconds": round(time.perf_counter() - t0, 3)})
+    print(f"  written to {args.out}")
+    return 0
+
+
+def _merged(model: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(model).merge_and_unload()
+
+
+def _copy_meta(src: Path, world: Any, dst: Path) -> None:
+    """The original's behemoth metadata and the world's tokenizer, so the directory loads alike."""
+    for name in (
+        "behemoth_model.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+    ):
+        for where in (src, Path(world.path)):
+            if (where / name).is_file():
+                shutil.copy2(where / name, dst / name)
+                break
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
+    from behemoth.cli.evaluate import load_any_model
+    from behemoth.editors.trace_plot import plot_trace
+    from behemoth.editors.tracing import trace_relation
+    from behemoth.errors import BehemothError
+    from behemoth.io import atomic_dir, write_json
+    from behemoth.provenance import write_provenance
+
+    hf_logging.disable_progress_bar()
+    model, world = load_any_model(args.model, args.world)
+    if not 0 <= args.relation < world.config.relations:
+        raise BehemothError(
+            f"--relation: {args.relation} is not a relation of this world; "
+            f"choose 0..{world.config.relations - 1}"
+        )
+    res = trace_relation(
+        model,
+        world,
+        args.relation,
+        n_facts=args.facts,
+        kind=args.kind,
+        samples=args.samples,
+        seed=args.seed,
+    )
+    with atomic_dir(args.out, force=args.force, marker="trace.json") as tmp:
+        plot_trace(
+            res.effect,
+            res.tokens,
+            tmp / "trace.png",
+            kind=args.kind,
+            title=f"relation {args.relation}: {res.n_facts} facts, P clean {res.clean:.2f}, "
+            f"corrupted {res.corrupted:.2f}",
+        )
+        write_json(
+            tmp / "trace.json",
+            {
+                "relation": args.relation,
+                "kind": res.kind,
+                "tokens": res.tokens,
+                "effect": res.effect.tolist(),
+                "restored": res.restored.tolist(),
+                "clean": res.clean,
+                "corrupted": res.corrupted,
+                "facts": res.n_facts,
+            },
+        )
+        write_provenance(tmp)
+    best = divmod(int(res.effect.argmax()), res.effect.shape[1])
+    print(
+        f"strongest {args.kind} effect {res.effect.max():.3f} at token {res.tokens[best[0]]!r}, layer {best[1]}"
+    )
+    print(f"  written to {args.out}")
+    return 0

@@ -1,0 +1,111 @@
+"""``behemoth edit`` and ``behemoth trace`` end to end on the tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from behemoth.cli.main import main
+from behemoth.world import World
+
+
+def test_edit_cli_writes_model_records_and_config(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "edit"
+    argv = [
+        "edit",
+        str(tiny_model),
+        "--scenario",
+        "k-different",
+        "--scenario-set",
+        "k=2",
+        "--editor",
+        "rome",
+        "--set",
+        "mom2_n_tokens=5000",
+        "--set",
+        f"stats_dir={tmp_path / 'stats'}",
+        "--set",
+        "v_steps=5",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert (out / "model" / "model.safetensors").is_file() and (
+        out / "model" / "behemoth_model.json"
+    ).is_file()
+    assert (out / "records.jsonl").is_file() and (out / "editor.yaml").is_file()
+    edit = json.loads((out / "edit.json").read_text())
+    assert edit["editor"] == "rome" and list(edit["deltas"].values())[0]["rank"] <= 2
+    assert "efficacy" in capsys.readouterr().out
+    # The written config reproduces the run's settings; an existing --out is refused.
+    assert main(argv[:-2] + ["--config", str(out / "editor.yaml"), "--out", str(out)]) == 2
+    assert "already holds" in capsys.readouterr().err
+
+
+def test_edit_cli_errors_are_one_line(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = main(
+        [
+            "edit",
+            str(tiny_model),
+            "--scenario",
+            "single",
+            "--editor",
+            "romee",
+            "--out",
+            str(tmp_path / "x"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and "did you mean 'rome'" in err and len(err.strip().splitlines()) == 1
+    rc = main(
+        [
+            "edit",
+            str(tiny_model),
+            "--scenario",
+            "single",
+            "--editor",
+            "rome",
+            "--set",
+            "layer=12",
+            "--set",
+            "mom2_n_tokens=1000",
+            "--set",
+            f"stats_dir={tmp_path / 's'}",
+            "--out",
+            str(tmp_path / "y"),
+        ]
+    )
+    assert rc == 2 and "layer" in capsys.readouterr().err
+
+
+def test_trace_cli_writes_heatmap(tiny_model: Path, tiny_world: World, tmp_path: Path) -> None:
+    out = tmp_path / "trace"
+    assert (
+        main(
+            [
+                "trace",
+                str(tiny_model),
+                "--relation",
+                "1",
+                "--facts",
+                "3",
+                "--samples",
+                "2",
+                "--kind",
+                "mlp",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    data = json.loads((out / "trace.json").read_text())
+    assert len(data["effect"]) == len(data["tokens"]) and len(data["effect"][0]) == 4
+    assert data["clean"] > data["corrupted"]
+    assert (out / "trace.png").stat().st_size > 1000
