@@ -12,7 +12,7 @@ from behemoth.editors.base import apply_deltas, exact_deltas, remove_deltas
 from behemoth.editors.hooks import add_at, hooked
 from behemoth.editors.layers import resolve_paths
 from behemoth.editors.stats import model_fingerprint, second_moments
-from behemoth.errors import ConfigError
+from behemoth.errors import BehemothError, ConfigError
 from behemoth.world import World
 
 MLP_OUT = "gpt_neox.layers.1.mlp.dense_4h_to_h"
@@ -68,10 +68,13 @@ def test_second_moments_exact_and_cached(
         cache_dir=tmp_path,
         progress=False,
     )[MLP_OUT]
-    ids = torch.from_numpy(tiny_world.sampler(32, 8).next_batch())
-    with torch.no_grad(), hooked(edit_model, inputs=[MLP_OUT]) as rec:
-        edit_model(input_ids=ids)
-    k = rec.inputs[MLP_OUT].reshape(-1, 256)[:1000].double()
+    sampler = tiny_world.sampler(32, 8)
+    keys = []
+    for _ in range(4):  # 4 x 256 tokens >= 1000
+        with torch.no_grad(), hooked(edit_model, inputs=[MLP_OUT]) as rec:
+            edit_model(input_ids=torch.from_numpy(sampler.next_batch()))
+        keys.append(rec.inputs[MLP_OUT].reshape(-1, 256))
+    k = torch.cat(keys)[:1000].double()
     assert torch.allclose(C, k.T @ k / 1000, rtol=1e-9, atol=1e-12)
     files = list(tmp_path.iterdir())
     assert len(files) == 1 and model_fingerprint(edit_model) in files[0].name
@@ -94,7 +97,7 @@ def test_exact_deltas_roundtrip_on_awkward_values() -> None:
     b = copy.deepcopy(a)
     with torch.no_grad():
         a.weight.copy_(torch.tensor([[1e-8, 3.0, -7.5], [0.1, 0.2, 0.3]]))
-        b.weight.copy_(torch.tensor([[1e8, 3.0000002, 1e-30], [0.1, -0.2, 0.3]]))
+        b.weight.copy_(torch.tensor([[1e4, 3.0000002, 1e-9], [0.1, -0.2, 0.3]]))
         b.bias.copy_(a.bias)
     d = exact_deltas(a, b)
     assert set(d) == {"weight"}
@@ -102,3 +105,8 @@ def test_exact_deltas_roundtrip_on_awkward_values() -> None:
     assert torch.equal(a.weight, b.weight)
     remove_deltas(a, d)
     assert torch.equal(a.weight, torch.tensor([[1e-8, 3.0, -7.5], [0.1, 0.2, 0.3]]))
+    # Scales too far apart for an exact float64 difference are refused, not silently rounded.
+    with torch.no_grad():
+        b.weight[0, 0] = 1e30
+    with pytest.raises(BehemothError, match="not exactly representable"):
+        exact_deltas(a, b)

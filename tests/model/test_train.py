@@ -149,3 +149,21 @@ def test_resume_refuses_other_config_or_world(tiny_world: World, tmp_path: Path)
 def test_bad_probe_set_named(tiny_world: World, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="train.target_set"):
         train_model(tiny_world, _short(target_set="nested_sno"), tmp_path / "m", progress=False)
+
+
+def test_shards_and_bf16_paths_train(tiny_world: World, tmp_path: Path) -> None:
+    """Training from the written shards with bf16 autocast runs and lowers the loss."""
+    cfg = _short(
+        data="shards",
+        precision="bf16",
+        max_tokens=12 * 64 * 32,
+        warmup_steps=2,
+        eval_every=6,
+        target_accuracy="null",
+        eval_sets="[sro]",
+    )
+    out = train_model(tiny_world, cfg, tmp_path / "m", progress=False)
+    log = read_model_meta(out)["result"]
+    assert log["steps"] == 12
+    lines = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert lines[-1]["train_loss"] < lines[1]["train_loss"]

@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
                 "requests": len(batch),
                 "wall_seconds": result.wall_seconds,
                 "peak_memory_bytes": result.peak_memory_bytes,
+                "memory_increase_bytes": result.memory_increase_bytes,
                 "info": result.info,
             }
         )
@@ -130,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             cost = EditCost(
                 wall_time_s=sum(b["wall_seconds"] for b in batches),
                 peak_memory_bytes=max(b["peak_memory_bytes"] for b in batches),
+                memory_increase_bytes=max(b["memory_increase_bytes"] for b in batches),
             )
             r = evaluate(
                 current,

@@ -15,9 +15,6 @@ too, and the check is made when the deltas are taken, not assumed.
 from __future__ import annotations
 
 import copy
-import resource
-import sys
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +26,7 @@ from pydantic import Field
 from behemoth.config import StrictConfig
 from behemoth.editors.layers import LayerPaths, resolve_paths
 from behemoth.errors import BehemothError, ConfigError
+from behemoth.evaluation.cost import measure_cost
 from behemoth.scenarios.request import EditRequest
 
 
@@ -68,7 +66,8 @@ class EditResult:
     adapter: dict[str, torch.Tensor] | None
     norms: dict[str, dict[str, float | int | None]]
     wall_seconds: float
-    peak_memory_bytes: int
+    peak_memory_bytes: int  # CUDA: allocator peak; CPU: peak resident set (sampled) of the process
+    memory_increase_bytes: int  # that peak minus what was in use when the edit started
     info: dict[str, Any] = field(default_factory=dict)
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # e.g. ROME's k*, v*
 
@@ -79,6 +78,7 @@ class EditResult:
             "norms": self.norms,
             "wall_seconds": self.wall_seconds,
             "peak_memory_bytes": self.peak_memory_bytes,
+            "memory_increase_bytes": self.memory_increase_bytes,
             "adapter": self.adapter is not None,
             "info": self.info,
         }
@@ -113,27 +113,25 @@ class Editor(ABC):
             raise BehemothError(f"{self.name}: no edit requests given")
         if self.world is None:
             raise BehemothError(f"{self.name}: call prepare(model, world) before apply()")
-        t0 = time.perf_counter()
         dev = _device(model)
-        if dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(dev)
-        edited = copy.deepcopy(model)
-        # Library code never touches global RNG state: fork it, seed it, restore it on exit.
-        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-            torch.manual_seed(self.config.seed)
-            outcome = self._edit(edited, list(requests))
-        outcome.model.train(model.training)
-        deltas = exact_deltas(
-            model, outcome.weights if outcome.weights is not None else outcome.model
-        )
-        wall = time.perf_counter() - t0
+        with measure_cost(dev) as cost:
+            edited = copy.deepcopy(model)
+            # Library code never touches global RNG state: fork it, seed it, restore it on exit.
+            with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+                torch.manual_seed(self.config.seed)
+                outcome = self._edit(edited, list(requests))
+            outcome.model.train(model.training)
+            deltas = exact_deltas(
+                model, outcome.weights if outcome.weights is not None else outcome.model
+            )
         return EditResult(
             outcome.model,
             deltas,
             outcome.adapter,
             delta_norms(model, deltas),
-            wall,
-            _peak_memory(dev),
+            cost.wall_time_s,
+            cost.peak_memory_bytes,
+            cost.memory_increase_bytes,
             outcome.info,
             outcome.tensors,
         )
@@ -252,11 +250,3 @@ def _device(model: torch.nn.Module) -> torch.device:
         return next(model.parameters()).device
     except StopIteration:
         return torch.device("cpu")
-
-
-def _peak_memory(dev: torch.device) -> int:
-    """Peak memory: CUDA allocator peak during the edit, else the process's peak RSS so far."""
-    if dev.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(dev))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(rss if sys.platform == "darwin" else rss * 1024)

@@ -43,9 +43,7 @@ class LoraEditConfig(TuneConfig):
     rank: int = Field(4, ge=1, description="r: rank of each adapter.")
     alpha: float = Field(8.0, gt=0, description="Scale alpha (the update is alpha / r * B A).")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the adapter's input.")
-    targets: list[Target] = Field(
-        default_factory=_default_targets, description="Adapted modules."
-    )
+    targets: list[Target] = Field(default_factory=_default_targets, description="Adapted modules.")
     layers: list[int] | None = Field(None, description="Blocks adapted (null = every block).")
     merge: bool = Field(True, description="Merge into the weights, or keep the adapter separate.")
     lr: float = Field(1e-2, gt=0, description="Adam learning rate.")

@@ -34,6 +34,7 @@ from behemoth.editors.common import (
     mean_keys,
     prefixes_for,
     stats_for,
+    typical_output_norm,
 )
 from behemoth.editors.hooks import hooked
 from behemoth.editors.layers import linear_weight
@@ -79,6 +80,8 @@ class MemitEditor(Editor):
     def _prepare(self, model: torch.nn.Module, world: Any) -> None:
         self.C = stats_for(self.config, model, world, self._modules(model))
         self.prefixes = prefixes_for(self.config, world)
+        paths = self.paths(model)
+        self.scale = typical_output_norm(model, world, paths.one("block", self._layers(model)[-1]))
 
     def _lambda(self, d_in: int) -> float:
         lam = self.config.mom2_update_weight
@@ -108,6 +111,7 @@ class MemitEditor(Editor):
             weight_decay=cfg.weight_decay,
             clamp_norm_factor=cfg.clamp_norm_factor,
             nll_stop=cfg.nll_stop,
+            min_scale=self.scale,
         )
         z = tgt.target.double()  # [n, d]
         plain = rewrite_batch(requests, cfg.token, [])

@@ -32,6 +32,7 @@ from behemoth.editors.common import (
     mean_keys,
     prefixes_for,
     stats_for,
+    typical_output_norm,
 )
 from behemoth.editors.layers import linear_weight
 from behemoth.editors.prompts import kl_batch, rewrite_batch
@@ -70,6 +71,7 @@ class RomeEditor(Editor):
             else None
         )
         self.prefixes = prefixes_for(self.config, world)
+        self.scale = typical_output_norm(model, world, module)
 
     def _edit(self, model: torch.nn.Module, requests: list[EditRequest]) -> EditOutcome:
         cfg = self.config
@@ -98,6 +100,7 @@ class RomeEditor(Editor):
                 weight_decay=cfg.weight_decay,
                 clamp_norm_factor=cfg.clamp_norm_factor,
                 nll_stop=cfg.nll_stop,
+                min_scale=self.scale,
             )
             delta = tgt.delta[0].double().to(k_star.device)  # [d]
             with torch.no_grad():

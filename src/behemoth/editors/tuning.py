@@ -5,8 +5,10 @@ Each step minimizes the NLL of every request's new target after its prompt, plus
 known facts of the world (their probe prompts and true answers, never the edited edges), as
 the prototype did; ``corpus`` uses the language-modelling loss on corpus sequences instead
 (weaker: most corpus tokens are grammar, not facts). Without a retain mix, fine-tuning on a
-handful of edits destroys the other facts (docs/measurements.md: 99% -> 7-14%). Training stops
-once every edit's NLL is below ``stop_nll``.
+handful of edits destroys the other facts (docs/measurements.md: 99% -> 7-14%). Measured on the
+``tiny`` model (3 edits, LoRA r4 on every MLP output): retain weight 1 kept 78% of the other
+subjects' facts, 3 (the default) 98%, both with every edit taking. Training stops once every
+edit's NLL is below ``stop_nll``.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class TuneConfig(EditorConfig):
         200, ge=0, description="Facts (or corpus sequences) per step (0 = none)."
     )
     retain_seq_len: int = Field(32, ge=2, description="Length of corpus sequences (retain=corpus).")
-    retain_weight: float = Field(1.0, ge=0, description="Weight of the retain loss.")
+    retain_weight: float = Field(3.0, ge=0, description="Weight of the retain loss.")
     stop_nll: float = Field(0.05, ge=0, description="Stop once every edit's NLL is below this.")
 
 
