@@ -1,0 +1,93 @@
+"""One editing run: apply an editor to a model, batch after batch, and evaluate.
+
+Semantics are explicit (Gupta et al. 2024, arXiv 2401.07453, Sec. 3): the batches of a scenario
+are applied one after another, each to the model the previous one produced; the unedited model
+is frozen and only ever scored as the reference. With one batch this is one-shot (batch) editing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from behemoth.editors.base import Editor, EditResult
+from behemoth.evaluation.cost import EditCost
+from behemoth.evaluation.evaluate import evaluate, reference_scores
+from behemoth.evaluation.records import Records
+from behemoth.evaluation.scoring import Scores
+from behemoth.scenarios.scenario import Scenario
+from behemoth.world.world import World
+
+
+@dataclass
+class EditRun:
+    """The outcome of :func:`run_edit`: the last result (its model is the edited model), the
+    evaluation records and a per-batch cost log."""
+
+    result: EditResult
+    records: Records
+    batches: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.result.model
+
+
+def run_edit(
+    model: torch.nn.Module,
+    world: World,
+    scenario: Scenario,
+    editor: Editor,
+    reference: dict[str, Scores] | None = None,
+    *,
+    run: str = "run",
+    eval_every: int = 0,
+    extra: dict[str, Any] | None = None,
+) -> EditRun:
+    """Apply ``scenario``'s batches with ``editor`` (prepared on ``model``) and evaluate.
+
+    ``model`` is the unedited reference and is never modified. ``reference``: its scores on the
+    scenario's test sets (computed here if not given). ``eval_every``: with several batches,
+    also evaluate after every N batches (rows carry ``edits_applied``).
+    """
+    ref = reference if reference is not None else reference_scores(model, scenario)
+    current, result = model, None
+    batches: list[dict[str, Any]] = []
+    records = Records()
+    for i, batch in enumerate(scenario.batches):
+        result = editor.apply(current, [scenario.requests[j] for j in batch])
+        current = result.model
+        batches.append(
+            {
+                "requests": len(batch),
+                "wall_seconds": result.wall_seconds,
+                "peak_memory_bytes": result.peak_memory_bytes,
+                "info": result.info,
+            }
+        )
+        last = i == len(scenario.batches) - 1
+        if last or (eval_every and (i + 1) % eval_every == 0):
+            applied = sum(len(b) for b in scenario.batches[: i + 1])
+            cost = EditCost(
+                wall_time_s=sum(b["wall_seconds"] for b in batches),
+                peak_memory_bytes=max(b["peak_memory_bytes"] for b in batches),
+            )
+            t0 = time.perf_counter()
+            records.extend(
+                evaluate(
+                    current,
+                    world,
+                    scenario,
+                    ref,
+                    run=run,
+                    cost=cost,
+                    upto=None if last else applied,
+                    extra={"editor": editor.name, "batches_applied": i + 1, **(extra or {})},
+                )
+            )
+            batches[-1]["eval_seconds"] = time.perf_counter() - t0
+    assert result is not None  # a scenario has at least one batch
+    return EditRun(result, records, batches)

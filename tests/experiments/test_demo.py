@@ -1,0 +1,52 @@
+"""The end-to-end demo and the editing run it is made of, on the tiny world and model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from behemoth.editors import build_editor
+from behemoth.evaluation.records import read_records
+from behemoth.experiments import run_edit
+from behemoth.experiments.demo import run_demo
+from behemoth.model import load_model
+from behemoth.scenarios.scenario import build_scenario
+from behemoth.world import World
+
+
+def test_sequential_run_applies_batches_in_order_and_keeps_the_reference(
+    tiny_world: World, tiny_model: Path
+) -> None:
+    model, _ = load_model(tiny_model, tiny_world)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    scenario = build_scenario(tiny_world, "stream", {"n": 4, "batch_size": 2})
+    editor = build_editor("rome")
+    editor.prepare(model, tiny_world)
+    run = run_edit(model, tiny_world, scenario, editor, run="t", eval_every=1)
+    assert len(run.batches) == 2
+    # evaluated after batch 1 (2 edits applied) and at the end (all 4)
+    applied = {r.get("edits_applied") for r in run.records.rows}
+    assert 2 in applied
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    final = [r for r in run.records.rows if r.get("batches_applied") == 2 and r["metric"] == "efficacy"]
+    assert final and final[0]["value"] >= 0.75
+
+
+@pytest.mark.slow
+def test_quick_demo_reuses_world_and_model_and_writes_a_table(
+    tiny_world: World, tiny_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "demo"
+    # The demo's own world is the tiny preset: same config -> same fingerprint as tiny_world, so
+    # the already-trained tiny model is reused instead of trained again.
+    (out).mkdir()
+    shutil.copytree(tiny_model, out / "model")
+    res = run_demo(out, quick=True, editors=["rome"])
+    assert res.world.fingerprint == tiny_world.fingerprint
+    rows = read_records(out / "results")
+    eff = [r["value"] for r in rows if r["metric"] == "efficacy"]
+    assert len(eff) == 3 and min(eff) >= 0.5
+    assert "rome" in (out / "results" / "table.txt").read_text()
