@@ -151,7 +151,7 @@ def main() -> None:
             shards=False,
         )
         print(f"world {args.world_preset}: {time.perf_counter() - t0:.1f} s")
-        reqs = requests_for(world, 100 + 2)
+        reqs = requests_for(world, 100)
         rows = []
         for name, model in load_models(args, world).items():
             n_params = sum(p.numel() for p in model.parameters())
