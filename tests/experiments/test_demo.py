@@ -31,7 +31,9 @@ def test_sequential_run_applies_batches_in_order_and_keeps_the_reference(
     applied = {r.get("edits_applied") for r in run.records.rows}
     assert 2 in applied
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    final = [r for r in run.records.rows if r.get("batches_applied") == 2 and r["metric"] == "efficacy"]
+    final = [
+        r for r in run.records.rows if r.get("batches_applied") == 2 and r["metric"] == "efficacy"
+    ]
     assert final and final[0]["value"] >= 0.75
 
 

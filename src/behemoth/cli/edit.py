@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
     from behemoth.editors import editor_config, editor_names
     from behemoth.editors.base import delta_norms, exact_deltas
     from behemoth.editors.registry import build_editor
-    from behemoth.evaluation.cost import EditCost
-    from behemoth.evaluation.evaluate import evaluate, reference_scores
+    from behemoth.evaluation.evaluate import reference_scores
+    from behemoth.experiments.editing import run_edit
     from behemoth.io import atomic_dir, write_json
     from behemoth.provenance import write_provenance
     from behemoth.scenarios.scenario import build_scenario, get_scenario
@@ -110,41 +110,11 @@ def run(args: argparse.Namespace) -> int:
     prepare_s = time.perf_counter() - t0
     ref = reference_scores(model, scenario)
     run_name = f"{args.editor}:{Path(args.model).resolve().name}"
-    current, result = model, None
-    batches: list[dict[str, Any]] = []
-    rec = None
-    for i, batch in enumerate(scenario.batches):
-        result = editor.apply(current, [scenario.requests[j] for j in batch])
-        current = result.model
-        batches.append(
-            {
-                "requests": len(batch),
-                "wall_seconds": result.wall_seconds,
-                "peak_memory_bytes": result.peak_memory_bytes,
-                "memory_increase_bytes": result.memory_increase_bytes,
-                "info": result.info,
-            }
-        )
-        last = i == len(scenario.batches) - 1
-        if last or (args.eval_every and (i + 1) % args.eval_every == 0):
-            applied = sum(len(b) for b in scenario.batches[: i + 1])
-            cost = EditCost(
-                wall_time_s=sum(b["wall_seconds"] for b in batches),
-                peak_memory_bytes=max(b["peak_memory_bytes"] for b in batches),
-                memory_increase_bytes=max(b["memory_increase_bytes"] for b in batches),
-            )
-            r = evaluate(
-                current,
-                world,
-                scenario,
-                ref,
-                run=run_name,
-                cost=cost,
-                upto=None if last else applied,
-                extra={"editor": args.editor, "batches_applied": i + 1},
-            )
-            rec = r if rec is None else rec.extend(r)
-    assert result is not None and rec is not None
+    edit_run = run_edit(
+        model, world, scenario, editor, ref, run=run_name, eval_every=args.eval_every
+    )
+    result, rec, batches = edit_run.result, edit_run.records, edit_run.batches
+    current: Any = result.model
     deltas = exact_deltas(model, result.model if result.adapter is None else _merged(result.model))
     print()
     print(rec.table())
