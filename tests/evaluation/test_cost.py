@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import time
 
 import numpy as np
@@ -46,11 +47,15 @@ def test_param_deltas_only_changed() -> None:
 
 
 def test_measure_cost_time_and_memory() -> None:
+    size = 64 * 2**20
     with measure_cost() as cost:
-        x = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
-        x += 1
+        # Fresh anonymous pages (not heap memory malloc may already hold resident), all touched.
+        buf = mmap.mmap(-1, size)
+        x = np.frombuffer(buf, dtype=np.uint8)
+        x[:: mmap.PAGESIZE] = 1
         time.sleep(0.05)
         del x
+        buf.close()
     assert cost.wall_time_s >= 0.05
     assert cost.memory_increase_bytes >= 32 * 2**20
     assert cost.peak_memory_bytes >= cost.memory_increase_bytes
