@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from behemoth.cli.common import add_out_args
+from behemoth.cli.common import add_out_args, add_set_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,23 +38,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--scenario", required=True, help="edit scenario (see `behemoth evaluate --help`)"
     )
-    p.add_argument(
-        "--scenario-set",
+    add_set_arg(
+        p,
+        "override one scenario setting (repeatable)",
+        flag="--scenario-set",
         dest="scenario_overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one scenario setting (repeatable)",
     )
     p.add_argument("--editor", required=True, help="the editor")
     p.add_argument("--config", default=None, help="a YAML file of editor settings")
-    p.add_argument(
-        "--set",
+    add_set_arg(
+        p,
+        "override one editor setting (repeatable; values parsed as YAML)",
+        flag="--set",
         dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one editor setting (repeatable; values parsed as YAML)",
     )
     p.add_argument("--seed", type=int, default=None, help="seed of the editor and the scenario")
     p.add_argument(

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from behemoth.cli.common import add_out_args
+from behemoth.cli.common import add_out_args, add_set_arg
 from behemoth.errors import BehemothError
 from behemoth.io import atomic_dir, write_json
 from behemoth.provenance import write_provenance
@@ -48,13 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="k-different",
         help="edit scenario whose tests to run (default k-different)",
     )
-    p.add_argument(
-        "--set",
+    add_set_arg(
+        p,
+        "override one scenario setting (repeatable), e.g. --set k=20",
+        flag="--set",
         dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one scenario setting (repeatable), e.g. --set k=20",
     )
     p.add_argument("--seed", type=int, default=None, help="the scenario's seed")
     p.add_argument("--batch-size", type=int, default=1024, help="prompts per forward pass")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from behemoth.cli.common import add_out_args
+from behemoth.cli.common import add_out_args, add_set_arg
 from behemoth.errors import ConfigError
 from behemoth.model.presets import model_preset, model_presets
 
@@ -21,13 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--preset", help="a named model preset")
     src.add_argument("--config", help="a YAML file of model settings")
-    p.add_argument(
-        "--set",
+    add_set_arg(
+        p,
+        "override one setting (repeatable; dotted keys, values parsed as YAML)",
+        flag="--set",
         dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one setting (repeatable; dotted keys, values parsed as YAML)",
     )
     p.add_argument("--seed", type=int, default=None, help="the seed of the weight initialization")
     add_out_args(p)

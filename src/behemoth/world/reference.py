@@ -42,7 +42,6 @@ import hashlib
 import json
 import math
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -50,16 +49,12 @@ import numpy as np
 
 from behemoth.errors import BehemothError, ConfigError
 from behemoth.io import atomic_dir, write_json
-from behemoth.provenance import write_provenance
 from behemoth.world.config import WorldConfig
-from behemoth.world.corpus import Corpus
 from behemoth.world.graph import Graph
-from behemoth.world.probes import ProbeSet, build_probes, save_probes
+from behemoth.world.probes import ProbeSet
 from behemoth.world.rng import derive_rng
-from behemoth.world.shards import write_shards
-from behemoth.world.tokenizer import save_tokenizer
 from behemoth.world.vocab import AA, DOT, EOT, Vocabulary
-from behemoth.world.world import FORMAT, FORMAT_VERSION, World
+from behemoth.world.world import World, write_world
 
 #: Stream documents per exported text shard (the reference writes ~10^5-10^6 per shard).
 EXPORT_UNITS_PER_SHARD = 1_000_000
@@ -423,63 +418,6 @@ def graph_from_edges(
     else:
         nested_of = np.zeros((R, 0), dtype=np.int64)
     return Graph(objects, minority, nested_of, np.zeros(S, dtype=bool))
-
-
-def write_world(
-    cfg: WorldConfig,
-    graph: Graph,
-    out: str | Path,
-    *,
-    force: bool = False,
-    shards: bool = False,
-    extra_meta: dict[str, Any] | None = None,
-    extra_files: dict[str, Path] | None = None,
-) -> World:
-    """Write a world for a *given* graph (not sampled from ``cfg``): graph.parquet, probes,
-    tokenizer, optional shards and world.json, through the same code as ``generate_world``."""
-    t0 = time.perf_counter()
-    vocab = Vocabulary.from_config(cfg)
-    corpus = Corpus(cfg, graph, vocab)
-    with atomic_dir(out, force=force, marker="world.json", what="a world") as tmp:
-        graph.save(tmp / "graph.parquet")
-        probes = build_probes(cfg, graph, vocab)
-        save_probes(probes, tmp / "probes.parquet")
-        save_tokenizer(vocab, tmp)
-        index = None
-        if shards:
-            index = write_shards(corpus, tmp / "shards")
-            write_json(tmp / "shards" / "index.json", index)
-        for rel, src in (extra_files or {}).items():
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, tmp / rel)
-        graph_sha = hashlib.sha256((tmp / "graph.parquet").read_bytes()).hexdigest()
-        meta: dict[str, Any] = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "fingerprint": hashlib.sha256((cfg.model_dump_json() + graph_sha).encode()).hexdigest()[
-                :16
-            ],
-            "config": cfg.to_dict(),
-            "vocab": vocab.to_json(),
-            "counts": {
-                "subjects": graph.n_subjects,
-                "relations": graph.n_relations,
-                "facts": int(graph.objects.size),
-                "nested_facts": int(graph.objects.size + graph.nested_of.size)
-                if graph.nested
-                else 0,
-                "minority_edges": int((graph.minority >= 0).sum()),
-                "question_subjects": int(graph.question_subjects.sum()),
-                "documents_per_pass": corpus.n_units,
-                "sentences_per_pass": corpus.n_sentences,
-                "tokens_written": index["tokens"] if index else None,
-            },
-            "probes": {name: len(p) for name, p in probes.items()},
-            **(extra_meta or {}),
-        }
-        write_json(tmp / "world.json", meta)
-        write_provenance(tmp, {"seconds": round(time.perf_counter() - t0, 3)})
-    return World.load(out)
 
 
 def import_reference(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,9 +127,28 @@ def generate_world(
     if existing is not None and not force:
         log.info("%s already holds this world (same config and seed); nothing to do", out)
         return existing
+    return write_world(
+        cfg, sample_graph(cfg), out, shards=shards, force=force, workers=workers, progress=progress
+    )
+
+
+def write_world(
+    cfg: WorldConfig,
+    graph: Graph,
+    out: str | Path,
+    *,
+    shards: bool = True,
+    force: bool = False,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    extra_meta: dict[str, Any] | None = None,
+    extra_files: dict[str, Path] | None = None,
+) -> World:
+    """Write the world of ``graph`` (sampled from ``cfg``, or imported) into ``out``, atomically:
+    graph.parquet, probes, tokenizer, optional shards, world.json and provenance.json.
+    ``extra_files`` (relative name -> source) are copied in; ``extra_meta`` joins world.json."""
     t0 = time.perf_counter()
     vocab = Vocabulary.from_config(cfg)
-    graph = sample_graph(cfg)
     corpus = Corpus(cfg, graph, vocab)
     with atomic_dir(out, force=force, marker="world.json", what="a different world") as tmp:
         graph.save(tmp / "graph.parquet")
@@ -139,6 +159,9 @@ def generate_world(
         if shards:
             shard_index = write_shards(corpus, tmp / "shards", workers=workers, progress=progress)
             write_json(tmp / "shards" / "index.json", shard_index)
+        for rel, src in (extra_files or {}).items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, tmp / rel)
         fingerprint = hashlib.sha256(
             (cfg.model_dump_json() + _sha(tmp / "graph.parquet")).encode()
         ).hexdigest()[:16]
@@ -162,6 +185,7 @@ def generate_world(
                 "tokens_written": shard_index["tokens"] if shard_index else None,
             },
             "probes": {name: len(p) for name, p in probes.items()},
+            **(extra_meta or {}),
         }
         write_json(tmp / "world.json", meta)
         write_provenance(tmp, {"seconds": round(time.perf_counter() - t0, 3)})
