@@ -132,3 +132,15 @@ def stats_for(
         seq_len=cfg.mom2_seq_len,
         cache_dir=cfg.stats_dir,
     )
+
+
+def target_settings(cfg: LocateEditConfig) -> dict[str, Any]:
+    """The value-optimization settings of ``cfg`` as ``optimize_targets`` keyword arguments."""
+    return {
+        "steps": cfg.v_steps,
+        "lr": cfg.v_lr,
+        "kl_factor": cfg.kl_factor,
+        "weight_decay": cfg.weight_decay,
+        "clamp_norm_factor": cfg.clamp_norm_factor,
+        "nll_stop": cfg.nll_stop,
+    }

@@ -36,6 +36,7 @@ from behemoth.editors.common import (
     mean_keys,
     prefixes_for,
     stats_for,
+    target_settings,
     typical_output_norm,
 )
 from behemoth.editors.hooks import hooked
@@ -107,12 +108,7 @@ class MemitEditor(Editor):
             rw,
             kl,
             n,
-            steps=cfg.v_steps,
-            lr=cfg.v_lr,
-            kl_factor=cfg.kl_factor,
-            weight_decay=cfg.weight_decay,
-            clamp_norm_factor=cfg.clamp_norm_factor,
-            nll_stop=cfg.nll_stop,
+            **target_settings(cfg),
             min_scale=self.scale,
         )
         z = tgt.target.double()  # [n, d]

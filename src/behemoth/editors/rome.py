@@ -32,6 +32,7 @@ from behemoth.editors.common import (
     mean_keys,
     prefixes_for,
     stats_for,
+    target_settings,
     typical_output_norm,
 )
 from behemoth.editors.layers import linear_weight
@@ -94,12 +95,7 @@ class RomeEditor(Editor):
                 rw,
                 kl,
                 1,
-                steps=cfg.v_steps,
-                lr=cfg.v_lr,
-                kl_factor=cfg.kl_factor,
-                weight_decay=cfg.weight_decay,
-                clamp_norm_factor=cfg.clamp_norm_factor,
-                nll_stop=cfg.nll_stop,
+                **target_settings(cfg),
                 min_scale=self.scale,
             )
             delta = tgt.delta[0].double().to(k_star.device)  # [d]
