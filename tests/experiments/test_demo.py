@@ -52,3 +52,34 @@ def test_quick_demo_reuses_world_and_model_and_writes_a_table(
     eff = [r["value"] for r in rows if r["metric"] == "efficacy"]
     assert len(eff) == 3 and min(eff) >= 0.5
     assert "rome" in (out / "results" / "table.txt").read_text()
+
+
+def test_fact_replay_rehearses_only_the_scenarios_retain_mix(tiny_world: World) -> None:
+    from behemoth.editors.tuning import _FactReplay
+
+    scenario = build_scenario(tiny_world, "k-different", {"k": 3})
+    retain = scenario.retain.probes
+    assert len(retain) > 0
+    allowed = {tuple(int(t) for t in retain.prompt(i)) for i in range(len(retain))}
+    tested = {
+        tuple(int(t) for t in t_.probes.prompt(i))
+        for group in scenario.groups().values()
+        for t_ in group
+        for i in range(len(t_.probes))
+    }
+    replay = _FactReplay(tiny_world, scenario.requests, 16, seed=0, probes=retain)
+    batch = replay.next_batch()
+    ids, last = batch.ids.tolist(), batch.answer_pos.tolist()
+    rows = [tuple(ids[i][: last[i] + 1]) for i in range(len(ids))]
+    assert rows and all(r in allowed for r in rows)
+    # and the retain mix never holds a tested prompt, so nothing measured is rehearsed
+    assert not (allowed & tested)
+
+
+def test_run_edit_hands_the_retain_mix_to_the_editor(tiny_world: World, tiny_model: Path) -> None:
+    model, _ = load_model(tiny_model, tiny_world)
+    scenario = build_scenario(tiny_world, "single", {})
+    editor = build_editor("ft", {"steps": 2})
+    editor.prepare(model, tiny_world)
+    run_edit(model, tiny_world, scenario, editor)
+    assert editor.retain is scenario.retain.probes

@@ -100,12 +100,20 @@ class Editor(ABC):
             )
         self.config = cfg
         self.world: Any = None
+        self.retain: Any = None  # a ProbeSet of facts to keep, or None (see set_retain)
 
     # -- the interface -----------------------------------------------------------------------
     def prepare(self, model: torch.nn.Module, world: Any) -> None:
         """Compute request-independent state (e.g. second-moment statistics) once."""
         self.world = world
         self._prepare(model, world)
+
+    def set_retain(self, probes: Any) -> None:
+        """Facts to keep while editing: a scenario's retain mix (``scenario.retain.probes``),
+        disjoint from its test sets. Editors that replay known facts (FT, LoRA) draw from it
+        instead of from the whole world, so that the facts they rehearse are never the facts
+        specificity is measured on. ``None`` = the world's facts."""
+        self.retain = probes
 
     def apply(self, model: torch.nn.Module, requests: Sequence[EditRequest]) -> EditResult:
         """Edit a deep copy of ``model`` so that it answers ``requests``; return it and the deltas."""

@@ -98,6 +98,7 @@ class FtEditor(Editor):
             self.world,
             self.config,
             after_step=project if eps is not None else None,
+            retain=self.retain,
         )
         for n, p in model.named_parameters():
             p.requires_grad_(flags[n])

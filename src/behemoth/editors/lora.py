@@ -89,7 +89,7 @@ class LoraEditor(Editor):
         )
         wrapped = get_peft_model(model, peft_cfg)  # injects adapters into our private copy
         params = [p for p in wrapped.parameters() if p.requires_grad]
-        info = tune(wrapped, params, requests, self.world, cfg)
+        info = tune(wrapped, params, requests, self.world, cfg, retain=self.retain)
         info["targets"] = targets
         adapter = {k: v.detach().clone() for k, v in get_peft_model_state_dict(wrapped).items()}
         if cfg.merge:

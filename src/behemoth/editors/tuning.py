@@ -54,9 +54,14 @@ def _retain_sampler(world: Any, cfg: TuneConfig) -> Any:
 class _FactReplay:
     """Random known facts of the world (the first trained S-O probe set), edited edges excluded."""
 
-    def __init__(self, world: Any, requests: list[EditRequest], n: int, seed: int) -> None:
-        sets = [p for p in world.probes.values() if p.kind == "S-O" and p.trained]
-        self.probes = sets[0]
+    def __init__(
+        self, world: Any, requests: list[EditRequest], n: int, seed: int, probes: Any = None
+    ) -> None:
+        if probes is not None and len(probes) > 0:
+            self.probes = probes  # a scenario's retain mix, disjoint from its test sets
+        else:
+            sets = [p for p in world.probes.values() if p.kind == "S-O" and p.trained]
+            self.probes = sets[0]
         edited = {(r.subject, r.relation) for r in requests}
         keep = [
             i
@@ -93,6 +98,7 @@ def tune(
     world: Any,
     cfg: TuneConfig,
     after_step: Callable[[], None] | None = None,
+    retain: Any = None,
 ) -> dict[str, Any]:
     """Train ``params`` of ``model`` on the edits (+ retain mix); returns steps and final NLLs."""
     dev = next(model.parameters()).device
@@ -101,7 +107,7 @@ def tune(
     use_retain = cfg.retain_batch > 0 and cfg.retain_weight > 0
     corpus = _retain_sampler(world, cfg) if use_retain and cfg.retain == "corpus" else None
     facts = (
-        _FactReplay(world, requests, cfg.retain_batch, cfg.seed)
+        _FactReplay(world, requests, cfg.retain_batch, cfg.seed, retain)
         if use_retain and cfg.retain == "facts"
         else None
     )

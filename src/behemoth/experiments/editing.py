@@ -49,11 +49,15 @@ def run_edit(
 ) -> EditRun:
     """Apply ``scenario``'s batches with ``editor`` (prepared on ``model``) and evaluate.
 
+    The editor is given the scenario's retain mix (:meth:`Editor.set_retain`), which is
+    disjoint from the test sets, so replay-based editors never rehearse what is measured.
+
     ``model`` is the unedited reference and is never modified. ``reference``: its scores on the
     scenario's test sets (computed here if not given). ``eval_every``: with several batches,
     also evaluate after every N batches (rows carry ``edits_applied``).
     """
     ref = reference if reference is not None else reference_scores(model, scenario)
+    editor.set_retain(scenario.retain.probes)  # rehearse the retain mix, never the test facts
     current, result = model, None
     batches: list[dict[str, Any]] = []
     records = Records()
