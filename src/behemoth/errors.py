@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class BehemothError(Exception):
     """A user-facing error: its message names the field and the fix."""
@@ -19,3 +22,10 @@ class ConfigError(BehemothError, ValueError):
 
 class OutputExistsError(BehemothError):
     """The output directory already holds something that must not be overwritten."""
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """The fix for an unknown name: "did you mean 'x'?" for a close match, else the choices."""
+    options = sorted(choices)
+    hint = difflib.get_close_matches(name, options, n=1)
+    return f"did you mean {hint[0]!r}?" if hint else f"choose one of {', '.join(options)}"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
 from behemoth.config import resolve
 from behemoth.editors.base import Editor, EditorConfig
-from behemoth.errors import ConfigError
+from behemoth.errors import ConfigError, suggest
 
 _EDITORS: dict[str, type[Editor]] = {}
 
@@ -30,9 +29,7 @@ def editor_class(name: str) -> type[Editor]:
     try:
         return _EDITORS[name]
     except KeyError:
-        hint = difflib.get_close_matches(name, _EDITORS, n=1)
-        fix = f"did you mean {hint[0]!r}?" if hint else f"choose one of {', '.join(editor_names())}"
-        raise ConfigError("--editor", f"unknown editor {name!r}", fix) from None
+        raise ConfigError("--editor", f"unknown editor {name!r}", suggest(name, _EDITORS)) from None
 
 
 def editor_config(

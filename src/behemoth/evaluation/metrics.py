@@ -17,11 +17,12 @@ AUC is the loss-based test of unlearning (Shokri et al. 2017; as used by MUSE/TO
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from behemoth.errors import suggest
 
 
 @dataclass
@@ -69,10 +70,7 @@ def get_metric(name: str) -> Metric:
     try:
         return METRICS[name]
     except KeyError:
-        hint = difflib.get_close_matches(name, METRICS, n=1)
-        raise KeyError(
-            f"unknown metric {name!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
-        ) from None
+        raise KeyError(f"unknown metric {name!r}; {suggest(name, METRICS)}") from None
 
 
 def metrics_for(group: str, with_reference: bool) -> list[Metric]:

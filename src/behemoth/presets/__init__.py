@@ -5,13 +5,12 @@ One loader for every kind (world, model, editor, ...), with "did you mean" error
 
 from __future__ import annotations
 
-import difflib
 from importlib import resources
 from typing import Any
 
 import yaml
 
-from behemoth.errors import ConfigError
+from behemoth.errors import ConfigError, suggest
 
 
 def _dir(kind: str) -> Any:
@@ -30,7 +29,5 @@ def load_preset(kind: str, name: str) -> dict[str, Any]:
     """A preset's settings as a dict; resolve it with ``behemoth.config.resolve``."""
     names = preset_names(kind)
     if name not in names:
-        hint = difflib.get_close_matches(name, names, n=1)
-        fix = f"did you mean {hint[0]!r}?" if hint else f"choose one of {', '.join(names)}"
-        raise ConfigError("--preset", f"no {kind} preset named {name!r}", fix)
+        raise ConfigError("--preset", f"no {kind} preset named {name!r}", suggest(name, names))
     return dict(yaml.safe_load((_dir(kind) / f"{name}.yaml").read_text()) or {})

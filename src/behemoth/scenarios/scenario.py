@@ -8,7 +8,6 @@ themselves with :func:`register_scenario`; :func:`build_scenario` resolves a con
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from behemoth.config import StrictConfig, resolve
-from behemoth.errors import ConfigError
+from behemoth.errors import ConfigError, suggest
 from behemoth.scenarios.request import EditRequest
 from behemoth.scenarios.testset import GROUPS, TestSet
 from behemoth.world.probes import ProbeSet
@@ -165,13 +164,9 @@ def get_scenario(name: str) -> ScenarioSpec:
     try:
         return SCENARIOS[name]
     except KeyError:
-        hint = difflib.get_close_matches(name, SCENARIOS, n=1)
-        fix = (
-            f"did you mean {hint[0]!r}?"
-            if hint
-            else f"choose one of {', '.join(sorted(SCENARIOS))}"
-        )
-        raise ConfigError("--scenario", f"unknown scenario {name!r}", fix) from None
+        raise ConfigError(
+            "--scenario", f"unknown scenario {name!r}", suggest(name, SCENARIOS)
+        ) from None
 
 
 def scenario_names() -> list[str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from behemoth.errors import suggest
 from behemoth.world.rng import below, mix64, uniform
 from behemoth.world.vocab import AA, OO, QQ, RR, SS, Vocabulary
 
@@ -70,12 +71,7 @@ def get_template(name: str) -> Template:
     try:
         return TEMPLATES[name]
     except KeyError:
-        import difflib
-
-        hint = difflib.get_close_matches(name, TEMPLATES, n=1)
-        raise KeyError(
-            f"unknown template {name!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
-        ) from None
+        raise KeyError(f"unknown template {name!r}; {suggest(name, TEMPLATES)}") from None
 
 
 S, R, O = Slot("S"), Slot("R"), Slot("O")
