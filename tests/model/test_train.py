@@ -167,3 +167,69 @@ def test_shards_and_bf16_paths_train(tiny_world: World, tmp_path: Path) -> None:
     assert log["steps"] == 12
     lines = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert lines[-1]["train_loss"] < lines[1]["train_loss"]
+
+
+class _Exploit:
+    """Unpickling this would create a marker file: proof that code ran."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("name", ["checkpoint.pt", "checkpoint.safetensors"])
+def test_pickled_checkpoint_is_refused(tiny_world: World, tmp_path: Path, name: str) -> None:
+    """A crafted pickle in a partial run directory is never unpickled on --resume: the run is
+    refused with one line naming the file, and the payload's code does not run."""
+    import pickle
+
+    from behemoth.model.checkpoint import CheckpointError
+
+    cfg = _short(
+        batch_size=8,
+        max_tokens=20 * 8 * 32,
+        warmup_steps=2,
+        checkpoint_every=4,
+        eval_every=100,
+        target_accuracy="null",
+        eval_sets="[sro]",
+    )
+
+    def kill(step: int, info: dict[str, object]) -> None:
+        if step == 6:
+            raise _Kill
+
+    out = tmp_path / "m"
+    with pytest.raises(_Kill):
+        train_model(tiny_world, cfg, out, progress=False, on_step=kill)
+    part = partial_dir(out)
+    (part / "checkpoint.safetensors").unlink()
+    marker = tmp_path / "pwned"
+    (part / name).write_bytes(pickle.dumps({"model": _Exploit(str(marker))}))
+    torch_payload = tmp_path / "payload.pt"
+    torch.save({"x": _Exploit(str(marker))}, torch_payload)
+    assert not marker.exists()
+    with pytest.raises(CheckpointError, match=name.replace(".", r"\.")) as err:
+        train_model(tiny_world, None, out, resume=True, progress=False)
+    assert "\n" not in str(err.value)
+    assert not marker.exists()
+    # the same through the CLI: exit 2, one line, no traceback, nothing executed
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "behemoth.cli.main",
+            "train",
+            str(tiny_world.path),
+            "--out",
+            str(out),
+            "--resume",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not marker.exists()
