@@ -237,7 +237,10 @@ def _specificity_and_retain(
     new_value &= ~same_value
     untouched = ~esub[:, None] & ~excluded
     same_subject = esub[:, None] & ~excluded
-    reserved = _reserve_same_subject(same_subject, cfg.editor_same_subject, rng)
+    # Editor facts come from their own stream: a scenario rebuilt from its JSONL (same seed,
+    # same requests and retain mix) gets the same ones.
+    editor_rng = derive_rng(cfg.seed, "editor-facts")
+    reserved = _reserve_same_subject(same_subject, cfg.editor_same_subject, editor_rng)
     pools = {
         "same_subject": same_subject & ~reserved,
         "same_value": untouched & same_value,
@@ -261,7 +264,9 @@ def _specificity_and_retain(
         retain_flat = retain.probes.subject * R + retain.probes.relation
     in_train = np.zeros(S * R, bool)
     in_train[retain_flat] = True
-    editor_flat = _draw_editor(train, in_train, np.flatnonzero(reserved.reshape(-1)), cfg, K, rng)
+    editor_flat = _draw_editor(
+        train, in_train, np.flatnonzero(reserved.reshape(-1)), cfg, K, editor_rng
+    )
     in_train[editor_flat] = True
     editor = _so_set(world, "editor", "facts", retain_tmpl, editor_flat)
     # Competitor for NS (ROME): a same-relation neighbour compares its true object with the new
