@@ -516,13 +516,12 @@ def _forgetting_extra(
         add(make_testset("forgetting", "held_out", p, np.full(len(p), target), old))
     # Membership (Shokri et al. 2017 style, loss-based): members are the forgotten facts with their
     # true objects; non-members are the same prompts answered by an object the model never saw
-    # with them (uniform over the relation's other objects).
+    # with them: uniform over the relation's objects other than the true one and the edge's
+    # minority (dissenting) object, which the corpus does state.
     s = np.array([requests[i].subject for i in so])
     rr = np.full(len(s), r)
     true = g.objects[s, r]
-    n_obj = world.config.objects
-    fake = derive_rng(cfg.seed, "membership").integers(0, n_obj - 1, size=len(s))
-    fake += fake >= true
+    fake = _unseen_objects(true, g.minority[s, r], world.config.objects, cfg.seed)
     mem = edge_prompts(world, tmpl, "S-O", s, rr, true)
     non = edge_prompts(world, tmpl, "S-O", s, rr, fake)
     both = concat_probes([mem, non])
@@ -530,3 +529,16 @@ def _forgetting_extra(
     member = np.concatenate([np.ones(len(s), bool), np.zeros(len(s), bool)])
     edit = np.concatenate([np.array(so), np.array(so)])
     add(make_testset("membership", "forgotten_vs_unseen", both, None, -1, edit, member))
+
+
+def _unseen_objects(true: np.ndarray, minority: np.ndarray, n_obj: int, seed: int) -> np.ndarray:
+    """Per item, an object uniform over 0..n_obj-1 except its true and minority objects."""
+    rng = derive_rng(seed, "membership")
+    out = np.empty(len(true), dtype=np.int64)
+    for i, (t, m) in enumerate(zip(true, minority)):
+        seen = sorted({int(t), int(m)} - {-1})
+        x = int(rng.integers(0, n_obj - len(seen)))
+        for v in seen:  # shift past the excluded objects, in increasing order
+            x += x >= v
+        out[i] = x
+    return out
