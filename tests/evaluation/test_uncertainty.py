@@ -22,7 +22,7 @@ def test_wilson_known_values() -> None:
     assert wilson(0, 10) == pytest.approx((0.0, 0.27753), abs=1e-4)
     assert wilson(5, 10) == pytest.approx((0.23659, 0.76341), abs=1e-4)
     lo, hi = wilson(10, 10)
-    assert hi == pytest.approx(1.0) and lo == pytest.approx(0.72247, abs=1e-4)
+    assert hi == 1.0 and lo == pytest.approx(0.72247, abs=1e-4)
     assert all(math.isnan(x) for x in wilson(0, 0))
 
 

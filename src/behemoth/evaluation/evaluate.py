@@ -137,7 +137,7 @@ def evaluate(
     phases = [("post", base, post, ref_scores is not None)]
     if ref_scores is not None and pre_rows:  # the unedited model on the same items
         pre = [_scored(t, sc, None) for t, sc in zip(sets, ref_scores)]
-        phases.insert(0, ("pre", {**base, "edits_applied": 0}, pre, False))
+        phases.append(("pre", {**base, "edits_applied": 0}, pre, False))
     for phase, row_base, scored, with_ref in phases:
         row_base = {**row_base, "phase": phase}
         for t, sc_ in zip(sets, scored):

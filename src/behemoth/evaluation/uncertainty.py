@@ -33,7 +33,9 @@ def wilson(k: float, n: int, z: float = Z95) -> tuple[float, float]:
     den = 1 + z * z / n
     mid = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
+    lo = 0.0 if k <= 0 else max(0.0, mid - half)  # exact ends: no rounding past 0 or 1
+    hi = 1.0 if k >= n else min(1.0, mid + half)
+    return lo, hi
 
 
 def _clusters(edit: np.ndarray) -> np.ndarray:
@@ -79,12 +81,12 @@ def bootstrap(
     C = int(c.max(initial=-1)) + 1
     if C == 0:
         return float("nan"), float("nan")
-    members = [np.flatnonzero(c == j) for j in range(C)]
     rng = np.random.default_rng(seed)
+    items = np.arange(len(c))
     out = np.empty(n_boot)
     for b in range(n_boot):
-        pick = rng.integers(0, C, size=C)
-        out[b] = stat(np.concatenate([members[j] for j in pick]))
+        times = np.bincount(rng.integers(0, C, size=C), minlength=C)  # draws of each edit
+        out[b] = stat(np.repeat(items, times[c]))  # an edit drawn m times: its items m times
     return _percentile(out)
 
 
