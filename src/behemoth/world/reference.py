@@ -570,10 +570,10 @@ def import_reference(
         except Exception as e:  # the tokenizers library raises plain Exceptions
             raise BehemothError(f"{meta_dir / 'tokenizer.json'}: not a tokenizer ({e})") from None
         tokenizer_info = {"vocab_size": ref_tok.get_vocab_size(with_added_tokens=True)}
-        if "vocab_size" in ref_meta and ref_meta["vocab_size"] < tokenizer_info["vocab_size"]:
+        if "vocab_size" in ref_meta and ref_meta["vocab_size"] > tokenizer_info["vocab_size"]:
             notes.append(
                 f"the reference's metadata.json says vocab_size={ref_meta['vocab_size']} but its "
-                f"tokenizer has {tokenizer_info['vocab_size']} ids"
+                f"tokenizer has only {tokenizer_info['vocab_size']} ids"
             )
     imported = {
         "path": str(src.resolve()),
