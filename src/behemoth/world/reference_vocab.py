@@ -11,11 +11,14 @@ a pure function of the counts (S subjects, R relations, O objects, M nested obje
   (1000 when it divides n, else ``floor(sqrt(n)) - (n mod floor(sqrt(n)))``), word i is
   (i // d, i mod d) with the ceil(n/d) first tokens before the d second tokens.
 - one unused id, then the grammar words in the order its phrase creators claim them:
-  W0..W10 (statements), 3 simple-repeats fillers, 3 new-QA words (F1..F3), WQ1..WQ4
-  (questions), W11..W999 (nonsense grammar, which draws among all ``W*`` words, WQ included).
-- ``vocab_size`` (its metadata.json) is one more than the last grammar id.
+  W0..W10 (statements), 3 simple-repeats fillers, 3 new-QA words, WQ1..WQ4 (questions),
+  W11..W999 (nonsense grammar, which draws among all ``W*`` words, WQ included).
+- ``vocab_size`` (its metadata.json) is one more than the last grammar id, plus one.
+- the new QA format's words (our F1..F3) are the ones ``create_finetuning_data.py`` allocates:
+  it starts again at ``vocab_size - 1``, so they are ``vocab_size - 1 .. vocab_size + 1`` (the
+  three reserved at pretraining are never used).
 
-Our forgetting placeholders (one per relation) come after that, so the reference's ids never
+Our forgetting placeholders (one per relation) come after those, so the reference's ids never
 move. :class:`ReferenceLayout` computes all of it; :class:`behemoth.world.vocab.Vocabulary`
 uses it when a world's ``vocab`` is ``"reference"``.
 """
@@ -120,8 +123,10 @@ class ReferenceLayout:
         ids: dict[str, int] = {}
         for i, w in enumerate(_STATEMENT_WORDS):
             ids[w] = g + i
-        for i, w in enumerate(["FS", "FR", "FO", "F1", "F2", "F3"]):
+        for i, w in enumerate(["FS", "FR", "FO"]):
             ids[w] = g + 11 + i
+        for i, w in enumerate(["F1", "F2", "F3"]):  # as its fine-tuning script allocates them
+            ids[w] = self.vocab_size - 1 + i
         for i, w in enumerate(_QUESTION_WORDS):
             ids[w] = g + 17 + i
         for i in range(NONSENSE_TOTAL):

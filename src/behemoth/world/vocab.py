@@ -234,6 +234,6 @@ def _reference_ranges(ref: ReferenceLayout) -> dict[str, tuple[int, int]]:
     else:
         o_end = ranges["object"][1]
         ranges["nested_relation"] = ranges["nested_object"] = (o_end, o_end)
-    ranges["grammar"] = (ref.meaningful_end, end)
-    ranges["placeholder"] = (end, end + R)
+    ranges["grammar"] = (ref.meaningful_end, end + 2)  # + the fine-tuning QA words
+    ranges["placeholder"] = (end + 2, end + 2 + R)
     return ranges
