@@ -20,7 +20,7 @@ from behemoth.world.reference import export_reference, import_reference, validat
 from behemoth.world.vocab import EOT, Vocabulary
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
-WORLDS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
+WORLDS = sorted(p.name for p in FIXTURES.iterdir() if (p / "metadata").is_dir())
 #: Files whose bytes depend on the reference's random draws, not on the world: the token count
 #: of a corpus with random inversions, and (nested) O-NO sentences of objects no subject has,
 #: which the reference leaves out of its corpus and we write.
