@@ -13,9 +13,9 @@ import pytest
 
 from behemoth.errors import ConfigError
 from behemoth.scenarios.scenario import build_scenario
+from behemoth.world.config import WorldConfig
 from behemoth.world.reference import export_reference, import_reference
 from behemoth.world.world import World, generate_world
-from behemoth.world.config import WorldConfig
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
 FT = FIXTURES / "twotoken_ft"

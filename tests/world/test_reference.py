@@ -74,7 +74,9 @@ def test_export_text_tokenizes_to_exactly_the_stream(
     np.testing.assert_array_equal(np.asarray(ids), stream)
     # every word is the 4-digit number of its token id
     words = text.replace(".<|endoftext|>", " ").split()
-    assert all(len(w) == 4 and w.isdigit() for w in words if w not in ("SS", "RR", "OO", "QQ", "AA"))
+    assert all(
+        len(w) == 4 and w.isdigit() for w in words if w not in ("SS", "RR", "OO", "QQ", "AA")
+    )
     sentences = int((stream == EOT).sum())
     assert meta["total_num_tokens"] == stream.size + sentences - len(files) + 1
     assert meta["graph_size"] == world.graph.objects.size

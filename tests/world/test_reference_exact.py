@@ -99,7 +99,9 @@ def test_layout_matches_the_reference_remappings() -> None:
 
 
 def test_two_token_subjects_follow_the_reference_split() -> None:
-    v = Vocabulary.from_config(WorldConfig(subjects=1100, relations=2, objects=5, vocab="reference"))
+    v = Vocabulary.from_config(
+        WorldConfig(subjects=1100, relations=2, objects=5, vocab="reference")
+    )
     ids = v.subject(np.array([0, 21, 22, 1099]))
     # divisor 22 (= 33 - 1100 mod 33): 50 first tokens, then 22 second tokens
     np.testing.assert_array_equal(ids, [[85, 135], [85, 156], [86, 135], [134, 156]])

@@ -254,9 +254,7 @@ def export_reference(
             text = _stored_order(world, rel, ours)
             if text is None and not lines:
                 continue
-            (tmp / rel).write_text(
-                "\n".join(lines) if text is None else text, encoding="utf-8"
-            )
+            (tmp / rel).write_text("\n".join(lines) if text is None else text, encoding="utf-8")
         meta_dir = tmp / "metadata"
         (meta_dir / "relationship_graph.txt").write_text(
             "".join(line + "\n" for line in graph_lines(graph)), encoding="utf-8"
