@@ -248,8 +248,8 @@ def export_reference(
         ours = {line for lines in files.values() for line in lines}
         for folder in ("validations", "questions"):  # files only the reference wrote
             if (kept / folder).is_dir():
-                for f in sorted((kept / folder).glob("*.txt")):
-                    files.setdefault(f"{folder}/{f.name}", [])
+                for kept_file in sorted((kept / folder).glob("*.txt")):
+                    files.setdefault(f"{folder}/{kept_file.name}", [])
         for rel, lines in files.items():
             text = _stored_order(world, rel, ours)
             if text is None and not lines:
