@@ -185,6 +185,7 @@ def register_scenario(
 
 def get_scenario(name: str) -> ScenarioSpec:
     import behemoth.scenarios.builders  # noqa: F401  (registers the built-in scenarios)
+    import behemoth.scenarios.reference  # noqa: F401
 
     try:
         return SCENARIOS[name]
@@ -196,6 +197,7 @@ def get_scenario(name: str) -> ScenarioSpec:
 
 def scenario_names() -> list[str]:
     import behemoth.scenarios.builders  # noqa: F401
+    import behemoth.scenarios.reference  # noqa: F401
 
     return sorted(SCENARIOS)
 

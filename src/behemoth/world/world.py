@@ -113,6 +113,12 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _config_key(cfg: WorldConfig) -> str:
+    """The config part of the fingerprint; ``vocab`` only counts when it is not the default,
+    so that worlds made before the option existed keep their fingerprints."""
+    return cfg.model_dump_json(exclude={"vocab"} if cfg.vocab == "behemoth" else None)
+
+
 def generate_world(
     cfg: WorldConfig,
     out: str | Path,
@@ -163,7 +169,7 @@ def write_world(
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / rel)
         fingerprint = hashlib.sha256(
-            (cfg.model_dump_json() + _sha(tmp / "graph.parquet")).encode()
+            (_config_key(cfg) + _sha(tmp / "graph.parquet")).encode()
         ).hexdigest()[:16]
         meta = {
             "format": FORMAT,
