@@ -55,6 +55,8 @@ _NAMES = {
     "transformer.h.{}.mlp.proj.weight": "gpt_neox.layers.{}.mlp.dense_4h_to_h.weight",
     "transformer.h.{}.mlp.proj.bias": "gpt_neox.layers.{}.mlp.dense_4h_to_h.bias",
 }
+#: The output head's HF name: ``lm_head`` in transformers >= 5, ``embed_out`` before.
+_HEAD_NAMES = ("lm_head.weight", "embed_out.weight")
 _LEGACY_QKV = re.compile(r"^transformer\.h\.(\d+)\.attn\.attn\.(weight|bias)$")
 _LAYER = re.compile(r"\.(\d+)\.")
 
@@ -142,6 +144,7 @@ def litgpt_state_to_hf(state: dict[str, torch.Tensor], heads: int) -> dict[str, 
 def hf_state_to_litgpt(state: dict[str, torch.Tensor], heads: int) -> dict[str, torch.Tensor]:
     """HF GPT-NeoX parameter names and layout -> LitGPT's (>= 0.5)."""
     back = {v: k for k, v in _NAMES.items()}
+    back["lm_head.weight"] = "lm_head.weight"
     out: dict[str, torch.Tensor] = {}
     for name, t in state.items():
         tmpl, layer = _template(name)
@@ -163,6 +166,8 @@ def litgpt_to_model(path: str | Path) -> tuple[GPTNeoXForCausalLM, dict[str, Any
     with torch.random.fork_rng(devices=[]):  # construction draws from the global RNG
         model = GPTNeoXForCausalLM(cfg)
     want = model.state_dict()
+    head = next(n for n in _HEAD_NAMES if n in want)
+    hf_state[head] = hf_state.pop("embed_out.weight")
     missing = sorted(set(want) - set(hf_state))
     if missing:
         raise BehemothError(f"CHECKPOINT: {weights} lacks {missing[0]} (and {len(missing) - 1} "
