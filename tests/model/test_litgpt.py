@@ -65,7 +65,11 @@ def _tiny_hf(parallel: bool = True) -> GPTNeoXForCausalLM:
         max_position_embeddings=64,
         use_parallel_residual=parallel,
         tie_word_embeddings=False,
-        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25},
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": 10000.0,
+            "partial_rotary_factor": 0.25,
+        },
     )
     torch.manual_seed(0)
     return GPTNeoXForCausalLM(cfg).eval()
