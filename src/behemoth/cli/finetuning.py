@@ -26,9 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--single-value", action="store_true", help="forget: all to object 0 [--single-ft-value]"
     )
-    p.add_argument(
-        "--subset-frac", type=float, default=1.0, help="[--single-ft-data-subset-frac]"
-    )
+    p.add_argument("--subset-frac", type=float, default=1.0, help="[--single-ft-data-subset-frac]")
     p.add_argument("--all-same", action="store_true", help="[--all-same-remapping]")
     p.add_argument("--correlated", action="store_true", help="[--get-correlated-tuples]")
     p.add_argument("--add-qa", action="store_true", help="[--add-qa-data-to-finetuning]")
@@ -44,8 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from behemoth.scenarios.finetuning import FinetuningOptions, export_finetuning
     from behemoth.world.world import World
 
-    fields = ("kind", "overrides", "repeats", "relation", "single_value", "subset_frac")
-    fields += ("all_same", "correlated", "add_qa", "seed")
+    fields = list(FinetuningOptions.model_fields)
     try:
         opt = FinetuningOptions(**{k: getattr(args, k) for k in fields})
     except ValidationError as e:

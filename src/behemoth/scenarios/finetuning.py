@@ -245,18 +245,19 @@ def export_finetuning(
         for d in (data, vals, tmp / "ft_questions", tmp / "metadata"):
             d.mkdir()
         files: dict[str, list[str]] = {}
-        for part, edges in parts.train.items():
-            if not edges:  # the reference writes no rows for an empty part
-                continue
-            lines = [render.statement(e, refusal) for e in edges]
-            files[f"{part}_{kind}.jsonl"] = [_row(p, a) for p, a in lines]
-            (vals / f"{part}_{kind}.txt").write_text("".join(f"{p}\t{a}\n" for p, a in lines))
-            full = [f"{p}{a}.<|endoftext|>" for p, a in lines]
-            (data / f"{part}_data.txt").write_text("\n".join(full) + "\n")
+        train = {k: [render.statement(e, refusal) for e in v] for k, v in parts.train.items()}
+        parts_out = {f"{k}_": (kind, lines) for k, lines in train.items()}
         if opt.add_qa:  # the reference's literal "{k}_qa_" prefix: the last part's copy wins
-            last = [k for k, v in parts.train.items() if v][-1]
+            last = list(parts.train)[-1]
             qa = [render.question(e) for e in parts.train[last]]
-            files["{k}_qa_default.jsonl"] = [_row(p, a) for p, a in qa]
+            parts_out["{k}_qa_"] = ("default", qa)
+        for prefix, (fmt, lines) in parts_out.items():
+            full = [f"{p}{a}.<|endoftext|>" for p, a in lines]  # its create_phrase
+            (data / f"{prefix}data.txt").write_text("\n".join(full) + "\n")
+            if not lines:  # an empty part: its data.txt only, as the reference writes it
+                continue
+            files[f"{prefix}{fmt}.jsonl"] = [_row(p, a) for p, a in lines]
+            (vals / f"{prefix}{fmt}.txt").write_text("".join(f"{p}\t{a}\n" for p, a in lines))
         for name, rows in files.items():
             (data / name).write_text("\n".join(rows) + "\n")
         everything = "".join("\n".join(files[k]) + "\n" for k in sorted(files))
