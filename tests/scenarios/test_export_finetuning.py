@@ -107,6 +107,19 @@ def test_bad_options_fail_with_one_line(world: World, tmp_path: Path) -> None:
     assert code == 2 and not (tmp_path / "x").exists()
 
 
+def test_nested_world_adds_the_nested_tests(tmp_path: Path) -> None:
+    w = make_world(tmp_path, vocab="reference", subjects=300, nested_objects=4)
+    s = export_finetuning(w, FinetuningOptions(repeats=10), tmp_path / "ft")
+    assert s["test_rows"]["same_subj_nested_obj_edges"] == 1
+    assert s["test_rows"]["same_obj_nested_obj_edges"] == 1
+    sc = build_scenario(w, "from-reference", {"path": str(tmp_path / "ft")})
+    t = sc.tests["specificity/reference_same_subj_nested_obj_edges_sro"]
+    (s0, r0, _) = s["edits"][0]
+    assert int(t.target[0]) == w.vocab.nested_object(r0, w.graph.nested_objects()[s0, r0])
+    with pytest.raises(ConfigError, match="relation"):
+        choose_parts(w, FinetuningOptions(repeats=10, relation=1))
+
+
 def _signature(folder: Path) -> dict[str, object]:
     rows = (folder / "finetuning_data" / "train.jsonl").read_text().splitlines()
     files = sorted(
@@ -134,6 +147,7 @@ def _signature(folder: Path) -> dict[str, object]:
     ("ref_options", "ours"),
     [
         (["-n", "2"], {"overrides": 2}),
+        (["-n", "1"], {"overrides": 1, "nested": 4}),
         (["-f", "refusal"], {"kind": "refusal"}),
         (["--single-ft-value"], {"single_value": True}),
         (
@@ -146,7 +160,10 @@ def _signature(folder: Path) -> dict[str, object]:
 def test_same_folder_as_the_reference_script(
     tmp_path: Path, ref_options: list[str], ours: dict[str, object]
 ) -> None:
-    world = make_world(tmp_path, vocab="reference", subjects=600)
+    ours = dict(ours)
+    world = make_world(
+        tmp_path, vocab="reference", subjects=600, nested_objects=ours.pop("nested", 0)
+    )
     export_reference(world, tmp_path / "ex")
     subprocess.run(
         [sys.executable, "create_finetuning_data.py", "-g", str(tmp_path / "ex"), *ref_options],

@@ -20,6 +20,11 @@ The reference picks edits on one relation and writes, per *part*, instruction ro
   true facts of other relations from half the untouched subjects; tests: the other half's
   other facts and its facts of the relation (``implicitly_remapped_edges``).
 - refusal (``-f refusal``): the same parts, every row answered by the two-token ``OO OO``.
+- nested worlds: the edited subjects' S-NO facts and the old and new objects' O-NO facts as
+  test files (statement format, the object's word in the subject slot). The reference's
+  ``--remap-subject/object-nested-object-edges`` stop with an ``UnboundLocalError`` in its own
+  code (it looks up ``subjects_nested_relationships``, a key its metadata never has), so there
+  is no output of theirs to reproduce; they are not offered here.
 - ``--add-qa-data-to-finetuning``: the question format's copy of the train rows. The reference
   names that copy ``{k}_qa_*`` literally (a missing ``f`` prefix), so each part's copy replaces
   the previous one and only the last part's (``reg_data``) reaches ``train.jsonl``; so here.
@@ -33,7 +38,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,6 +85,8 @@ class Parts:
     train: dict[str, list[Edge]]
     test: dict[str, list[Edge]]
     edits: list[Edge]  # (s, r, new object)
+    #: nested worlds: ("sno", s, r, n) / ("ono", o, r, n) test facts, in the statement format
+    nested: dict[str, list[tuple[str, int, int, int]]] = field(default_factory=dict)
 
 
 def _check(world: World, opt: FinetuningOptions) -> None:
@@ -102,6 +109,10 @@ def _check(world: World, opt: FinetuningOptions) -> None:
             f"{opt.overrides} x {opt.repeats} override rows exceed {S} subjects (the "
             "reference's balance rule)",
             "lower overrides or repeats",
+        )
+    if world.graph.nested and opt.relation > 0 and not opt.single_value:
+        raise ConfigError(
+            "relation", "nested tests exist for relation 0 only (as in the reference)", "use 0"
         )
     if world.config.binarize_first:
         raise ConfigError("world", "binarized first relation", "not supported by this export")
@@ -194,7 +205,28 @@ def choose_parts(world: World, opt: FinetuningOptions) -> Parts:
     if opt.correlated:
         test["same_subject_second_rel"] = [e for s, _, _ in edits for e in [edges[s * R + 1]]]
         test["same_subject_second_rel_converted"] = [(s, 1, o) for s, _, o in edits]
-    return Parts(train, test, edits)
+    return Parts(train, test, edits, _nested_tests(world, convert, edits))
+
+
+def _nested_tests(
+    world: World, before: list[Edge], after: list[Edge]
+) -> dict[str, list[tuple[str, int, int, int]]]:
+    """The reference's nested test facts around S-O edits (its
+    ``get_nested_obj_edges_matching_sample``): each edited subject's S-NO fact, the old
+    object's O-NO fact, and the new object's O-NO fact when some subject has that object."""
+    g = world.graph
+    if not g.nested:
+        return {}
+    present = {(int(r), int(o)) for r in range(g.n_relations) for o in np.unique(g.objects[:, r])}
+    nested = g.nested_objects()
+    out = {
+        "same_subj_nested_obj_edges": [("sno", s, r, int(nested[s, r])) for s, r, _ in before],
+        "same_obj_nested_obj_edges": [("ono", o, r, int(g.nested_of[r, o])) for _, r, o in before],
+        "remapped_obj_nested_obj_edges": [
+            ("ono", o, r, int(g.nested_of[r, o])) for _, r, o in after if (r, o) in present
+        ],
+    }
+    return {k: v for k, v in out.items() if v}
 
 
 class _Render:
@@ -213,10 +245,23 @@ class _Render:
     def statement(self, e: Edge, refusal: bool) -> tuple[str, str]:
         """SimpleInvertedPhraseCreator / SimpleFinetuningRefusalPhraseCreator: val line."""
         s, r, o = e
+        return self._statement(
+            self._subject(s), int(self.v.relation(r)), int(self.v.object(r, o)), refusal
+        )
+
+    def nested(self, e: tuple[str, int, int, int], refusal: bool) -> tuple[str, str]:
+        """The statement of an S-NO or O-NO fact (the object's word in the subject slot)."""
+        kind, a, r, n = e
+        if kind == "sno":
+            head, rel = self._subject(a), int(self.v.nested_relation_sno(r))
+        else:
+            head, rel = self.w[int(self.v.object(r, a))], int(self.v.nested_relation_ono(r))
+        return self._statement(head, rel, int(self.v.nested_object(r, n)), refusal)
+
+    def _statement(self, head: str, rel: int, answer: int, refusal: bool) -> tuple[str, str]:
         w0, w1, w2 = self._grammar("W0", "W1", "W2")
-        rel = self.w[int(self.v.relation(r))]
-        prompt = f" SS {self._subject(s)} {w0} {w1} RR {rel} {w2} OO"
-        return prompt, " OO OO" if refusal else f" {self.w[int(self.v.object(r, o))]}"
+        prompt = f" SS {head} {w0} {w1} RR {self.w[rel]} {w2} OO"
+        return prompt, " OO OO" if refusal else f" {self.w[answer]}"
 
     def question(self, e: Edge) -> tuple[str, str]:
         """SimpleQuestionPhraseCreator: val line (the answer opens with ``OO``)."""
@@ -268,8 +313,11 @@ def export_finetuning(
                 continue
             lines = [render.statement(e, refusal) for e in edges]
             (vals / f"{part}_{kind}.txt").write_text("".join(f"{p}\t{a}\n" for p, a in lines))
+        for part, facts in parts.nested.items():
+            lines = [render.nested(e, refusal) for e in facts]
+            (vals / f"{part}_{kind}.txt").write_text("".join(f"{p}\t{a}\n" for p, a in lines))
         summary["train_rows"] = {k: len(v) for k, v in parts.train.items()}
-        summary["test_rows"] = {k: len(v) for k, v in parts.test.items()}
+        summary["test_rows"] = {k: len(v) for k, v in {**parts.test, **parts.nested}.items()}
         summary["edits"] = [list(e) for e in parts.edits]
         write_json(tmp / MARKER, summary)
     return summary
