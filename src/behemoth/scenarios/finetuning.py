@@ -317,7 +317,8 @@ def export_finetuning(
             lines = [render.nested(e, refusal) for e in facts]
             (vals / f"{part}_{kind}.txt").write_text("".join(f"{p}\t{a}\n" for p, a in lines))
         summary["train_rows"] = {k: len(v) for k, v in parts.train.items()}
-        summary["test_rows"] = {k: len(v) for k, v in {**parts.test, **parts.nested}.items()}
+        summary["test_rows"] = {k: len(v) for k, v in parts.test.items()}
+        summary["test_rows"].update({k: len(v) for k, v in parts.nested.items()})
         summary["edits"] = [list(e) for e in parts.edits]
         write_json(tmp / MARKER, summary)
     return summary
