@@ -66,11 +66,12 @@ def load_any_model(directory: str, world_arg: str | None) -> tuple[Any, World]:
     if not d.is_dir():
         raise BehemothError(f"MODEL: {d} is not a directory; give a model directory")
     from behemoth.model import load_model, read_model_meta
+    from behemoth.model.export import META
+    from behemoth.model.load import check_tokenizer, load_weights
 
-    try:
-        meta = read_model_meta(d)
-    except BehemothError:
-        meta = None
+    if (d / "world.json").is_file():
+        raise BehemothError(f"MODEL: {d} is a world directory, not a model; give a model directory")
+    meta = read_model_meta(d) if (d / META).exists() else None
     if meta is not None:
         world = World.load(world_arg or meta["world"]["path"])
         trained, _ = load_model(d, world)
@@ -79,11 +80,11 @@ def load_any_model(directory: str, world_arg: str | None) -> tuple[Any, World]:
         raise BehemothError(
             f"--world: {d} records no world (not a `behemoth train` model); pass --world DIR"
         )
-    import torch
     from transformers import AutoModelForCausalLM
 
     world = World.load(world_arg)
-    model = AutoModelForCausalLM.from_pretrained(str(d), dtype=torch.float32)
+    check_tokenizer(d, world)
+    model = load_weights(d, AutoModelForCausalLM)
     model.eval()
     return model, world
 

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from behemoth.errors import BehemothError
+from behemoth.errors import BehemothError, ConfigError
 from behemoth.io import atomic_dir, read_json, write_json
 from behemoth.provenance import write_provenance
 from behemoth.world.config import WorldConfig
@@ -49,16 +49,35 @@ class World:
 
     @classmethod
     def load(cls, path: str | Path) -> World:
+        """Load and check a world directory: world.json must be a behemoth world file, and
+        every file a later stage reads must be there and (for worlds that record checksums)
+        hold exactly the bytes that were generated."""
         path = Path(path)
         meta_path = path / "world.json"
+        if not path.is_dir():
+            raise BehemothError(
+                f"WORLD: {path} is not a directory; give a world directory from `behemoth generate`"
+            )
         if not meta_path.is_file():
             raise BehemothError(
                 f"WORLD: {path} is not a behemoth world (no world.json); run `behemoth generate` first"
             )
-        meta = read_json(meta_path)
-        if meta.get("format") != FORMAT:
+        meta = read_json(meta_path, "WORLD:")
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise BehemothError(f"WORLD: {meta_path} is not a behemoth world file")
-        return cls(path, WorldConfig.from_dict(meta["config"]), meta)
+        for key in ("config", "fingerprint", "counts", "vocab", "probes"):
+            if key not in meta:
+                raise BehemothError(
+                    f"WORLD: {meta_path} lacks {key!r} (damaged?); regenerate the world"
+                )
+        try:
+            cfg = WorldConfig.from_dict(meta["config"])
+        except ConfigError as e:
+            raise BehemothError(
+                f"WORLD: {meta_path} holds an invalid config ({e}); regenerate the world"
+            ) from None
+        _check_files(path, meta)
+        return cls(path, cfg, meta)
 
     @cached_property
     def vocab(self) -> Vocabulary:
@@ -75,11 +94,11 @@ class World:
 
     @cached_property
     def graph(self) -> Graph:
-        return Graph.load(self.path / "graph.parquet")
+        return _read(self.path / "graph.parquet", Graph.load)
 
     @cached_property
     def probes(self) -> dict[str, ProbeSet]:
-        return load_probes(self.path / "probes.parquet")
+        return _read(self.path / "probes.parquet", load_probes)
 
     @cached_property
     def corpus(self) -> Corpus:
@@ -88,7 +107,7 @@ class World:
     def tokenizer(self) -> Any:
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(str(self.path))
+        return _read(self.path, lambda p: AutoTokenizer.from_pretrained(str(p)))
 
     def sampler(
         self, seq_len: int, batch_size: int, source: str = "stream"
@@ -110,7 +129,44 @@ class World:
 
 
 def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# The files every later stage relies on; world.json records their SHA-256 ("files").
+CHECKED_FILES = ("graph.parquet", "probes.parquet", "tokenizer.json", "tokenizer_config.json")
+T = TypeVar("T")
+
+
+def _check_files(path: Path, meta: dict[str, Any]) -> None:
+    """Refuse a world whose files are missing or differ from what was generated."""
+    sums = meta.get("files") or {}
+    for name in CHECKED_FILES:
+        f = path / name
+        if not f.is_file():
+            raise BehemothError(f"WORLD: {f} is missing; regenerate the world")
+        want = sums.get(name)
+        if want is not None and _sha(f) != want:
+            raise BehemothError(
+                f"WORLD: {f} is not the file this world was generated with (checksum differs: "
+                "damaged or replaced); regenerate the world"
+            )
+
+
+def _read(path: Path, load: Callable[[Path], T]) -> T:
+    """``load(path)``, with any error of the file's format as one line naming the file."""
+    try:
+        return load(path)
+    except BehemothError:
+        raise
+    except Exception as e:
+        text = " ".join(str(e).split())[:200] or type(e).__name__
+        raise BehemothError(
+            f"WORLD: {path} cannot be read ({type(e).__name__}: {text}); regenerate the world"
+        ) from None
 
 
 def generate_world(
@@ -185,6 +241,7 @@ def write_world(
                 "tokens_written": shard_index["tokens"] if shard_index else None,
             },
             "probes": {name: len(p) for name, p in probes.items()},
+            "files": {name: _sha(tmp / name) for name in CHECKED_FILES},
             **(extra_meta or {}),
         }
         write_json(tmp / "world.json", meta)
