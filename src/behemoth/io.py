@@ -172,7 +172,9 @@ def clean_leftovers(out: str | Path) -> list[Path]:
             else:
                 with contextlib.suppress(OSError):
                     p.unlink()
-            log.warning("removed %s, left by an interrupted run (process %d, no longer alive)", p, pid)
+            log.warning(
+                "removed %s, left by an interrupted run (process %d, no longer alive)", p, pid
+            )
             removed.append(p)
     return removed
 

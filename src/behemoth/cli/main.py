@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a file or library error: one line naming the file, unless --debug
         if args.debug:
             raise
-        print(f"behemoth: error: {describe_error(e)} (--debug shows the traceback)", file=sys.stderr)
+        print(
+            f"behemoth: error: {describe_error(e)} (--debug shows the traceback)", file=sys.stderr
+        )
         return 2
 
 
