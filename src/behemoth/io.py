@@ -87,10 +87,13 @@ def check_out(
         anc = anc.parent
     if not anc.is_dir():
         raise OutputExistsError(f"--out: {anc} is not a directory; choose another path")
-    if not os.access(anc, os.W_OK | os.X_OK):
+    try:  # a real probe: permissions, read-only mounts, /proc ... (root ignores modes)
+        with tempfile.TemporaryFile(dir=anc):
+            pass
+    except OSError as e:
         raise OutputExistsError(
-            f"--out: cannot write in {anc} (permission denied); choose a writable directory"
-        )
+            f"--out: cannot write in {anc} ({e.strerror or e}); choose a writable directory"
+        ) from None
     pid = _holder(lock_path(out))
     if pid is not None:
         raise _refuse_held(out, pid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 
 def add_config_args(p: argparse.ArgumentParser, what: str) -> None:
@@ -10,7 +11,9 @@ def add_config_args(p: argparse.ArgumentParser, what: str) -> None:
     src.add_argument("--preset", help=f"a named {what} preset")
     src.add_argument("--config", help=f"a YAML file of {what} settings")
     add_set_arg(p)
-    p.add_argument("--seed", type=int, default=None, help="the root seed (overrides the config's)")
+    p.add_argument(
+        "--seed", type=int_at_least(0), default=None, help="the root seed (overrides the config's)"
+    )
 
 
 def add_out_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -26,3 +29,19 @@ def add_set_arg(
 ) -> None:
     """``--set KEY=VALUE`` (repeatable), collected as a list of strings in ``dest``."""
     p.add_argument(flag, dest=dest, action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
+def int_at_least(lo: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number >= ``lo`` (the error names the bound)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum {lo}")
+        return value
+
+    parse.__name__ = f"integer >= {lo}"
+    return parse

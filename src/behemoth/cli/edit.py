@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from behemoth.cli.common import add_out_args, add_set_arg
+from behemoth.cli.common import add_out_args, add_set_arg, int_at_least
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,10 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         flag="--set",
         dest="overrides",
     )
-    p.add_argument("--seed", type=int, default=None, help="seed of the editor and the scenario")
+    p.add_argument(
+        "--seed", type=int_at_least(0), default=None, help="seed of the editor and the scenario"
+    )
     p.add_argument(
         "--eval-every",
-        type=int,
+        type=int_at_least(0),
         default=0,
         help="with several edit batches (a stream), also evaluate after every N batches",
     )
@@ -67,13 +69,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("model", metavar="MODEL", help="a model directory")
     t.add_argument("--world", default=None, help="the world directory (default: the model's)")
-    t.add_argument("--relation", type=int, default=0, help="relation index")
-    t.add_argument("--facts", type=int, default=20, help="known facts to average over")
+    t.add_argument("--relation", type=int_at_least(0), default=0, help="relation index")
+    t.add_argument("--facts", type=int_at_least(1), default=20, help="known facts to average over")
     t.add_argument(
         "--kind", choices=["hidden", "mlp", "attn"], default="hidden", help="state restored"
     )
-    t.add_argument("--samples", type=int, default=10, help="noise samples per fact")
-    t.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    t.add_argument("--samples", type=int_at_least(1), default=10, help="noise samples per fact")
+    t.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the noise")
     add_out_args(t)
     t.set_defaults(func=run_trace)
 
@@ -88,11 +90,12 @@ def run(args: argparse.Namespace) -> int:
     from behemoth.editors.registry import build_editor
     from behemoth.evaluation.evaluate import reference_scores
     from behemoth.experiments.editing import run_edit
-    from behemoth.io import atomic_dir, write_json
+    from behemoth.io import atomic_dir, check_out, write_json
     from behemoth.provenance import write_provenance
     from behemoth.scenarios.scenario import build_scenario, get_scenario
 
-    # Every name and setting is checked before a model is loaded.
+    # Every name, setting and the output place are checked before a model is loaded.
+    check_out(args.out, args.force, "edit.json")
     cfg = editor_config(args.editor, None, args.config, args.overrides, args.seed)
     spec = get_scenario(args.scenario)
     resolve(spec.config, None, None, args.scenario_overrides, args.seed)
@@ -168,9 +171,10 @@ def run_trace(args: argparse.Namespace) -> int:
     from behemoth.editors.trace_plot import plot_trace
     from behemoth.editors.tracing import trace_relation
     from behemoth.errors import BehemothError
-    from behemoth.io import atomic_dir, write_json
+    from behemoth.io import atomic_dir, check_out, write_json
     from behemoth.provenance import write_provenance
 
+    check_out(args.out, args.force, "trace.json")
     hf_logging.disable_progress_bar()
     model, world = load_any_model(args.model, args.world)
     if not 0 <= args.relation < world.config.relations:

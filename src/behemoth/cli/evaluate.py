@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from behemoth.cli.common import add_out_args, add_set_arg
+from behemoth.cli.common import add_out_args, add_set_arg, int_at_least
 from behemoth.errors import BehemothError
-from behemoth.io import atomic_dir, write_json
+from behemoth.io import atomic_dir, check_out, write_json
 from behemoth.provenance import write_provenance
 from behemoth.scenarios.jsonl import export_jsonl
 from behemoth.scenarios.scenario import build_scenario, scenario_names
@@ -54,8 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         flag="--set",
         dest="overrides",
     )
-    p.add_argument("--seed", type=int, default=None, help="the scenario's seed")
-    p.add_argument("--batch-size", type=int, default=1024, help="prompts per forward pass")
+    p.add_argument("--seed", type=int_at_least(0), default=None, help="the scenario's seed")
+    p.add_argument(
+        "--batch-size", type=int_at_least(1), default=1024, help="prompts per forward pass"
+    )
     add_out_args(p, required=False)
     p.set_defaults(func=run)
 
@@ -96,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     from behemoth.evaluation.evaluate import evaluate, evaluate_probes
     from behemoth.scenarios.scenario import get_scenario
 
+    if args.out:
+        check_out(args.out, args.force, "records.parquet")
     spec = get_scenario(args.scenario)  # name and keys checked before any model is loaded
     resolve(spec.config, None, None, args.overrides, args.seed)
     hf_logging.disable_progress_bar()

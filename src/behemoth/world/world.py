@@ -22,8 +22,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from behemoth.errors import BehemothError, ConfigError
-from behemoth.io import atomic_dir, read_json, write_json
+from behemoth.io import atomic_dir, check_out, read_json, write_json
 from behemoth.provenance import write_provenance
 from behemoth.world.config import WorldConfig
 from behemoth.world.corpus import Corpus
@@ -177,14 +179,23 @@ def generate_world(
     force: bool = False,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    force_size: bool = False,
 ) -> World:
     """Generate a world into ``out`` (atomically: all or nothing) and return it loaded."""
     existing = _same_world(out, cfg, shards)
     if existing is not None and not force:
         log.info("%s already holds this world (same config and seed); nothing to do", out)
         return existing
+    check_out(out, force, "world.json", "a different world")
     return write_world(
-        cfg, sample_graph(cfg), out, shards=shards, force=force, workers=workers, progress=progress
+        cfg,
+        sample_graph(cfg),
+        out,
+        shards=shards,
+        force=force,
+        workers=workers,
+        progress=progress,
+        force_size=force_size,
     )
 
 
@@ -199,13 +210,18 @@ def write_world(
     progress: Callable[[int], None] | None = None,
     extra_meta: dict[str, Any] | None = None,
     extra_files: dict[str, Path] | None = None,
+    force_size: bool = False,
 ) -> World:
     """Write the world of ``graph`` (sampled from ``cfg``, or imported) into ``out``, atomically:
     graph.parquet, probes, tokenizer, optional shards, world.json and provenance.json.
-    ``extra_files`` (relative name -> source) are copied in; ``extra_meta`` joins world.json."""
+    ``extra_files`` (relative name -> source) are copied in; ``extra_meta`` joins world.json.
+    Shards that would not fit the free disk are refused with the estimate unless ``force_size``."""
     t0 = time.perf_counter()
     vocab = Vocabulary.from_config(cfg)
     corpus = Corpus(cfg, graph, vocab)
+    check_out(out, force, "world.json", "a different world")
+    if shards and not force_size:
+        check_disk(corpus, out)
     with atomic_dir(out, force=force, marker="world.json", what="a different world") as tmp:
         graph.save(tmp / "graph.parquet")
         probes = build_probes(cfg, graph, vocab)
@@ -247,6 +263,36 @@ def write_world(
         write_json(tmp / "world.json", meta)
         write_provenance(tmp, {"seconds": round(time.perf_counter() - t0, 3)})
     return World.load(out)
+
+
+def estimate_shard_bytes(corpus: Corpus, sample: int = 2000) -> int:
+    """Bytes the token shards of one corpus pass will take: the mean length of a sample of
+    the (shuffled) document stream, times the number of documents, times the token width."""
+    k = min(corpus.n_units, sample)
+    if k == 0:
+        return 0
+    tokens = corpus.render_positions(0, k).size
+    itemsize = np.dtype(corpus.vocab.dtype).itemsize
+    return int(tokens / k * corpus.n_units * itemsize)
+
+
+def check_disk(corpus: Corpus, out: str | Path, margin: float = 0.9) -> None:
+    """Refuse, before writing anything, shards larger than the free space where ``out`` goes."""
+    need = estimate_shard_bytes(corpus)
+    where = Path(out).absolute()
+    while not where.exists():
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if need > margin * free:
+        raise BehemothError(
+            f"repeats: the corpus shards would take about {_gb(need)} but {where} has "
+            f"{_gb(free)} free; lower repeats or subjects, pass --no-shards (training can stream "
+            "the corpus), or --force-size to write them anyway"
+        )
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:,.1f} MB"
 
 
 def _same_world(out: str | Path, cfg: WorldConfig, shards: bool) -> World | None:
