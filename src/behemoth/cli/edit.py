@@ -8,7 +8,10 @@ Output of ``edit`` (``--out DIR``)::
                       adapter: adapter/ (PEFT format) instead
     records.*         the evaluation records of the scenario (see behemoth.evaluation)
     editor.yaml       the fully resolved editor config (reusable with --config)
-    edit.json         editor, scenario, per-batch cost, per-matrix delta norms and ranks
+    edit.json         editor, scenario, per-batch log, per-matrix delta norms and ranks
+    measurements.json what measures the machine, not the edit: wall time and memory of each
+                      batch and of the preparation, and the records' cost rows of time/memory
+                      (the only files besides provenance.json that differ between two runs)
     provenance.json
 """
 
@@ -88,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from behemoth.editors import editor_config, editor_names
     from behemoth.editors.base import delta_norms, exact_deltas
     from behemoth.editors.registry import build_editor
+    from behemoth.evaluation.cost import split_measurements
     from behemoth.evaluation.evaluate import reference_scores
     from behemoth.experiments.editing import run_edit
     from behemoth.io import atomic_dir, check_out, write_json
@@ -117,8 +121,12 @@ def run(args: argparse.Namespace) -> int:
     deltas = exact_deltas(model, result.model if result.adapter is None else _merged(result.model))
     print()
     print(rec.table())
+    # Results are byte-identical for the same inputs and seed; time and memory go apart.
+    rec.rows, batches, measured = split_measurements(rec.rows, batches)
+    measured["prepare_seconds"] = prepare_s
     with atomic_dir(args.out, force=args.force, marker="edit.json") as tmp:
         rec.write(tmp)
+        write_json(tmp / "measurements.json", measured)
         if result.adapter is not None:
             current.save_pretrained(str(tmp / "adapter"))
         else:
@@ -133,7 +141,6 @@ def run(args: argparse.Namespace) -> int:
                 "scenario": scenario.config,
                 "model": str(Path(args.model).resolve()),
                 "world": world.fingerprint,
-                "prepare_seconds": prepare_s,
                 "batches": batches,
                 "deltas": delta_norms(model, deltas),
                 "editors_available": editor_names(),
