@@ -72,6 +72,9 @@ def check_out(
     """Everything about ``out`` that can be checked before any work: it is a new or empty
     directory (or ``force``), its parent can be written, and no live run is writing it."""
     out = Path(out)
+    pid = _holder(lock_path(out))
+    if pid is not None:
+        raise _refuse_held(out, pid)
     if out.exists() or out.is_symlink():
         if not out.is_dir():
             raise OutputExistsError(
@@ -94,9 +97,6 @@ def check_out(
         raise OutputExistsError(
             f"--out: cannot write in {anc} ({e.strerror or e}); choose a writable directory"
         ) from None
-    pid = _holder(lock_path(out))
-    if pid is not None:
-        raise _refuse_held(out, pid)
     return out
 
 
