@@ -59,6 +59,21 @@ def _holder(lock: Path) -> int | None:
     return pid if pid != os.getpid() and pid_alive(pid) else None
 
 
+def _drop_dead_lock(lock: Path) -> None:
+    """Remove the lock a dead run left (put back anything else found there meanwhile)."""
+    stale = lock.with_name(f"{lock.name}.stale-{os.getpid()}")
+    try:
+        os.replace(lock, stale)
+    except OSError:
+        return
+    text = stale.read_text().strip()
+    if text.isdigit() and pid_alive(int(text)) and int(text) != os.getpid():
+        with contextlib.suppress(OSError):
+            os.link(stale, lock)  # a live run took it meanwhile: give it back
+    stale.unlink(missing_ok=True)
+    log.warning("removed %s, left by an interrupted run (process %s, no longer alive)", lock, text)
+
+
 def _refuse_held(out: Path, pid: int) -> OutputExistsError:
     return OutputExistsError(
         f"--out: {out} is being written by a live run (process {pid}); wait for it to finish "
@@ -72,9 +87,12 @@ def check_out(
     """Everything about ``out`` that can be checked before any work: it is a new or empty
     directory (or ``force``), its parent can be written, and no live run is writing it."""
     out = Path(out)
-    pid = _holder(lock_path(out))
+    lock = lock_path(out)
+    pid = _holder(lock)
     if pid is not None:
         raise _refuse_held(out, pid)
+    if lock.exists() and lock.absolute() not in _HELD:
+        _drop_dead_lock(lock)
     if out.exists() or out.is_symlink():
         if not out.is_dir():
             raise OutputExistsError(
