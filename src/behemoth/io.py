@@ -93,6 +93,7 @@ def check_out(
         raise _refuse_held(out, pid)
     if lock.exists() and lock.absolute() not in _HELD:
         _drop_dead_lock(lock)
+    clean_leftovers(out)  # only dead runs' (their process ids are recorded in the names)
     if out.exists() or out.is_symlink():
         if not out.is_dir():
             raise OutputExistsError(

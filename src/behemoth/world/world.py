@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from behemoth.errors import BehemothError, ConfigError
-from behemoth.io import atomic_dir, check_out, read_json, write_json
+from behemoth.io import atomic_dir, check_out, clean_leftovers, read_json, write_json
 from behemoth.provenance import write_provenance
 from behemoth.world.config import WorldConfig
 from behemoth.world.corpus import Corpus
@@ -184,6 +184,7 @@ def generate_world(
     """Generate a world into ``out`` (atomically: all or nothing) and return it loaded."""
     existing = _same_world(out, cfg, shards)
     if existing is not None and not force:
+        clean_leftovers(out)
         log.info("%s already holds this world (same config and seed); nothing to do", out)
         return existing
     check_out(out, force, "world.json", "a different world")
