@@ -180,7 +180,7 @@ def clean_leftovers(out: str | Path) -> list[Path]:
     """Remove what dead runs left next to ``out`` (``.NAME.tmp-PID-*``, ``.NAME.old-PID``);
     return what was removed. Leftovers of live processes are kept."""
     out = Path(out)
-    removed = []
+    removed: list[Path] = []
     if not out.parent.is_dir():
         return removed
     for kind in ("tmp", "old"):

@@ -484,3 +484,27 @@ def test_failed_block_leaves_nothing(tmp_path: Path) -> None:
         (tmp / "x").write_text("half")
         raise RuntimeError("stop")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_the_same_edit_twice_is_byte_identical(
+    quick_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {}
+    for name in ("a", "b"):
+        out = tmp_path / name
+        argv = [
+            "edit", str(quick_model), "--scenario", "k-different", "--scenario-set", "k=2",
+            "--editor", "ft", "--set", "steps=2", "--seed", "0", "--out", str(out),
+        ]  # fmt: skip
+        assert main(argv) == 0, capsys.readouterr().err
+        files[name] = {
+            p.name: p.read_bytes()
+            for p in out.iterdir()
+            if p.is_file() and p.name != "provenance.json"
+        }
+    assert {"edit.json", "records.jsonl", "records.parquet", "measurements.json"} <= set(files["a"])
+    measured_a = files["a"].pop("measurements.json")
+    files["b"].pop("measurements.json")
+    assert files["a"] == files["b"]
+    assert b"wall_time_s" in measured_a and b"wall_time_s" not in files["a"]["records.jsonl"]
