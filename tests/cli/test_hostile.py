@@ -172,7 +172,7 @@ ARGUMENTS: dict[str, tuple[Callable[[dict[str, Path]], list[str]], str]] = {
         lambda p: _generate(str(p["root"] / "o"), "--workers", "-2"),
         "--workers",
     ),
-    "generate seed negative": (lambda p: _generate(str(p["root"] / "o"), "--seed", "-1"), "--seed"),
+    "generate seed negative": (lambda p: _generate(str(p["root"] / "o"), "--seed", "-1"), "seed"),
     "generate out is a file": (lambda p: _generate(str(p["file"])), "not a directory"),
     "generate out under a file": (lambda p: _generate(str(p["file"] / "sub")), "not a directory"),
     "generate out unwritable": (lambda p: _generate("/proc/behemoth-test/o"), "cannot write"),

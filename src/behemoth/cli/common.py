@@ -11,9 +11,7 @@ def add_config_args(p: argparse.ArgumentParser, what: str) -> None:
     src.add_argument("--preset", help=f"a named {what} preset")
     src.add_argument("--config", help=f"a YAML file of {what} settings")
     add_set_arg(p)
-    p.add_argument(
-        "--seed", type=int_at_least(0), default=None, help="the root seed (overrides the config's)"
-    )
+    p.add_argument("--seed", type=int, default=None, help="the root seed (overrides the config's)")
 
 
 def add_out_args(p: argparse.ArgumentParser, required: bool = True) -> None:

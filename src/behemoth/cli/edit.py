@@ -55,9 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         flag="--set",
         dest="overrides",
     )
-    p.add_argument(
-        "--seed", type=int_at_least(0), default=None, help="seed of the editor and the scenario"
-    )
+    p.add_argument("--seed", type=int, default=None, help="seed of the editor and the scenario")
     p.add_argument(
         "--eval-every",
         type=int_at_least(0),

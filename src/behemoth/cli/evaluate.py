@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         flag="--set",
         dest="overrides",
     )
-    p.add_argument("--seed", type=int_at_least(0), default=None, help="the scenario's seed")
+    p.add_argument("--seed", type=int, default=None, help="the scenario's seed")
     p.add_argument(
         "--batch-size", type=int_at_least(1), default=1024, help="prompts per forward pass"
     )

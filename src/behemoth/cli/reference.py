@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_out_args(p)
     p.add_argument(
         "--seed",
-        type=int_at_least(0),
+        type=int,
         default=None,
         help="root seed of the corpus (default: args.json's or 0)",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from behemoth.cli.common import add_out_args, add_set_arg, int_at_least
+from behemoth.cli.common import add_out_args, add_set_arg
 from behemoth.errors import ConfigError
 from behemoth.model.presets import model_preset, model_presets
 
@@ -27,9 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         flag="--set",
         dest="overrides",
     )
-    p.add_argument(
-        "--seed", type=int_at_least(0), default=None, help="the seed of the weight initialization"
-    )
+    p.add_argument("--seed", type=int, default=None, help="the seed of the weight initialization")
     add_out_args(p)
     p.add_argument(
         "--resume",
