@@ -48,7 +48,7 @@ ids = torch.tensor({ids.tolist()})
 with torch.no_grad():
     logits = m(input_ids=ids).logits
 assert "behemoth" not in sys.modules
-print(json.dumps({{"logits": logits.tolist(), "text": tok.decode(ids[0]), "ids": tok(tok.decode(ids[0]))["input_ids"]}}))
+print(json.dumps({{"logits": logits.tolist(), "text": tok.decode(ids[0]), "ids": tok(tok.decode(ids[0]), add_special_tokens=False)["input_ids"]}}))
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     got = json.loads(r.stdout.strip().splitlines()[-1])

@@ -6,24 +6,25 @@ import argparse
 
 from behemoth.cli.common import add_out_args, int_at_least
 from behemoth.io import check_out
-from behemoth.world.reference import EXPORT_UNITS_PER_SHARD, export_reference, import_reference
+from behemoth.world.reference import export_reference, import_reference
 from behemoth.world.world import World
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export-reference",
-        help="write a world in the reference generator's text layout (LitGPT-ready)",
+        help="write a world in the reference generator's layout and words (LitGPT-ready)",
         description="Writes data/full_text_{i}.txt, validations/, questions/ and metadata/ "
-        "(graph, tokenizer, metadata.json) as the reference generator lays them out.",
+        "(graph, tokenizer, metadata.json, other_special_tokens.json, remappings_map.json) as "
+        "the reference generator writes them, with its 4-digit word ids.",
     )
     p.add_argument("world", metavar="WORLD", help="a world directory (from `behemoth generate`)")
     add_out_args(p)
     p.add_argument(
         "--units-per-shard",
         type=int_at_least(1),
-        default=EXPORT_UNITS_PER_SHARD,
-        help="corpus documents per text shard (default %(default)s)",
+        default=None,
+        help="corpus documents per text shard (default: the reference's shard count)",
     )
     p.set_defaults(func=run_export)
 

@@ -171,6 +171,12 @@ def _read(path: Path, load: Callable[[Path], T]) -> T:
         ) from None
 
 
+def _config_key(cfg: WorldConfig) -> str:
+    """The config part of the fingerprint; ``vocab`` only counts when it is not the default,
+    so that worlds made before the option existed keep their fingerprints."""
+    return cfg.model_dump_json(exclude={"vocab"} if cfg.vocab == "behemoth" else None)
+
+
 def generate_world(
     cfg: WorldConfig,
     out: str | Path,
@@ -236,7 +242,7 @@ def write_world(
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / rel)
         fingerprint = hashlib.sha256(
-            (cfg.model_dump_json() + _sha(tmp / "graph.parquet")).encode()
+            (_config_key(cfg) + _sha(tmp / "graph.parquet")).encode()
         ).hexdigest()[:16]
         meta = {
             "format": FORMAT,
