@@ -33,6 +33,7 @@ from behemoth.model.config import RunConfig
 from behemoth.model.evaluate import check_sets, default_target, evaluate_probes
 from behemoth.model.export import META, export_model
 from behemoth.model.logplot import LOG, write_log
+from behemoth.model.malloc import keep_freed_memory
 from behemoth.world.world import World
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,7 @@ def train_model(
         raise ConfigError(
             "config", "no config given and no run to resume", "pass a preset or a config"
         )
+    keep_freed_memory()
     threads = torch.get_num_threads()
     if cfg.train.threads is not None:
         torch.set_num_threads(cfg.train.threads)
