@@ -319,6 +319,10 @@ def _finish(
     force: bool,
 ) -> None:
     last = state.log[-1]
+    final = last["sets"]
+    if set(final) != {n for n, p in world.probes.items() if len(p)}:
+        # the log followed fewer sets (train.eval_sets): the result scores them all, once
+        final = evaluate_probes(model, world.probes, list(world.probes), cfg.train.eval_batch_size)
     reached = next(
         (
             r
@@ -341,7 +345,7 @@ def _finish(
             "epochs": last.get("epochs"),
             "target_set": target,
             "tokens_to_target": reached["tokens"] if reached else None,
-            "final": last["sets"],
+            "final": final,
         },
     }
     seconds_to_target = None
