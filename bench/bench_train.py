@@ -149,7 +149,7 @@ def bench_learning(worlds: list[str], model: str, out: Path, overrides: list[str
         wcfg = WorldConfig.from_dict({**base, **LEARNING_WORLDS.get(name, {})})
         world = generate_world(wcfg, out / f"world-{name}", shards=False, force=True)
         facts = wcfg.subjects * wcfg.relations
-        cfg = resolve_run(model_preset(model), None, ["train.eval_sets=null", *overrides])
+        cfg = resolve_run(model_preset(model), None, overrides)
         t0 = time.perf_counter()
         mdir = train_model(world, cfg, out / f"model-{name}", force=True)
         seconds = time.perf_counter() - t0
