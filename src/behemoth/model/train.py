@@ -33,6 +33,7 @@ from behemoth.model.config import RunConfig
 from behemoth.model.evaluate import check_sets, default_target, evaluate_probes
 from behemoth.model.export import META, export_model
 from behemoth.model.logplot import LOG, write_log
+from behemoth.model.malloc import keep_freed_memory
 from behemoth.world.world import World
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,7 @@ def _train_locked(
         raise ConfigError(
             "config", "no config given and no run to resume", "pass a preset or a config"
         )
+    keep_freed_memory()
     threads = torch.get_num_threads()
     if cfg.train.threads is not None:
         torch.set_num_threads(cfg.train.threads)
@@ -330,6 +332,10 @@ def _finish(
     force: bool,
 ) -> None:
     last = state.log[-1]
+    final = last["sets"]
+    if set(final) != {n for n, p in world.probes.items() if len(p)}:
+        # the log followed fewer sets (train.eval_sets): the result scores them all, once
+        final = evaluate_probes(model, world.probes, list(world.probes), cfg.train.eval_batch_size)
     reached = next(
         (
             r
@@ -352,7 +358,7 @@ def _finish(
             "epochs": last.get("epochs"),
             "target_set": target,
             "tokens_to_target": reached["tokens"] if reached else None,
-            "final": last["sets"],
+            "final": final,
         },
     }
     seconds_to_target = None
