@@ -30,7 +30,7 @@ from behemoth.io import read_json, write_json
 from behemoth.model.build import build_model, count_params
 from behemoth.model.checkpoint import TrainState, read_checkpoint, restore, save_checkpoint
 from behemoth.model.config import RunConfig
-from behemoth.model.evaluate import check_sets, default_target, evaluate_probes
+from behemoth.model.evaluate import check_sets, default_target, probe_metrics
 from behemoth.model.export import META, export_model
 from behemoth.model.logplot import LOG, write_log
 from behemoth.world.world import World
@@ -224,7 +224,7 @@ def _train(
         write_json(part / RUN, {"config": cfg.to_dict(), "world_fingerprint": world.fingerprint})
 
     def evaluate() -> dict[str, dict[str, float]]:
-        return evaluate_probes(model, probes, eval_names, t.eval_batch_size)
+        return probe_metrics(model, probes, eval_names, t.eval_batch_size)
 
     def record(train_loss: float | None) -> dict[str, Any]:
         rec = {

@@ -8,14 +8,19 @@ so that the reference's ``"...0123.<|endoftext|>"`` spelling tokenizes too. Save
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast
 
 from behemoth.world.vocab import FIXED_WORDS, Vocabulary
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
 
 def build_tokenizer(vocab: Vocabulary) -> PreTrainedTokenizerFast:
+    from transformers import PreTrainedTokenizerFast  # loaded when a tokenizer is built
+
     words = vocab.words
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Sequence(
