@@ -50,3 +50,23 @@ def test_every_command_is_registered_by_its_stage(command: str) -> None:
         sub = next(a for a in parser._actions if a.dest == "command")
         choices: dict[str, argparse.ArgumentParser] = sub.choices  # type: ignore[assignment]
         assert callable(choices[command].get_default("func")), command
+
+
+def test_settings_are_named_group_dot_key_in_every_command() -> None:
+    from behemoth.cli.main import dotted_settings
+
+    argv = ["edit", "m", "--editor", "lora", "--editor.rank", "8", "--scenario.k=10"]
+    assert dotted_settings("edit", argv) == [
+        "edit",
+        "m",
+        "--editor",
+        "lora",
+        "--set",
+        "rank=8",
+        "--scenario-set",
+        "k=10",
+    ]
+    assert dotted_settings("evaluate", ["evaluate", "m", "--scenario.k", "3"])[-2:] == [
+        "--set",
+        "k=3",
+    ]

@@ -26,9 +26,13 @@ def _imports(path: Path, top_level_only: bool) -> set[str]:
     for node in nodes:
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.startswith("behemoth")}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module.startswith("behemoth"):
-                out.add(node.module)
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.level == 0
+            and node.module.startswith("behemoth")
+        ):
+            out.add(node.module)
     return out
 
 

@@ -37,6 +37,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "end to end: generate the demo world, train the demo model, run every editor",
     ),
 }
+#: Settings are named the same way in every command: ``--editor.rank 8 --scenario.k 10``
+#: (``--GROUP.KEY VALUE`` or ``--GROUP.KEY=VALUE``); per command, the flag each group feeds
+#: (the older ``--set`` / ``--scenario-set`` keep working).
+DOTTED: dict[str, dict[str, str]] = {
+    "edit": {"editor": "--set", "scenario": "--scenario-set"},
+    "evaluate": {"scenario": "--set"},
+}
 STAGES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 
@@ -48,6 +55,29 @@ class _Parser(argparse.ArgumentParser):
 def _command(argv: list[str]) -> str | None:
     """The subcommand named in ``argv`` (the first word that is one), if any."""
     return next((a for a in argv if a in COMMANDS), None)
+
+
+def dotted_settings(command: str | None, argv: list[str]) -> list[str]:
+    """``argv`` with each ``--GROUP.KEY VALUE`` of ``command`` turned into its ``FLAG KEY=VALUE``."""
+    groups = DOTTED.get(command or "", {})
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        group, dot, key = arg[2:].partition(".") if arg.startswith("--") else ("", "", "")
+        if dot and group in groups and key:
+            if "=" in key:
+                key, value = key.split("=", 1)
+            elif i + 1 < len(argv):
+                i += 1
+                value = argv[i]
+            else:
+                raise BehemothError(f"{arg}: no value; give one, e.g. {arg} 8")
+            out += [groups[group], f"{key}={value}"]
+        else:
+            out.append(arg)
+        i += 1
+    return out
 
 
 def build_parser(command: str | None = None, *, full: bool = False) -> argparse.ArgumentParser:
@@ -73,7 +103,13 @@ def build_parser(command: str | None = None, *, full: bool = False) -> argparse.
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(_command(argv))
+    command = _command(argv)
+    parser = build_parser(command)
+    try:
+        argv = dotted_settings(command, argv)
+    except BehemothError as e:
+        print(f"behemoth: error: {e}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
