@@ -13,6 +13,7 @@ import pytest
 
 from behemoth.errors import ConfigError
 from behemoth.scenarios.scenario import build_scenario
+from behemoth.scenarios.split import check_editor_inputs
 from behemoth.world.config import WorldConfig
 from behemoth.world.reference import export_reference, import_reference
 from behemoth.world.world import World, generate_world
@@ -38,7 +39,10 @@ def test_remapping_folder_loads_with_its_test_sets(twotoken: World) -> None:
     assert got == want
     for q in sc.requests:
         assert q.target_new != q.target_old
-    assert len(sc.retain) > 0 and "specificity/reference_reg_data_sro" in sc.tests
+    assert len(sc.retain) > 0 and "retain/reference_reg_data_sro" in sc.tests
+    # specificity never scores a fact that train.jsonl rehearses; those are reported apart
+    assert "retain/reference_with_same_rel_sro_rehearsed" in sc.tests
+    check_editor_inputs(sc, sc.retain)
     # behemoth's own suite is built around the same edits
     assert any(k.startswith("generalization/") for k in sc.tests)
 

@@ -111,7 +111,14 @@ def reference_tests(world: World, folder: Path) -> dict[str, TestSet]:
             probes, target = read_reference_probes(world, f, index)
             if not len(probes):
                 continue
-            group = "efficacy" if f.name.startswith(_EDITED) else "specificity"
+            # reg_data is the reference's rehearsed mix, measured as such (group "retain")
+            group = (
+                "efficacy"
+                if f.name.startswith(_EDITED)
+                else "retain"
+                if f.name.startswith("reg_data")
+                else "specificity"
+            )
             t = make_testset(group, f"reference_{f.stem}", probes, target)
             out[t.name] = t
     return out
@@ -132,5 +139,40 @@ def build_from_reference(world: World, cfg: FromReferenceConfig) -> Scenario:
             "set path= to a folder written by the reference's create_finetuning_data.py",
         )
     scenario = load_jsonl(world, train, cfg, name="from-reference", mode=cfg.mode)
-    scenario.tests.update(reference_tests(world, folder))
+    rehearsed = {
+        (int(s), int(r))
+        for s, r in zip(scenario.retain.probes.subject, scenario.retain.probes.relation)
+    }
+    for name, t in reference_tests(world, folder).items():
+        if t.group != "specificity":
+            scenario.tests[name] = t
+            continue
+        # The reference measures some specificity facts that its own train.jsonl rehearses;
+        # those are reported apart (group retain), so specificity never scores rehearsed facts.
+        seen = np.array(
+            [(int(s), int(r)) in rehearsed for s, r in zip(t.probes.subject, t.probes.relation)],
+            dtype=bool,
+        )
+        if (~seen).any():
+            scenario.tests[name] = t.subset(np.flatnonzero(~seen))
+        if seen.any():
+            kept = t.subset(np.flatnonzero(seen))
+            kept.group = "retain"
+            kept.split = f"{t.split}_rehearsed"
+            kept.probes.name = kept.name
+            scenario.tests[kept.name] = kept
+    # editor_facts was drawn before the reference's own test files were known: drop what they ask
+    tested = {
+        (int(s), int(r))
+        for t in scenario.tests.values()
+        if t.group != "retain"
+        for s, r in zip(t.probes.subject, t.probes.relation)
+    }
+    ef = scenario.editor_facts
+    free = [
+        i
+        for i, (s, r) in enumerate(zip(ef.probes.subject, ef.probes.relation))
+        if (int(s), int(r)) not in tested
+    ]
+    scenario.editor_facts = ef.subset(np.asarray(free, dtype=np.int64))
     return scenario
