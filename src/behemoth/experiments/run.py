@@ -140,7 +140,7 @@ def _whole_deltas(model: Any, run: EditRun) -> dict[str, Any]:
     r = run.result
     if r.artifact == "wrapper":
         return {}
-    edited = r.model if r.artifact == "model" else copy.deepcopy(r.model).merge_and_unload()
+    edited = r.model if r.artifact == "model" else copy.deepcopy(r.model).merge_and_unload()  # type: ignore[operator]
     return delta_norms(model, exact_deltas(model, edited))
 
 
@@ -204,7 +204,7 @@ def _write(result: ExperimentResult, model: Any, world: World, force: bool) -> N
 def _save_artifact(run: EditRun, model_dir: Path, world: World, where: Path) -> None:
     r = run.result
     where.mkdir(parents=True, exist_ok=True)
-    r.model.save_pretrained(str(where / r.artifact))
+    r.model.save_pretrained(str(where / r.artifact))  # type: ignore[operator]
     if r.artifact == "model":
         _copy_meta(model_dir, world, where / "model")
 
