@@ -73,7 +73,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "attn_out": "gpt_neox.layers.{}.attention.dense",
         "mlp_in": ["gpt_neox.layers.{}.mlp.dense_h_to_4h"],
         "mlp_out": "gpt_neox.layers.{}.mlp.dense_4h_to_h",
-        "head": "embed_out",
+        "head": "embed_out",  # transformers < 5; found from the model (_embedding_names)
         "embed": "gpt_neox.embed_in",
     },
     "llama": {
@@ -134,7 +134,22 @@ def resolve_paths(
             f"unknown architecture {arch!r}",
             f"did you mean {hint[0]!r}?" if hint else f"use one of {', '.join(PRESETS)}",
         )
-    return LayerPaths.from_dict({**PRESETS[arch], **(overrides or {})})
+    return LayerPaths.from_dict({**PRESETS[arch], **_embedding_names(model), **(overrides or {})})
+
+
+def _embedding_names(model: torch.nn.Module) -> dict[str, str]:
+    """The output head and input embedding as the model itself names them (its
+    ``get_output_embeddings`` / ``get_input_embeddings``): transformers 5 renamed GPT-NeoX's
+    ``embed_out`` to ``lm_head``, so a fixed name holds for one version only."""
+    out: dict[str, str] = {}
+    for field, getter in (("head", "get_output_embeddings"), ("embed", "get_input_embeddings")):
+        fn = getattr(model, getter, None)
+        module = fn() if callable(fn) else None
+        if isinstance(module, torch.nn.Module):
+            name = next((n for n, m in model.named_modules() if m is module), None)
+            if name:
+                out[field] = name
+    return out
 
 
 def get_module(model: torch.nn.Module, name: str) -> torch.nn.Module:
