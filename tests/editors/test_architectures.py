@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from behemoth.editors import EDITORS, Editor, EditResult, build_editor, resolve_paths
+from behemoth.editors.alphaedit import AlphaEditEditor
 from behemoth.editors.layers import PARTS, get_module, linear_weight, stored_transposed
 from behemoth.editors.lora import LoraEditor
 from behemoth.scenarios.request import EditRequest
@@ -118,7 +119,8 @@ def test_layer_paths_name_the_real_modules(arch: str, arch_edits: ArchEdits) -> 
     work = tiny_model(arch, arch_edits.world.vocab_size)
     mod, W = get_module(work, name), linear_weight(work, name)
     k = torch.randn(3, d_ff, generator=torch.Generator().manual_seed(0))
-    bias = mod.bias if getattr(mod, "bias", None) is not None else 0.0
+    b = getattr(mod, "bias", None)
+    bias: torch.Tensor | float = b if isinstance(b, torch.Tensor) else 0.0
     with torch.no_grad():
         assert torch.allclose(mod(k), k @ W.T + bias, atol=1e-6)
         W.copy_(2 * W)
@@ -183,7 +185,8 @@ def test_memit_rank_at_most_the_batch(arch: str, name: str, arch_edits: ArchEdit
         assert rank is not None and 1 <= rank <= len(requests), (param, rank)
     if name == "alphaedit":  # Delta = Delta P: no change along the preserved keys (Eq. 14)
         model = arch_edits.model(arch)
-        P: dict[str, torch.Tensor] = getattr(editor, "P")
+        assert isinstance(editor, AlphaEditEditor)
+        P = editor.P
         for param, d in res.deltas.items():
             D = _out_in(model, param, d)  # [d, d_ff]
             module = param.rsplit(".", 1)[0]
@@ -196,7 +199,67 @@ def test_memit_rank_at_most_the_batch(arch: str, name: str, arch_edits: ArchEdit
 @pytest.mark.parametrize("arch", ARCH_NAMES)
 def test_lora_rank_at_most_r(arch: str, arch_edits: ArchEdits) -> None:
     editor, _, res = arch_edits(arch, "lora")
-    r = getattr(editor.config, "rank")
+    assert isinstance(editor, LoraEditor)
+    r = editor.config.rank
     for param, norms in res.norms.items():
         rank = norms["rank"]
         assert rank is not None and 1 <= rank <= r, (param, rank)
+
+
+#: LoRA's targets, per architecture: block prefix and the modules each target names.
+_NEOX = ("gpt_neox.layers", "attention.query_key_value", "attention.dense")
+_LLAMA_ATTN = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]
+_LLAMA = {
+    "query_key_value": _LLAMA_ATTN,
+    "attention_dense": ["self_attn.o_proj"],
+    "mlp_in": ["mlp.gate_proj", "mlp.up_proj"],
+    "mlp_out": ["mlp.down_proj"],
+}
+LORA_TARGETS: dict[str, tuple[str, dict[str, list[str]]]] = {
+    "gpt2": (
+        "transformer.h",
+        {
+            "query_key_value": ["attn.c_attn"],
+            "attention_dense": ["attn.c_proj"],
+            "mlp_in": ["mlp.c_fc"],
+            "mlp_out": ["mlp.c_proj"],
+        },
+    ),
+    "llama": ("model.layers", _LLAMA),
+    "qwen2": ("model.layers", _LLAMA),
+    "gpt_neox": (
+        "gpt_neox.layers",
+        {
+            "query_key_value": ["attention.query_key_value"],
+            "attention_dense": ["attention.dense"],
+            "mlp_in": ["mlp.dense_h_to_4h"],
+            "mlp_out": ["mlp.dense_4h_to_h"],
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("arch", ARCH_NAMES)
+def test_lora_every_target_on_each_architecture(
+    arch: str, arch_edits: ArchEdits, tmp_path: Path
+) -> None:
+    """Each target names the architecture's own modules; adapters on all of them (GPT-2: Conv1D
+    and, through the tied head, the embedding) train, merge and give exact deltas of rank <= r."""
+    model = arch_edits.model(arch)
+    prefix, parts = LORA_TARGETS[arch]
+    every = [*parts, "head"]
+    editor = build_editor("lora", {"steps": 2, "retain_batch": 8, "targets": every, "rank": 2})
+    assert isinstance(editor, LoraEditor)
+    for target, suffixes in parts.items():
+        names = LoraEditor(editor.config.model_copy(update={"targets": [target]}))
+        want = [f"{prefix}.{i}.{m}" for i in range(LAYERS) for m in suffixes]
+        assert names.target_modules(model) == want, target
+    targets = editor.target_modules(model)
+    assert targets[-1] == "lm_head"
+    editor.prepare(model, arch_edits.world)
+    res = check_conformance(editor, model, make_requests(arch_edits.world, 1, seed=3), tmp_path)
+    weights = {id(get_module(model, t).weight) for t in targets}  # GPT-2: lm_head is wte
+    expected = {n for n, p in model.named_parameters() if id(p) in weights}
+    assert set(res.deltas) == expected
+    for param, norms in res.norms.items():
+        assert norms["rank"] is not None and 1 <= norms["rank"] <= 2, (param, norms["rank"])
