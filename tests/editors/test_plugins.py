@@ -73,4 +73,4 @@ def test_an_entry_point_editor_registers_and_conforms(
     editor = build_editor("toy", {"step": 2.0})
     editor.prepare(edit_model, tiny_world)
     res = check_conformance(editor, edit_model, make_requests(tiny_world, 2, seed=12), tmp_path)
-    assert list(res.deltas) == ["embed_out.weight"]
+    assert list(res.deltas) == [f"{editor.paths(edit_model).head}.weight"]  # lm_head (tf 5)

@@ -12,15 +12,15 @@ from behemoth.editors import EditContext
 from behemoth.editors.deltas import matrix_rank
 from behemoth.editors.hooks import hooked
 from behemoth.world import World
-from tests.editors.conftest import make_editor, make_requests
+from tests.editors.conftest import SingleEdits, make_editor, make_requests
 
 MLP_OUT = "gpt_neox.layers.{}.mlp.dense_4h_to_h"
 
 
 def test_rome_delta_is_rank_one_in_one_matrix_and_maps_k_star_to_v_star(
-    single_edits: dict[str, Any], edit_model: torch.nn.Module
+    single_edits: SingleEdits, edit_model: torch.nn.Module
 ) -> None:
-    res = single_edits["rome"]["results"][0]
+    res = single_edits("rome")["results"][0]
     assert len(res.deltas) == 1
     ((name, delta),) = res.deltas.items()
     assert name == MLP_OUT.format(2) + ".weight"  # default layer -2 of 4

@@ -44,7 +44,8 @@ class EditorConfig(StrictConfig):
 
     seed: int = Field(0, description="Seed of every random choice the editor makes.")
     arch: str = Field(
-        "auto", description="Layer-path preset (gpt_neox, llama) or auto from the model."
+        "auto",
+        description="Layer-path preset (gpt_neox, gpt2, llama, qwen2) or auto from the model.",
     )
     paths: dict[str, Any] = Field(
         default_factory=dict, description="Overrides of layer path templates."

@@ -2,8 +2,14 @@
 
 An editor never hard-codes ``gpt_neox.layers.3.mlp.dense_4h_to_h``; it asks a
 :class:`LayerPaths` for ``mlp_out`` of layer 3. Presets cover GPT-NeoX (Pythia and the models
-trained here) and Llama-style models; any other Hugging Face causal LM works once its paths
-are given (every field can be overridden from the editor's config).
+trained here), GPT-2, and Llama-style models (Llama, Mistral, Qwen2), found from the model's
+``config.model_type``; any other Hugging Face causal LM works once its paths are given (every
+field can be overridden from the editor's config). The presets are exercised on tiny randomly
+initialized models of each architecture (tests/editors/test_architectures.py).
+
+GPT-2 stores its projections as ``Conv1D`` modules, whose weight is the transpose of
+``nn.Linear``'s ([in, out], y = x W + b). :func:`linear_weight` hides that: editors always see
+an [out, in] matrix, and writing into it writes the stored weight.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import difflib
 
 import torch
 from pydantic import Field
+from transformers.pytorch_utils import Conv1D
 
 from behemoth.config import StrictConfig
 from behemoth.errors import ConfigError
@@ -66,7 +73,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "attn_out": "gpt_neox.layers.{}.attention.dense",
         "mlp_in": ["gpt_neox.layers.{}.mlp.dense_h_to_4h"],
         "mlp_out": "gpt_neox.layers.{}.mlp.dense_4h_to_h",
-        "head": "embed_out",
+        "head": "embed_out",  # transformers < 5; found from the model (_embedding_names)
         "embed": "gpt_neox.embed_in",
     },
     "llama": {
@@ -83,9 +90,26 @@ PRESETS: dict[str, dict[str, object]] = {
         "head": "lm_head",
         "embed": "model.embed_tokens",
     },
+    "gpt2": {
+        "layers": "transformer.h",
+        "block": "transformer.h.{}",
+        "attn_in": ["transformer.h.{}.attn.c_attn"],
+        "attn_out": "transformer.h.{}.attn.c_proj",
+        "mlp_in": ["transformer.h.{}.mlp.c_fc"],
+        "mlp_out": "transformer.h.{}.mlp.c_proj",
+        "head": "lm_head",
+        "embed": "transformer.wte",
+    },
 }
+PRESETS["qwen2"] = PRESETS["llama"]  # Qwen2 has Llama's module names (plus q/k/v biases)
 #: Hugging Face ``config.model_type`` -> preset.
-MODEL_TYPES = {"gpt_neox": "gpt_neox", "llama": "llama", "mistral": "llama", "qwen2": "llama"}
+MODEL_TYPES = {
+    "gpt_neox": "gpt_neox",
+    "gpt2": "gpt2",
+    "llama": "llama",
+    "mistral": "llama",
+    "qwen2": "qwen2",
+}
 
 
 def resolve_paths(
@@ -110,7 +134,22 @@ def resolve_paths(
             f"unknown architecture {arch!r}",
             f"did you mean {hint[0]!r}?" if hint else f"use one of {', '.join(PRESETS)}",
         )
-    return LayerPaths.from_dict({**PRESETS[arch], **(overrides or {})})
+    return LayerPaths.from_dict({**PRESETS[arch], **_embedding_names(model), **(overrides or {})})
+
+
+def _embedding_names(model: torch.nn.Module) -> dict[str, str]:
+    """The output head and input embedding as the model itself names them (its
+    ``get_output_embeddings`` / ``get_input_embeddings``): transformers 5 renamed GPT-NeoX's
+    ``embed_out`` to ``lm_head``, so a fixed name holds for one version only."""
+    out: dict[str, str] = {}
+    for field, getter in (("head", "get_output_embeddings"), ("embed", "get_input_embeddings")):
+        fn = getattr(model, getter, None)
+        module = fn() if callable(fn) else None
+        if isinstance(module, torch.nn.Module):
+            name = next((n for n, m in model.named_modules() if m is module), None)
+            if name:
+                out[field] = name
+    return out
 
 
 def get_module(model: torch.nn.Module, name: str) -> torch.nn.Module:
@@ -127,21 +166,32 @@ def get_module(model: torch.nn.Module, name: str) -> torch.nn.Module:
         ) from None
 
 
-def linear_weight(model: torch.nn.Module, name: str) -> torch.nn.Parameter:
-    """The [out, in] weight of the linear layer ``name`` (only nn.Linear-style layers)."""
+def linear_weight(model: torch.nn.Module, name: str) -> torch.Tensor:
+    """The weight of the linear layer ``name`` as an [out, in] matrix sharing its storage.
+
+    ``nn.Linear``: the weight itself. GPT-2's ``Conv1D`` (weight [in, out]): its transpose, a
+    view, so ``W @ k`` is the layer's map and ``W.copy_(new)`` (under ``torch.no_grad``)
+    writes the stored weight in its own orientation.
+    """
     mod = get_module(model, name)
     w = getattr(mod, "weight", None)
     if (
         not isinstance(w, torch.nn.Parameter)
         or w.dim() != 2
-        or not isinstance(mod, torch.nn.Linear)
+        or not isinstance(mod, torch.nn.Linear | Conv1D)
     ):
         raise ConfigError(
             "paths",
             f"{name!r} is not a linear layer with an [out, in] weight",
-            "point the template at an nn.Linear module",
+            "point the template at an nn.Linear (or transformers Conv1D) module",
         )
-    return w
+    return w.T if isinstance(mod, Conv1D) else w
+
+
+def stored_transposed(model: torch.nn.Module, name: str) -> bool:
+    """Whether module ``name`` stores its weight [in, out] (GPT-2's Conv1D; PEFT's
+    ``fan_in_fan_out``)."""
+    return isinstance(get_module(model, name), Conv1D)
 
 
 def layer_index(layer: int, n_layers: int, field: str = "layer") -> int:

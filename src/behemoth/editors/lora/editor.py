@@ -18,7 +18,7 @@ from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dic
 from behemoth.editors.base import EditOutcome, WeightEditor
 from behemoth.editors.context import EditContext
 from behemoth.editors.gradient.trainer import GradientTrainer
-from behemoth.editors.layers import select_layers
+from behemoth.editors.layers import linear_weight, select_layers, stored_transposed
 from behemoth.editors.lora.config import LoraEditConfig
 from behemoth.editors.registry import register_editor
 from behemoth.errors import ConfigError
@@ -64,12 +64,13 @@ class LoraEditor(WeightEditor):
             weight = getattr(modules.get(name), "weight", None)
             if weight is None or weight.dim() != 2:
                 continue
-            bound = min(weight.shape)
+            d_out, d_in = linear_weight(model, name).shape
+            bound = min(d_out, d_in)
             if self.config.rank > bound:
                 raise ConfigError(
                     "rank",
                     f"{self.config.rank} exceeds min(in, out) = {bound} of {name} "
-                    f"({weight.shape[1]} -> {weight.shape[0]})",
+                    f"({d_in} -> {d_out})",
                     f"choose rank <= {bound}",
                 )
 
@@ -85,6 +86,8 @@ class LoraEditor(WeightEditor):
             lora_dropout=cfg.dropout,
             target_modules=targets,
             bias="none",
+            # GPT-2's Conv1D stores [in, out]; PEFT must know (it would warn and guess).
+            fan_in_fan_out=any(stored_transposed(model, t) for t in targets),
         )
         wrapped = get_peft_model(model, peft_cfg)  # injects adapters into our private copy
         params = [p for p in wrapped.parameters() if p.requires_grad]
