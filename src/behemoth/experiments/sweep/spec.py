@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from behemoth.config import StrictConfig, deep_merge, load_yaml, validate
 from behemoth.errors import ConfigError, suggest
@@ -54,6 +54,12 @@ class EditorRef(StrictConfig):
     settings: dict[str, Any] = Field(default_factory=dict, description="Fixed settings.")
     grid: dict[str, list[Any]] = Field(
         default_factory=dict, description="Setting -> values; the product of all is swept."
+    )
+    scenarios: list[str] | None = Field(
+        None, description="Only these scenario labels (null = every scenario of the sweep)."
+    )
+    worlds: list[str] | None = Field(
+        None, description="Only these world labels (null = every world of the sweep)."
     )
 
     @field_validator("grid")
@@ -85,6 +91,18 @@ class SweepSpec(StrictConfig):
         if not v:
             raise ValueError("must have at least one entry")
         return v
+
+    @model_validator(mode="after")
+    def _restrictions_exist(self) -> SweepSpec:
+        for label, e in self.editors.items():
+            for axis, known in (("scenarios", self.scenarios), ("worlds", self.worlds)):
+                for name in getattr(e, axis) or []:
+                    if name not in known:
+                        raise ConfigError(
+                            f"editors.{label}.{axis}", f"no {axis[:-1]} labelled {name!r}",
+                            suggest(name, known),
+                        )
+        return self
 
 
 @dataclass(frozen=True)
@@ -165,6 +183,10 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
     for (wl, wc), (ml, mc), (sl, s), (el, e), seed in itertools.product(
         worlds.items(), models.items(), spec.scenarios.items(), spec.editors.items(), spec.seeds
     ):
+        if (e.scenarios is not None and sl not in e.scenarios) or (
+            e.worlds is not None and wl not in e.worlds
+        ):
+            continue
         scen = get_scenario(s.name)
         scfg = _with_field(
             f"scenarios.{sl}", lambda: validate(scen.config, {**s.settings, "seed": seed})
@@ -189,16 +211,12 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
                 "seed": str(seed),
             }
             runs.append(RunSpec(f"{e.name}-{config_hash(config)}", labels, config))
-    seen: dict[str, RunSpec] = {}
+    # Two labels may name the same config (e.g. a site grid crossing a fixed setting): it is
+    # one run, shown under the first label.
+    unique: dict[str, RunSpec] = {}
     for r in runs:
-        if r.run_id in seen:
-            raise ConfigError(
-                "editors",
-                f"{r.labels} and {seen[r.run_id].labels} are the same run",
-                "remove the duplicate axis value",
-            )
-        seen[r.run_id] = r
-    return runs
+        unique.setdefault(r.run_id, r)
+    return list(unique.values())
 
 
 def _with_field(where: str, fn: Any) -> Any:
