@@ -40,6 +40,15 @@ figure.plot{margin:1.5em 0} figure.plot img{max-width:100%}
 """
 
 
+#: Marks each plot data-rendered="yes" once its image has decoded (read by the browser test).
+CHECK_JS = (
+    "window.addEventListener('load',function(){"
+    "document.querySelectorAll('figure.plot').forEach(function(f){"
+    "var i=f.querySelector('img');"
+    "f.setAttribute('data-rendered',i&&i.complete&&i.naturalWidth>0?'yes':'no');});});"
+)
+
+
 @dataclass
 class Report:
     path: Path
@@ -178,7 +187,7 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
         f"<h1>behemoth report: {html.escape(title)}</h1>"
         f"<p>{len(info)} runs ({len(failed)} failed); {len(saved)} plots.</p>"
         + "".join(sections)
-        + "</body></html>\n"
+        + f"<script>{CHECK_JS}</script></body></html>\n"
     )
     write_bytes(out / "report.html", doc.encode())
     return Report(out / "report.html", saved, len(info), len(failed))

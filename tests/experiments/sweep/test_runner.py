@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 
 from behemoth.config import validate
 from behemoth.experiments.sweep import SweepSpec, expand, run_sweep
@@ -49,7 +50,7 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(
     tmp_path: Path, toy_spec: dict[str, Any]
 ) -> None:
     toy_spec["editors"]["bad"] = {"name": "ft", "settings": {"lr": 0.123}}
-    res = _run(toy_spec, tmp_path / "s", workers=2)
+    res = _run(toy_spec, tmp_path / "s")
     assert (res.done, res.failed) == (16, 4)
     rows = pq.read_table(tmp_path / "s" / "results.parquet").to_pylist()
     failed = [r for r in rows if r["status"] == "failed"]
@@ -59,6 +60,7 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(
     assert (again.skipped, again.failed) == (16, 4)
 
 
+@pytest.mark.slow
 def test_pool_and_inline_give_the_same_table(tmp_path: Path, toy_spec: dict[str, Any]) -> None:
     _run(toy_spec, tmp_path / "a", workers=0)
     _run(toy_spec, tmp_path / "b", workers=2)
@@ -78,6 +80,7 @@ run_sweep(validate(SweepSpec, toy_spec_dict()), sys.argv[1], backend=LocalBacken
 """
 
 
+@pytest.mark.slow
 def test_kill_and_restart_gives_the_same_table(tmp_path: Path) -> None:
     """SIGKILL the sweep at several points (mid-run, mid-write); the restarted sweep's final
     table is byte-identical to an uninterrupted one's."""
