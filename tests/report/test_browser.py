@@ -17,6 +17,7 @@ from behemoth.report import write_report
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BROWSER is None, reason="chromium is not installed (scripts/setup.sh)")
 def test_report_renders_in_chromium(full_sweep: Path, tmp_path: Path) -> None:
     rep = write_report(full_sweep, tmp_path / "r")
