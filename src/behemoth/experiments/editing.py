@@ -72,7 +72,9 @@ def run_edit(
                 "peak_memory_bytes": result.peak_memory_bytes,
                 # the size of this batch's update (Gupta et al. 2024, Sec. 4: a jump in it marks
                 # a disabling edit); deltas are relative to the model the batch was applied to
-                "update_fro": math.sqrt(sum(float(n["fro"] or 0) ** 2 for n in result.norms.values())),
+                "update_fro": math.sqrt(
+                    sum(float(n["fro"] or 0) ** 2 for n in result.norms.values())
+                ),
                 "info": result.info,
             }
         )

@@ -182,7 +182,7 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
             )
         )
     doc = (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>behemoth report: {html.escape(title)}</title><style>{CSS}</style></head><body>"
         f"<h1>behemoth report: {html.escape(title)}</h1>"
         f"<p>{len(info)} runs ({len(failed)} failed); {len(saved)} plots.</p>"

@@ -53,12 +53,12 @@ def rank_data(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[RankPoin
             groups[(m["scenario"], m["world"], m["editor"])].append(rid)
     out: dict[tuple[str, str], list[RankPoint]] = defaultdict(list)
     for (scen, world, label), rids in sorted(groups.items()):
-        r = sum(rank[x] for x in rids) / len(rids)
+        mean_rank = sum(rank[x] for x in rids) / len(rids)
         out[(scen, world)].append(
             RankPoint(
                 info[rids[0]]["editor_name"],
                 label,
-                r,
+                mean_rank,
                 pool_runs(eff, rids),
                 pool_runs(spec, rids),
             )
@@ -159,7 +159,9 @@ def plot_heatmaps(maps: list[Heatmap]) -> Figure:
     n = len(maps)
     cols = min(n, 2)
     rows_ = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows_, cols, figsize=(5.2 * cols, 2.2 + 0.45 * rows_ * 6), squeeze=False)
+    fig, axes = plt.subplots(
+        rows_, cols, figsize=(5.2 * cols, 2.2 + 0.45 * rows_ * 6), squeeze=False
+    )
     for k, hm in enumerate(maps):
         ax = axes[k // cols][k % cols]
         im = ax.imshow(hm.values, vmin=0, vmax=1, cmap="viridis", aspect="auto")

@@ -9,6 +9,7 @@ order, so the order of completion never shows in the results.
 from __future__ import annotations
 
 import importlib
+import logging
 import multiprocessing
 import os
 import sys
@@ -138,14 +139,14 @@ class RayBackend(Backend):
         self.started = False
         if not ray.is_initialized():
             if address:
-                ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
             else:
                 # Workers import what this process imports (the same sys.path).
                 env = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
                 ray.init(
                     num_cpus=num_cpus or default_workers(),
                     include_dashboard=False,
-                    logging_level="WARNING",
+                    logging_level=logging.WARNING,
                     log_to_driver=False,
                     runtime_env={"env_vars": {**env, "OMP_NUM_THREADS": "1"}},
                 )
@@ -168,9 +169,7 @@ class RayBackend(Backend):
             self.ray.shutdown()
 
 
-def make_backend(
-    name: str, workers: int | None = None, address: str | None = None
-) -> Backend:
+def make_backend(name: str, workers: int | None = None, address: str | None = None) -> Backend:
     if name == "local":
         return LocalBackend(workers)
     if name == "ray":

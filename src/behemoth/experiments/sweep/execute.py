@@ -80,6 +80,7 @@ def shared_model(shared: Path, world: Any, config: dict[str, Any]) -> Path:
 def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
     """Run one resolved sweep config (see :func:`behemoth.experiments.sweep.spec.expand`)."""
     import torch
+    from transformers.utils import logging as hf_logging
 
     from behemoth.editors import build_editor
     from behemoth.editors.base import delta_norms, exact_deltas
@@ -88,8 +89,6 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
     from behemoth.experiments.sweep.cache import file_lock
     from behemoth.model import load_model
     from behemoth.scenarios.scenario import build_scenario
-
-    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     torch.set_num_threads(1)  # one thread per run: identical sums on every backend

@@ -69,13 +69,15 @@ def run_sweep(
     todo = [r for r in runs if not is_finished(out, r.run_id, retry_failed)]
     skipped = len(runs) - len(todo)
     log.info(
-        "sweep %s: %d runs, %d already finished, %d to run", spec.name, len(runs), skipped, len(todo)
+        "sweep %s: %d runs, %d already finished, %d to run",
+        spec.name,
+        len(runs),
+        skipped,
+        len(todo),
     )
     backend = backend or LocalBackend()
     by_id = {r.run_id: r for r in todo}
-    tasks: list[Task] = [
-        (run_fn, r.config, r.run_id, str(shared_dir.resolve())) for r in todo
-    ]
+    tasks: list[Task] = [(run_fn, r.config, r.run_id, str(shared_dir.resolve())) for r in todo]
     t0 = time.perf_counter()
     done = failed = 0
     last_table = time.perf_counter()

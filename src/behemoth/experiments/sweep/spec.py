@@ -99,7 +99,8 @@ class SweepSpec(StrictConfig):
                 for name in getattr(e, axis) or []:
                     if name not in known:
                         raise ConfigError(
-                            f"editors.{label}.{axis}", f"no {axis[:-1]} labelled {name!r}",
+                            f"editors.{label}.{axis}",
+                            f"no {axis[:-1]} labelled {name!r}",
                             suggest(name, known),
                         )
         return self
@@ -178,7 +179,7 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
         for k, m in spec.models.items()
     }
     for label, s in spec.scenarios.items():
-        _with_field(f"scenarios.{label}", lambda s=s: get_scenario(s.name))
+        _with_field(f"scenarios.{label}", get_scenario, s.name)
     runs: list[RunSpec] = []
     for (wl, wc), (ml, mc), (sl, s), (el, e), seed in itertools.product(
         worlds.items(), models.items(), spec.scenarios.items(), spec.editors.items(), spec.seeds
@@ -189,12 +190,14 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
             continue
         scen = get_scenario(s.name)
         scfg = _with_field(
-            f"scenarios.{sl}", lambda: validate(scen.config, {**s.settings, "seed": seed})
+            f"scenarios.{sl}", validate, scen.config, {**s.settings, "seed": seed}
         ).to_dict()
         for point in _grid(e):
             ecfg = _with_field(
                 f"editors.{el}",
-                lambda point=point: editor_config(e.name, {**e.settings, **point, "seed": seed}),
+                editor_config,
+                e.name,
+                {**e.settings, **point, "seed": seed},
             ).to_dict()
             config = {
                 "world": wc,
@@ -219,10 +222,10 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
     return list(unique.values())
 
 
-def _with_field(where: str, fn: Any) -> Any:
-    """Run ``fn``; prefix a ConfigError's field with the spec location it came from."""
+def _with_field(where: str, fn: Any, *args: Any) -> Any:
+    """``fn(*args)``; prefix a ConfigError's field with the spec location it came from."""
     try:
-        return fn()
+        return fn(*args)
     except ConfigError as err:
         field = err.field.lstrip("-")
         raise ConfigError(f"{where}.{field}", err.problem, err.fix) from None

@@ -119,7 +119,9 @@ def _table(rows: list[dict[str, Any]]) -> pa.Table:
     arrays = {}
     for k, vals in data.items():
         present = [v for v in vals if v is not None]
-        if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        if present and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in present
+        ):
             typ = pa.int64() if all(isinstance(v, int) for v in present) else pa.float64()
             arrays[k] = pa.array(vals, typ)
         else:
