@@ -33,6 +33,11 @@ def file_lock(path: str | Path) -> Iterator[None]:
         os.close(fd)
 
 
+def artifact_dir(root: str | Path, kind: str, config: Any) -> Path:
+    """Where the ``kind`` artifact of ``config`` lives under ``root`` (built or not)."""
+    return Path(root) / kind / config_hash(config, 16)
+
+
 def shared_artifact(
     root: str | Path,
     kind: str,
@@ -46,11 +51,10 @@ def shared_artifact(
     ``is_built(path)`` says whether a complete artifact is there. The key is a hash of the
     config, so two configs never share an artifact and one config never builds twice.
     """
-    key = config_hash(config, 16)
-    d = Path(root) / kind / key
+    d = artifact_dir(root, kind, config)
     if is_built(d):
         return d
-    with file_lock(Path(root) / kind / f"{key}.lock"):
+    with file_lock(d.with_name(f"{d.name}.lock")):
         if not is_built(d):  # another process may have built it while we waited
             build(d)
     return d

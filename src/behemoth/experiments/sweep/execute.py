@@ -63,15 +63,19 @@ def shared_world(shared: Path, config: dict[str, Any]) -> Any:
     return World.load(d)
 
 
-def shared_model(shared: Path, world: Any, config: dict[str, Any]) -> Path:
-    """The model directory of ``config`` (a resolved RunConfig dict) trained once on ``world``."""
-    from behemoth.experiments.sweep.cache import shared_artifact
+def shared_model(shared: Path, world: Any, config: dict[str, Any], build: bool = True) -> Path:
+    """The model directory of ``config`` (a resolved RunConfig dict) trained once on ``world``
+    (``build=False``: only where it is or would be)."""
+    from behemoth.experiments.sweep.cache import artifact_dir, shared_artifact
     from behemoth.model import RunConfig, train_model
 
+    key = {"world": world.fingerprint, "config": config}
+    if not build:
+        return artifact_dir(shared, "models", key)
     return shared_artifact(
         shared,
         "models",
-        {"world": world.fingerprint, "config": config},
+        key,
         lambda p: train_model(world, RunConfig.from_dict(config), p, force=True, progress=False),
         lambda p: (p / "behemoth_model.json").is_file(),
     )
