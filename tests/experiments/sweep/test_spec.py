@@ -85,7 +85,7 @@ def test_presets_load(name: str) -> None:
     not registered yet (the unlearning methods) fails with a one-line error naming them."""
     from behemoth.editors import editor_names
 
-    for scale in (None, "paper"):
+    for scale in (None, *load_spec(name).scales):
         spec = load_spec(name, scale)
         missing = {e.name for e in spec.editors.values()} - set(editor_names())
         if missing:

@@ -61,8 +61,9 @@ class Backend(ABC):
     running: int = 0
 
     @abstractmethod
-    def run(self, tasks: list[Task]) -> Iterator[TaskResult]:
-        """Yield each task's result as it finishes."""
+    def run(self, tasks: list[Task]) -> Iterator[TaskResult | None]:
+        """Yield each task's result as it finishes, and None about every second in between
+        (so that a status line can refresh)."""
 
     def close(self) -> None:  # noqa: B027 - optional
         """Release workers."""
@@ -96,7 +97,7 @@ class LocalBackend(Backend):
         if self.workers < 0:
             raise BehemothError("--workers: must be >= 0; give 0 to run in this process")
 
-    def run(self, tasks: list[Task]) -> Iterator[TaskResult]:
+    def run(self, tasks: list[Task]) -> Iterator[TaskResult | None]:
         if self.workers == 0:
             for t in tasks:
                 self.running = 1
@@ -115,6 +116,8 @@ class LocalBackend(Backend):
                     done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
                     for f in done:
                         yield f.result()
+                    if not done:
+                        yield None
             finally:
                 for f in pending:
                     f.cancel()
@@ -153,7 +156,7 @@ class RayBackend(Backend):
             self.started = True
         self._remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
 
-    def run(self, tasks: list[Task]) -> Iterator[TaskResult]:
+    def run(self, tasks: list[Task]) -> Iterator[TaskResult | None]:
         ray = self.ray
         cpus = int(ray.cluster_resources().get("CPU", 1))
         pending = [self._remote.remote(*t) for t in tasks]
@@ -162,6 +165,8 @@ class RayBackend(Backend):
             done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
             for ref in done:
                 yield ray.get(ref)
+            if not done:
+                yield None
         self.running = 0
 
     def close(self) -> None:
