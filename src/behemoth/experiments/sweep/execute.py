@@ -76,7 +76,9 @@ def shared_model(shared: Path, world: Any, config: dict[str, Any], build: bool =
         shared,
         "models",
         key,
-        lambda p: train_model(world, RunConfig.from_dict(config), p, force=True, progress=False),
+        lambda p: train_model(
+            world, RunConfig.from_dict(config), p, resume=True, force=True, progress=False
+        ),
         lambda p: (p / "behemoth_model.json").is_file(),
     )
 

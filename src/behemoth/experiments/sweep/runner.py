@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from behemoth.experiments.sweep.backends import Backend, LocalBackend, Task
-from behemoth.experiments.sweep.spec import RunSpec, SweepSpec, expand
+from behemoth.experiments.sweep.spec import RunSpec, SweepSpec, canonical_json, expand
 from behemoth.experiments.sweep.store import (
     is_finished,
     write_manifest,
@@ -66,7 +66,7 @@ def run_sweep(
     runs = expand(spec)
     shared_dir = Path(shared) if shared is not None else out / "shared"
     write_manifest(out, spec.to_dict(), runs)
-    todo = [r for r in runs if not is_finished(out, r.run_id, retry_failed)]
+    todo = _interleave([r for r in runs if not is_finished(out, r.run_id, retry_failed)])
     skipped = len(runs) - len(todo)
     log.info(
         "sweep %s: %d runs, %d already finished, %d to run",
@@ -106,6 +106,18 @@ def run_sweep(
         backend.close()
         write_tables(out, runs)
     return SweepResult(out, runs, done, failed, skipped, time.perf_counter() - t0)
+
+
+def _interleave(runs: list[RunSpec]) -> list[RunSpec]:
+    """The first run of each (world, model) first, then the second of each, and so on: the
+    workers build different shared models in parallel instead of waiting on one."""
+    seen: dict[str, int] = {}
+    order = []
+    for i, r in enumerate(runs):
+        key = canonical_json([r.config["world"], r.config["model"]])
+        order.append((seen.get(key, 0), i))
+        seen[key] = seen.get(key, 0) + 1
+    return [runs[i] for _, i in sorted(order)]
 
 
 def _status(done: int, running: int, failed: int) -> str:
