@@ -8,7 +8,9 @@ statistics there too, applies the editor to the scenario and returns:
   same rows, on any backend): every evaluation record, plus the size of the update
   (``update_rank``, ``update_fro``) and, for streams, the size of each batch's update
   (``batch_update_fro``, the signal of Gupta et al.'s disabling edits);
-- ``timings``: what it cost on this machine (phase wall times, edit time and memory), kept
+- ``timings``: what it cost on this machine (phase wall times: ``build_s`` finding or building
+  the shared world and model, ``load_s`` loading them, ``prepare_s`` the editor's statistics,
+  ``reference_s``, ``edit_s``, ``eval_s``), kept
   apart so that tables compare byte for byte across machines and backends.
 
 Every row carries ``checkpoint``: the number of edits applied when it was measured.
@@ -102,6 +104,8 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
     t = time.perf_counter()
     world = shared_world(shared, config["world"])
     model_dir = shared_model(shared, world, config["model"])
+    build_s = time.perf_counter() - t  # finding (or, for the first run, building) them
+    t = time.perf_counter()
     model, _ = load_model(model_dir, world)
     scenario = build_scenario(world, config["scenario"]["name"], config["scenario"]["settings"])
     editor = build_editor(config["editor"]["name"], config["editor"]["settings"])
@@ -128,6 +132,7 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
     total = len(scenario.requests)
     rows = []
     timings = {
+        "build_s": build_s,
         "load_s": load_s,
         "prepare_s": prepare_s,
         "reference_s": reference_s,
