@@ -2,7 +2,7 @@
 run's own work (editing and evaluating), from the timings every sweep records.
 
     .venv/bin/python bench/bench_sweep_overhead.py SWEEP_DIR
-    .venv/bin/python bench/bench_sweep_overhead.py            # runs a small sweep first
+    .venv/bin/python bench/bench_sweep_overhead.py [--shared DIR]   # runs a small sweep first
 
 Per run, ``timings.parquet`` holds ``build_s`` (finding the shared world and model; the first
 run that needs them generates and trains them: a one-time cost, reported apart), ``load_s``
@@ -50,6 +50,7 @@ SMALL = {
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sweep", nargs="?", help="a finished sweep directory (default: run one)")
+    ap.add_argument("--shared", default=None, help="reuse worlds/models built there")
     args = ap.parse_args()
     if args.sweep:
         out = Path(args.sweep)
@@ -57,7 +58,7 @@ def main() -> None:
     else:
         out = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
         spec = validate(SweepSpec, SMALL)
-        run_sweep(spec, out, backend=LocalBackend(0))
+        run_sweep(spec, out, backend=LocalBackend(0), shared=args.shared)
         runs = {r.run_id: r for r in expand(spec)}
     timings = [t for t in pq.read_table(out / "timings.parquet").to_pylist() if t["status"] == "ok"]
     if not timings:
