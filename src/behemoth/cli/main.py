@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Knowledge editing and unlearning in a world where everything is known.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of an unexpected error"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for stage in STAGES:
         try:
@@ -52,6 +55,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("behemoth: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a file or library error: one line naming the file, unless --debug
+        if args.debug:
+            raise
+        print(
+            f"behemoth: error: {describe_error(e)} (--debug shows the traceback)", file=sys.stderr
+        )
+        return 2
+
+
+def describe_error(e: BaseException) -> str:
+    """One line for an error raised by a file or a library: the file (when known), what kind
+    of error and its message, without newlines."""
+    name = type(e).__name__
+    where = ""
+    filename = getattr(e, "filename", None)
+    if isinstance(e, OSError) and filename:
+        return f"{filename}: {e.strerror or name}"
+    if filename:
+        where = f"{filename}: "
+    text = " ".join(str(e).split()) or name
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{where}{name}: {text}"
 
 
 if __name__ == "__main__":

@@ -76,6 +76,24 @@ class LoraEditor(Editor):
                 names += [m for layer in layers for m in paths.at(_PART[t], layer)]
         return names
 
+    def _prepare(self, model: torch.nn.Module, world: object) -> None:
+        """Refuse, before any compute, a rank no adapter of the targets can have: a LoRA
+        update ``B A`` of a ``d_out x d_in`` matrix has rank <= min(d_in, d_out) (Hu et al.
+        2021, arXiv 2106.09685, Sec. 4.1), so a larger ``r`` only wastes time and memory."""
+        modules = dict(model.named_modules())
+        for name in self.target_modules(model):
+            weight = getattr(modules.get(name), "weight", None)
+            if weight is None or weight.dim() != 2:
+                continue
+            bound = min(weight.shape)
+            if self.config.rank > bound:
+                raise ConfigError(
+                    "rank",
+                    f"{self.config.rank} exceeds min(in, out) = {bound} of {name} "
+                    f"({weight.shape[1]} -> {weight.shape[0]})",
+                    f"choose rank <= {bound}",
+                )
+
     def _edit(self, model: torch.nn.Module, requests: list[EditRequest]) -> EditOutcome:
         cfg = self.config
         flags = {n: p.requires_grad for n, p in model.named_parameters()}

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -126,3 +127,22 @@ def measure_cost(
             peak[0] = max(peak[0], _rss_bytes())
             cost.peak_memory_bytes = peak[0]
         cost.memory_increase_bytes = max(0, cost.peak_memory_bytes - start_mem)
+
+
+#: Cost rows that measure the machine (time, memory), not the edit: they differ from run to run.
+MACHINE_METRICS = ("wall_time_s", "peak_memory_bytes", "memory_increase_bytes")
+#: Per-batch keys of an editing run's log that measure the machine.
+MACHINE_KEYS = ("wall_seconds", "peak_memory_bytes", "eval_seconds")
+
+
+def split_measurements(
+    rows: list[dict[str, Any]], batches: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """``(rows, batches, measurements)``: the result rows and per-batch log without what
+    measures the machine, and those measurements apart, so that the same inputs and seed give
+    byte-identical result files (the measurements go to a file of their own)."""
+    kept = [r for r in rows if not (r.get("group") == "cost" and r["metric"] in MACHINE_METRICS)]
+    machine = [r for r in rows if r.get("group") == "cost" and r["metric"] in MACHINE_METRICS]
+    clean = [{k: v for k, v in b.items() if k not in MACHINE_KEYS} for b in batches]
+    per_batch = [{k: b[k] for k in MACHINE_KEYS if k in b} for b in batches]
+    return kept, clean, {"records": machine, "batches": per_batch}

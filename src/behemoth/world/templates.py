@@ -209,7 +209,8 @@ def render_matrix(
                 count += alive
             for j in range(el.hi):
                 h = mix64(h)
-                dst[:, j] = np.where(j < count, vocab.nonsense_start + below(h, 1000), -1)
+                words = vocab.nonsense_ids
+                dst[:, j] = np.where(j < count, words[below(h, len(words))], -1)
             ragged |= el.hi > 1
         elif not isinstance(el, (int, str)):  # pragma: no cover - guarded by the Element type
             raise TypeError(el)
