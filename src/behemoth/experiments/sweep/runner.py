@@ -85,9 +85,10 @@ def run_sweep(
     try:
         bar.set_postfix_str(_status(0, backend.running, 0))
         for res in backend.run(tasks):
-            if res is None:  # a heartbeat: refresh the status line
-                bar.set_postfix_str(_status(done, backend.running, failed))
-                bar.refresh()
+            if res is None:  # a heartbeat: refresh the status line when it changed
+                status = _status(done, backend.running, failed)
+                if status != bar.postfix:
+                    bar.set_postfix_str(status)
                 continue
             run = by_id[res.run_id]
             write_run(out, run, res.rows, res.timings, res.error)
