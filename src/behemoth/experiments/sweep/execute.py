@@ -71,7 +71,9 @@ def shared_model(shared: Path, world: Any, config: dict[str, Any], build: bool =
     from behemoth.experiments.sweep.cache import artifact_dir, shared_artifact
     from behemoth.model import RunConfig, train_model
 
-    key = {"world": world.fingerprint, "config": config}
+    # the world's directory name is its config's hash: a world regenerated differently (e.g. by
+    # a new version) under the same fingerprint never gets a model trained on the old one
+    key = {"world": world.fingerprint, "world_dir": Path(world.path).name, "config": config}
     if not build:
         return artifact_dir(shared, "models", key)
     return shared_artifact(
