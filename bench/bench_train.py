@@ -140,7 +140,7 @@ LEARNING_WORLDS = {
 
 def bench_learning(worlds: list[str], model: str, out: Path, overrides: list[str]) -> None:
     from behemoth.model import load_model, read_model_meta, train_model
-    from behemoth.model.evaluate import evaluate_probes
+    from behemoth.model.evaluate import probe_metrics
     from behemoth.world import generate_world
 
     print(f"learning efficiency of model preset {model!r} {' '.join(overrides)}")
@@ -178,7 +178,7 @@ def bench_learning(worlds: list[str], model: str, out: Path, overrides: list[str
         )
         model, _ = load_model(mdir, world)
         t0 = time.perf_counter()
-        evaluate_probes(model, world.probes, list(world.probes))
+        probe_metrics(model, world.probes, list(world.probes))
         n = sum(len(p) for p in world.probes.values())
         print(f"  one evaluation of all {n:,} probes: {time.perf_counter() - t0:.1f} s")
 

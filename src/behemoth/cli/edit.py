@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from behemoth.cli.evaluate import load_any_model
     from behemoth.config import resolve
     from behemoth.editors import editor_config, editor_names
-    from behemoth.editors.base import delta_norms, exact_deltas
+    from behemoth.editors.deltas import delta_norms, exact_deltas
     from behemoth.editors.registry import build_editor
     from behemoth.evaluation.cost import split_measurements
     from behemoth.evaluation.evaluate import reference_scores
@@ -116,7 +116,13 @@ def run(args: argparse.Namespace) -> int:
     )
     result, rec, batches = edit_run.result, edit_run.records, edit_run.batches
     current: Any = result.model
-    deltas = exact_deltas(model, result.model if result.adapter is None else _merged(result.model))
+    # the whole run's change (the result's deltas are the last batch's); a wrapper changes none
+    if result.artifact == "wrapper":
+        deltas = {}
+    else:
+        deltas = exact_deltas(
+            model, result.model if result.artifact == "model" else _merged(result.model)
+        )
     print()
     print(rec.table())
     # Results are byte-identical for the same inputs and seed; time and memory go apart.
@@ -125,8 +131,8 @@ def run(args: argparse.Namespace) -> int:
     with atomic_dir(args.out, force=args.force, marker="edit.json") as tmp:
         rec.write(tmp)
         write_json(tmp / "measurements.json", measured)
-        if result.adapter is not None:
-            current.save_pretrained(str(tmp / "adapter"))
+        if result.artifact != "model":  # an unmerged adapter, a wrapper's memory
+            current.save_pretrained(str(tmp / result.artifact))
         else:
             current.save_pretrained(str(tmp / "model"))
             _copy_meta(Path(args.model), world, tmp / "model")
@@ -172,9 +178,9 @@ def _copy_meta(src: Path, world: Any, dst: Path) -> None:
 def run_trace(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
+    from behemoth.analysis.trace_plot import plot_trace
+    from behemoth.analysis.tracing import trace_relation
     from behemoth.cli.evaluate import load_any_model
-    from behemoth.editors.trace_plot import plot_trace
-    from behemoth.editors.tracing import trace_relation
     from behemoth.errors import BehemothError
     from behemoth.io import atomic_dir, check_out, write_json
     from behemoth.provenance import write_provenance

@@ -30,7 +30,7 @@ from behemoth.io import check_out, clean_leftovers, out_lock, read_json, write_j
 from behemoth.model.build import build_model, count_params
 from behemoth.model.checkpoint import TrainState, read_checkpoint, restore, save_checkpoint
 from behemoth.model.config import RunConfig
-from behemoth.model.evaluate import check_sets, default_target, evaluate_probes
+from behemoth.model.evaluate import check_sets, default_target, probe_metrics
 from behemoth.model.export import META, export_model
 from behemoth.model.logplot import LOG, write_log
 from behemoth.model.malloc import keep_freed_memory
@@ -239,7 +239,7 @@ def _train(
         write_json(part / RUN, {"config": cfg.to_dict(), "world_fingerprint": world.fingerprint})
 
     def evaluate() -> dict[str, dict[str, float]]:
-        return evaluate_probes(model, probes, eval_names, t.eval_batch_size)
+        return probe_metrics(model, probes, eval_names, t.eval_batch_size)
 
     def record(train_loss: float | None) -> dict[str, Any]:
         rec = {
@@ -335,7 +335,7 @@ def _finish(
     final = last["sets"]
     if set(final) != {n for n, p in world.probes.items() if len(p)}:
         # the log followed fewer sets (train.eval_sets): the result scores them all, once
-        final = evaluate_probes(model, world.probes, list(world.probes), cfg.train.eval_batch_size)
+        final = probe_metrics(model, world.probes, list(world.probes), cfg.train.eval_batch_size)
     reached = next(
         (
             r

@@ -17,8 +17,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+import behemoth.report.plots as plots
 from behemoth.io import write_bytes
-from behemoth.report import plots
 from behemoth.report.data import load_rows, ok_rows, pool_runs, pooled, runs
 
 #: Columns of the summary table: (heading, metric, group).

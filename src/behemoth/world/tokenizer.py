@@ -13,14 +13,19 @@ tokenizer adds it as the beginning-of-sequence token (a post-processor): with de
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import PreTrainedTokenizerFast
 
 from behemoth.world.vocab import EOT, PAD, UNK, Vocabulary
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
 
 def build_tokenizer(vocab: Vocabulary) -> PreTrainedTokenizerFast:
+    from transformers import PreTrainedTokenizerFast  # loaded when a tokenizer is built
+
     words = vocab.words
     eot, pad, unk = words[EOT], words[PAD], words[UNK]
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token=unk))

@@ -93,7 +93,7 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
     from transformers.utils import logging as hf_logging
 
     from behemoth.editors import build_editor
-    from behemoth.editors.base import delta_norms, exact_deltas
+    from behemoth.editors.deltas import delta_norms, exact_deltas
     from behemoth.evaluation.evaluate import reference_scores
     from behemoth.experiments.editing import run_edit
     from behemoth.experiments.sweep.cache import file_lock

@@ -7,9 +7,9 @@ key of the edited fact maps to a new value:
 
 1. k* = mean_j k(x_j + p): the input of W at the edit position, averaged over the prompt alone
    and after random corpus contexts (Sec. 3.1, Eq. 3).
-2. C = E[k k^T] over the training corpus (Eq. 2; :mod:`behemoth.editors.stats`).
+2. C = E[k k^T] over the training corpus (Eq. 2; :mod:`behemoth.editors.locate.stats`).
 3. v* = W k* + b + delta, with delta optimized to make the new object likely (Eq. 4;
-   :mod:`behemoth.editors.target`).
+   :mod:`behemoth.editors.locate.target`).
 4. W' = W + (v* - W k* - b) (C^-1 k*)^T / ((C^-1 k*)^T k*)  (Eq. 2's closed form), so that
    W' k* + b = v* exactly. The original code puts the key of the plain prompt in the
    denominator while C^-1 k* uses the averaged key; r-ROME shows this mismatch causes the
@@ -23,39 +23,27 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 
-from behemoth.editors.base import Editor, EditOutcome
-from behemoth.editors.common import (
-    LocateEditConfig,
-    layer_index,
+from behemoth.editors.base import EditOutcome, WeightEditor
+from behemoth.editors.context import EditContext
+from behemoth.editors.layers import layer_index, linear_weight
+from behemoth.editors.locate.common import (
     mean_keys,
     prefixes_for,
     stats_for,
     target_settings,
     typical_output_norm,
 )
-from behemoth.editors.layers import linear_weight
+from behemoth.editors.locate.target import optimize_targets
 from behemoth.editors.prompts import kl_batch, rewrite_batch
 from behemoth.editors.registry import register_editor
-from behemoth.editors.target import optimize_targets
+from behemoth.editors.rome.config import RomeConfig
 from behemoth.errors import BehemothError
 from behemoth.scenarios.request import EditRequest
 
 
-class RomeConfig(LocateEditConfig):
-    """ROME's hyperparameters (defaults of the paper's GPT-2 XL config unless noted)."""
-
-    layer: int = Field(
-        -2, description="Layer whose MLP down-projection is edited (negative: from the end)."
-    )
-    mom2_adjustment: bool = Field(
-        True, description="Use C^-1 (ROME). False replaces C by the identity, which is not ROME."
-    )
-
-
 @register_editor
-class RomeEditor(Editor):
+class RomeEditor(WeightEditor):
     name = "rome"
     Config = RomeConfig
     config: RomeConfig
@@ -64,7 +52,8 @@ class RomeEditor(Editor):
         paths = self.paths(model)
         return paths.one("mlp_out", layer_index(self.config.layer, paths.n_layers(model)))
 
-    def _prepare(self, model: torch.nn.Module, world: Any) -> None:
+    def _prepare(self, model: torch.nn.Module, context: EditContext) -> None:
+        world = context.world
         module = self._module(model)
         self.C = (
             stats_for(self.config, model, world, [module])[module]
@@ -74,7 +63,9 @@ class RomeEditor(Editor):
         self.prefixes = prefixes_for(self.config, world)
         self.scale = typical_output_norm(model, world, module)
 
-    def _edit(self, model: torch.nn.Module, requests: list[EditRequest]) -> EditOutcome:
+    def _edit(
+        self, model: torch.nn.Module, requests: list[EditRequest], context: EditContext
+    ) -> EditOutcome:
         cfg = self.config
         module = self._module(model)
         W = linear_weight(model, module)
@@ -84,7 +75,7 @@ class RomeEditor(Editor):
         for req in requests:
             rw = rewrite_batch([req], cfg.token, self.prefixes)
             kl = (
-                kl_batch([req], cfg.token, self.world, cfg.kl_prompts)
+                kl_batch([req], cfg.token, context.world, cfg.kl_prompts)
                 if cfg.kl_prompts != "none"
                 else None
             )

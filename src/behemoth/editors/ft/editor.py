@@ -1,6 +1,6 @@
 """Fine-tuning (FT) and constrained fine-tuning (FT-C) as editors.
 
-Gradient steps on the edit prompts plus the retain mix (:mod:`behemoth.editors.tuning`), on all
+Gradient steps on the edit prompts plus the retain mix (:mod:`behemoth.editors.gradient.trainer`), on all
 weights or on the attention and/or MLP matrices of chosen blocks. FT-C (Zhu et al. 2020,
 "Modifying Memories in Transformer Models", arXiv 2012.00363, Sec. 3) bounds the change of every
 tuned parameter in the L-infinity norm: after each step W is projected back onto
@@ -9,16 +9,14 @@ tuned parameter in the L-infinity norm: after each step W is projected back onto
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field
 
-from behemoth.editors.base import Editor, EditOutcome
-from behemoth.editors.common import layer_index
-from behemoth.editors.layers import get_module
+from behemoth.editors.base import EditOutcome, WeightEditor
+from behemoth.editors.context import EditContext
+from behemoth.editors.ft.config import FtConfig
+from behemoth.editors.gradient.trainer import GradientTrainer
+from behemoth.editors.layers import get_module, select_layers
 from behemoth.editors.registry import register_editor
-from behemoth.editors.tuning import TuneConfig, tune
 from behemoth.errors import ConfigError
 from behemoth.scenarios.request import EditRequest
 
@@ -29,21 +27,8 @@ PART_MODULES = {
 }
 
 
-class FtConfig(TuneConfig):
-    """What to tune and how far it may move."""
-
-    part: Literal["mlp", "attention", "both", "all"] = Field(
-        "mlp",
-        description="Matrices tuned in the chosen blocks; all = every parameter of the model.",
-    )
-    layers: list[int] | None = Field(None, description="Blocks to tune (null = every block).")
-    norm_constraint: float | None = Field(
-        None, gt=0, description="FT-C: L-inf bound on each change."
-    )
-
-
 @register_editor
-class FtEditor(Editor):
+class FtEditor(WeightEditor):
     name = "ft"
     Config = FtConfig
     config: FtConfig
@@ -61,11 +46,7 @@ class FtEditor(Editor):
             return dict(model.named_parameters())
         paths = self.paths(model)
         n = paths.n_layers(model)
-        layers = (
-            range(n)
-            if cfg.layers is None
-            else sorted({layer_index(i, n, "layers") for i in cfg.layers})
-        )
+        layers = select_layers(cfg.layers, n)
         out: dict[str, torch.nn.Parameter] = {}
         for layer in layers:
             for part in PART_MODULES[cfg.part]:
@@ -74,7 +55,9 @@ class FtEditor(Editor):
                         out[f"{mod_name}.{pname}"] = p
         return out
 
-    def _edit(self, model: torch.nn.Module, requests: list[EditRequest]) -> EditOutcome:
+    def _edit(
+        self, model: torch.nn.Module, requests: list[EditRequest], context: EditContext
+    ) -> EditOutcome:
         params = self.tuned_parameters(model)
         flags = {n: p.requires_grad for n, p in model.named_parameters()}
         for p in model.parameters():
@@ -91,15 +74,13 @@ class FtEditor(Editor):
             for n, p in params.items():
                 p.copy_(torch.maximum(torch.minimum(p, originals[n] + bound), originals[n] - bound))
 
-        info = tune(
-            model,
-            list(params.values()),
-            requests,
-            self.world,
+        trainer = GradientTrainer(
             self.config,
+            context.world,
+            context.retain,
             after_step=project if eps is not None else None,
-            retain=self.retain,
         )
+        info = trainer.train(model, list(params.values()), requests)
         for n, p in model.named_parameters():
             p.requires_grad_(flags[n])
         info["tuned_parameters"] = len(params)

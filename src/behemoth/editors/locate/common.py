@@ -19,9 +19,10 @@ from pydantic import Field
 
 from behemoth.editors.base import EditorConfig
 from behemoth.editors.hooks import hooked
+from behemoth.editors.locate.stats import second_moments
 from behemoth.editors.prompts import PromptBatch, Token, context_prefixes
-from behemoth.editors.stats import second_moments
 from behemoth.errors import ConfigError
+from behemoth.world.world import World
 
 
 class LocateEditConfig(EditorConfig):
@@ -63,19 +64,7 @@ class LocateEditConfig(EditorConfig):
             )
 
 
-def layer_index(layer: int, n_layers: int, field: str = "layer") -> int:
-    """Resolve a possibly negative layer index, with an error naming the valid range."""
-    idx = layer + n_layers if layer < 0 else layer
-    if not 0 <= idx < n_layers:
-        raise ConfigError(
-            field,
-            f"layer {layer} does not exist in a {n_layers}-layer model",
-            f"choose a layer in 0..{n_layers - 1} (or -1..-{n_layers})",
-        )
-    return idx
-
-
-def prefixes_for(cfg: LocateEditConfig, world: Any) -> list[list[int]]:
+def prefixes_for(cfg: LocateEditConfig, world: World) -> list[list[int]]:
     cfg.check_prefixes()
     return context_prefixes(world, cfg.n_prefixes, cfg.prefix_lengths, cfg.seed)
 
@@ -106,7 +95,9 @@ def mean_keys(
 
 
 @torch.no_grad()
-def typical_output_norm(model: torch.nn.Module, world: Any, module: str, batches: int = 2) -> float:
+def typical_output_norm(
+    model: torch.nn.Module, world: World, module: str, batches: int = 2
+) -> float:
     """Mean norm of ``module``'s output over all positions of a few corpus batches."""
     sampler = world.sampler(64, 16)
     dev = next(model.parameters()).device
@@ -122,7 +113,7 @@ def typical_output_norm(model: torch.nn.Module, world: Any, module: str, batches
 
 
 def stats_for(
-    cfg: LocateEditConfig, model: torch.nn.Module, world: Any, modules: list[str]
+    cfg: LocateEditConfig, model: torch.nn.Module, world: World, modules: list[str]
 ) -> dict[str, torch.Tensor]:
     return second_moments(
         model,

@@ -11,20 +11,19 @@ are those of merging it, so they can still be applied and removed exactly).
 from __future__ import annotations
 
 import copy
-from typing import Literal
 
 import torch
-from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
-from pydantic import Field
+from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict
 
-from behemoth.editors.base import Editor, EditOutcome
-from behemoth.editors.common import layer_index
+from behemoth.editors.base import EditOutcome, WeightEditor
+from behemoth.editors.context import EditContext
+from behemoth.editors.gradient.trainer import GradientTrainer
+from behemoth.editors.layers import select_layers
+from behemoth.editors.lora.config import LoraEditConfig
 from behemoth.editors.registry import register_editor
-from behemoth.editors.tuning import TuneConfig, tune
 from behemoth.errors import ConfigError
 from behemoth.scenarios.request import EditRequest
 
-Target = Literal["query_key_value", "attention_dense", "mlp_in", "mlp_out", "head"]
 _PART = {
     "query_key_value": "attn_in",
     "attention_dense": "attn_out",
@@ -33,24 +32,8 @@ _PART = {
 }
 
 
-def _default_targets() -> list[Target]:
-    return ["mlp_out"]
-
-
-class LoraEditConfig(TuneConfig):
-    """LoRA's hyperparameters; the tuning loop's defaults suit adapters (higher lr)."""
-
-    rank: int = Field(4, ge=1, description="r: rank of each adapter.")
-    alpha: float = Field(8.0, gt=0, description="Scale alpha (the update is alpha / r * B A).")
-    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the adapter's input.")
-    targets: list[Target] = Field(default_factory=_default_targets, description="Adapted modules.")
-    layers: list[int] | None = Field(None, description="Blocks adapted (null = every block).")
-    merge: bool = Field(True, description="Merge into the weights, or keep the adapter separate.")
-    lr: float = Field(1e-2, gt=0, description="Adam learning rate.")
-
-
 @register_editor
-class LoraEditor(Editor):
+class LoraEditor(WeightEditor):
     name = "lora"
     Config = LoraEditConfig
     config: LoraEditConfig
@@ -63,11 +46,7 @@ class LoraEditor(Editor):
             )
         paths = self.paths(model)
         n = paths.n_layers(model)
-        layers = (
-            range(n)
-            if cfg.layers is None
-            else sorted({layer_index(i, n, "layers") for i in cfg.layers})
-        )
+        layers = select_layers(cfg.layers, n)
         names: list[str] = []
         for t in cfg.targets:
             if t == "head":
@@ -76,7 +55,7 @@ class LoraEditor(Editor):
                 names += [m for layer in layers for m in paths.at(_PART[t], layer)]
         return names
 
-    def _prepare(self, model: torch.nn.Module, world: object) -> None:
+    def _prepare(self, model: torch.nn.Module, context: EditContext) -> None:
         """Refuse, before any compute, a rank no adapter of the targets can have: a LoRA
         update ``B A`` of a ``d_out x d_in`` matrix has rank <= min(d_in, d_out) (Hu et al.
         2021, arXiv 2106.09685, Sec. 4.1), so a larger ``r`` only wastes time and memory."""
@@ -94,7 +73,9 @@ class LoraEditor(Editor):
                     f"choose rank <= {bound}",
                 )
 
-    def _edit(self, model: torch.nn.Module, requests: list[EditRequest]) -> EditOutcome:
+    def _edit(
+        self, model: torch.nn.Module, requests: list[EditRequest], context: EditContext
+    ) -> EditOutcome:
         cfg = self.config
         flags = {n: p.requires_grad for n, p in model.named_parameters()}
         targets = self.target_modules(model)
@@ -107,13 +88,23 @@ class LoraEditor(Editor):
         )
         wrapped = get_peft_model(model, peft_cfg)  # injects adapters into our private copy
         params = [p for p in wrapped.parameters() if p.requires_grad]
-        info = tune(wrapped, params, requests, self.world, cfg, retain=self.retain)
+        info = GradientTrainer(cfg, context.world, context.retain).train(wrapped, params, requests)
         info["targets"] = targets
-        adapter = {k: v.detach().clone() for k, v in get_peft_model_state_dict(wrapped).items()}
         if cfg.merge:
             merged = wrapped.merge_and_unload()
             for n, p in merged.named_parameters():
                 p.requires_grad_(flags.get(n, p.requires_grad))
-            return EditOutcome(merged, adapter=None, info=info)
-        weights = copy.deepcopy(wrapped).merge_and_unload()
-        return EditOutcome(wrapped, weights=weights, adapter=adapter, info=info)
+            return EditOutcome(merged, info=info)
+        adapter = {k: v.detach().clone() for k, v in get_peft_model_state_dict(wrapped).items()}
+        return EditOutcome(
+            wrapped, info=info, tensors={f"adapter:{k}": v for k, v in adapter.items()}
+        )
+
+    def _weights(self, edited: torch.nn.Module) -> torch.nn.Module:
+        """An adapter kept separate: the deltas are those of merging it (into a copy)."""
+        if isinstance(edited, PeftModel):
+            return copy.deepcopy(edited).merge_and_unload()
+        return edited
+
+    def _artifact(self, edited: torch.nn.Module) -> str:
+        return "adapter" if isinstance(edited, PeftModel) else "model"

@@ -13,12 +13,12 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import torch
 from tqdm import tqdm
 
 from behemoth.editors.hooks import hooked
+from behemoth.world.world import World
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def _forward(model: torch.nn.Module, ids: torch.Tensor) -> None:
 @torch.no_grad()
 def second_moments(
     model: torch.nn.Module,
-    world: Any,
+    world: World,
     modules: list[str],
     *,
     n_tokens: int = 100_000,
@@ -72,7 +72,7 @@ def second_moments(
     tokens of the world's corpus stream (``world.sampler``), read by forward pre-hooks.
     """
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    model_fp, world_fp = model_fingerprint(model), str(getattr(world, "fingerprint", "world"))
+    model_fp, world_fp = model_fingerprint(model), world.fingerprint
     out: dict[str, torch.Tensor] = {}
     todo = []
     for m in modules:

@@ -20,6 +20,7 @@ import torch
 
 from behemoth.editors.hooks import hooked, set_at
 from behemoth.editors.layers import LayerPaths, resolve_paths
+from behemoth.world.world import World
 
 Kind = Literal["hidden", "mlp", "attn"]
 _PART = {"hidden": "block", "mlp": "mlp_out", "attn": "attn_out"}
@@ -117,7 +118,7 @@ def causal_trace(
 
 def trace_relation(
     model: torch.nn.Module,
-    world: Any,
+    world: World,
     relation: int,
     *,
     n_facts: int = 20,

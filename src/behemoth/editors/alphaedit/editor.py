@@ -8,9 +8,10 @@ MEMIT's update, projected so that it cannot change the outputs of preserved know
 (keys as columns, as in the paper). The solution lies in the range of P (multiply Eq. 14 by
 the bracket: alpha Delta^T = P (...)), so Delta k = 0 for every key in the span of C's large
 eigenvectors: the knowledge the corpus exercises is untouched. K_p K_p^T accumulates the keys
-of all earlier edits of this editor (the sequential setting, Sec. 3.3), read from the model
-after each edit as the reference code does, so later edits do not overwrite earlier ones;
-``reset()`` forgets them. Residuals are spread over the layers as in MEMIT.
+of all earlier edits of the run (the sequential setting, Sec. 3.3), read from the model after
+each edit as the reference code does, so later edits do not overwrite earlier ones. They live
+in the run's lineage (:class:`behemoth.editors.context.Lineage`), not on the editor: a new run,
+or an ``apply`` without a context, starts with none. Residuals are spread over the layers as in MEMIT.
 
 Two scale choices differ from the reference (GPT-J: threshold 2e-2 absolute, alpha = 10):
 the null space is the eigenvalues below ``nullspace_threshold`` times the largest, and alpha
@@ -24,27 +25,14 @@ single edits short; 1e-4 (the default) reached it, and 10 edits: 0.9 / 0.99-1.0.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
-from pydantic import Field
 
-from behemoth.editors.common import mean_keys
-from behemoth.editors.memit import MemitConfig, MemitEditor
+from behemoth.editors.alphaedit.config import AlphaEditConfig
+from behemoth.editors.context import EditContext
+from behemoth.editors.locate.common import mean_keys
+from behemoth.editors.memit.editor import MemitEditor
 from behemoth.editors.prompts import PromptBatch
 from behemoth.editors.registry import register_editor
-
-
-class AlphaEditConfig(MemitConfig):
-    """AlphaEdit's hyperparameters (the reference's GPT-J config, rescaled: see the docstring)."""
-
-    nullspace_threshold: float = Field(
-        1e-4, gt=0, lt=1, description="Null space: eigenvalues of C below this times the largest."
-    )
-    l2: float = Field(1e-4, gt=0, description="alpha of Eq. 14, as a multiple of trace(C).")
-    sequential: bool = Field(
-        True, description="Keep the keys of earlier edits (K_p) across apply calls."
-    )
 
 
 @register_editor
@@ -53,8 +41,8 @@ class AlphaEditEditor(MemitEditor):
     Config = AlphaEditConfig
     config: AlphaEditConfig
 
-    def _prepare(self, model: torch.nn.Module, world: Any) -> None:
-        super()._prepare(model, world)
+    def _prepare(self, model: torch.nn.Module, context: EditContext) -> None:
+        super()._prepare(model, context)
         self.P: dict[str, torch.Tensor] = {}
         self.null_dims: dict[str, int] = {}
         for module, C in self.C.items():
@@ -63,26 +51,32 @@ class AlphaEditEditor(MemitEditor):
             U0 = evecs[:, small]  # [d_ff, m]
             self.P[module] = U0 @ U0.T
             self.null_dims[module] = int(small.sum())
-        self.reset()
 
-    def reset(self) -> None:
-        """Forget the keys of earlier edits."""
-        self.edited_kk: dict[str, torch.Tensor] = {
-            m: torch.zeros_like(C) for m, C in self.C.items()
-        }
+    def edited_kk(self, context: EditContext) -> dict[str, torch.Tensor]:
+        """K_p K_p^T per module: the keys of the run's earlier edits (zeros at first)."""
+        slot = context.lineage.slot(self.name)
+        if "edited_kk" not in slot:
+            slot["edited_kk"] = {m: torch.zeros_like(C) for m, C in self.C.items()}
+        kk: dict[str, torch.Tensor] = slot["edited_kk"]
+        return kk
 
-    def _layer_update(self, module: str, K: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    def _layer_update(
+        self, module: str, K: torch.Tensor, R: torch.Tensor, context: EditContext
+    ) -> torch.Tensor:
         dev = K.device
         P = self.P[module].to(dev)
         alpha = self.config.l2 * float(torch.trace(self.C[module]))
-        A = P @ (K.T @ K + self.edited_kk[module].to(dev)) + alpha * torch.eye(
+        A = P @ (K.T @ K + self.edited_kk(context)[module].to(dev)) + alpha * torch.eye(
             K.shape[1], dtype=K.dtype, device=dev
         )
         return torch.linalg.solve(A, P @ K.T @ R).T  # [d, d_ff]
 
-    def _after_edit(self, model: torch.nn.Module, rw: PromptBatch, n: int) -> None:
+    def _after_edit(
+        self, model: torch.nn.Module, rw: PromptBatch, n: int, context: EditContext
+    ) -> None:
         if not self.config.sequential:
             return
         keys = mean_keys(model, list(self.C), rw, n)  # the edited model's keys, as the reference
+        kk = self.edited_kk(context)
         for module, K in keys.items():
-            self.edited_kk[module] = self.edited_kk[module] + (K.T @ K).cpu()
+            kk[module] = kk[module] + (K.T @ K).cpu()

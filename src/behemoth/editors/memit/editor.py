@@ -4,7 +4,7 @@ Many edits at once, spread over a range of MLP layers L = {l_1 < ... < l_top} (A
 
 1. For each edit i, a target hidden state z_i = h_i^{l_top} + delta_i of the residual stream
    at the top edited layer, delta_i optimized like ROME's value (Eq. 16-17;
-   :mod:`behemoth.editors.target`), clamped to ``clamp_norm_factor * |h_i|``.
+   :mod:`behemoth.editors.locate.target`), clamped to ``clamp_norm_factor * |h_i|``.
 2. For each layer l in ascending order: the keys K_l [n, d_ff] of the edits at l (averaged over
    the contexts), the residual R = (z - h^{l_top}(current model)) / (layers left), and
 
@@ -27,44 +27,28 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-from pydantic import Field
 
-from behemoth.editors.base import Editor, EditOutcome
-from behemoth.editors.common import (
-    LocateEditConfig,
-    layer_index,
+from behemoth.editors.base import EditOutcome, WeightEditor
+from behemoth.editors.context import EditContext
+from behemoth.editors.hooks import hooked
+from behemoth.editors.layers import layer_index, linear_weight
+from behemoth.editors.locate.common import (
     mean_keys,
     prefixes_for,
     stats_for,
     target_settings,
     typical_output_norm,
 )
-from behemoth.editors.hooks import hooked
-from behemoth.editors.layers import linear_weight
+from behemoth.editors.locate.target import optimize_targets
+from behemoth.editors.memit.config import MemitConfig
 from behemoth.editors.prompts import PromptBatch, kl_batch, rewrite_batch
 from behemoth.editors.registry import register_editor
-from behemoth.editors.target import optimize_targets
 from behemoth.errors import ConfigError
 from behemoth.scenarios.request import EditRequest
 
 
-class MemitConfig(LocateEditConfig):
-    """MEMIT's hyperparameters (the paper's GPT-J config unless noted)."""
-
-    layers: list[int] = Field(
-        default_factory=lambda: [1, 2], description="Edited layers (negative: from the end)."
-    )
-    clamp_norm_factor: float = Field(
-        1.25, gt=0, description="Clamp |delta| <= factor * |h| (paper: 0.75)."
-    )
-    kl_factor: float = Field(1.0, ge=0, description="Weight of the KL term (paper: 0.0625).")
-    mom2_update_weight: float | None = Field(
-        None, gt=0, description="lambda of Eq. 14; null = d_ff / 4 (see the module docstring)."
-    )
-
-
 @register_editor
-class MemitEditor(Editor):
+class MemitEditor(WeightEditor):
     name = "memit"
     Config: ClassVar[type[MemitConfig]] = MemitConfig
     config: MemitConfig
@@ -80,7 +64,8 @@ class MemitEditor(Editor):
         paths = self.paths(model)
         return [paths.one("mlp_out", i) for i in self._layers(model)]
 
-    def _prepare(self, model: torch.nn.Module, world: Any) -> None:
+    def _prepare(self, model: torch.nn.Module, context: EditContext) -> None:
+        world = context.world
         self.C = stats_for(self.config, model, world, self._modules(model))
         self.prefixes = prefixes_for(self.config, world)
         paths = self.paths(model)
@@ -90,7 +75,9 @@ class MemitEditor(Editor):
         lam = self.config.mom2_update_weight
         return d_in / 4.0 if lam is None else lam
 
-    def _edit(self, model: torch.nn.Module, requests: list[EditRequest]) -> EditOutcome:
+    def _edit(
+        self, model: torch.nn.Module, requests: list[EditRequest], context: EditContext
+    ) -> EditOutcome:
         cfg = self.config
         n = len(requests)
         paths = self.paths(model)
@@ -98,7 +85,7 @@ class MemitEditor(Editor):
         z_module = paths.one("block", layers[-1])
         rw = rewrite_batch(requests, cfg.token, self.prefixes)
         kl = (
-            kl_batch(requests, cfg.token, self.world, cfg.kl_prompts)
+            kl_batch(requests, cfg.token, context.world, cfg.kl_prompts)
             if cfg.kl_prompts != "none"
             else None
         )
@@ -121,7 +108,7 @@ class MemitEditor(Editor):
             R = (z - self._hidden(model, z_module, plain)) / (len(layers) - j)  # [n, d]
             W = linear_weight(model, module)
             with torch.no_grad():
-                delta = self._layer_update(module, K, R.to(K.device))  # [d, d_ff]
+                delta = self._layer_update(module, K, R.to(K.device), context)  # [d, d_ff]
                 W.copy_((W.detach().double() + delta.to(W.device)).to(W.dtype))
             keys[module] = K
             info["layers"].append(
@@ -131,19 +118,23 @@ class MemitEditor(Editor):
                     "update_norm": float(delta.norm()),
                 }
             )
-        self._after_edit(model, rw, n)
+        self._after_edit(model, rw, n, context)
         return EditOutcome(
             model, info=info, tensors={f"keys:{m}": k for m, k in keys.items()} | {"z": z}
         )
 
-    def _layer_update(self, module: str, K: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    def _layer_update(
+        self, module: str, K: torch.Tensor, R: torch.Tensor, context: EditContext
+    ) -> torch.Tensor:
         """Delta = R^T K (lambda C + K^T K)^-1 (MEMIT Eq. 14), float64."""
         C = self.C[module].to(K.device)
         A = self._lambda(K.shape[1]) * C + K.T @ K  # [d_ff, d_ff], symmetric positive definite
         return torch.linalg.solve(A, K.T @ R).T  # [d, d_ff]
 
-    def _after_edit(self, model: torch.nn.Module, rw: PromptBatch, n: int) -> None:  # noqa: B027
-        """Hook for editors that remember the keys of earlier edits (AlphaEdit)."""
+    def _after_edit(  # noqa: B027
+        self, model: torch.nn.Module, rw: PromptBatch, n: int, context: EditContext
+    ) -> None:
+        """Hook for editors that remember the keys of earlier edits in the run (AlphaEdit)."""
 
     @torch.no_grad()
     def _hidden(self, model: torch.nn.Module, module: str, batch: PromptBatch) -> torch.Tensor:
