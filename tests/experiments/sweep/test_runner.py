@@ -69,6 +69,22 @@ def test_pool_and_inline_give_the_same_table(tmp_path: Path, toy_spec: dict[str,
     ).read_bytes()
 
 
+@pytest.mark.slow
+def test_a_dying_worker_fails_only_its_run(tmp_path: Path, toy_spec: dict[str, Any]) -> None:
+    toy_spec["editors"]["killer"] = {
+        "name": "ft",
+        "settings": {"lr": 0.456},
+        "scenarios": ["single"],
+    }
+    toy_spec["seeds"] = [0]
+    res = _run(toy_spec, tmp_path / "s", workers=2)
+    assert (res.done, res.failed) == (8, 1)
+    rows = pq.read_table(tmp_path / "s" / "results.parquet").to_pylist()
+    assert [r["error"] for r in rows if r["status"] == "failed"] == [
+        "WorkerDied: the process running it died (killed, or out of memory)"
+    ]
+
+
 SCRIPT = """
 import sys
 from behemoth.config import validate

@@ -4,7 +4,8 @@ It stands in for :func:`behemoth.experiments.sweep.execute.execute` where a test
 sweep machinery (resume, failures, backends, kills) and not about editing. Rows mimic what the
 real runs produce (efficacy, specificity, update rank; streams get several checkpoints and
 batch update norms; forget scenarios a forget accuracy), so the report draws every plot.
-An editor ``lr`` of 0.123 makes the run fail, to test failure isolation. ``TOY_SLEEP`` (seconds)
+An editor ``lr`` of 0.123 makes the run fail and 0.456 kills its worker, to test failure
+isolation. ``TOY_SLEEP`` (seconds)
 slows each run down, for kill tests.
 """
 
@@ -31,6 +32,8 @@ def toy(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
     ed = config["editor"]
     if ed["settings"].get("lr") == 0.123:
         raise ValueError("lr 0.123 is the toy's poison value")
+    if ed["settings"].get("lr") == 0.456:
+        os._exit(1)  # the worker dies (as when killed or out of memory)
     scen = config["scenario"]
     # a shared artifact, built once: the count of builds is checked by the tests
     from behemoth.experiments.sweep.cache import shared_artifact

@@ -17,6 +17,7 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,14 +43,26 @@ def resolve_function(path: str) -> Any:
 
 
 def run_task(fn_path: str, config: dict[str, Any], run_id: str, shared: str) -> TaskResult:
-    """Run one config; an exception becomes the run's recorded error (the sweep goes on)."""
+    """Run one config; an exception becomes the run's recorded error (the sweep goes on).
+
+    While it runs, ``<shared>/.started/<run_id>`` exists: if the worker dies, the backend knows
+    which runs it was holding."""
+    marker = started_marker(shared, run_id)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
     try:
         out = resolve_function(fn_path)(config, run_id, Path(shared))
+        marker.unlink(missing_ok=True)
         return TaskResult(run_id, out.rows, out.timings, None)
     except Exception as e:  # a failing run is data, not the end of the sweep
         where = traceback.extract_tb(e.__traceback__)[-1]
         msg = f"{type(e).__name__}: {e} (at {Path(where.filename).name}:{where.lineno})"
+        marker.unlink(missing_ok=True)
         return TaskResult(run_id, [], {}, msg)
+
+
+def started_marker(shared: str | Path, run_id: str) -> Path:
+    return Path(shared) / ".started" / run_id
 
 
 Task = tuple[str, dict[str, Any], str, str]  # fn_path, config, run_id, shared
@@ -106,22 +119,61 @@ class LocalBackend(Backend):
                 yield res
             return
         ctx = multiprocessing.get_context("spawn")  # never fork a process holding torch threads
-        with ProcessPoolExecutor(
-            max_workers=min(self.workers, len(tasks)) or 1, mp_context=ctx, initializer=_init_worker
-        ) as pool:
-            pending: set[Future[TaskResult]] = {pool.submit(run_task, *t) for t in tasks}
-            try:
-                while pending:
-                    self.running = min(self.workers, len(pending))
-                    done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        yield f.result()
-                    if not done:
-                        yield None
-            finally:
-                for f in pending:
-                    f.cancel()
+        todo = {t[2]: t for t in tasks}
+        alone: list[str] = []  # runs held by a worker that died: each rerun in a pool of its own
+        stalls = 0  # pools that broke before any run had started (e.g. a worker failing to start)
+        while todo:
+            # A worker that dies (killed, out of memory) breaks the pool. The runs it was holding
+            # (started, unfinished) are rerun alone; one that kills its worker alone is recorded
+            # as failed; runs that had not started go back in the queue.
+            solo = bool(alone)
+            batch = {alone[0]: todo[alone[0]]} if solo else dict(todo)
+            for t in batch.values():
+                started_marker(t[3], t[2]).unlink(missing_ok=True)
+            broke_idle = False
+            with ProcessPoolExecutor(
+                max_workers=1 if solo else min(self.workers, len(batch)),
+                mp_context=ctx,
+                initializer=_init_worker,
+            ) as pool:
+                futures = {pool.submit(run_task, *t): rid for rid, t in batch.items()}
+                pending: set[Future[TaskResult]] = set(futures)
+                try:
+                    while pending:
+                        self.running = min(self.workers, len(pending))
+                        done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                        for f in done:
+                            rid = futures[f]
+                            try:
+                                res = f.result()
+                            except BrokenProcessPool:
+                                if solo:
+                                    alone.remove(rid)
+                                    todo.pop(rid)
+                                    yield TaskResult(rid, [], {}, _DIED)
+                                elif started_marker(todo[rid][3], rid).exists():
+                                    alone.append(rid)
+                                else:
+                                    broke_idle = True
+                                continue
+                            if rid in alone:
+                                alone.remove(rid)
+                            todo.pop(rid)
+                            yield res
+                        if not done:
+                            yield None
+                finally:
+                    for f in pending:
+                        f.cancel()
+            stalls = stalls + 1 if broke_idle and not alone else 0
+            if stalls >= 3:
+                for rid in list(todo):
+                    todo.pop(rid)
+                    yield TaskResult(rid, [], {}, "WorkerDied: workers die before any run starts")
         self.running = 0
+
+
+_DIED = "WorkerDied: the process running it died (killed, or out of memory)"
 
 
 class RayBackend(Backend):
