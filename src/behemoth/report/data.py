@@ -93,7 +93,7 @@ def final_checkpoint(rows: list[dict[str, Any]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for r in rows:
         c = r.get("checkpoint")
-        if c is not None:
+        if c is not None and r.get("phase") != "pre":
             out[r["run_id"]] = max(out.get(r["run_id"], c), c)
     return out
 
@@ -109,6 +109,8 @@ def pooled(
         if r.get("metric") != metric or (group is not None and r.get("group") != group):
             continue
         if r.get("checkpoint") != last.get(r["run_id"]) or r.get("value") is None:
+            continue
+        if r.get("phase") == "pre":
             continue
         hits[r["run_id"]] += float(r["value"]) * int(r["n"])
         ns[r["run_id"]] += int(r["n"])

@@ -103,6 +103,8 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
     all_rows, title = load_rows(source)
     out = Path(out) if out is not None else Path(source) / "report"
     (out / "plots").mkdir(parents=True, exist_ok=True)
+    for old in (out / "plots").glob("*.png"):  # plots of an earlier report of this source
+        old.unlink()
     rows = ok_rows(all_rows)
     info = runs(all_rows)
     failed = {k: v for k, v in info.items() if v["status"] != "ok"}

@@ -45,7 +45,7 @@ def rank_data(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[RankPoin
     spec = pooled(rows, "specificity", "specificity")
     cps: dict[str, set[Any]] = defaultdict(set)
     for r in rows:
-        if r.get("group") != "cost":
+        if r.get("group") != "cost" and r.get("phase") != "pre":
             cps[r["run_id"]].add(r.get("checkpoint"))
     groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for rid, m in info.items():
@@ -196,13 +196,19 @@ def sequential_data(rows: list[dict[str, Any]]) -> dict[str, list[Curve]]:
     """scenario | world -> one curve per stream run (Gupta et al. 2024, arXiv 2401.07453):
     retention of the edits applied so far and accuracy on unedited facts after every
     evaluation, with disabling edits (an update-norm jump, > DISABLING_FACTOR x the median
-    batch update before it) and the collapse (world accuracy < COLLAPSE_FRACTION x its
-    first value) marked."""
+    batch update before it) and the collapse (world accuracy < COLLAPSE_FRACTION x the unedited
+    model's, or its first value when the table lacks it) marked."""
     by_run: dict[str, dict[str, dict[int, list[float]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
     )
     for r in rows:
         if r.get("value") is None or r.get("checkpoint") is None:
+            continue
+        if r.get("phase") == "pre":
+            if (r["metric"], r["group"]) == ("specificity", "specificity"):
+                acc = by_run[r["run_id"]]["pre"][0]
+                acc[0] += float(r["value"]) * int(r["n"])
+                acc[1] += int(r["n"])
             continue
         key = {
             ("efficacy", "efficacy"): "ret",
@@ -228,7 +234,9 @@ def sequential_data(rows: list[dict[str, Any]]) -> dict[str, list[Curve]]:
             before = sorted(x for _, x in norms[:i])
             if len(before) >= 3 and v > DISABLING_FACTOR * before[len(before) // 2]:
                 disabling.append(c)
-        collapse = next((c for c, a in zip(cps, acc) if a < COLLAPSE_FRACTION * acc[0]), None)
+        pre = d["pre"][0] if "pre" in d else [acc[0], 1.0]  # the unedited model, else the first
+        base = pre[0] / pre[1]
+        collapse = next((c for c, a in zip(cps, acc) if a < COLLAPSE_FRACTION * base), None)
         m = info[rid]
         out[f"{m['scenario']} | {m['world']}"].append(
             Curve(m["editor"], int(m["seed"]), cps, ret, acc, disabling, collapse)

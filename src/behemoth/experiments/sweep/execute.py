@@ -13,7 +13,8 @@ statistics there too, applies the editor to the scenario and returns:
   ``reference_s``, ``edit_s``, ``eval_s``), kept
   apart so that tables compare byte for byte across machines and backends.
 
-Every row carries ``checkpoint``: the number of edits applied when it was measured.
+Every row carries ``checkpoint``: the number of edits applied when it was measured (0 for the
+unedited model's own scores, ``phase`` "pre", kept once per run).
 """
 
 from __future__ import annotations
@@ -141,9 +142,12 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
         "edit_s": edit_s,
         "eval_s": eval_s,
     }
+    last = len(run.batches)
     for r in run.records.rows:
         if r["metric"] in TIMING_METRICS:
             continue
+        if r.get("phase") == "pre" and r.get("batches_applied", last) != last:
+            continue  # the unedited model's scores: kept once, from the final evaluation
         rows.append({**r, "checkpoint": int(r.get("edits_applied", total))})
     base = {k: v for k, v in run.records.rows[0].items() if k in _BASE_KEYS}
     norms = (
