@@ -37,11 +37,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from behemoth.errors import BehemothError
+    from pathlib import Path
+
+    from behemoth.errors import BehemothError, ConfigError, OutputExistsError
     from behemoth.experiments.sweep import expand, load_spec, run_sweep
     from behemoth.experiments.sweep.backends import make_backend
 
-    spec = load_spec(args.spec, args.scale)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"--out: {out} is a file; give a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / "sweep.json").is_file():
+        raise OutputExistsError(
+            f"--out: {out} holds files that are not a sweep; choose a new or empty directory"
+        )
+    try:
+        spec = load_spec(args.spec, args.scale)
+    except ConfigError as e:
+        if e.field == "--preset":  # a name that is neither a file nor a shipped study
+            raise ConfigError(
+                "SPEC", e.problem.replace("sweep preset", "file or sweep preset"), e.fix
+            ) from None
+        raise
     runs = expand(spec)  # every setting checked before anything runs
     if args.dry_run:
         for r in runs:
