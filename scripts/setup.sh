@@ -7,7 +7,12 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,litgpt]"
+# LitGPT (for convert-litgpt's tests): its own requirements cap huggingface-hub below what
+# transformers needs, so it comes without them; the `litgpt` extra above holds what it imports.
+# `pip check` then reports that one declared cap, nothing else.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -c constraints.txt \
+  "litgpt>=0.5.13,<0.6"
 # The report's browser test needs a headless browser: Debian's chromium, only where we may
 # install system packages (root with apt-get) and it is not there yet.
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then

@@ -1,26 +1,15 @@
-"""``behemoth edit``: apply a weight editor to a model on a scenario; write the edited model and
-the evaluation records. ``behemoth trace``: causal tracing of one relation (a heatmap).
+"""``behemoth edit``: one experiment (a scenario applied by an editor to a model, once per
+seed), wired by :func:`behemoth.experiments.run.run_experiment`; see that module for what
+``--out`` receives. ``behemoth trace``: causal tracing of one relation (a heatmap).
 
-Output of ``edit`` (``--out DIR``)::
-
-    model/            the edited model as a Hugging Face directory (+ the original's behemoth
-                      metadata, so `behemoth evaluate DIR/model` works); with an unmerged LoRA
-                      adapter: adapter/ (PEFT format) instead
-    records.*         the evaluation records of the scenario (see behemoth.evaluation)
-    editor.yaml       the fully resolved editor config (reusable with --config)
-    edit.json         editor, scenario, per-batch log, per-matrix delta norms and ranks
-    measurements.json what measures the machine, not the edit: wall time and memory of each
-                      batch and of the preparation, and the records' cost rows of time/memory
-                      (the only files besides provenance.json that differ between two runs)
-    provenance.json
+Settings: ``--editor.rank 8`` / ``--set rank=8`` (repeatable, values parsed as YAML) and
+``--config FILE`` for the editor; ``--scenario.k 10`` / ``--scenario-set k=10`` for the
+scenario. ``--seed S`` or ``--seeds 0 1 2`` (each seed sets the scenario's and the editor's).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import time
-from pathlib import Path
 from typing import Any
 
 from behemoth.cli.common import add_out_args, add_set_arg, int_at_least
@@ -55,12 +44,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         flag="--set",
         dest="overrides",
     )
-    p.add_argument("--seed", type=int, default=None, help="seed of the editor and the scenario")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, default=None, help="seed of the editor and the scenario")
+    seeds.add_argument(
+        "--seeds",
+        type=int_at_least(0),
+        nargs="+",
+        default=None,
+        metavar="S",
+        help="repeat the run once per seed; report mean, sd and 95%% interval over seeds",
+    )
     p.add_argument(
         "--eval-every",
         type=int_at_least(0),
         default=0,
         help="with several edit batches (a stream), also evaluate after every N batches",
+    )
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar on stderr for streams"
     )
     add_out_args(p)
     p.set_defaults(func=run)
@@ -81,98 +83,49 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=run_trace)
 
 
+def experiment_config(args: argparse.Namespace) -> Any:
+    """The :class:`ExperimentConfig` of ``behemoth edit``'s arguments (validated whole)."""
+    from behemoth.config import deep_merge, load_yaml, parse_overrides, validate
+    from behemoth.experiments.config import ExperimentConfig
+
+    editor = deep_merge(
+        load_yaml(args.config) if args.config else {}, parse_overrides(args.overrides)
+    )
+    scenario = parse_overrides(args.scenario_overrides)
+    return validate(
+        ExperimentConfig,
+        {
+            "model": args.model,
+            "world": args.world,
+            "scenario": args.scenario,
+            "scenario_settings": scenario,
+            "editor": args.editor,
+            "editor_settings": editor,
+            "seeds": args.seeds if args.seeds else None if args.seed is None else [args.seed],
+            "eval_every": args.eval_every,
+            "device": args.device,
+        },
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
-    from behemoth.cli.evaluate import load_any_model
-    from behemoth.config import resolve
-    from behemoth.editors import editor_config, editor_names
-    from behemoth.editors.deltas import delta_norms, exact_deltas
-    from behemoth.editors.registry import build_editor
-    from behemoth.evaluation.cost import split_measurements
-    from behemoth.evaluation.evaluate import reference_scores
-    from behemoth.experiments.editing import run_edit
-    from behemoth.io import atomic_dir, check_out, write_json
-    from behemoth.provenance import write_provenance
-    from behemoth.scenarios.scenario import build_scenario, get_scenario
+    from behemoth.experiments.run import run_experiment
+    from behemoth.experiments.summary import describe
+    from behemoth.io import check_out
 
     # Every name, setting and the output place are checked before a model is loaded.
     check_out(args.out, args.force, "edit.json")
-    cfg = editor_config(args.editor, None, args.config, args.overrides, args.seed)
-    spec = get_scenario(args.scenario)
-    resolve(spec.config, None, None, args.scenario_overrides, args.seed)
+    config = experiment_config(args)
     hf_logging.disable_progress_bar()
-    model, world = load_any_model(args.model, args.world)
-    scenario = build_scenario(world, args.scenario, args.scenario_overrides, args.seed)
-    print(scenario.summary())
-    editor = build_editor(args.editor, cfg)
-    t0 = time.perf_counter()
-    editor.prepare(model, world)
-    prepare_s = time.perf_counter() - t0
-    ref = reference_scores(model, scenario)
-    run_name = f"{args.editor}:{Path(args.model).resolve().name}"
-    edit_run = run_edit(
-        model, world, scenario, editor, ref, run=run_name, eval_every=args.eval_every
+    result = run_experiment(
+        config, args.out, force=args.force, progress=not args.no_progress, echo=print
     )
-    result, rec, batches = edit_run.result, edit_run.records, edit_run.batches
-    current: Any = result.model
-    # the whole run's change (the result's deltas are the last batch's); a wrapper changes none
-    if result.artifact == "wrapper":
-        deltas = {}
-    else:
-        deltas = exact_deltas(
-            model, result.model if result.artifact == "model" else _merged(result.model)
-        )
     print()
-    print(rec.table())
-    # Results are byte-identical for the same inputs and seed; time and memory go apart.
-    rec.rows, batches, measured = split_measurements(rec.rows, batches)
-    measured["prepare_seconds"] = prepare_s
-    with atomic_dir(args.out, force=args.force, marker="edit.json") as tmp:
-        rec.write(tmp)
-        write_json(tmp / "measurements.json", measured)
-        if result.artifact != "model":  # an unmerged adapter, a wrapper's memory
-            current.save_pretrained(str(tmp / result.artifact))
-        else:
-            current.save_pretrained(str(tmp / "model"))
-            _copy_meta(Path(args.model), world, tmp / "model")
-        (tmp / "editor.yaml").write_text(cfg.to_yaml())
-        write_json(
-            tmp / "edit.json",
-            {
-                "editor": args.editor,
-                "config": cfg.to_dict(),
-                "scenario": scenario.config,
-                "model": str(Path(args.model).resolve()),
-                "world": world.fingerprint,
-                "batches": batches,
-                "deltas": delta_norms(model, deltas),
-                "editors_available": editor_names(),
-            },
-        )
-        write_provenance(tmp, {"seconds": round(time.perf_counter() - t0, 3)})
+    print(describe(result))
     print(f"  written to {args.out}")
     return 0
-
-
-def _merged(model: Any) -> Any:
-    import copy
-
-    return copy.deepcopy(model).merge_and_unload()
-
-
-def _copy_meta(src: Path, world: Any, dst: Path) -> None:
-    """The original's behemoth metadata and the world's tokenizer, so the directory loads alike."""
-    for name in (
-        "behemoth_model.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-    ):
-        for where in (src, Path(world.path)):
-            if (where / name).is_file():
-                shutil.copy2(where / name, dst / name)
-                break
 
 
 def run_trace(args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from behemoth.cli.common import add_out_args, add_set_arg, int_at_least
-from behemoth.errors import BehemothError
 from behemoth.io import atomic_dir, check_out, write_json
 from behemoth.provenance import write_provenance
 from behemoth.scenarios.jsonl import export_jsonl
@@ -63,32 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def load_any_model(directory: str, world_arg: str | None) -> tuple[Any, World]:
-    """(model, world): a behemoth model with its recorded world, or any HF causal LM + --world."""
-    d = Path(directory)
-    if not d.is_dir():
-        raise BehemothError(f"MODEL: {d} is not a directory; give a model directory")
-    from behemoth.model import load_model, read_model_meta
-    from behemoth.model.export import META
-    from behemoth.model.load import check_tokenizer, load_weights
+    """See :func:`behemoth.experiments.load.load_any_model` (imported when called)."""
+    from behemoth.experiments.load import load_any_model as load
 
-    if (d / "world.json").is_file():
-        raise BehemothError(f"MODEL: {d} is a world directory, not a model; give a model directory")
-    meta = read_model_meta(d) if (d / META).exists() else None
-    if meta is not None:
-        world = World.load(world_arg or meta["world"]["path"])
-        trained, _ = load_model(d, world)
-        return trained, world
-    if world_arg is None:
-        raise BehemothError(
-            f"--world: {d} records no world (not a `behemoth train` model); pass --world DIR"
-        )
-    from transformers import AutoModelForCausalLM
-
-    world = World.load(world_arg)
-    check_tokenizer(d, world)
-    model = load_weights(d, AutoModelForCausalLM)
-    model.eval()
-    return model, world
+    return load(directory, world_arg)
 
 
 def run(args: argparse.Namespace) -> int:

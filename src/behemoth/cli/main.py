@@ -38,6 +38,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "sweep": ("sweep", "run a sweep: worlds x models x scenarios x editors x grids x seeds"),
     "report": ("report", "an HTML report of a sweep or a run (tables, plots with intervals)"),
+    "convert-litgpt": ("litgpt", "convert a LitGPT checkpoint into a behemoth model directory"),
+    "export-litgpt": ("litgpt", "write a behemoth model directory as a LitGPT checkpoint"),
+    "export-finetuning": ("finetuning", "write fine-tuning data in the reference's layout"),
 }
 #: Settings are named the same way in every command: ``--editor.rank 8 --scenario.k 10``
 #: (``--GROUP.KEY VALUE`` or ``--GROUP.KEY=VALUE``); per command, the flag each group feeds

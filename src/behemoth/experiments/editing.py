@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,9 @@ def run_edit(
     run: str = "run",
     eval_every: int = 0,
     extra: dict[str, Any] | None = None,
+    context: EditContext | None = None,
+    on_batch: Callable[[int, list[int], EditResult], None] | None = None,
+    on_checkpoint: Callable[[int, torch.nn.Module, Records], None] | None = None,
 ) -> EditRun:
     """Apply ``scenario``'s batches with ``editor`` (prepared on ``model``) and evaluate.
 
@@ -57,10 +61,13 @@ def run_edit(
 
     ``model`` is the unedited reference and is never modified. ``reference``: its scores on the
     scenario's test sets (computed here if not given). ``eval_every``: with several batches,
-    also evaluate after every N batches (rows carry ``edits_applied``).
+    also evaluate after every N batches (rows carry ``edits_applied``). ``context``: the run's
+    context (default: :meth:`EditContext.for_scenario`). ``on_batch(i, batch, result)`` is called
+    after batch ``i`` (request indices ``batch``) is applied; ``on_checkpoint(edits_applied,
+    model, records)`` after each evaluation, with that checkpoint's records.
     """
     ref = reference if reference is not None else reference_scores(model, scenario)
-    context = EditContext.for_scenario(world, scenario)
+    context = context if context is not None else EditContext.for_scenario(world, scenario)
     current, result = model, None
     batches: list[dict[str, Any]] = []
     records = Records()
@@ -80,6 +87,8 @@ def run_edit(
                 "info": result.info,
             }
         )
+        if on_batch is not None:
+            on_batch(i, list(batch), result)
         last = i == len(scenario.batches) - 1
         if last or (eval_every and (i + 1) % eval_every == 0):
             applied = sum(len(b) for b in scenario.batches[: i + 1])
@@ -88,18 +97,19 @@ def run_edit(
                 peak_memory_bytes=max(b["peak_memory_bytes"] for b in batches),
             )
             t0 = time.perf_counter()
-            records.extend(
-                evaluate(
-                    current,
-                    world,
-                    scenario,
-                    ref,
-                    run=run,
-                    cost=cost,
-                    upto=None if last else applied,
-                    extra={"editor": editor.name, "batches_applied": i + 1, **(extra or {})},
-                )
+            checkpoint = evaluate(
+                current,
+                world,
+                scenario,
+                ref,
+                run=run,
+                cost=cost,
+                upto=None if last else applied,
+                extra={"editor": editor.name, "batches_applied": i + 1, **(extra or {})},
             )
+            if on_checkpoint is not None:
+                on_checkpoint(applied, current, checkpoint)
+            records.extend(checkpoint)
             batches[-1]["eval_seconds"] = time.perf_counter() - t0
     assert result is not None  # a scenario has at least one batch
     return EditRun(result, records, batches)

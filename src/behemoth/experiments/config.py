@@ -1,0 +1,115 @@
+"""An experiment as data: :class:`ExperimentConfig`, validated whole before anything loads.
+
+A config names the world and model directories, a registered scenario and editor with their
+settings, the seeds, the evaluation schedule and the device. Validation resolves the editor's
+and the scenario's settings against their registries and config classes, so a typo in any of
+them is a one-line error before a model is read. :meth:`ExperimentConfig.run_id` hashes the
+*resolved* config (defaults filled in), so two spellings of the same run share one id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from behemoth.config import StrictConfig, deep_merge, validate
+from behemoth.editors.base import EditorConfig
+from behemoth.editors.registry import editor_class
+from behemoth.errors import ConfigError
+from behemoth.scenarios.scenario import ScenarioConfig, get_scenario
+
+
+class ExperimentConfig(StrictConfig):
+    """One experiment: a scenario applied by an editor to a model, once per seed.
+
+    ``seeds``: the run is repeated once per seed, each seed setting both the scenario's seed
+    (which edits, in which order) and the editor's; null = one run with the seeds the settings
+    hold. ``eval_every``: with several batches (a stream), also evaluate after every N batches.
+    ``disabling_factor`` / ``collapse_fraction``: the detection rules of
+    :mod:`behemoth.experiments.sequential`.
+    """
+
+    model: str = Field(description="The model directory.")
+    world: str | None = Field(None, description="The world directory; null = the model's own.")
+    scenario: str = Field(description="A registered scenario.")
+    scenario_settings: dict[str, Any] = Field(default_factory=dict)
+    editor: str = Field(description="A registered editor.")
+    editor_settings: dict[str, Any] = Field(default_factory=dict)
+    seeds: list[int] | None = Field(None, min_length=1, description="Seeds to repeat the run with.")
+    eval_every: int = Field(0, ge=0, description="Also evaluate after every N batches (0: end).")
+    device: str = Field("cpu", description="Torch device the model is edited on.")
+    disabling_factor: float = Field(
+        10.0, gt=1.0, description="An update norm above this x the median of earlier ones."
+    )
+    disabling_history: int = Field(
+        3, ge=1, description="Earlier updates needed before a jump can be called one."
+    )
+    collapse_fraction: float = Field(
+        0.5, gt=0.0, lt=1.0, description="Collapse: unedited-fact accuracy below this share."
+    )
+    save_artifact: bool = Field(True, description="Write the edited model (or adapter/memory).")
+
+    @model_validator(mode="after")
+    def _check_names_and_settings(self) -> ExperimentConfig:
+        if len(set(self.seeds or [])) != len(self.seeds or []):
+            raise ConfigError("seeds", f"{self.seeds} repeats a seed", "give each seed once")
+        for s in self.seeds or []:
+            if s < 0:
+                raise ConfigError("seeds", f"{s} is negative", "give seeds >= 0")
+        self.editor_config(None)
+        self.scenario_config(None)
+        if not self.device.startswith(("cpu", "cuda", "mps")):
+            raise ConfigError("device", f"{self.device!r} is no torch device", "write cpu or cuda")
+        return self
+
+    def editor_config(self, seed: int | None) -> EditorConfig:
+        """The editor's validated config (``seed`` overrides its own)."""
+        data = dict(self.editor_settings)
+        if seed is not None:
+            data["seed"] = seed
+        return _prefixed("editor", lambda: validate(editor_class(self.editor).Config, data))
+
+    def scenario_config(self, seed: int | None) -> ScenarioConfig:
+        """The scenario's validated config (``seed`` overrides its own)."""
+        data = dict(self.scenario_settings)
+        if seed is not None:
+            data["seed"] = seed
+        return _prefixed("scenario", lambda: validate(get_scenario(self.scenario).config, data))
+
+    def run_seeds(self) -> list[int | None]:
+        """The seeds to run (``[None]``: one run with the settings' own seeds)."""
+        return list(self.seeds) if self.seeds else [None]
+
+    def resolved(self) -> dict[str, Any]:
+        """The config with every editor and scenario default filled in (what a run uses)."""
+        d = self.to_dict()
+        d["editor_settings"] = self.editor_config(None).to_dict()
+        d["scenario_settings"] = self.scenario_config(None).to_dict()
+        return d
+
+    def run_id(self) -> str:
+        """A stable id of the run: the first 12 hex digits of SHA-256 over the resolved config
+        (canonical JSON; the device is left out, it changes no result)."""
+        d = {k: v for k, v in self.resolved().items() if k != "device"}
+        text = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def with_settings(self, **changes: Any) -> ExperimentConfig:
+        """A copy with ``changes`` (settings dicts are merged, not replaced), validated again."""
+        d = self.to_dict()
+        for k, v in changes.items():
+            d[k] = deep_merge(d[k], v) if k.endswith("_settings") else v
+        return validate(ExperimentConfig, d)
+
+
+def _prefixed(group: str, build: Any) -> Any:
+    """Run ``build``; a ConfigError on one of its fields is renamed ``group.field``."""
+    try:
+        return build()
+    except ConfigError as e:
+        if e.field.startswith(f"--{group}"):
+            raise
+        raise ConfigError(f"{group}.{e.field}", e.problem, e.fix) from None

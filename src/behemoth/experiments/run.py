@@ -1,0 +1,223 @@
+"""``run_experiment(config, out)``: the one place a run is wired.
+
+Load the world and the model, then per seed: build the scenario, build the editor, prepare it
+with the run's :class:`EditContext`, apply the batches in order (evaluating on the schedule,
+with the sequential bookkeeping of :mod:`behemoth.experiments.sequential`), and finally write
+everything atomically into ``out``::
+
+    records.*          evaluation records (rows carry ``seed`` and ``edits_applied``)
+    sequential.parquet per-edit update norms and success, per-checkpoint retention, weight
+                       distances and world accuracy; sequential.png plots them (streams)
+    edit.json          editor, scenario, run id, per-batch log, deltas, detection results,
+                       and with several seeds the mean / sd / interval over seeds
+    editor.yaml        the resolved editor config; experiment.yaml the resolved experiment
+    model/ (adapter/, memory/)   the edited artifact; with several seeds seed-S/model/ ...
+    measurements.json  time and memory (kept apart: every other file is byte-identical for the
+                       same config), provenance.json
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from behemoth.editors.context import EditContext
+from behemoth.editors.deltas import delta_norms, exact_deltas
+from behemoth.editors.registry import build_editor
+from behemoth.evaluation.cost import split_measurements
+from behemoth.evaluation.evaluate import reference_scores
+from behemoth.evaluation.records import Records
+from behemoth.evaluation.uncertainty import over_seeds
+from behemoth.experiments.config import ExperimentConfig
+from behemoth.experiments.editing import EditRun, run_edit
+from behemoth.experiments.load import load_any_model
+from behemoth.experiments.sequential import SequentialTracker
+from behemoth.io import atomic_dir, check_out, write_json
+from behemoth.provenance import write_provenance
+from behemoth.scenarios.scenario import Scenario, get_scenario
+from behemoth.world.world import World
+
+#: Keys that identify one number across seeds (see :func:`over_seeds`).
+SEED_KEYS = ("metric", "group", "split", "phase", "edits_applied", "batches_applied")
+
+
+@dataclass
+class SeedRun:
+    """One seed's run: its scenario, the edit run, the sequential bookkeeping, prep time."""
+
+    seed: int | None
+    scenario: Scenario
+    run: EditRun
+    tracker: SequentialTracker
+    prepare_seconds: float
+
+
+@dataclass
+class ExperimentResult:
+    config: ExperimentConfig
+    run_id: str
+    out: Path
+    records: Records
+    runs: list[SeedRun] = field(default_factory=list)
+    seed_summary: list[dict[str, Any]] = field(default_factory=list)
+    edit: dict[str, Any] = field(default_factory=dict)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out: str | Path,
+    *,
+    force: bool = False,
+    progress: bool = False,
+    loaded: tuple[Any, World] | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> ExperimentResult:
+    """Run ``config`` into ``out`` (checked first; nothing is written unless the run succeeds).
+
+    ``loaded``: an already loaded (model, world) to reuse (e.g. the demo's); ``progress``: a
+    progress bar on stderr for streams; ``echo``: where summaries are printed (None: nowhere).
+    """
+    say = echo or (lambda _s: None)
+    out = check_out(out, force, "edit.json")
+    model, world = loaded if loaded is not None else load_any_model(config.model, config.world)
+    model = model.to(config.device)
+    run_name = f"{config.editor}:{Path(config.model).resolve().name}"
+    runs: list[SeedRun] = []
+    records = Records()
+    for seed in config.run_seeds():
+        scen_cfg = config.scenario_config(seed)
+        scenario = get_scenario(config.scenario).build(world, scen_cfg)
+        say(scenario.summary())
+        editor = build_editor(config.editor, config.editor_config(seed))
+        context = EditContext.for_scenario(world, scenario, seed)
+        t0 = time.perf_counter()
+        editor.prepare(model, context)
+        prepare_s = time.perf_counter() - t0
+        ref = reference_scores(model, scenario)
+        tracker = SequentialTracker(
+            model,
+            world,
+            scenario,
+            seed=scen_cfg.seed,
+            factor=config.disabling_factor,
+            history=config.disabling_history,
+            fraction=config.collapse_fraction,
+            progress=progress and len(scenario.batches) > 1,
+        )
+        try:
+            run = run_edit(
+                model,
+                world,
+                scenario,
+                editor,
+                ref,
+                run=run_name,
+                eval_every=config.eval_every,
+                extra={"seed": scen_cfg.seed},
+                context=context,
+                on_batch=tracker.after_batch,
+                on_checkpoint=tracker.at_checkpoint,
+            )
+        finally:
+            tracker.close()
+        records.extend(run.records)
+        runs.append(SeedRun(scen_cfg.seed, scenario, run, tracker, prepare_s))
+    seed_summary = over_seeds(records.rows, keys=SEED_KEYS) if len(runs) > 1 else []
+    result = ExperimentResult(config, config.run_id(), out, records, runs, seed_summary)
+    _write(result, model, world, force)
+    return result
+
+
+def _whole_deltas(model: Any, run: EditRun) -> dict[str, Any]:
+    """The whole run's change (a run's result holds only the last batch's); none for a wrapper."""
+    r = run.result
+    if r.artifact == "wrapper":
+        return {}
+    edited = r.model if r.artifact == "model" else copy.deepcopy(r.model).merge_and_unload()  # type: ignore[operator]
+    return delta_norms(model, exact_deltas(model, edited))
+
+
+def _write(result: ExperimentResult, model: Any, world: World, force: bool) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cfg = result.config
+    rec = Records(list(result.records.rows), list(result.records.items))
+    many = len(result.runs) > 1
+    per_seed, measured_batches, seq_rows = [], [], []
+    for sr in result.runs:
+        rows, batches, measured = split_measurements(sr.run.records.rows, sr.run.batches)
+        measured_batches.append(
+            {"seed": sr.seed, "prepare_seconds": sr.prepare_seconds, **measured}
+        )
+        per_seed.append(
+            {
+                "seed": sr.seed,
+                "batches": batches,
+                "deltas": _whole_deltas(model, sr.run),
+                "sequential": sr.tracker.summary(),
+            }
+        )
+        seq_rows += sr.tracker.rows
+    rec.rows, _, _ = split_measurements(rec.rows, [])
+    first = result.runs[0]
+    edit = {
+        "run_id": result.run_id,
+        "editor": cfg.editor,
+        "config": cfg.editor_config(cfg.run_seeds()[0]).to_dict(),
+        "scenario": first.scenario.config,
+        "model": str(Path(cfg.model).resolve()),
+        "world": world.fingerprint,
+        "seeds": [sr.seed for sr in result.runs],
+        **({"runs": per_seed} if many else {k: v for k, v in per_seed[0].items() if k != "seed"}),
+    }
+    if many:
+        edit["over_seeds"] = result.seed_summary
+    result.edit = edit
+    with atomic_dir(result.out, force=force, marker="edit.json") as tmp:
+        rec.write(tmp)
+        table = pa.Table.from_pylist(seq_rows) if seq_rows else None
+        if table is not None:
+            pq.write_table(table, tmp / "sequential.parquet")
+        if any(len(sr.scenario.batches) > 1 for sr in result.runs):
+            from behemoth.experiments.sequential_plot import plot_sequential
+
+            plot_sequential(seq_rows, per_seed, tmp / "sequential.png", title=result.run_id)
+        write_json(tmp / "measurements.json", {"runs": measured_batches})
+        if cfg.save_artifact:
+            for sr in result.runs:
+                where = tmp / f"seed-{sr.seed}" if many else tmp
+                _save_artifact(sr.run, Path(cfg.model), world, where)
+        (tmp / "editor.yaml").write_text(cfg.editor_config(cfg.run_seeds()[0]).to_yaml())
+        (tmp / "experiment.yaml").write_text(yaml.safe_dump(cfg.resolved(), sort_keys=True))
+        write_json(tmp / "edit.json", edit)
+        write_provenance(tmp, {"run_id": result.run_id})
+
+
+def _save_artifact(run: EditRun, model_dir: Path, world: World, where: Path) -> None:
+    r = run.result
+    where.mkdir(parents=True, exist_ok=True)
+    r.model.save_pretrained(str(where / r.artifact))  # type: ignore[operator]
+    if r.artifact == "model":
+        _copy_meta(model_dir, world, where / "model")
+
+
+def _copy_meta(src: Path, world: World, dst: Path) -> None:
+    """The original's behemoth metadata and the world's tokenizer, so the directory loads alike."""
+    for name in (
+        "behemoth_model.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+    ):
+        for where in (src, Path(world.path)):
+            if (where / name).is_file():
+                shutil.copy2(where / name, dst / name)
+                break
