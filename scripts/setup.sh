@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv/ in the checkout and install behemoth (editable) with its dev tools.
+# Create .venv/ in the checkout and install behemoth (editable) with its dev tools (ray included), and chromium for the report test.
 # torch is pinned to the CPU wheel 2.13.0 through constraints.txt (pip, not uv/poetry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,3 +13,11 @@ fi
 # `pip check` then reports that one declared cap, nothing else.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -c constraints.txt \
   "litgpt>=0.5.13,<0.6"
+# The report's browser test needs a headless browser: Debian's chromium, only where we may
+# install system packages (root with apt-get) and it is not there yet.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+      || echo "setup: could not install chromium; the browser test will be skipped" >&2
+  fi
+fi

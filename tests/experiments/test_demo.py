@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from behemoth.editors import EditContext, build_editor
-from behemoth.evaluation.records import read_records
 from behemoth.experiments import run_edit
-from behemoth.experiments.demo import run_demo
+from behemoth.experiments.demo import demo_spec, run_demo
+from behemoth.experiments.sweep.backends import LocalBackend
 from behemoth.model import load_model
 from behemoth.scenarios.scenario import build_scenario
 from behemoth.world import World
@@ -39,20 +39,32 @@ def test_sequential_run_applies_batches_in_order_and_keeps_the_reference(
 
 
 @pytest.mark.slow
-def test_quick_demo_reuses_world_and_model_and_writes_a_table(
+def test_quick_demo_reuses_world_and_model_and_writes_a_report(
     tiny_world: World, tiny_model: Path, tmp_path: Path
 ) -> None:
+    from behemoth.experiments.sweep.execute import shared_model, shared_world
+    from behemoth.experiments.sweep.spec import expand
+
     out = tmp_path / "demo"
-    # The demo's own world is the tiny preset: same config -> same fingerprint as tiny_world, so
-    # the already-trained tiny model is reused instead of trained again.
-    (out).mkdir()
-    shutil.copytree(tiny_model, out / "model")
-    res = run_demo(out, quick=True, editors=["rome"])
-    assert res.world.fingerprint == tiny_world.fingerprint
-    rows = read_records(out / "results")
-    eff = [r["value"] for r in rows if r["metric"] == "efficacy"]
-    assert len(eff) == 3 and min(eff) >= 0.5
-    assert "rome" in (out / "results" / "table.txt").read_text()
+    # The demo's world is the tiny preset: same config -> same world as tiny_world; put the
+    # already-trained tiny model where the study looks for it, so it is reused, not trained.
+    run = expand(demo_spec(True, ["rome"]))[0]
+    world = shared_world(out / "shared", run.config["world"])
+    assert world.fingerprint == tiny_world.fingerprint
+    target = shared_model(out / "shared", world, run.config["model"], build=False)
+    shutil.copytree(tiny_model, target)
+    res = run_demo(out, quick=True, editors=["rome"], backend=LocalBackend(0))
+    rows = read_records_sweep(out / "study")
+    eff = [r["value"] for r in rows if r["metric"] == "efficacy" and r["checkpoint"] > 0]
+    assert eff and min(eff) >= 0.5
+    assert "rome" in res.table and res.report.path.is_file()
+    assert {p.stem for p in res.report.plots} >= {"rank", "sequential-0"}
+
+
+def read_records_sweep(study: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(study / "results.parquet").to_pylist()
 
 
 def test_fact_replay_rehearses_only_the_scenarios_retain_mix(tiny_world: World) -> None:

@@ -34,8 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trace": ("edit", "causal tracing: which layer and token carry a relation's facts"),
     "demo": (
         "demo",
-        "end to end: generate the demo world, train the demo model, run every editor",
+        "end to end: the demo world and model, a small study of every editor, a report",
     ),
+    "sweep": ("sweep", "run a sweep: worlds x models x scenarios x editors x grids x seeds"),
+    "report": ("report", "an HTML report of a sweep or a run (tables, plots with intervals)"),
     "convert-litgpt": ("litgpt", "convert a LitGPT checkpoint into a behemoth model directory"),
     "export-litgpt": ("litgpt", "write a behemoth model directory as a LitGPT checkpoint"),
     "export-finetuning": ("finetuning", "write fine-tuning data in the reference's layout"),

@@ -1,144 +1,92 @@
-"""The end-to-end demo: a world, a model that knows it, every weight editor, one table.
+"""The end-to-end demo: a world, a model that knows it, a small study, one HTML report.
 
-``behemoth demo --out DIR`` generates the ``demo`` world, trains the ``demo`` model on it (both
-reused when already there with the same config), then applies every registered weight editor
-to a single edit, 10 identical edits and 10 different edits, and prints efficacy /
-generalization / specificity / locality per editor and scenario. ``quick`` uses the ``tiny``
-presets (seconds; used by the tests).
+``behemoth demo --out DIR`` runs the ``demo`` sweep preset (``presets/sweep/demo.yaml``): it
+generates the ``demo`` world and trains the ``demo`` model once (in ``DIR/shared``, reused when
+already there with the same configs), applies fine-tuning, LoRA at two ranks, ROME, MEMIT and
+AlphaEdit to a single edit and to 10 different edits, runs a short sequential stream, prints
+efficacy / generalization / specificity / locality per editor and scenario and writes the report
+(``DIR/study/report/report.html``). ``quick`` uses the ``tiny`` presets (used by the tests).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from behemoth.config import resolve
-from behemoth.editors import build_editor, editor_names
-from behemoth.evaluation.evaluate import reference_scores
-from behemoth.evaluation.records import Records
-from behemoth.experiments.editing import run_edit
-from behemoth.io import atomic_dir, write_json
-from behemoth.model import RunConfig, load_model, model_preset, read_model_meta, train_model
-from behemoth.provenance import write_provenance
-from behemoth.scenarios.scenario import build_scenario
-from behemoth.world import World, WorldConfig, generate_world, world_preset
+from behemoth.config import validate
+from behemoth.errors import ConfigError
+from behemoth.experiments.sweep import SweepSpec, load_spec, run_sweep
+from behemoth.experiments.sweep.backends import Backend
+from behemoth.report import Report, write_report
+from behemoth.report.data import load_rows, ok_rows, pool_runs, pooled, runs
 
 log = logging.getLogger(__name__)
 
-
-def scenarios(quick: bool) -> list[tuple[str, str, dict[str, Any]]]:
-    """(label, scenario name, overrides) applied by the demo (smaller K for the tiny world)."""
-    k = 4 if quick else 10
-    return [
-        ("single", "single", {}),
-        (f"{k} identical", "k-identical", {"k": k}),
-        (f"{k} different", "k-different", {"k": k}),
-    ]
-
-
-COLUMNS = ("efficacy", "generalization", "specificity", "locality", "efficacy_score")
+COLUMNS = (
+    ("efficacy", "efficacy"),
+    ("generalization", "generalization"),
+    ("specificity", "specificity"),
+    ("locality", "specificity"),
+    ("efficacy_score", "efficacy"),
+)
 
 
 @dataclass
 class DemoResult:
-    world: World
-    model_dir: Path
-    records: Records
+    study: Path
+    report: Report
     table: str
 
 
-def _world(out: Path, quick: bool) -> World:
-    cfg = WorldConfig.from_dict(world_preset("tiny" if quick else "demo"))
-    return generate_world(cfg, out / "world", shards=False)
+def demo_spec(quick: bool, editors: list[str] | None = None) -> SweepSpec:
+    """The demo study, restricted to the editors named in ``editors`` (default: all)."""
+    spec = load_spec("demo", "quick" if quick else None)
+    if editors:
+        known = {e.name for e in spec.editors.values()}
+        for e in editors:
+            if e not in known:
+                raise ConfigError(
+                    "--editors", f"the demo does not run {e!r}", f"choose from {sorted(known)}"
+                )
+        data = spec.to_dict()
+        data["editors"] = {k: v for k, v in data["editors"].items() if v["name"] in editors}
+        spec = validate(SweepSpec, data)
+    return spec
 
 
-def _model(world: World, out: Path, quick: bool) -> Path:
-    cfg = resolve(RunConfig, model_preset("tiny" if quick else "demo"))
-    d = out / "model"
-    if (d / "behemoth_model.json").is_file():
-        meta = read_model_meta(d)
-        if meta["world"]["fingerprint"] == world.fingerprint and meta["config"] == cfg.to_dict():
-            log.info("model: reusing %s (same world and config)", d)
-            return d
-    return train_model(world, cfg, d, force=True)
-
-
-def _fmt(v: float) -> str:
-    return "   -  " if math.isnan(v) else f"{v:6.3f}"
-
-
-def _value(rec: Records, metric: str) -> float:
-    try:
-        return rec.value(metric)
-    except KeyError:
-        return float("nan")
+def demo_table(study: Path) -> str:
+    """One line per editor and scenario: the headline metrics at the end of each run."""
+    rows = ok_rows(load_rows(study)[0])
+    info = runs(rows)
+    per = {m: pooled(rows, m, g) for m, g in COLUMNS}
+    lines = [f"{'editor':<14} {'scenario':<13} " + " ".join(f"{m[:14]:>14}" for m, _ in COLUMNS)]
+    for rid, m in sorted(info.items(), key=lambda kv: (kv[1]["scenario"], kv[1]["editor"])):
+        vals = " ".join(
+            f"{pool_runs(per[c], [rid]).value:>14.3f}" if rid in per[c] else f"{'-':>14}"
+            for c, _ in COLUMNS
+        )
+        lines.append(f"{m['editor']:<14} {m['scenario']:<13} {vals}")
+    return "\n".join(lines)
 
 
 def run_demo(
-    out: str | Path, *, quick: bool = False, editors: list[str] | None = None
+    out: str | Path,
+    *,
+    quick: bool = False,
+    editors: list[str] | None = None,
+    backend: Backend | None = None,
 ) -> DemoResult:
-    """Run the demo into ``out`` (world/, model/, results/) and return the table."""
+    """Run the demo study into ``out`` (shared/, study/) and write its report."""
     out = Path(out)
     t0 = time.perf_counter()
-    world = _world(out, quick)
-    print(world.summary())
-    model_dir = _model(world, out, quick)
-    meta = read_model_meta(model_dir)
-    res = meta["result"]
-    print(f"\nmodel: {model_dir}  ({meta['params']:,} parameters)")
-    print(f"  {res['stopped']}; {res['tokens']:,} tokens")
-    print("  final accuracy: " + ", ".join(f"{k} {v['acc']:.3f}" for k, v in res["final"].items()))
-    model, _ = load_model(model_dir, world)
-
-    names = editors or editor_names()
-    all_records = Records()
-    lines = [
-        f"{'editor':<10} {'scenario':<13} "
-        + " ".join(f"{c[:14]:>14}" for c in COLUMNS)
-        + "  seconds"
-    ]
-    plan = scenarios(quick)
-    for label, scen_name, overrides in plan:
-        scenario = build_scenario(world, scen_name, overrides)
-        ref = reference_scores(model, scenario)
-        for name in names:
-            editor = build_editor(name)
-            editor.prepare(model, world)
-            run = run_edit(
-                model,
-                world,
-                scenario,
-                editor,
-                ref,
-                run=f"{name}/{label}",
-                extra={"scenario_label": label},
-            )
-            all_records.extend(run.records)
-            vals = " ".join(f"{_fmt(_value(run.records, c)):>14}" for c in COLUMNS)
-            secs = sum(b["wall_seconds"] for b in run.batches)
-            lines.append(f"{name:<10} {label:<13} {vals}  {secs:7.2f}")
-            print(lines[-1] if len(lines) > 2 else "\n" + "\n".join(lines))
-    table = "\n".join(lines)
-    with atomic_dir(out / "results", force=True, marker="records.parquet") as tmp:
-        all_records.write(tmp)
-        (tmp / "table.txt").write_text(table + "\n")
-        write_json(
-            tmp / "demo.json",
-            {
-                "quick": quick,
-                "editors": names,
-                "scenarios": [list(s) for s in plan],
-                "world": world.fingerprint,
-                "model": str(model_dir),
-            },
-        )
-        write_provenance(tmp, {"seconds": round(time.perf_counter() - t0, 3)})
-    print(
-        f"\nresults: {out / 'results'} (records.parquet, records.jsonl, items.parquet, table.txt)"
-    )
-    print(f"demo done in {time.perf_counter() - t0:.0f} s")
-    return DemoResult(world, model_dir, all_records, table)
+    spec = demo_spec(quick, editors)
+    res = run_sweep(spec, out / "study", shared=out / "shared", backend=backend)
+    table = demo_table(out / "study")
+    print("\n" + table)
+    report = write_report(out / "study")
+    print(f"\ntable: {res.table}")
+    print(f"report: {report.path}")
+    print(f"demo done in {time.perf_counter() - t0:.0f} s ({res.failed} runs failed)")
+    return DemoResult(out / "study", report, table)

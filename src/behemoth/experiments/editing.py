@@ -7,6 +7,7 @@ is frozen and only ever scored as the reference. With one batch this is one-shot
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,6 +79,11 @@ def run_edit(
                 "requests": len(batch),
                 "wall_seconds": result.wall_seconds,
                 "peak_memory_bytes": result.peak_memory_bytes,
+                # the size of this batch's update (Gupta et al. 2024, Sec. 4: a jump in it marks
+                # a disabling edit); deltas are relative to the model the batch was applied to
+                "update_fro": math.sqrt(
+                    sum(float(n["fro"] or 0) ** 2 for n in result.norms.values())
+                ),
                 "info": result.info,
             }
         )

@@ -1,0 +1,26 @@
+"""``behemoth report SWEEP_OR_RUN``: one self-contained HTML report (plots also as PNG)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="an HTML report of a sweep or a run (tables, plots with intervals)",
+        description="Reads DIR/results.parquet (a sweep) or DIR/records.parquet (a run of "
+        "`behemoth edit`); writes OUT/report.html and OUT/plots/*.png.",
+    )
+    p.add_argument("source", metavar="SWEEP_OR_RUN", help="a sweep or run directory")
+    p.add_argument("--out", default=None, help="report directory (default: SWEEP_OR_RUN/report)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from behemoth.report import write_report
+
+    rep = write_report(args.source, args.out)
+    print(f"{rep.runs} runs ({rep.failed} failed), {len(rep.plots)} plots")
+    print(f"report: {rep.path}")
+    return 0

@@ -1,0 +1,84 @@
+"""``behemoth sweep SPEC --out DIR``: run a study (a sweep spec or a shipped preset), resumably.
+
+``--backend local`` (default) runs on a pool of processes on this machine; ``--backend ray``
+on a Ray cluster (``--address`` joins one, else a local instance is started). Finished runs in
+DIR are skipped, so the same command resumes an interrupted sweep.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="run a sweep: worlds x models x scenarios x editors x grids x seeds",
+        description="SPEC: a YAML sweep spec or a preset (behemoth-paper, sequential, "
+        "unlearning). Writes DIR/results.parquet (one row per run, metric, split and "
+        "checkpoint) and DIR/runs/; rerun the same command to resume.",
+    )
+    p.add_argument("spec", metavar="SPEC", help="a sweep spec (YAML file) or a preset name")
+    p.add_argument("--out", required=True, help="sweep directory (created, or resumed)")
+    p.add_argument("--scale", default=None, help="a scale of the spec (e.g. paper)")
+    p.add_argument("--backend", choices=["local", "ray"], default="local", help="where runs go")
+    p.add_argument("--address", default=None, help="ray: address of a running cluster")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local: processes (default: cores, bounded by memory; 0 = this process); "
+        "ray: CPUs of a local instance",
+    )
+    p.add_argument("--shared", default=None, help="where worlds/models are built once")
+    p.add_argument("--dry-run", action="store_true", help="list the runs, run nothing")
+    p.add_argument("--report", action="store_true", help="write the HTML report at the end")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from behemoth.errors import BehemothError, ConfigError, OutputExistsError
+    from behemoth.experiments.sweep import expand, load_spec, run_sweep
+    from behemoth.experiments.sweep.backends import make_backend
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"--out: {out} is a file; give a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / "sweep.json").is_file():
+        raise OutputExistsError(
+            f"--out: {out} holds files that are not a sweep; choose a new or empty directory"
+        )
+    try:
+        spec = load_spec(args.spec, args.scale)
+    except ConfigError as e:
+        if e.field == "--preset":  # a name that is neither a file nor a shipped study
+            raise ConfigError(
+                "SPEC", e.problem.replace("sweep preset", "file or sweep preset"), e.fix
+            ) from None
+        raise
+    runs = expand(spec)  # every setting checked before anything runs
+    if args.dry_run:
+        for r in runs:
+            print(r.run_id, " | ".join(r.labels.values()))
+        print(f"{len(runs)} runs")
+        return 0
+    if args.address and args.backend != "ray":
+        raise BehemothError("--address: only for --backend ray; add --backend ray")
+    res = run_sweep(
+        spec,
+        args.out,
+        backend=make_backend(args.backend, args.workers, args.address),
+        shared=args.shared,
+    )
+    print(
+        f"{len(runs)} runs: {res.done} done now, {res.skipped} already finished, "
+        f"{res.failed} failed, in {res.seconds:.0f} s"
+    )
+    print(f"table: {res.table}")
+    if args.report:
+        from behemoth.report import write_report
+
+        print(f"report: {write_report(args.out).path}")
+    return 1 if res.failed else 0

@@ -1,0 +1,187 @@
+"""One run of a sweep: a resolved config in, tidy rows out (world and model shared, built once).
+
+:func:`execute` is what a backend calls in a worker. It builds (or finds) the world and the
+model in the shared directory (:mod:`behemoth.experiments.sweep.cache`), keeps covariance
+statistics there too, applies the editor to the scenario and returns:
+
+- ``rows``: what the run measured about the model, deterministic for a config (same config ->
+  same rows, on any backend): every evaluation record, plus the size of the update
+  (``update_rank``, ``update_fro``) and, for streams, the size of each batch's update
+  (``batch_update_fro``, the signal of Gupta et al.'s disabling edits);
+- ``timings``: what it cost on this machine (phase wall times: ``build_s`` finding or building
+  the shared world and model, ``load_s`` loading them, ``prepare_s`` the editor's statistics,
+  ``reference_s``, ``edit_s``, ``eval_s``), kept
+  apart so that tables compare byte for byte across machines and backends.
+
+Every row carries ``checkpoint``: the number of edits applied when it was measured (0 for the
+unedited model's own scores, ``phase`` "pre", kept once per run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Rows of these metrics measure the machine, not the model: they go to the timings.
+TIMING_METRICS = ("wall_time_s", "peak_memory_bytes", "memory_increase_bytes")
+
+
+@dataclass
+class RunOutput:
+    rows: list[dict[str, Any]]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _env(key: str, value: str) -> Iterator[None]:
+    old = os.environ.get(key)
+    os.environ[key] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
+def shared_world(shared: Path, config: dict[str, Any]) -> Any:
+    """The world of ``config`` (a resolved WorldConfig dict), generated once under ``shared``."""
+    from behemoth.experiments.sweep.cache import shared_artifact
+    from behemoth.world import World, WorldConfig, generate_world
+
+    d = shared_artifact(
+        shared,
+        "worlds",
+        config,
+        lambda p: generate_world(WorldConfig.from_dict(config), p, shards=False),
+        lambda p: (p / "world.json").is_file(),
+    )
+    return World.load(d)
+
+
+def shared_model(shared: Path, world: Any, config: dict[str, Any], build: bool = True) -> Path:
+    """The model directory of ``config`` (a resolved RunConfig dict) trained once on ``world``
+    (``build=False``: only where it is or would be)."""
+    from behemoth.experiments.sweep.cache import artifact_dir, shared_artifact
+    from behemoth.model import RunConfig, train_model
+
+    # the world's directory name is its config's hash: a world regenerated differently (e.g. by
+    # a new version) under the same fingerprint never gets a model trained on the old one
+    key = {"world": world.fingerprint, "world_dir": Path(world.path).name, "config": config}
+    if not build:
+        return artifact_dir(shared, "models", key)
+    return shared_artifact(
+        shared,
+        "models",
+        key,
+        lambda p: train_model(
+            world, RunConfig.from_dict(config), p, resume=True, force=True, progress=False
+        ),
+        lambda p: (p / "behemoth_model.json").is_file(),
+    )
+
+
+def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
+    """Run one resolved sweep config (see :func:`behemoth.experiments.sweep.spec.expand`)."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from behemoth.editors import build_editor
+    from behemoth.editors.deltas import delta_norms, exact_deltas
+    from behemoth.evaluation.evaluate import reference_scores
+    from behemoth.experiments.editing import run_edit
+    from behemoth.experiments.sweep.cache import file_lock
+    from behemoth.model import load_model
+    from behemoth.scenarios.scenario import build_scenario
+
+    hf_logging.disable_progress_bar()
+    torch.set_num_threads(1)  # one thread per run: identical sums on every backend
+    shared = Path(shared)
+    t = time.perf_counter()
+    world = shared_world(shared, config["world"])
+    model_dir = shared_model(shared, world, config["model"])
+    build_s = time.perf_counter() - t  # finding (or, for the first run, building) them
+    t = time.perf_counter()
+    model, _ = load_model(model_dir, world)
+    scenario = build_scenario(world, config["scenario"]["name"], config["scenario"]["settings"])
+    editor = build_editor(config["editor"]["name"], config["editor"]["settings"])
+    load_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    # Statistics are cached per model in the shared directory; the lock makes the first run
+    # that needs them compute them while the others wait and then read the cache.
+    with (
+        _env("BEHEMOTH_CACHE", str(shared / "cache")),
+        file_lock(shared / "cache" / f"{model_dir.name}.lock"),
+    ):
+        editor.prepare(model, world)
+    prepare_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    ref = reference_scores(model, scenario)
+    reference_s = time.perf_counter() - t
+
+    run = run_edit(model, world, scenario, editor, ref, run=run_id, eval_every=config["eval_every"])
+    edit_s = sum(b["wall_seconds"] for b in run.batches)
+    eval_s = sum(b.get("eval_seconds", 0.0) for b in run.batches)
+
+    total = len(scenario.requests)
+    rows = []
+    timings = {
+        "build_s": build_s,
+        "load_s": load_s,
+        "prepare_s": prepare_s,
+        "reference_s": reference_s,
+        "edit_s": edit_s,
+        "eval_s": eval_s,
+    }
+    last = len(run.batches)
+    for r in run.records.rows:
+        if r["metric"] in TIMING_METRICS:
+            continue
+        if r.get("phase") == "pre" and r.get("batches_applied", last) != last:
+            continue  # the unedited model's scores: kept once, from the final evaluation
+        rows.append({**r, "checkpoint": int(r.get("edits_applied", total))})
+    base = {k: v for k, v in run.records.rows[0].items() if k in _BASE_KEYS}
+    norms = (
+        run.result.norms
+        if len(run.batches) == 1
+        else delta_norms(model, exact_deltas(model, run.model))
+    )
+    ranks = [int(n["rank"]) for n in norms.values() if n["rank"] is not None]
+    fro = math.sqrt(sum(float(n["fro"] or 0.0) ** 2 for n in norms.values()))
+    rows.append(_cost_row(base, "update_rank", "all", float(max(ranks, default=0)), total))
+    rows.append(_cost_row(base, "update_fro", "all", fro, total))
+    if len(run.batches) > 1:
+        done = 0
+        for b in run.batches:
+            done += b["requests"]
+            rows.append(_cost_row(base, "batch_update_fro", "edit", b["update_fro"], done))
+    return RunOutput(rows, timings)
+
+
+_BASE_KEYS = ("protocol", "protocol_version", "run", "scenario", "mode", "world", "editor")
+
+
+def _cost_row(
+    base: dict[str, Any], metric: str, split: str, value: float, checkpoint: int
+) -> dict[str, Any]:
+    return {
+        **base,
+        "metric": metric,
+        "group": "cost",
+        "split": split,
+        "family": "cost",
+        "higher_is_better": False,
+        "aggregation": "value",
+        "value": value,
+        "n": 1,
+        "checkpoint": checkpoint,
+    }

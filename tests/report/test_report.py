@@ -1,0 +1,80 @@
+"""The HTML report: every plot the table has data for, embedded and saved; pure (no torch)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from behemoth.errors import BehemothError
+from behemoth.report import write_report
+from behemoth.report.data import wilson
+from behemoth.report.plots import rank_data, sequential_data
+
+ROOT = Path(__file__).resolve().parents[2]
+PLOTS = {"rank", "heatmaps", "sequential-0", "unlearning"}
+
+
+def test_wilson_interval() -> None:
+    e = wilson(0, 1)
+    assert e.value == 0 and e.lo == 0 and 0.7 < e.hi < 0.8  # n=1: wide, inside [0, 1]
+    e = wilson(50, 100)
+    assert e.lo == pytest.approx(0.4038, abs=1e-3) and e.hi == pytest.approx(0.5962, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_report_has_every_plot(full_sweep: Path, tmp_path: Path) -> None:
+    rep = write_report(full_sweep, tmp_path / "r")
+    html = rep.path.read_text()
+    ids = set(re.findall(r'<figure class="plot" id="([^"]+)"', html))
+    assert ids == PLOTS
+    assert {p.stem for p in rep.plots} == PLOTS and all(p.stat().st_size > 1000 for p in rep.plots)
+    assert rep.failed == 2 and "poison" in html  # the failed runs are listed
+    assert "http://" not in html and "https://" not in html  # self-contained
+    # the summary table has intervals
+    assert re.search(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", html)
+
+
+def test_plots_drawn_only_with_data(full_sweep: Path, tmp_path: Path) -> None:
+    rows = [
+        r
+        for r in pq.read_table(full_sweep / "results.parquet").to_pylist()
+        if r["label_scenario"] == "single"
+    ]
+    assert rank_data(rows) and not sequential_data(rows)
+    src = tmp_path / "single"
+    src.mkdir()
+    table = pq.read_table(full_sweep / "results.parquet")
+    pq.write_table(
+        table.filter(pc.equal(table["label_scenario"], "single")), src / "results.parquet"
+    )
+    rep = write_report(src)
+    assert {p.stem for p in rep.plots} == {"rank", "heatmaps"}
+
+
+def test_sequential_marks_disabling_and_collapse(full_sweep: Path) -> None:
+    rows = pq.read_table(full_sweep / "results.parquet").to_pylist()
+    curves = [c for cs in sequential_data(rows).values() for c in cs]
+    assert curves and all(c.checkpoints == [3, 6, 9, 12] for c in curves)
+    assert all(c.disabling == [11] for c in curves)  # the toy's update-norm jump
+
+
+def test_report_never_imports_torch(full_sweep: Path, tmp_path: Path) -> None:
+    code = (
+        "import sys; from behemoth.report import write_report; "
+        f"write_report({str(full_sweep)!r}, {str(tmp_path / 'r')!r}); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_bad_source(tmp_path: Path) -> None:
+    with pytest.raises(BehemothError, match="SWEEP_OR_RUN"):
+        write_report(tmp_path)
