@@ -166,7 +166,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(
                 f"  {label:>30}: realized {np.median(real):.3f}; cross-talk same relation {q(cr)}"
             )
+        Cf = F.T @ F / F.shape[0]  # the second moment of other facts' keys (preserved facts)
+        ef = torch.linalg.eigvalsh(Cf)
+        pr_c = float(evals.sum() ** 2 / (evals**2).sum())
+        pr_f = float(ef.sum() ** 2 / (ef**2).sum())
+        print(
+            f"  participation ratio (effective rank): corpus C {pr_c:.1f}, facts' keys {pr_f:.1f}"
+            f" ({F.shape[0]} facts of the edited relations)"
+        )
+        for t in (1e-2, 1e-3, 1e-4):
+            Pf, mf = projector(Cf, t)
+            print(
+                f"  facts' null space rel {t:.0e}: {mf:3d}/{d} dims; ||P_f k||^2/||k||^2 of "
+                f"edit keys {np.median(share(Pf, K)):.2e} (isotropic {np.median(share(Pf, iso)):.2e})"
+            )
         row: dict[str, Any] = {
+            "participation_ratio_corpus": pr_c,
+            "participation_ratio_facts": pr_f,
             "d_ff": d,
             "whiteness_edit_median": float(np.median(white_e)),
             "whiteness_corpus_median": float(np.median(white_c)),
