@@ -31,8 +31,9 @@ import numpy as np
 import torch
 
 from behemoth.editors import build_editor
-from behemoth.editors.common import mean_keys
+from behemoth.editors.context import EditContext
 from behemoth.editors.hooks import hooked
+from behemoth.editors.locate.common import mean_keys, prefixes_for
 from behemoth.editors.prompts import rewrite_batch
 from behemoth.model import load_model
 from behemoth.scenarios.scenario import build_scenario
@@ -125,8 +126,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model, _ = load_model(args.model, world)
     scen = build_scenario(world, "stream", {"n": args.edits}, seed=args.seed)
     ed = build_editor("alphaedit")
-    ed.prepare(model, world)
-    rw = rewrite_batch(scen.requests, ed.config.token, ed.prefixes)
+    ed.prepare(model, EditContext.for_scenario(world, scen))
+    prefixes = prefixes_for(ed.config, world, scen.editor_facts)
+    rw = rewrite_batch(scen.requests, ed.config.token, prefixes)
     plain = rewrite_batch(scen.requests, ed.config.token, [])
     modules = list(ed.C)
     keys = mean_keys(model, modules, rw, len(scen.requests))

@@ -30,7 +30,8 @@ import torch
 from behemoth.editors import build_editor
 from behemoth.editors.alphaedit import AlphaEditConfig, AlphaEditEditor
 from behemoth.editors.base import Editor
-from behemoth.editors.common import mean_keys
+from behemoth.editors.context import EditContext
+from behemoth.editors.locate.common import mean_keys
 from behemoth.editors.prompts import PromptBatch
 from behemoth.model import load_model
 from behemoth.scenarios.request import EditRequest
@@ -41,8 +42,8 @@ from behemoth.world import World
 class IdentityProjector(AlphaEditEditor):
     """AlphaEdit's solve with P = I (no null-space projection), for comparison only."""
 
-    def _prepare(self, model: torch.nn.Module, world: Any) -> None:
-        super()._prepare(model, world)
+    def _prepare(self, model: torch.nn.Module, context: EditContext) -> None:
+        super()._prepare(model, context)
         for m, C in self.C.items():
             self.P[m] = torch.eye(C.shape[0], dtype=C.dtype)
             self.null_dims[m] = C.shape[0]
@@ -51,14 +52,17 @@ class IdentityProjector(AlphaEditEditor):
 class OriginalKeys(AlphaEditEditor):
     """AlphaEdit whose memory holds the earlier edits' keys read from the unedited model."""
 
-    def _prepare(self, model: torch.nn.Module, world: Any) -> None:
-        super()._prepare(model, world)
+    def _prepare(self, model: torch.nn.Module, context: EditContext) -> None:
+        super()._prepare(model, context)
         self.original = model
 
-    def _after_edit(self, model: torch.nn.Module, rw: PromptBatch, n: int) -> None:
+    def _after_edit(
+        self, model: torch.nn.Module, rw: PromptBatch, n: int, context: EditContext
+    ) -> None:
         keys = mean_keys(self.original, list(self.C), rw, n)
+        kk = self.edited_kk(context)
         for module, K in keys.items():
-            self.edited_kk[module] = self.edited_kk[module] + (K.T @ K).cpu()
+            kk[module] = kk[module] + (K.T @ K).cpu()
 
 
 def make(spec: str) -> Editor:
@@ -115,16 +119,18 @@ def kept_sample(
 
 
 def run(
-    spec: str, model: torch.nn.Module, world: World, reqs: list[EditRequest], every: int, keep: Any
+    spec: str, model: torch.nn.Module, world: World, scen: Any, every: int, keep: Any
 ) -> list[dict[str, Any]]:
+    reqs: list[EditRequest] = scen.requests
     ed = make(spec)
-    ed.prepare(model, world)
+    context = EditContext.for_scenario(world, scen)  # one run: one lineage for the stream
+    ed.prepare(model, context)
     cur = model
     rows: list[dict[str, Any]] = []
     norms: list[float] = []
     t0 = time.perf_counter()
     for i, r in enumerate(reqs):
-        res = ed.apply(cur, [r])
+        res = ed.apply(cur, [r], context)
         cur = res.model
         norms.append(sum(float(v["fro"] or 0.0) ** 2 for v in res.norms.values()) ** 0.5)
         if (i + 1) % every == 0:
@@ -173,7 +179,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     print(f"{len(scen.requests)} edits; kept sample: {len(keep[1])} facts of the edited relations")
     out: list[dict[str, Any]] = []
     for spec in args.editors.split(","):
-        out += run(spec, model, world, scen.requests, args.eval_every, keep)
+        out += run(spec, model, world, scen, args.eval_every, keep)
     return out
 
 
