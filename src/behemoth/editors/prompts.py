@@ -98,6 +98,13 @@ def document_prompts(tokens: Sequence[int]) -> list[tuple[int, ...]]:
     return out
 
 
+def as_probes(facts: TestSet | ProbeSet | None) -> ProbeSet | None:
+    """The probes of a TestSet (or the ProbeSet itself, or None)."""
+    if facts is None or isinstance(facts, ProbeSet):
+        return facts
+    return facts.probes
+
+
 def note_facts(probes: ProbeSet, rows: Sequence[int]) -> None:
     """Tell an active recorder that an editor uses the facts ``rows`` of ``probes``, recorded as
     ("fact", (subject, relation)) pairs."""
@@ -142,7 +149,7 @@ def context_prefixes(
     if n == 0:
         return []
     rng = derive_rng(seed, "editor-context-prefixes")
-    probes = getattr(facts, "probes", facts)
+    probes = as_probes(facts)
     owner = None
     if probes is not None and len(probes) > 0:
         seq, owner = fact_documents(probes, derive_rng(seed, "editor-prefix-documents"))
@@ -156,7 +163,7 @@ def context_prefixes(
         end = int(ok[int(rng.integers(len(ok)))]) if len(ok) else int(ends[-1])
         start = max(0, end - L + 1)  # fewer tokens than L: the whole sequence up to this end
         out.append([int(t) for t in seq[start : end + 1]])
-        if owner is not None:  # every fact a prefix shows part of, whole or truncated
+        if owner is not None and probes is not None:  # every fact a prefix shows, even in part
             note_facts(probes, owner[start : end + 1].tolist())
         else:
             note_inputs("prefix", document_prompts(out[-1]))
@@ -230,7 +237,7 @@ def kl_batch(
     them; without ``editor_facts``: every other relation of the world), i.e. the subject's
     other facts, which the edit must not move; ``subject``: the prompt cut after the subject.
     """
-    probes = getattr(editor_facts, "probes", editor_facts)
+    probes = as_probes(editor_facts)
     prompts, pos, reqs = [], [], []
     for i, r in enumerate(requests):
         if mode == "other_relations" and r.relation >= 0:
