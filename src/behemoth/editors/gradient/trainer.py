@@ -4,7 +4,10 @@ Each step minimizes the NLL of every request's new target after its prompt, plus
 ``retain_weight`` times a loss on the "retain mix": ``facts`` replays ``retain_batch`` random
 known facts of the world (their probe prompts and true answers, never the edited edges), as
 the prototype did; ``corpus`` uses the language-modelling loss on corpus sequences instead
-(weaker: most corpus tokens are grammar, not facts). Without a retain mix, fine-tuning on a
+(weaker: most corpus tokens are grammar, not facts). Within a scenario both come from its
+retain mix, which no test set uses: ``facts`` replays its facts, ``corpus`` packs its
+statements as corpus documents; the whole world (``facts``) or the corpus stream (``corpus``)
+is used only without a retain mix. Without a retain mix, fine-tuning on a
 handful of edits destroys the other facts (docs/measurements.md: 99% -> 7-14%). Measured on the
 ``tiny`` model (3 edits, LoRA r4 on every MLP output): retain weight 1 kept 78% of the other
 subjects' facts, 3 (the default) 98%, both with every edit taking. Training stops once every
@@ -23,7 +26,14 @@ import torch
 from pydantic import Field
 
 from behemoth.editors.base import EditorConfig
-from behemoth.editors.prompts import PromptBatch, build_batch, rewrite_batch
+from behemoth.editors.prompts import (
+    PromptBatch,
+    build_batch,
+    fact_documents,
+    note_facts,
+    note_inputs,
+    rewrite_batch,
+)
 from behemoth.scenarios.request import EditRequest
 from behemoth.world.probes import ProbeSet
 from behemoth.world.rng import derive_rng
@@ -46,8 +56,29 @@ class TuneConfig(EditorConfig):
     stop_nll: float = Field(0.05, ge=0, description="Stop once every edit's NLL is below this.")
 
 
-def _retain_sampler(world: World, cfg: TuneConfig) -> Any:
-    """A corpus stream starting at a seeded position (so every edit replays different text)."""
+class _DocumentReplay:
+    """Corpus-format documents of a retain mix, cut into [batch, seq_len] windows in turn."""
+
+    def __init__(self, probes: ProbeSet, batch: int, seq_len: int, seed: int) -> None:
+        self.probes = probes
+        self.seq, self.owner = fact_documents(probes, derive_rng(seed, "retain-documents"))
+        self.shape = (batch, seq_len)
+        self.pos = 0
+
+    def next_batch(self) -> np.ndarray:
+        n = self.shape[0] * self.shape[1]
+        idx = (self.pos + np.arange(n)) % len(self.seq)
+        self.pos = int((self.pos + n) % len(self.seq))
+        out = self.seq[idx].reshape(self.shape)
+        note_facts(self.probes, self.owner[idx].tolist())
+        return out
+
+
+def _retain_sampler(world: World, cfg: TuneConfig, retain: ProbeSet | None = None) -> Any:
+    """The retain mix's statements as documents when there is one; else a corpus stream
+    starting at a seeded position (so every edit replays different text)."""
+    if retain is not None and len(retain) > 0:
+        return _DocumentReplay(retain, cfg.retain_batch, cfg.retain_seq_len, cfg.seed)
     sampler = world.sampler(cfg.retain_seq_len, cfg.retain_batch)
     if hasattr(sampler, "position") and hasattr(sampler, "load_state_dict"):
         start = int(derive_rng(cfg.seed, "retain-position").integers(0, 1 << 20))
@@ -84,6 +115,7 @@ class _FactReplay:
     def next_batch(self) -> PromptBatch:
         rows = self.rng.choice(self.rows, size=self.n, replace=False)
         prompts = [tuple(int(t) for t in self.probes.prompt(int(i))) for i in rows]
+        note_inputs("replay", prompts)
         return build_batch(
             prompts,
             [len(p) - 1 for p in prompts],
@@ -168,7 +200,11 @@ class GradientTrainer:
         reference = _frozen_copy(model) if self.uses_reference else None
         opt = torch.optim.Adam(params, lr=cfg.lr)
         use_retain = cfg.retain_batch > 0 and cfg.retain_weight > 0
-        corpus = _retain_sampler(self.world, cfg) if use_retain and cfg.retain == "corpus" else None
+        corpus = (
+            _retain_sampler(self.world, cfg, self.retain)
+            if use_retain and cfg.retain == "corpus"
+            else None
+        )
         facts = (
             _FactReplay(self.world, requests, cfg.retain_batch, cfg.seed, self.retain)
             if use_retain and cfg.retain == "facts"

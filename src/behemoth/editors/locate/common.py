@@ -19,6 +19,7 @@ from pydantic import Field
 
 from behemoth.editors.base import EditorConfig
 from behemoth.editors.hooks import hooked
+from behemoth.editors.layers import linear_weight
 from behemoth.editors.locate.stats import second_moments
 from behemoth.editors.prompts import PromptBatch, Token, context_prefixes
 from behemoth.errors import ConfigError
@@ -47,8 +48,11 @@ class LocateEditConfig(EditorConfig):
     weight_decay: float = Field(0.05, ge=0, description="Weight of (|delta| / |v0|)^2.")
     clamp_norm_factor: float = Field(10.0, gt=0, description="Clamp |delta| <= factor * |v0|.")
     nll_stop: float = Field(0.05, ge=0, description="Stop a request's optimization below this NLL.")
-    mom2_n_tokens: int = Field(
-        100_000, ge=1, description="Corpus tokens of the second-moment statistics."
+    mom2_n_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Corpus tokens of the second-moment statistics; null = max(100000, "
+        "400 x d_ff), so wide models get a well-conditioned C.",
     )
     mom2_seq_len: int = Field(64, ge=2, description="Sequence length of those corpus batches.")
     stats_dir: str | None = Field(
@@ -64,9 +68,28 @@ class LocateEditConfig(EditorConfig):
             )
 
 
-def prefixes_for(cfg: LocateEditConfig, world: World) -> list[list[int]]:
+def prefixes_for(cfg: LocateEditConfig, world: World, editor_facts: Any = None) -> list[list[int]]:
+    """The context prefixes of ``cfg``: documents of the run's editor facts (never tested)
+    when it has them, else of the corpus (see :mod:`behemoth.editors.prompts`)."""
     cfg.check_prefixes()
-    return context_prefixes(world, cfg.n_prefixes, cfg.prefix_lengths, cfg.seed)
+    return context_prefixes(world, cfg.n_prefixes, cfg.prefix_lengths, cfg.seed, editor_facts)
+
+
+MOM2_TOKENS_PER_DFF = 400
+"""Corpus tokens per key dimension of the second moments when ``mom2_n_tokens`` is null.
+
+C is d_ff x d_ff; a sample of N keys estimates its small eigenvalues (the directions ROME,
+MEMIT and AlphaEdit rely on) with a relative error of order sqrt(d_ff / N) when the keys are
+independent, more when neighbouring tokens are correlated. The reference code's 100k samples
+are 390 per dimension for the ``demo`` model (d_ff 256) but 49 for pythia-70m (2,048) and 33
+for pythia-160m (3,072); 400 per dimension keeps the demo's ratio at every width."""
+
+
+def mom2_tokens(cfg: LocateEditConfig, d_ff: int) -> int:
+    """``cfg.mom2_n_tokens``, or max(100,000, MOM2_TOKENS_PER_DFF x d_ff) when it is null."""
+    if cfg.mom2_n_tokens is not None:
+        return cfg.mom2_n_tokens
+    return max(100_000, MOM2_TOKENS_PER_DFF * d_ff)
 
 
 @torch.no_grad()
@@ -115,11 +138,14 @@ def typical_output_norm(
 def stats_for(
     cfg: LocateEditConfig, model: torch.nn.Module, world: World, modules: list[str]
 ) -> dict[str, torch.Tensor]:
+    """C = E[k k^T] of each module's keys; the sample scales with the key width (see
+    :data:`MOM2_TOKENS_PER_DFF`) unless ``mom2_n_tokens`` is set."""
+    d_ff = max(int(linear_weight(model, m).shape[1]) for m in modules)
     return second_moments(
         model,
         world,
         modules,
-        n_tokens=cfg.mom2_n_tokens,
+        n_tokens=mom2_tokens(cfg, d_ff),
         seq_len=cfg.mom2_seq_len,
         cache_dir=cfg.stats_dir,
     )

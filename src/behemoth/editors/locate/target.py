@@ -5,7 +5,7 @@ whose output is the residual stream at the top edited layer) at the edit positio
 optimized with Adam so that the new object becomes likely:
 
     L(delta) = mean_j -log P(o_new | x_j + p)                 (NLL over the prefixed prompts)
-             + kl_factor * KL(P_orig(. | p') || P_delta(. | p'))   (essence-drift term)
+             + kl_factor * KL(P_delta(. | p') || P_orig(. | p'))   (essence-drift term)
              + weight_decay * (|delta| / |v_0|)^2
 
 and clamped to |delta| <= clamp_norm_factor * |v_0| after every step; v_0 is the module's
@@ -13,7 +13,9 @@ output for the plain prompt (its norm floored at the module's typical output nor
 corpus: on the ``tiny`` model some edit sites have |v_0| 20x below the typical norm, and the
 decay and clamp then forbid any edit). The target is v_0 + delta. The original code's decay term is
 |delta| / |v_0|^2 (not squared, not scale-free); the squared ratio used here is an ordinary
-L2 penalty in the units of the clamp. Requests are optimized together but independently (one
+L2 penalty in the units of the clamp. The KL term has the paper's direction (ROME Eq. 4,
+D_KL(P_G'[x | p'] || P_G[x | p']), and the reference code's ``kl_div(init, current)``): the
+edited distribution's own mass is what is penalized where the original had little. Requests are optimized together but independently (one
 delta per request, losses summed, a request stops once its NLL is below ``nll_stop``).
 """
 
@@ -121,7 +123,7 @@ def optimize_targets(
             if kl is not None and kl_ref is not None:
                 with hooked(model, patch={module: add_at(delta[kl.request], kl.edit_pos)}):
                     kl_logp = _answer_logp(model, kl)
-                kl_rows = (kl_ref.exp() * (kl_ref - kl_logp)).sum(dim=-1)  # KL(P_orig || P_delta)
+                kl_rows = (kl_logp.exp() * (kl_logp - kl_ref)).sum(dim=-1)  # KL(P_delta || P_orig)
                 loss = loss + kl_factor * _per_request(kl_rows, kl.request, n_requests)
             loss = loss + weight_decay * (delta.norm(dim=1) / init_norm) ** 2
             keep = delta.detach().clone()

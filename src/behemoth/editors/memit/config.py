@@ -18,5 +18,11 @@ class MemitConfig(LocateEditConfig):
     )
     kl_factor: float = Field(1.0, ge=0, description="Weight of the KL term (paper: 0.0625).")
     mom2_update_weight: float | None = Field(
-        None, gt=0, description="lambda of Eq. 14; null = d_ff / 4 (see the module docstring)."
+        None, gt=0, description="lambda of Eq. 14; null = lambda_per_dff x d_ff."
+    )
+    lambda_per_dff: float = Field(
+        0.25,
+        gt=0,
+        description="lambda per key width when mom2_update_weight is null; the paper's GPT-J "
+        "value 15000/16384 = 0.9155 (see the module docstring).",
     )

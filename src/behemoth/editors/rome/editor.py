@@ -15,6 +15,16 @@ key of the edited fact maps to a new value:
    denominator while C^-1 k* uses the averaged key; r-ROME shows this mismatch causes the
    "disabling edits" of sequential editing. Here k* is used in both places.
 
+Which value k* maps to (``value``): r-ROME's exact update (``r-rome``; Gupta et al. 2024,
+"Rebuilding ROME", Sec. 4) maps it to v* = v_0 + delta, v_0 the module's output for the plain
+prompt, so its numerator v* - W k* - b = delta + W (k_plain - k*) also carries the key shift.
+The default (``averaged``) maps k* to W k* + b + delta: delta is optimized as an offset added
+to *every* context's own output (plain and prefixed rows alike, :mod:`.target`), and the mean
+of those outputs is W k* + b, so this is the value the optimization actually found; it differs
+from r-ROME's by W (k_plain - k*), whose norm each request reports as ``key_shift_norm`` (at the
+default ``prompt_last`` site it is small: plain and averaged keys put the same share of their
+energy in every direction measured, bench/alphaedit_geometry.py).
+
 Several requests are applied one after another, each on the model edited by the previous.
 """
 
@@ -60,7 +70,6 @@ class RomeEditor(WeightEditor):
             if self.config.mom2_adjustment
             else None
         )
-        self.prefixes = prefixes_for(self.config, world)
         self.scale = typical_output_norm(model, world, module)
 
     def _edit(
@@ -72,10 +81,11 @@ class RomeEditor(WeightEditor):
         bias = getattr(model.get_submodule(module), "bias", None)
         info: dict[str, Any] = {"layer": module, "requests": []}
         ks, vs = [], []
+        prefixes = prefixes_for(cfg, context.world, context.editor_facts)
         for req in requests:
-            rw = rewrite_batch([req], cfg.token, self.prefixes)
+            rw = rewrite_batch([req], cfg.token, prefixes)
             kl = (
-                kl_batch([req], cfg.token, context.world, cfg.kl_prompts)
+                kl_batch([req], cfg.token, context.world, cfg.kl_prompts, context.editor_facts)
                 if cfg.kl_prompts != "none"
                 else None
             )
@@ -93,14 +103,17 @@ class RomeEditor(WeightEditor):
             with torch.no_grad():
                 W64 = W.detach().double()
                 b64 = bias.detach().double() if bias is not None else torch.zeros_like(delta)
-                v_star = W64 @ k_star + b64 + delta  # the value k* must map to
+                v_avg = W64 @ k_star + b64  # = the mean output over the contexts (linear)
+                v0 = tgt.init[0].double().to(k_star.device)  # the plain prompt's output
+                # the value k* must map to (see the module docstring: ``value``)
+                v_star = (v0 if cfg.value == "r-rome" else v_avg) + delta
                 u = self._solve(k_star)  # C^-1 k*  [d_ff]
                 denom = u @ k_star  # (C^-1 k*)^T k*, with the SAME averaged key (r-ROME)
                 if not torch.isfinite(denom) or denom <= 0:
                     raise BehemothError(
                         f"rome: degenerate key at {module} (k*^T C^-1 k* = {float(denom):.3g})"
                     )
-                update = torch.outer(v_star - W64 @ k_star - b64, u) / denom  # [d, d_ff], rank one
+                update = torch.outer(v_star - v_avg, u) / denom  # [d, d_ff], rank one
                 W.copy_((W64 + update).to(W.dtype))
             ks.append(k_star)
             vs.append(v_star)
@@ -111,6 +124,7 @@ class RomeEditor(WeightEditor):
                     "delta_norm": float(delta.norm()),
                     "v0_norm": float(tgt.init.norm()),
                     "update_norm": float(update.norm()),
+                    "key_shift_norm": float((v0 - v_avg).norm()),
                 }
             )
         return EditOutcome(
