@@ -105,8 +105,8 @@ def test_forgetting_scores(tiny_world: World) -> None:
     assert rec0.value("refusal_rate") == 0.0 and rec1.value("refusal_rate") == 1.0
     assert rec0.value("old_mass") == pytest.approx(math.exp(base.logprob_answer()))
     assert rec1.value("old_mass") == pytest.approx(math.exp(base.logprob_other()))
-    assert rec0.value("membership_auc") == 1.0  # the true fact is far likelier than an unseen one
-    assert rec1.value("membership_auc") == 0.5  # forgotten: indistinguishable
+    assert rec0.value("membership_gap") == 0.5  # the true fact is far likelier than an unseen one
+    assert rec1.value("membership_gap") == 0.0  # forgotten: indistinguishable
     assert rec1.value("specificity") == 1.0
 
 

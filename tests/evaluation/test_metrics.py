@@ -67,7 +67,7 @@ def test_metric_on_hand_case(name: str) -> None:
 
 
 def test_every_registered_metric_has_a_hand_case() -> None:
-    assert set(METRICS) == set(HAND) | {"membership_auc"}
+    assert set(METRICS) == set(HAND) | {"membership_gap"}
 
 
 def test_families_are_never_mixed() -> None:
@@ -84,7 +84,7 @@ def test_families_are_never_mixed() -> None:
         CASE.ref_pred,
     )
     for m in METRICS.values():
-        if m.name == "membership_auc":
+        if m.name == "membership_gap":
             continue
         if m.family == "accuracy":
             assert value(m.name, moved) == value(m.name, CASE)
@@ -102,18 +102,18 @@ def test_directions() -> None:
         "portability",
         "refusal_rate",
     } <= up
-    assert {"forget_accuracy", "old_mass", "membership_auc", "portability_kept"}.isdisjoint(up)
+    assert {"forget_accuracy", "old_mass", "membership_gap", "portability_kept"}.isdisjoint(up)
 
 
-def test_membership_auc_hand_case() -> None:
+def test_membership_gap_hand_case() -> None:
     # members' losses 0.1, 0.5; non-members' 0.3, 2.0: pairs (member < non-member):
-    # 0.1<0.3, 0.1<2.0, 0.5<2.0 yes; 0.5<0.3 no -> 3/4
+    # 0.1<0.3, 0.1<2.0, 0.5<2.0 yes; 0.5<0.3 no -> AUC 3/4, gap 1/4
     lp = -np.array([0.1, 0.5, 0.3, 2.0])
     s = _s([1, 1, 1, 1], [-1] * 4, [0] * 4, lp, [NAN] * 4, member=[True, True, False, False])
-    assert value("membership_auc", s) == pytest.approx(0.75)
-    # identical losses: indistinguishable, 0.5; perfectly separated: 1.0
+    assert value("membership_gap", s) == pytest.approx(0.25)
+    # identical losses: indistinguishable, gap 0; perfectly separated: 0.5
     s_tie = _s([1] * 4, [-1] * 4, [0] * 4, [-1.0] * 4, [NAN] * 4, member=[True, True, False, False])
-    assert value("membership_auc", s_tie) == 0.5
+    assert value("membership_gap", s_tie) == 0.0
     s_sep = _s(
         [1] * 4,
         [-1] * 4,
@@ -122,7 +122,21 @@ def test_membership_auc_hand_case() -> None:
         [NAN] * 4,
         member=[True, True, False, False],
     )
-    assert value("membership_auc", s_sep) == 1.0
+    assert value("membership_gap", s_sep) == 0.5
+
+
+def test_over_suppression_is_not_better_forgetting() -> None:
+    """Forgotten facts made *less* likely than never-seen ones (AUC 0) leak as much as facts
+    still remembered (AUC 1): the old lower-is-better AUC rated this the best possible score."""
+    member = [True, True, False, False]
+    remembered = _s([1] * 4, [-1] * 4, [0] * 4, [-0.1, -0.2, -5.0, -6.0], [NAN] * 4, member=member)
+    suppressed = _s([1] * 4, [-1] * 4, [0] * 4, [-9.0, -8.0, -5.0, -6.0], [NAN] * 4, member=member)
+    forgotten = _s([1] * 4, [-1] * 4, [0] * 4, [-5.0, -6.0, -5.0, -6.0], [NAN] * 4, member=member)
+    m = METRICS["membership_gap"]
+    assert not m.higher_is_better
+    assert value("membership_gap", suppressed) == value("membership_gap", remembered) == 0.5
+    assert value("membership_gap", forgotten) == 0.0
+    assert "membership_auc" not in METRICS  # the direction-less AUC is no longer a ranked metric
 
 
 def test_auc_matches_pairwise_count() -> None:

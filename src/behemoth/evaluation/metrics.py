@@ -112,7 +112,18 @@ def membership_auc(losses: np.ndarray, s: Scored) -> float:
     return auc(-losses, s.member)
 
 
-AGGREGATIONS: dict[str, Aggregate] = {"mean": mean, "membership_auc": membership_auc}
+def membership_gap(losses: np.ndarray, s: Scored) -> float:
+    """|AUC - 0.5|: how far the forgotten facts are from looking never seen, in either
+    direction. An AUC below 0.5 (forgotten facts *less* familiar than never-seen ones, the mark
+    of over-suppression) is a leak too, not better forgetting (MUSE, Shi et al. 2024, Sec. 3.3)."""
+    return abs(membership_auc(losses, s) - 0.5)
+
+
+AGGREGATIONS: dict[str, Aggregate] = {
+    "mean": mean,
+    "membership_auc": membership_auc,
+    "membership_gap": membership_gap,
+}
 
 
 # -- per-item functions --------------------------------------------------------------------------
@@ -240,13 +251,14 @@ register_metric(
 )
 register_metric(
     Metric(
-        "membership_auc",
+        "membership_gap",
         ("membership",),
         "membership",
         False,
-        "membership_auc",
+        "membership_gap",
         target_loss,
-        description="AUC of loss separating forgotten facts from unseen ones (0.5 = forgotten)",
+        description="|AUC - 0.5| of loss separating forgotten facts from never-seen ones "
+        "(0 = forgotten; remembered and over-suppressed both score 0.5)",
     )
 )
 _prob("efficacy_score", "efficacy", "ES: P(new) > P(old) on edited prompts")

@@ -34,6 +34,7 @@ from behemoth.scenarios.render import REFUSAL_TWIN, edge_prompts, statement_temp
 from behemoth.scenarios.request import EditRequest
 from behemoth.scenarios.scenario import ScenarioConfig, requests_probes, slot_object
 from behemoth.scenarios.testset import TestSet, concat_probes, make_testset
+from behemoth.world.exclude import draw_unseen, relation_sizes
 from behemoth.world.rng import derive_rng
 from behemoth.world.world import World
 
@@ -411,18 +412,19 @@ def _forgetting_extra(
         old = p.answer.copy()
         add(make_testset("forgetting", "held_out", p, np.full(len(p), target), old))
     # Membership (Shokri et al. 2017 style, loss-based): members are the forgotten facts with their
-    # true objects; non-members are the same prompts answered by an object the model never saw
-    # with them (uniform over the relation's other objects).
+    # true objects; non-members are the same prompts answered by an object no sentence ever
+    # pairs with them (uniform over the relation's objects that are neither the true nor a
+    # dissenting minority object; facts without one are left out).
     s = np.array([requests[i].subject for i in so])
-    rr = np.full(len(s), r)
-    true = g.objects[s, r]
-    n_obj = world.config.objects
-    fake = derive_rng(cfg.seed, "membership").integers(0, n_obj - 1, size=len(s))
-    fake += fake >= true
-    mem = edge_prompts(world, tmpl, "S-O", s, rr, true)
+    rr = np.array([requests[i].relation for i in so])
+    n_obj = relation_sizes(world.config.binarize_first, world.config.objects, rr)
+    fake = draw_unseen(g, n_obj, s, rr, derive_rng(cfg.seed, "membership"))
+    has = fake >= 0
+    s, rr, fake, rows = s[has], rr[has], fake[has], np.array(so)[has]
+    mem = edge_prompts(world, tmpl, "S-O", s, rr, g.objects[s, rr])
     non = edge_prompts(world, tmpl, "S-O", s, rr, fake)
     both = concat_probes([mem, non])
     both.template = tmpl
     member = np.concatenate([np.ones(len(s), bool), np.zeros(len(s), bool)])
-    edit = np.concatenate([np.array(so), np.array(so)])
+    edit = np.concatenate([rows, rows])
     add(make_testset("membership", "forgotten_vs_unseen", both, None, -1, edit, member))

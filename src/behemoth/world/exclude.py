@@ -69,12 +69,17 @@ def mask_hash(mask: np.ndarray | None) -> str:
     return hashlib.sha256(ids.tobytes() + str(len(mask)).encode()).hexdigest()[:16]
 
 
-def unseen_objects(graph: Graph, n_objects: int, subj: np.ndarray, rel: np.ndarray) -> np.ndarray:
-    """[n, n_objects] bool: objects of relation ``rel[i]`` that no sentence of the world ever
-    pairs with (subj[i], rel[i]) -- neither its object nor its dissenting minority object."""
+def unseen_objects(
+    graph: Graph, n_objects: int | np.ndarray, subj: np.ndarray, rel: np.ndarray
+) -> np.ndarray:
+    """[n, max n_objects] bool: objects of relation ``rel[i]`` (fewer than ``n_objects[i]``,
+    an int or one per row) that no sentence of the world ever pairs with (subj[i], rel[i]):
+    neither its object nor its dissenting minority object."""
     subj = np.asarray(subj, dtype=np.int64)
     rel = np.asarray(rel, dtype=np.int64)
-    ok = np.ones((len(subj), n_objects), dtype=bool)
+    n_obj = np.broadcast_to(np.asarray(n_objects, dtype=np.int64), subj.shape)
+    width = int(n_obj.max()) if len(n_obj) else 0
+    ok = np.arange(width)[None, :] < n_obj[:, None]
     rows = np.arange(len(subj))
     ok[rows, graph.objects[subj, rel]] = False
     minority = graph.minority[subj, rel]
@@ -84,12 +89,22 @@ def unseen_objects(graph: Graph, n_objects: int, subj: np.ndarray, rel: np.ndarr
 
 
 def draw_unseen(
-    graph: Graph, n_objects: int, subj: np.ndarray, rel: np.ndarray, rng: np.random.Generator
+    graph: Graph,
+    n_objects: int | np.ndarray,
+    subj: np.ndarray,
+    rel: np.ndarray,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """One object per (subj[i], rel[i]) drawn uniformly from :func:`unseen_objects`
     (-1 where none exists, e.g. a binarized relation whose other value is a minority)."""
     ok = unseen_objects(graph, n_objects, subj, rel)
     u = rng.random(ok.shape)
     u[~ok] = -1.0
-    pick = np.argmax(u, axis=1)
+    pick = np.argmax(u, axis=1) if ok.shape[1] else np.zeros(len(ok), dtype=np.int64)
     return np.where(ok.any(axis=1), pick, -1).astype(np.int64)
+
+
+def relation_sizes(binarize_first: bool, objects: int, rel: np.ndarray) -> np.ndarray:
+    """Objects each relation can take (relation 0 of a binarized world: 2)."""
+    rel = np.asarray(rel, dtype=np.int64)
+    return np.where((rel == 0) & binarize_first, 2, objects).astype(np.int64)

@@ -44,7 +44,7 @@ from behemoth.evaluation.unlearning.truth_ratio import (
 from behemoth.evaluation.metrics import auc
 from behemoth.scenarios.render import edge_prompts, statement_templates
 from behemoth.scenarios.scenario import Scenario
-from behemoth.world.exclude import draw_unseen, unseen_objects
+from behemoth.world.exclude import draw_unseen, relation_sizes, unseen_objects
 from behemoth.world.probes import ProbeSet
 from behemoth.world.rng import derive_rng
 from behemoth.world.world import World
@@ -105,7 +105,7 @@ class Estimate:
 
 
 def _n_objects(world: World, r: np.ndarray) -> np.ndarray:
-    return np.where((r == 0) & world.config.binarize_first, 2, world.config.objects)
+    return relation_sizes(world.config.binarize_first, world.config.objects, r)
 
 
 def _truth_ratios(model: torch.nn.Module, world: World, p: ProbeSet, bs: int) -> tuple[
@@ -119,8 +119,9 @@ def _truth_ratios(model: torch.nn.Module, world: World, p: ProbeSet, bs: int) ->
     sc = score(model, p, targets, batch_size=bs)
     lp_true = sc.target_logprob[:, 0]
     lp = sc.target_logprob[:, 1:].copy()
-    ok = unseen_objects(world.graph, O, p.subject, r)
-    ok &= np.arange(O)[None, :] < _n_objects(world, r)[:, None]
+    ok = np.zeros((len(p), O), dtype=bool)
+    ok_r = unseen_objects(world.graph, _n_objects(world, r), p.subject, r)
+    ok[:, : ok_r.shape[1]] = ok_r
     lp[~ok] = np.nan
     return sc.correct(p.answer), np.exp(lp_true), truth_ratio(lp_true, lp)
 
@@ -169,8 +170,7 @@ def measure(
             rc[name], rp[name] = sc.correct(sub.answer), np.exp(sc.target_logprob[:, 0])
     # membership: the forgotten statement with its true object vs with an object never seen
     s, r = split.forget // R, split.forget % R
-    fake = draw_unseen(g, world.config.objects, s, r, derive_rng(seed, "unlearning-mia"))
-    fake = np.where(fake < _n_objects(world, r), fake, -1)
+    fake = draw_unseen(g, _n_objects(world, r), s, r, derive_rng(seed, "unlearning-mia"))
     has = fake >= 0
     mem_p = edge_prompts(world, tmpl, "S-O", s[has], r[has], g.objects[s[has], r[has]])
     non_p = edge_prompts(world, tmpl, "S-O", s[has], r[has], fake[has])
