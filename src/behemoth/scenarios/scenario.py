@@ -160,6 +160,7 @@ def register_scenario(
 
 def get_scenario(name: str) -> ScenarioSpec:
     import behemoth.scenarios.builders  # noqa: F401  (registers the built-in scenarios)
+    import behemoth.scenarios.forget  # noqa: F401  (and the forget-set scenarios)
 
     try:
         return SCENARIOS[name]
@@ -171,6 +172,7 @@ def get_scenario(name: str) -> ScenarioSpec:
 
 def scenario_names() -> list[str]:
     import behemoth.scenarios.builders  # noqa: F401
+    import behemoth.scenarios.forget  # noqa: F401
 
     return sorted(SCENARIOS)
 

@@ -42,8 +42,10 @@ from behemoth.evaluation.unlearning.truth_ratio import (
     wilson,
 )
 from behemoth.evaluation.metrics import auc
+from behemoth.scenarios.forget import forgotten_sno, held_out_facts
 from behemoth.scenarios.render import edge_prompts, statement_templates
 from behemoth.scenarios.scenario import Scenario
+from behemoth.scenarios.testset import TestSet
 from behemoth.world.exclude import draw_unseen, relation_sizes, unseen_objects
 from behemoth.world.probes import ProbeSet
 from behemoth.world.rng import derive_rng
@@ -55,26 +57,25 @@ LEARNED = 0.5
 
 @dataclass(frozen=True)
 class ForgetSplit:
-    """Flat S-O edge ids (s * R + r): forgotten, held out; S-NO consequences forgotten."""
+    """Flat S-O edge ids (s * R + r): forgotten, held out, rehearsed (the unlearning run's
+    retain mix: left out of retain accuracy); S-NO consequences forgotten."""
 
     forget: np.ndarray
     held_out: np.ndarray
     forget_sno: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    rehearsed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @classmethod
-    def from_scenario(cls, world: World, scenario: Scenario) -> ForgetSplit:
+    def from_scenario(
+        cls, world: World, scenario: Scenario, retain: TestSet | None = None
+    ) -> ForgetSplit:
         R = world.graph.n_relations
         so = [q for q in scenario.requests if q.kind == "S-O"]
         forget = np.array(sorted({q.subject * R + q.relation for q in so}), dtype=np.int64)
-        held = np.zeros(0, dtype=np.int64)
-        t = scenario.tests.get("forgetting/held_out")
-        if t is not None:
-            held = np.unique(t.probes.subject * R + t.probes.relation)
-        sno = np.array(
-            sorted({q.subject * R + q.relation for q in scenario.requests if q.kind == "S-NO"}),
-            dtype=np.int64,
-        )
-        return cls(forget, held, sno)
+        reh = np.zeros(0, dtype=np.int64)
+        if retain is not None:
+            reh = np.unique(retain.probes.subject * R + retain.probes.relation)
+        return cls(forget, held_out_facts(scenario, R), forgotten_sno(scenario, R), reh)
 
 
 @dataclass
@@ -154,6 +155,7 @@ def measure(
     gone = np.zeros(S * R, bool)
     gone[split.forget] = True
     gone[split.held_out] = True
+    gone[split.rehearsed] = True
     gone_sno = np.zeros(S * R, bool)
     gone_sno[split.forget_sno] = True
     rc, rp, rt = {}, {}, {}
