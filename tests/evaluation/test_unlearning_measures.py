@@ -36,7 +36,10 @@ from behemoth.evaluation.unlearning.truth_ratio import (
 
 def test_ks_exact_hand_cases() -> None:
     # fully separated samples: only the 2 extreme paths of C(4, 2) = 6 reach D = 1
-    assert ks_2samp_pvalue(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == (1.0, pytest.approx(1 / 3))
+    assert ks_2samp_pvalue(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == (
+        1.0,
+        pytest.approx(1 / 3),
+    )
     # 3 vs 3: 2 of C(6, 3) = 20 paths
     assert ks_2samp_pvalue(np.array([1.0, 2, 3]), np.array([4.0, 5, 6]))[1] == pytest.approx(0.1)
     # interleaved: D = 1/2 is reached by every path

@@ -29,7 +29,10 @@ def test_held_out_never_in_training_mix(tiny_world: World, name: str) -> None:
     retain = unlearning_retain(tiny_world, sc, seed=0)
     assert len(retain) == min(len(sc.requests), 400 - len(forgot) - 4 * len(set(held // R)))
     assert not set(retain.probes.subject.tolist()) & set((held // R).tolist())
-    assert not {(int(s), int(r)) for s, r in zip(retain.probes.subject, retain.probes.relation)} & forgot
+    assert (
+        not {(int(s), int(r)) for s, r in zip(retain.probes.subject, retain.probes.relation)}
+        & forgot
+    )
     if name != "forget-relation":  # built with it: no test set holds a rehearsed fact
         assert len(sc.retain) == len(retain)
         rset = set((sc.retain.probes.subject * R + sc.retain.probes.relation).tolist())

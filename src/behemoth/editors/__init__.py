@@ -5,7 +5,7 @@ Every editor registers itself by name (:func:`build_editor`), takes a validated 
 parameter deltas; the model it is given is never changed.
 """
 
-from behemoth.editors import alphaedit, ft, lora, memit, rome  # noqa: F401  (registration)
+from behemoth.editors import alphaedit, ft, lora, memit, rome, unlearning  # noqa: F401  (registration)
 from behemoth.editors.base import (
     Editor,
     EditorConfig,

@@ -303,7 +303,9 @@ def _train(
                     f"{target} accuracy {tacc:.4f} >= {t.target_accuracy} at step {state.step}"
                 )
             elif until_step is not None and state.step >= until_step:
-                state.stopped = f"stopped at step {until_step} as asked, {target} accuracy {tacc:.4f}"
+                state.stopped = (
+                    f"stopped at step {until_step} as asked, {target} accuracy {tacc:.4f}"
+                )
             elif state.step >= total:
                 state.stopped = (
                     f"token budget spent ({state.tokens:,} tokens), {target} accuracy {tacc:.4f}"

@@ -117,9 +117,7 @@ def build_forget_facts(world: World, cfg: ForgetFactsConfig) -> Scenario:
     rel = rng.integers(0, R, size=len(subj))
     f, h = slice(0, cfg.k), slice(cfg.k, None)
     order = np.argsort(subj[f], kind="stable")
-    return _forget(
-        world, "forget-facts", cfg, subj[f][order], rel[f][order], subj[h], rel[h], rng
-    )
+    return _forget(world, "forget-facts", cfg, subj[f][order], rel[f][order], subj[h], rel[h], rng)
 
 
 class ForgetSubjectsConfig(ScenarioConfig):
@@ -177,7 +175,9 @@ def build_forget_nested(world: World, cfg: ForgetNestedConfig) -> Scenario:
         )
     S, R = g.objects.shape
     if not 0 <= cfg.relation < R:
-        raise ConfigError("relation", f"relation {cfg.relation} does not exist", f"choose 0..{R - 1}")
+        raise ConfigError(
+            "relation", f"relation {cfg.relation} does not exist", f"choose 0..{R - 1}"
+        )
     if cfg.k + cfg.held_out > S:
         raise ConfigError("k", f"k + held_out exceeds the {S} subjects", f"set k + held_out <= {S}")
     rng = derive_rng(cfg.seed, "forget-nested")

@@ -63,7 +63,9 @@ class Corpus:
     ) -> None:
         self.cfg, self.graph, self.vocab = cfg, graph, vocab
         if exclude is not None and len(exclude) != n_fact_ids(graph):
-            raise ValueError(f"exclude: mask of {len(exclude)} ids, the world has {n_fact_ids(graph)}")
+            raise ValueError(
+                f"exclude: mask of {len(exclude)} ids, the world has {n_fact_ids(graph)}"
+            )
         self.exclude = exclude if exclude is not None and exclude.any() else None
         S, R = graph.n_subjects, graph.n_relations
         self.R = R

@@ -84,9 +84,7 @@ def attack_scores(s: TokenStats, k: float = 0.2) -> dict[str, np.ndarray]:
     }
 
 
-def attack_aucs(
-    members: TokenStats, nonmembers: TokenStats, k: float = 0.2
-) -> dict[str, float]:
+def attack_aucs(members: TokenStats, nonmembers: TokenStats, k: float = 0.2) -> dict[str, float]:
     """AUC of each attack separating ``members`` from ``nonmembers`` (0.5 = indistinguishable)."""
     a, b = attack_scores(members, k), attack_scores(nonmembers, k)
     labels = np.concatenate([np.ones(len(a["loss"]), bool), np.zeros(len(b["loss"]), bool)])

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from behemoth.evaluation.metrics import auc
 from behemoth.evaluation.scoring import score
 from behemoth.evaluation.unlearning.ks import ks_2samp_pvalue
 from behemoth.evaluation.unlearning.mia import (
@@ -41,7 +42,6 @@ from behemoth.evaluation.unlearning.truth_ratio import (
     truth_ratio_kept,
     wilson,
 )
-from behemoth.evaluation.metrics import auc
 from behemoth.scenarios.forget import forgotten_sno, held_out_facts
 from behemoth.scenarios.render import edge_prompts, statement_templates
 from behemoth.scenarios.scenario import Scenario
@@ -109,9 +109,9 @@ def _n_objects(world: World, r: np.ndarray) -> np.ndarray:
     return relation_sizes(world.config.binarize_first, world.config.objects, r)
 
 
-def _truth_ratios(model: torch.nn.Module, world: World, p: ProbeSet, bs: int) -> tuple[
-    np.ndarray, np.ndarray, np.ndarray
-]:
+def _truth_ratios(
+    model: torch.nn.Module, world: World, p: ProbeSet, bs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(correct [n], P(true) [n], truth ratio [n]) of S-O probes ``p``."""
     V, O = world.vocab, world.config.objects
     r = p.relation

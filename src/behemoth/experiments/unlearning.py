@@ -1,0 +1,204 @@
+"""One unlearning study: every method on one forget set, judged against the retain oracle.
+
+``run_unlearning(model_dir, world, scenario, methods)`` trains (or reads from the cache) the
+retain oracle of the scenario's forget set, applies each method to the original model with the
+unlearning retain mix (never a held-out subject), measures every model on the same items
+(:mod:`behemoth.evaluation.unlearning.report`), runs the relearning attack on each, and returns
+one row per model (original, oracle, methods) with n and 95% intervals.
+
+    python -m behemoth.experiments.unlearning MODEL_DIR --out results/unlearn
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from behemoth.editors import build_editor
+from behemoth.evaluation.unlearning.relearn import Relearning, relearn, split_relearn
+from behemoth.evaluation.unlearning.report import Estimate, ForgetSplit, measure, summarize
+from behemoth.io import write_json
+from behemoth.model.load import load_model, read_model_meta
+from behemoth.model.retain_oracle import retain_oracle, training_seconds
+from behemoth.scenarios.forget import unlearning_retain
+from behemoth.scenarios.render import edge_prompts, statement_templates
+from behemoth.scenarios.scenario import Scenario, build_scenario
+from behemoth.world.rng import derive_rng
+from behemoth.world.world import World
+
+log = logging.getLogger(__name__)
+
+#: Methods of the study and their settings (defaults otherwise).
+DEFAULT_METHODS: dict[str, dict[str, Any]] = {
+    "ga": {},
+    "graddiff": {},
+    "graddiff-kl": {"method": "graddiff", "retain_loss": "kl"},
+    "npo": {},
+    "simnpo": {},
+    "rmu": {},
+    "refusal": {},
+    "relabel": {},
+}
+
+
+@dataclass
+class Row:
+    name: str
+    metrics: dict[str, Estimate]
+    relearning: Relearning
+    seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _relearn_sets(world: World, split: ForgetSplit, share: float, seed: int) -> tuple[Any, Any]:
+    R = world.graph.n_relations
+    tmpl = statement_templates(world)[0]
+    a, b = split_relearn(len(split.forget), share, derive_rng(seed, "relearn-split"))
+
+    def probes(flat: np.ndarray) -> Any:
+        s, r = flat // R, flat % R
+        return edge_prompts(world, tmpl, "S-O", s, r, world.graph.objects[s, r])
+
+    return probes(split.forget[a]), probes(split.forget[b])
+
+
+def run_unlearning(
+    model_dir: str | Path,
+    world: World,
+    scenario: Scenario,
+    methods: dict[str, dict[str, Any]] | None = None,
+    *,
+    oracle_dir: str | Path | None = None,
+    relearn_share: float = 0.1,
+    relearn_threshold: float = 0.5,
+    relearn_steps: int = 50,
+    seed: int = 0,
+) -> list[Row]:
+    """Rows of the original model, the retain oracle and every method (see module doc)."""
+    methods = DEFAULT_METHODS if methods is None else methods
+    original, _ = load_model(model_dir, world)
+    retain = unlearning_retain(world, scenario, seed=seed)
+    split = ForgetSplit.from_scenario(world, scenario, retain)
+    t0 = time.perf_counter()
+    odir = retain_oracle(model_dir, world, split.forget, split.forget_sno, cache_dir=oracle_dir)
+    oracle_wait = time.perf_counter() - t0
+    oracle, _ = load_model(odir, world)
+    m_orig = measure(original, world, split, seed=seed)
+    m_oracle = measure(oracle, world, split, seed=seed)
+    train_set, rest = _relearn_sets(world, split, relearn_share, seed)
+
+    def attack(model: torch.nn.Module) -> Relearning:
+        return relearn(model, train_set, rest, threshold=relearn_threshold, max_steps=relearn_steps)
+
+    rows = [
+        Row(
+            "original",
+            summarize(m_orig, m_oracle, m_orig, seed=seed),
+            attack(original),
+            training_seconds(model_dir),
+        ),
+        Row(
+            "retain oracle",
+            summarize(m_oracle, m_oracle, m_orig, seed=seed),
+            attack(oracle),
+            training_seconds(odir),
+            {"oracle_dir": str(odir), "seconds_this_call": oracle_wait},
+        ),
+    ]
+    for label, settings in methods.items():
+        cfg = dict(settings)
+        name = cfg.pop("method", label)
+        editor = build_editor(name, cfg)
+        editor.prepare(original, world)
+        editor.set_retain(retain.probes)
+        res = editor.apply(original, scenario.requests)
+        m = measure(res.model, world, split, seed=seed)
+        rows.append(
+            Row(
+                label,
+                summarize(m, m_oracle, m_orig, seed=seed),
+                attack(res.model),
+                res.wall_seconds,
+                res.info,
+            )
+        )
+        log.info("%s done in %.1f s", label, res.wall_seconds)
+    return rows
+
+
+COLUMNS = (
+    ("forget_acc", "forget acc"),
+    ("held_out_acc", "held-out acc"),
+    ("retain_acc/{trained}", "retain acc"),
+    ("model_utility", "utility"),
+    ("forget_quality", "forget quality"),
+    ("privleak/loss", "privleak"),
+    ("auc/loss", "AUC loss"),
+    ("auc/zlib", "AUC zlib"),
+    ("auc/min_k", "AUC Min-K%"),
+    ("auc/min_k_pp", "AUC Min-K%++"),
+)
+
+
+def table_markdown(rows: list[Row], trained: str) -> str:
+    """The study as a markdown table (values with 95% intervals where they have one)."""
+    head = ["method", *[c[1] for c in COLUMNS], "relearn steps", "seconds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r.name]
+        for key, _ in COLUMNS:
+            e = r.metrics[key.format(trained=trained)]
+            digits = 1 if key.startswith("privleak") else 3
+            cells.append(e.fmt(digits) if key != "forget_quality" else f"{e.value:.2g}")
+        cells += [r.relearning.fmt(), f"{r.seconds:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def rows_json(rows: list[Row]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": r.name,
+            "metrics": {k: vars(v) for k, v in r.metrics.items()},
+            "relearning": vars(r.relearning),
+            "seconds": r.seconds,
+            "info": r.info,
+        }
+        for r in rows
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model")
+    ap.add_argument("--world", default=None, help="world directory (default: the model's)")
+    ap.add_argument("--scenario", default="forget-relation")
+    ap.add_argument("--set", action="append", default=[], help="scenario KEY=VALUE")
+    ap.add_argument("--methods", default=",".join(DEFAULT_METHODS))
+    ap.add_argument("--oracle-dir", default=None)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    meta = read_model_meta(args.model)
+    world = World.load(args.world or meta["world"]["path"])
+    sc = build_scenario(world, args.scenario, args.set)
+    chosen = {m: DEFAULT_METHODS.get(m, {}) for m in args.methods.split(",") if m}
+    rows = run_unlearning(args.model, world, sc, chosen, oracle_dir=args.oracle_dir)
+    trained = statement_templates(world)[0]
+    md = table_markdown(rows, trained)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "rows.json", rows_json(rows))
+    (out / "table.md").write_text(md + "\n")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
