@@ -1,7 +1,7 @@
 """Integration: the suite on a model that learned the ``tiny`` world (the shared fixture).
 
 Unedited, a model that knows its facts scores efficacy ~0 and specificity ~1, keeps the
-forgotten facts (forget accuracy ~1) and separates them from unseen ones (membership AUC ~1, gap ~0.5).
+forgotten facts (forget accuracy ~1) and separates them from unseen ones (membership AUC ~1).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def test_unedited_trained_model(tiny_model: Path, tiny_world: World) -> None:
     rf = evaluate(model, tiny_world, fg)
     assert rf.value("forget_accuracy", "forgotten") >= 0.9
     assert rf.value("refusal_rate", "forgotten") == 0.0
-    assert rf.value("membership_gap") >= 0.4
+    assert rf.value("membership_auc") >= 0.9
 
 
 def test_cli_on_a_trained_model(

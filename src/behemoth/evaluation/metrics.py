@@ -7,12 +7,17 @@ aggregation. Two families are kept apart, as the literature asks:
 - accuracy: the greedy next token equals a given answer (efficacy, generalization,
   specificity, portability, forgetting);
 - probability comparison, ROME's ES / PS / NS (Meng et al. 2022, Sec. 3 and App. on
-  CounterFact): the share of items with P(target) > P(competitor), and its magnitude, the mean
-  log-probability gap log P(target) - log P(competitor).
+  CounterFact): the share of items with P(target) > P(competitor); their magnitudes as the
+  field reports them (EM / PM / NM: the mean probability difference P(target) - P(competitor),
+  ``*_prob_diff``) and as log-probability gaps log P(target) - log P(competitor)
+  (``*_magnitude``). The harmonic mean of ES, PS and NS (ROME's "Score") is a scenario-level
+  number computed in :mod:`behemoth.evaluation.evaluate`.
 
 Locality compares the edited model's greedy prediction with the unedited model's own, not
 with the world (Gupta et al. 2024 call both "neighborhood"; we report both). The membership
-AUC is the loss-based test of unlearning (Shokri et al. 2017; as used by MUSE/TOFU).
+AUC is the loss-based test of unlearning (Shokri et al. 2017; as used by MUSE/TOFU): its ideal
+is 0.5, not 0 (an AUC below 0.5 means over-suppression, itself a membership signal), so it
+carries ``ideal = 0.5`` and ``membership_gap`` = |AUC - 0.5| is the lower-is-better figure.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class Metric:
     fn: PerItem
     needs_reference: bool = False
     description: str = ""
+    ideal: float | None = None  # the best value when neither direction is better (AUC: 0.5)
 
 
 METRICS: dict[str, Metric] = {}
@@ -113,9 +119,8 @@ def membership_auc(losses: np.ndarray, s: Scored) -> float:
 
 
 def membership_gap(losses: np.ndarray, s: Scored) -> float:
-    """|AUC - 0.5|: how far the forgotten facts are from looking never seen, in either
-    direction. An AUC below 0.5 (forgotten facts *less* familiar than never-seen ones, the mark
-    of over-suppression) is a leak too, not better forgetting (MUSE, Shi et al. 2024, Sec. 3.3)."""
+    """|membership AUC - 0.5|: 0 when taught and unseen facts are indistinguishable; over- and
+    under-suppression both count against it."""
     return abs(membership_auc(losses, s) - 0.5)
 
 
@@ -159,6 +164,13 @@ def logprob_gap(s: Scored) -> np.ndarray:
     return v
 
 
+def prob_diff(s: Scored) -> np.ndarray:
+    """P(target) - P(other): ROME's magnitude (EM / PM / NM, Meng et al. 2022, Table 1)."""
+    v = np.exp(s.lp_target) - np.exp(s.lp_other)
+    v[no_competitor(s)] = np.nan
+    return v
+
+
 def other_mass(s: Scored) -> np.ndarray:
     v = np.exp(s.lp_other)
     v[no_competitor(s)] = np.nan
@@ -183,6 +195,10 @@ def _mag(name: str, group: str, desc: str) -> None:
     register_metric(
         Metric(name, (group,), "magnitude", True, "mean", logprob_gap, description=desc)
     )
+
+
+def _pdiff(name: str, group: str, desc: str) -> None:
+    register_metric(Metric(name, (group,), "magnitude", True, "mean", prob_diff, description=desc))
 
 
 _acc("efficacy", "efficacy", "edited prompts: greedy token is the new answer")
@@ -251,14 +267,26 @@ register_metric(
 )
 register_metric(
     Metric(
+        "membership_auc",
+        ("membership",),
+        "membership",
+        False,
+        "membership_auc",
+        target_loss,
+        description="AUC of loss separating forgotten facts from unseen ones (0.5 = forgotten)",
+        ideal=0.5,
+    )
+)
+register_metric(
+    Metric(
         "membership_gap",
         ("membership",),
         "membership",
         False,
         "membership_gap",
         target_loss,
-        description="|AUC - 0.5| of loss separating forgotten facts from never-seen ones "
-        "(0 = forgotten; remembered and over-suppressed both score 0.5)",
+        description="|membership AUC - 0.5|: distance from indistinguishable (either side)",
+        ideal=0.0,
     )
 )
 _prob("efficacy_score", "efficacy", "ES: P(new) > P(old) on edited prompts")
@@ -270,3 +298,7 @@ _mag("efficacy_magnitude", "efficacy", "mean log P(new) - log P(old) on edited p
 _mag("paraphrase_magnitude", "generalization", "mean log P(new) - log P(old) in other formats")
 _mag("neighborhood_magnitude", "specificity", "mean log P(true) - log P(new) on neighbours")
 _mag("portability_magnitude", "portability", "mean log P(implied new) - log P(implied old)")
+_pdiff("efficacy_prob_diff", "efficacy", "EM: mean P(new) - P(old) on edited prompts")
+_pdiff("paraphrase_prob_diff", "generalization", "PM: mean P(new) - P(old) in other formats")
+_pdiff("neighborhood_prob_diff", "specificity", "NM: mean P(true) - P(new) on neighbours")
+_pdiff("portability_prob_diff", "portability", "mean P(implied new) - P(implied old)")

@@ -19,7 +19,7 @@ from behemoth.errors import BehemothError
 from behemoth.scenarios.render import REFUSAL_TWIN, subject_spans
 from behemoth.scenarios.request import EditRequest
 from behemoth.scenarios.scenario import MODES, Scenario, ScenarioConfig
-from behemoth.scenarios.suite import build_tests
+from behemoth.scenarios.suite import build_splits
 from behemoth.scenarios.testset import TestSet, concat_probes, make_testset
 from behemoth.world.probes import ProbeSet
 from behemoth.world.rng import derive_rng
@@ -173,7 +173,7 @@ def load_jsonl(
         m = retain.probes.relation == r
         in_retain[retain.probes.subject[m]] = True
         held = np.flatnonzero(~forgotten & ~in_retain)
-    tests, retain = build_tests(
+    sp = build_splits(
         world, requests, cfg, mode, derive_rng(cfg.seed, name), held_out=held, retain=retain
     )
     return Scenario(
@@ -182,8 +182,9 @@ def load_jsonl(
         {"scenario": name, "source": str(path), **cfg.to_dict()},
         world.fingerprint,
         requests,
-        tests,
-        retain,
+        sp.tests,
+        sp.retain,
+        editor_facts=sp.editor_facts,
     )
 
 
