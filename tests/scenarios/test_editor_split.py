@@ -50,7 +50,7 @@ def _editor_kl_prompts(sc: Scenario, world: World) -> list[tuple[int, ...]]:
 def test_editor_facts_and_retain_never_overlap_a_test_set(
     tiny_world: World, nested_world: World, name: str
 ) -> None:
-    world = nested_world if name == "nested-ono" else tiny_world
+    world = nested_world if name in ("nested-ono", "forget-nested") else tiny_world
     sc = build_scenario(world, name, SMALL.get(name, {}))
     check_editor_inputs(sc, sc.editor_facts)
     check_editor_inputs(sc, sc.retain)

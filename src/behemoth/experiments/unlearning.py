@@ -22,12 +22,13 @@ import numpy as np
 import torch
 
 from behemoth.editors import build_editor
+from behemoth.errors import BehemothError
 from behemoth.evaluation.unlearning.relearn import Relearning, relearn, split_relearn
 from behemoth.evaluation.unlearning.report import Estimate, ForgetSplit, measure, summarize
 from behemoth.io import write_json
 from behemoth.model.load import load_model, read_model_meta
 from behemoth.model.retain_oracle import retain_oracle, training_seconds
-from behemoth.scenarios.forget import unlearning_retain
+from behemoth.scenarios.forget import held_out_facts, unlearning_retain
 from behemoth.scenarios.render import edge_prompts, statement_templates
 from behemoth.scenarios.scenario import Scenario, build_scenario
 from behemoth.world.rng import derive_rng
@@ -84,7 +85,16 @@ def run_unlearning(
     """Rows of the original model, the retain oracle and every method (see module doc)."""
     methods = DEFAULT_METHODS if methods is None else methods
     original, _ = load_model(model_dir, world)
-    retain = unlearning_retain(world, scenario, seed=seed)
+    # the scenario's retain mix (disjoint from its tests, no held-out subject); else draw one
+    retain = (
+        scenario.retain if len(scenario.retain) else unlearning_retain(world, scenario, seed=seed)
+    )
+    held_subjects = held_out_facts(scenario, world.graph.n_relations) // world.graph.n_relations
+    if np.isin(retain.probes.subject, held_subjects).any():
+        raise BehemothError(
+            f"scenario {scenario.name}: its retain mix holds held-out subjects; "
+            "unlearning would rehearse the facts it is tested on"
+        )
     split = ForgetSplit.from_scenario(world, scenario, retain)
     t0 = time.perf_counter()
     odir = retain_oracle(model_dir, world, split.forget, split.forget_sno, cache_dir=oracle_dir)

@@ -91,6 +91,12 @@ def _forget(
     sc.retain = unlearning_retain(world, sc, seed=cfg.seed)
     rp = sc.retain.probes
     _drop_facts(sc, rp.subject * R + rp.relation, R)  # trained on: no longer a test
+    # editor-internal facts: never a held-out subject's, never a rehearsed fact
+    ef = sc.editor_facts.probes
+    bad = np.isin(ef.subject, held_s) | np.isin(
+        ef.subject * R + ef.relation, rp.subject * R + rp.relation
+    )
+    sc.editor_facts = sc.editor_facts.subset(np.flatnonzero(~bad))
     return sc
 
 
