@@ -24,8 +24,16 @@ import torch
 from behemoth.editors import build_editor
 from behemoth.errors import BehemothError
 from behemoth.evaluation.unlearning.relearn import Relearning, relearn, split_relearn
-from behemoth.evaluation.unlearning.report import Estimate, ForgetSplit, measure, summarize
-from behemoth.io import write_json
+from behemoth.evaluation.unlearning.report import (
+    Estimate,
+    ForgetSplit,
+    Measured,
+    load_measured,
+    measure,
+    save_measured,
+    summarize,
+)
+from behemoth.io import read_json, write_json
 from behemoth.model.load import load_model, read_model_meta
 from behemoth.model.retain_oracle import retain_oracle, training_seconds
 from behemoth.scenarios.forget import held_out_facts, unlearning_retain
@@ -70,6 +78,45 @@ def _relearn_sets(world: World, split: ForgetSplit, share: float, seed: int) -> 
     return probes(split.forget[a]), probes(split.forget[b])
 
 
+def _method_result(
+    label: str,
+    settings: dict[str, Any],
+    original: torch.nn.Module,
+    world: World,
+    scenario: Scenario,
+    retain: Any,
+    split: ForgetSplit,
+    attack: Any,
+    work: Path | None,
+    seed: int,
+) -> tuple[Measured, Relearning, float, dict[str, Any]]:
+    """Apply one method, measure it and attack it; cached in ``work`` (npz + json)."""
+    if work is not None and (work / f"{label}.npz").is_file():
+        meta = read_json(work / f"{label}.json")
+        return (
+            load_measured(work / f"{label}.npz"),
+            Relearning(**meta["relearning"]),
+            meta["seconds"],
+            meta["info"],
+        )
+    cfg = dict(settings)
+    name = cfg.pop("method", label)
+    editor = build_editor(name, cfg)
+    editor.prepare(original, world)
+    editor.set_retain(retain.probes)
+    res = editor.apply(original, scenario.requests)
+    m = measure(res.model, world, split, seed=seed)
+    rl = attack(res.model)
+    log.info("%s: %.1f s, %s", label, res.wall_seconds, res.info)
+    if work is not None:
+        save_measured(m, work / f"{label}.npz")
+        write_json(
+            work / f"{label}.json",
+            {"relearning": vars(rl), "seconds": res.wall_seconds, "info": res.info},
+        )
+    return m, rl, res.wall_seconds, res.info
+
+
 def run_unlearning(
     model_dir: str | Path,
     world: World,
@@ -77,13 +124,21 @@ def run_unlearning(
     methods: dict[str, dict[str, Any]] | None = None,
     *,
     oracle_dir: str | Path | None = None,
+    work_dir: str | Path | None = None,
+    methods_only: bool = False,
     relearn_share: float = 0.1,
     relearn_threshold: float = 0.5,
     relearn_steps: int = 50,
     seed: int = 0,
 ) -> list[Row]:
-    """Rows of the original model, the retain oracle and every method (see module doc)."""
+    """Rows of the original model, the retain oracle and every method (see module doc).
+
+    ``work_dir`` caches each method's measurement, so a study can run its methods while the
+    oracle trains (``methods_only``: stop there and return no rows) and finish later."""
     methods = DEFAULT_METHODS if methods is None else methods
+    work = Path(work_dir) if work_dir is not None else None
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=True)
     original, _ = load_model(model_dir, world)
     # the scenario's retain mix (disjoint from its tests, no held-out subject); else draw one
     retain = (
@@ -96,17 +151,25 @@ def run_unlearning(
             "unlearning would rehearse the facts it is tested on"
         )
     split = ForgetSplit.from_scenario(world, scenario, retain)
+    train_set, rest = _relearn_sets(world, split, relearn_share, seed)
+
+    def attack(model: torch.nn.Module) -> Relearning:
+        return relearn(model, train_set, rest, threshold=relearn_threshold, max_steps=relearn_steps)
+
+    results = {
+        label: _method_result(
+            label, settings, original, world, scenario, retain, split, attack, work, seed
+        )
+        for label, settings in methods.items()
+    }
+    if methods_only:
+        return []
     t0 = time.perf_counter()
     odir = retain_oracle(model_dir, world, split.forget, split.forget_sno, cache_dir=oracle_dir)
     oracle_wait = time.perf_counter() - t0
     oracle, _ = load_model(odir, world)
     m_orig = measure(original, world, split, seed=seed)
     m_oracle = measure(oracle, world, split, seed=seed)
-    train_set, rest = _relearn_sets(world, split, relearn_share, seed)
-
-    def attack(model: torch.nn.Module) -> Relearning:
-        return relearn(model, train_set, rest, threshold=relearn_threshold, max_steps=relearn_steps)
-
     rows = [
         Row(
             "original",
@@ -122,24 +185,8 @@ def run_unlearning(
             {"oracle_dir": str(odir), "seconds_this_call": oracle_wait},
         ),
     ]
-    for label, settings in methods.items():
-        cfg = dict(settings)
-        name = cfg.pop("method", label)
-        editor = build_editor(name, cfg)
-        editor.prepare(original, world)
-        editor.set_retain(retain.probes)
-        res = editor.apply(original, scenario.requests)
-        m = measure(res.model, world, split, seed=seed)
-        rows.append(
-            Row(
-                label,
-                summarize(m, m_oracle, m_orig, seed=seed),
-                attack(res.model),
-                res.wall_seconds,
-                res.info,
-            )
-        )
-        log.info("%s done in %.1f s", label, res.wall_seconds)
+    for label, (m, rl, secs, info) in results.items():
+        rows.append(Row(label, summarize(m, m_oracle, m_orig, seed=seed), rl, secs, info))
     return rows
 
 
@@ -193,6 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], help="scenario KEY=VALUE")
     ap.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     ap.add_argument("--oracle-dir", default=None)
+    ap.add_argument("--methods-only", action="store_true", help="run the methods, not the oracle")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
@@ -200,10 +248,20 @@ def main(argv: list[str] | None = None) -> None:
     world = World.load(args.world or meta["world"]["path"])
     sc = build_scenario(world, args.scenario, args.set)
     chosen = {m: DEFAULT_METHODS.get(m, {}) for m in args.methods.split(",") if m}
-    rows = run_unlearning(args.model, world, sc, chosen, oracle_dir=args.oracle_dir)
+    out = Path(args.out)
+    rows = run_unlearning(
+        args.model,
+        world,
+        sc,
+        chosen,
+        oracle_dir=args.oracle_dir,
+        work_dir=out / "work",
+        methods_only=args.methods_only,
+    )
+    if args.methods_only:
+        return
     trained = statement_templates(world)[0]
     md = table_markdown(rows, trained)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "rows.json", rows_json(rows))
     (out / "table.md").write_text(md + "\n")

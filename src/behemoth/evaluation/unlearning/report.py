@@ -21,6 +21,7 @@ Every estimate carries n and a 95% interval: Wilson for accuracies, a paired boo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -90,6 +91,45 @@ class Measured:
     forget_tr: np.ndarray
     mia_member: dict[str, np.ndarray]
     mia_nonmember: dict[str, np.ndarray]
+
+
+def save_measured(m: Measured, path: str | Path) -> None:
+    """Write a measurement as one ``.npz`` of named arrays (no pickles)."""
+    arrays: dict[str, np.ndarray] = {
+        "forget_correct": m.forget_correct,
+        "held_correct": m.held_correct,
+        "forget_tr": m.forget_tr,
+    }
+    for prefix, d in (
+        ("retain_correct", m.retain_correct),
+        ("retain_prob", m.retain_prob),
+        ("retain_tr", m.retain_tr),
+        ("mia_member", m.mia_member),
+        ("mia_nonmember", m.mia_nonmember),
+    ):
+        for k, v in d.items():
+            arrays[f"{prefix}/{k}"] = v
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_measured(path: str | Path) -> Measured:
+    with np.load(path, allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+
+    def group(prefix: str) -> dict[str, np.ndarray]:
+        return {k.split("/", 1)[1]: v for k, v in data.items() if k.startswith(prefix + "/")}
+
+    return Measured(
+        data["forget_correct"],
+        data["held_correct"],
+        group("retain_correct"),
+        group("retain_prob"),
+        group("retain_tr"),
+        data["forget_tr"],
+        group("mia_member"),
+        group("mia_nonmember"),
+    )
 
 
 @dataclass(frozen=True)
