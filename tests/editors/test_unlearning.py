@@ -50,9 +50,9 @@ def test_loss_raises_forget_nll(
 ) -> None:
     reqs = forget_case["scenario"].requests
     before = _nll(edit_model, reqs)
-    res = _run(name, edit_model, tiny_world, forget_case, steps=60)
+    res = _run(name, edit_model, tiny_world, forget_case, steps=30, retain_batch=64)
     after = _nll(res.model, reqs)
-    assert after > before + 1.0, f"{name}: forget NLL {before:.3f} -> {after:.3f}"
+    assert after > before + 0.5, f"{name}: forget NLL {before:.3f} -> {after:.3f}"
     assert res.info["steps"] >= 1 and res.deltas
 
 
@@ -65,7 +65,15 @@ def test_graddiff_retain_term_keeps_more_than_ga(
     others = ~np.isin(probes.subject, list(forgot))
     acc = {}
     for name in ("ga", "graddiff"):
-        res = _run(name, edit_model, tiny_world, forget_case, steps=40, stop_when_forgotten=False)
+        res = _run(
+            name,
+            edit_model,
+            tiny_world,
+            forget_case,
+            steps=20,
+            retain_batch=64,
+            stop_when_forgotten=False,
+        )
         acc[name] = float(score(res.model, probes).correct(probes.answer)[others].mean())
     assert acc["graddiff"] > acc["ga"] + 0.05, acc
     assert acc["graddiff"] >= 0.8, acc

@@ -167,7 +167,7 @@ class Rmu(UnlearningEditor):
     def setup(self, model: torch.nn.Module, requests: list[EditRequest]) -> None:
         n = self.paths(model).n_layers(model)
         self._layer = layer_index(self.config.layer, n, "layer")
-        d = int(model.config.hidden_size)  # type: ignore[union-attr]
+        d = int(model.config.hidden_size)  # type: ignore[union-attr,arg-type]
         gen = torch.Generator().manual_seed(self.config.seed)
         u = torch.rand(d, generator=gen)  # the paper samples uniform [0, 1), then normalizes
         dev = next(model.parameters()).device

@@ -15,7 +15,7 @@ first forgets, not driven on into collapse.
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -91,7 +91,7 @@ def default_retain(world: Any, requests: list[EditRequest]) -> Any:
 class UnlearningEditor(Editor):
     """Base of the unlearning methods: subclasses set ``name``, ``Config``, ``compute_loss``."""
 
-    Config = UnlearnConfig
+    Config: ClassVar[type[EditorConfig]] = UnlearnConfig
     config: UnlearnConfig
     #: whether compute_loss reads the frozen reference model (NPO, KL, RMU)
     needs_reference: bool = False
