@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from behemoth.editors import build_editor, editor_class, editor_names
+from behemoth.editors import EditContext, build_editor, editor_class, editor_names
 from behemoth.errors import ConfigError
 from behemoth.evaluation.scoring import score
 from behemoth.scenarios.forget import unlearning_retain
@@ -35,9 +35,9 @@ def _nll(model: torch.nn.Module, requests: list[Any]) -> float:
 
 def _run(name: str, model: torch.nn.Module, world: World, case: dict[str, Any], **cfg: Any) -> Any:
     editor = build_editor(name, cfg)
-    editor.prepare(model, world)
-    editor.set_retain(case["retain"])
-    return editor.apply(model, case["scenario"].requests)
+    ctx = EditContext(world, retain=case["retain"])
+    editor.prepare(model, ctx)
+    return editor.apply(model, case["scenario"].requests, ctx)
 
 
 def test_every_method_is_registered() -> None:

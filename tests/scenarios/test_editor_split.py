@@ -12,6 +12,8 @@ from behemoth.scenarios.scenario import scenario_names
 from behemoth.world import World
 from tests.conftest import make_world
 
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
+
 SMALL = {
     "k-different": {"k": 4},
     "k-identical": {"k": 3},
@@ -48,13 +50,22 @@ def _editor_kl_prompts(sc: Scenario, world: World) -> list[tuple[int, ...]]:
 
 @pytest.mark.parametrize("name", scenario_names())
 def test_editor_facts_and_retain_never_overlap_a_test_set(
-    tiny_world: World, nested_world: World, name: str
+    tiny_world: World, nested_world: World, name: str, tmp_path: Path
 ) -> None:
-    world = nested_world if name in ("nested-ono", "forget-nested") else tiny_world
-    sc = build_scenario(world, name, SMALL.get(name, {}))
+    world = nested_world if name == "nested-ono" else tiny_world
+    settings = SMALL.get(name, {})
+    if name == "from-reference":  # a reference fine-tuning folder on its own imported world
+        from behemoth.world.reference import import_reference
+
+        world = import_reference(FIXTURES / "twotoken", tmp_path / "w")
+        settings = {
+            "path": str(FIXTURES / "twotoken_ft" / "ftremapping_2overrides_250overriderepeats")
+        }
+    sc = build_scenario(world, name, settings)
     check_editor_inputs(sc, sc.editor_facts)
     check_editor_inputs(sc, sc.retain)
-    if sc.mode == "edit" and name != "nested-ono":
+    # the reference tests every other fact of an edited subject: nothing left for KL prompts
+    if sc.mode == "edit" and name not in ("nested-ono", "from-reference"):
         assert len(sc.editor_facts) > 0
         prompts = _editor_kl_prompts(sc, world)
         assert prompts  # ROME-style KL prompts about the edited subject remain possible

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from behemoth.errors import suggest
+from behemoth.registry import Registry
 
 
 @dataclass
@@ -60,23 +60,17 @@ class Metric:
     ideal: float | None = None  # the best value when neither direction is better (AUC: 0.5)
 
 
-METRICS: dict[str, Metric] = {}
+METRICS: Registry[Metric] = Registry("metric")
 
 
 def register_metric(m: Metric) -> Metric:
-    if m.name in METRICS:
-        raise ValueError(f"metric {m.name!r} registered twice")
     if m.aggregation not in AGGREGATIONS:
         raise ValueError(f"metric {m.name!r}: unknown aggregation {m.aggregation!r}")
-    METRICS[m.name] = m
-    return m
+    return METRICS.add(m.name, m)
 
 
 def get_metric(name: str) -> Metric:
-    try:
-        return METRICS[name]
-    except KeyError:
-        raise KeyError(f"unknown metric {name!r}; {suggest(name, METRICS)}") from None
+    return METRICS.get_entry(name)
 
 
 def metrics_for(group: str, with_reference: bool) -> list[Metric]:

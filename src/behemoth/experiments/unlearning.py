@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from behemoth.editors import build_editor
+from behemoth.editors import EditContext, build_editor
 from behemoth.errors import BehemothError
 from behemoth.evaluation.unlearning.relearn import Relearning, relearn, split_relearn
 from behemoth.evaluation.unlearning.report import (
@@ -102,9 +102,9 @@ def _method_result(
     cfg = dict(settings)
     name = cfg.pop("method", label)
     editor = build_editor(name, cfg)
-    editor.prepare(original, world)
-    editor.set_retain(retain.probes)
-    res = editor.apply(original, scenario.requests)
+    ctx = EditContext(world, retain=retain.probes, seed=seed)
+    editor.prepare(original, ctx)
+    res = editor.apply(original, scenario.requests, ctx)
     m = measure(res.model, world, split, seed=seed)
     rl = attack(res.model)
     log.info("%s: %.1f s, %s", label, res.wall_seconds, res.info)

@@ -131,8 +131,13 @@ def load_jsonl(
                 f"{path}:{n}: not an instruction row of this world ({e}); "
                 "export it from a scenario of the same world"
             ) from None
-        if len(out) != 1:
-            raise BehemothError(f"{path}:{n}: the output must be one word (got {row['output']!r})")
+        if not out:
+            raise BehemothError(f"{path}:{n}: the output is empty; it must hold the answer word")
+        if len(out) > 1:  # the reference's answers: "OO o" (questions), "OO OO" (refusal)
+            if all(t == OO for t in out):  # the filler is the last two; before them, the marker
+                ids, out = ids + out[:-2], out[:1]
+            else:
+                ids, out = ids + out[:-1], out[-1:]
         prompt = tuple([EOT, *ids] if not ids or ids[0] != EOT else ids)
         hit = index.get(prompt)
         if hit is None:

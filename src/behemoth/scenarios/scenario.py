@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from behemoth.config import StrictConfig, resolve
-from behemoth.errors import ConfigError, suggest
+from behemoth.registry import Registry
 from behemoth.scenarios.request import EditRequest
 from behemoth.scenarios.testset import GROUPS, TestSet, concat_probes, make_testset
 from behemoth.world.probes import ProbeSet
@@ -168,38 +168,31 @@ class ScenarioSpec:
     description: str
 
 
-SCENARIOS: dict[str, ScenarioSpec] = {}
+def _load_builtin() -> None:
+    import behemoth.scenarios.builders  # noqa: F401  (registers the built-in scenarios)
+    import behemoth.scenarios.forget  # noqa: F401  (the forget-set scenarios)
+    import behemoth.scenarios.reference  # noqa: F401
+
+
+SCENARIOS: Registry[ScenarioSpec] = Registry("scenario", field="--scenario", loader=_load_builtin)
 
 
 def register_scenario(
     name: str, config: type[ScenarioConfig], description: str
 ) -> Callable[[Builder], Builder]:
     def deco(fn: Builder) -> Builder:
-        if name in SCENARIOS:
-            raise ValueError(f"scenario {name!r} registered twice")
-        SCENARIOS[name] = ScenarioSpec(name, config, fn, description)
+        SCENARIOS.add(name, ScenarioSpec(name, config, fn, description))
         return fn
 
     return deco
 
 
 def get_scenario(name: str) -> ScenarioSpec:
-    import behemoth.scenarios.builders  # noqa: F401  (registers the built-in scenarios)
-    import behemoth.scenarios.forget  # noqa: F401  (and the forget-set scenarios)
-
-    try:
-        return SCENARIOS[name]
-    except KeyError:
-        raise ConfigError(
-            "--scenario", f"unknown scenario {name!r}", suggest(name, SCENARIOS)
-        ) from None
+    return SCENARIOS.get_entry(name)
 
 
 def scenario_names() -> list[str]:
-    import behemoth.scenarios.builders  # noqa: F401
-    import behemoth.scenarios.forget  # noqa: F401
-
-    return sorted(SCENARIOS)
+    return SCENARIOS.names()
 
 
 def build_scenario(

@@ -1,3 +1,3 @@
-"""Unlearning methods: losses on one shared gradient loop (``trainer``), registered as editors."""
-
-from behemoth.editors.unlearning import methods  # noqa: F401  (registration)
+"""The unlearning family: the objectives (``losses``) and the trainer every unlearning method
+shares (``trainer``). The methods live in their own folders (``editors/ga``, ``graddiff``,
+``npo``, ``simnpo``, ``rmu``, ``refusal``, ``relabel``); this folder registers nothing."""
