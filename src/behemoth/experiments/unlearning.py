@@ -126,6 +126,7 @@ def run_unlearning(
     oracle_dir: str | Path | None = None,
     work_dir: str | Path | None = None,
     methods_only: bool = False,
+    with_oracle: bool = True,
     relearn_share: float = 0.1,
     relearn_threshold: float = 0.5,
     relearn_steps: int = 50,
@@ -164,27 +165,33 @@ def run_unlearning(
     }
     if methods_only:
         return []
-    t0 = time.perf_counter()
-    odir = retain_oracle(model_dir, world, split.forget, split.forget_sno, cache_dir=oracle_dir)
-    oracle_wait = time.perf_counter() - t0
-    oracle, _ = load_model(odir, world)
     m_orig = measure(original, world, split, seed=seed)
-    m_oracle = measure(oracle, world, split, seed=seed)
-    rows = [
+    m_oracle: Measured | None = None
+    rows = []
+    if with_oracle:
+        t0 = time.perf_counter()
+        odir = retain_oracle(model_dir, world, split.forget, split.forget_sno, cache_dir=oracle_dir)
+        oracle_wait = time.perf_counter() - t0
+        oracle, _ = load_model(odir, world)
+        m_oracle = measure(oracle, world, split, seed=seed)
+        rows.append(
+            Row(
+                "retain oracle",
+                summarize(m_oracle, m_oracle, m_orig, seed=seed),
+                attack(oracle),
+                training_seconds(odir),
+                {"oracle_dir": str(odir), "seconds_this_call": oracle_wait},
+            )
+        )
+    rows.insert(
+        0,
         Row(
             "original",
             summarize(m_orig, m_oracle, m_orig, seed=seed),
             attack(original),
             training_seconds(model_dir),
         ),
-        Row(
-            "retain oracle",
-            summarize(m_oracle, m_oracle, m_orig, seed=seed),
-            attack(oracle),
-            training_seconds(odir),
-            {"oracle_dir": str(odir), "seconds_this_call": oracle_wait},
-        ),
-    ]
+    )
     for label, (m, rl, secs, info) in results.items():
         rows.append(Row(label, summarize(m, m_oracle, m_orig, seed=seed), rl, secs, info))
     return rows
@@ -241,6 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     ap.add_argument("--oracle-dir", default=None)
     ap.add_argument("--methods-only", action="store_true", help="run the methods, not the oracle")
+    ap.add_argument("--no-oracle", action="store_true", help="a table without the oracle")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
@@ -257,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
         oracle_dir=args.oracle_dir,
         work_dir=out / "work",
         methods_only=args.methods_only,
+        with_oracle=not args.no_oracle,
     )
     if args.methods_only:
         return

@@ -247,9 +247,10 @@ def learned_sets(original: Measured) -> list[str]:
 
 
 def summarize(
-    m: Measured, oracle: Measured, original: Measured, *, seed: int = 0
+    m: Measured, oracle: Measured | None, original: Measured, *, seed: int = 0
 ) -> dict[str, Estimate]:
-    """The table row of ``m``: accuracies, utility, forget quality, MIA AUCs and PrivLeak."""
+    """The table row of ``m``: accuracies, utility, forget quality, MIA AUCs and PrivLeak
+    (the last two NaN without an oracle)."""
     rng = derive_rng(seed, "unlearning-bootstrap")
     nan = float("nan")
     out = {
@@ -267,7 +268,7 @@ def summarize(
         ]
     n_ret = sum(len(m.retain_correct[k]) for k in learned_sets(original))
     out["model_utility"] = Estimate(harmonic_mean(parts), nan, nan, n_ret)
-    d, p = ks_2samp_pvalue(m.forget_tr, oracle.forget_tr)
+    d, p = ks_2samp_pvalue(m.forget_tr, oracle.forget_tr) if oracle is not None else (nan, nan)
     out["forget_quality"] = Estimate(p, nan, nan, len(m.forget_tr))
     out["ks_d"] = Estimate(d, nan, nan, len(m.forget_tr))
     labels = np.concatenate(
@@ -275,7 +276,11 @@ def summarize(
     )
     for a in ATTACKS:
         val = auc(np.concatenate([m.mia_member[a], m.mia_nonmember[a]]), labels)
-        ref = auc(np.concatenate([oracle.mia_member[a], oracle.mia_nonmember[a]]), labels)
+        ref = (
+            auc(np.concatenate([oracle.mia_member[a], oracle.mia_nonmember[a]]), labels)
+            if oracle is not None
+            else nan
+        )
         lo, hi = paired_bootstrap_auc(m.mia_member[a], m.mia_nonmember[a], rng)
         out[f"auc/{a}"] = Estimate(val, lo, hi, len(m.mia_member[a]))
         out[f"privleak/{a}"] = Estimate(privleak(val, ref), nan, nan, len(m.mia_member[a]))
