@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--oracle-dir", default=None)
     ap.add_argument("--methods-only", action="store_true", help="run the methods, not the oracle")
     ap.add_argument("--no-oracle", action="store_true", help="a table without the oracle")
+    ap.add_argument("--relearn-steps", type=int, default=50, help="most relearning steps")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
@@ -266,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
         work_dir=out / "work",
         methods_only=args.methods_only,
         with_oracle=not args.no_oracle,
+        relearn_steps=args.relearn_steps,
     )
     if args.methods_only:
         return
