@@ -82,13 +82,10 @@ class Rmu(UnlearningEditor):
     config: RmuConfig
 
     def tuned_parameters(self, model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
-        if self.config.layers is None:
-            n = self.paths(model).n_layers(model)
-            top = layer_index(self.config.layer, n, "layer")
-            self.config = self.config.model_copy(
-                update={"layers": list(range(max(0, top - 2), top + 1))}
-            )
-        return super().tuned_parameters(model)
+        if self.config.layers is not None:
+            return super().tuned_parameters(model)
+        top = layer_index(self.config.layer, self.paths(model).n_layers(model), "layer")
+        return self.mlp_parameters(model, list(range(max(0, top - 2), top + 1)))
 
     def trainer(self, context: EditContext) -> RmuTrainer:
         return RmuTrainer(self.config, context.world, context.retain)

@@ -113,8 +113,15 @@ class UnlearningEditor(WeightEditor):
         if cfg.part == "all":
             return dict(model.named_parameters())
         paths = self.paths(model)
+        return self.mlp_parameters(model, select_layers(cfg.layers, paths.n_layers(model)))
+
+    def mlp_parameters(
+        self, model: torch.nn.Module, layers: list[int]
+    ) -> dict[str, torch.nn.Parameter]:
+        """The MLP parameters of blocks ``layers``, by name."""
+        paths = self.paths(model)
         out: dict[str, torch.nn.Parameter] = {}
-        for layer in select_layers(cfg.layers, paths.n_layers(model)):
+        for layer in layers:
             for part in ("mlp_in", "mlp_out"):
                 for mod_name in paths.at(part, layer):
                     for pname, p in get_module(model, mod_name).named_parameters():
