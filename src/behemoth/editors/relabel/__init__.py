@@ -44,6 +44,7 @@ class Relabel(UnlearningEditor):
     name = "relabel"
     Config = RelabelConfig
     Trainer = RelabelTrainer
+    config: RelabelConfig
 
     def trainer(self, context: EditContext) -> RelabelTrainer:
         return RelabelTrainer(self.config, context.world, context.retain)

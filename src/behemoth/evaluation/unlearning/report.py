@@ -110,7 +110,7 @@ def save_measured(m: Measured, path: str | Path) -> None:
         for k, v in d.items():
             arrays[f"{prefix}/{k}"] = v
     with open(path, "wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, **arrays)  # type: ignore[arg-type]
 
 
 def load_measured(path: str | Path) -> Measured:
