@@ -52,7 +52,7 @@ def _editor_kl_prompts(sc: Scenario, world: World) -> list[tuple[int, ...]]:
 def test_editor_facts_and_retain_never_overlap_a_test_set(
     tiny_world: World, nested_world: World, name: str, tmp_path: Path
 ) -> None:
-    world = nested_world if name == "nested-ono" else tiny_world
+    world = nested_world if name in ("nested-ono", "forget-nested") else tiny_world
     settings = SMALL.get(name, {})
     if name == "from-reference":  # a reference fine-tuning folder on its own imported world
         from behemoth.world.reference import import_reference

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -34,6 +35,7 @@ from behemoth.model.evaluate import check_sets, default_target, probe_metrics
 from behemoth.model.export import META, export_model
 from behemoth.model.logplot import LOG, write_log
 from behemoth.model.malloc import keep_freed_memory
+from behemoth.world.exclude import mask_hash
 from behemoth.world.world import World
 
 log = logging.getLogger(__name__)
@@ -132,18 +134,25 @@ def train_model(
     force: bool = False,
     progress: bool = True,
     on_step: StepCallback | None = None,
+    exclude: np.ndarray | None = None,
+    until_step: int | None = None,
 ) -> Path:
     """Train a model of ``cfg`` on ``world``; write the model directory ``out`` and return it.
 
     ``resume`` continues the run interrupted in ``<out>.partial`` (``cfg`` may then be None: the
     checkpoint's config is used; if given, it must equal it). ``on_step(step, info)`` is called
     after every optimizer step (info: loss, tokens; plus ``eval`` after an evaluation).
+
+    ``exclude``: a fact-id mask (:mod:`behemoth.world.exclude`); no training sentence states an
+    excluded edge (the retain oracle of unlearning). ``until_step``: stop after exactly this many
+    steps (the learning-rate schedule still follows ``train.max_tokens``), e.g. to spend the token
+    budget of another run. Both are recorded in the model's metadata.
     """
     out = Path(out)
     check_out(out, force, META, "a trained model")  # before the world is even loaded
     world = world if isinstance(world, World) else World.load(world)
     with out_lock(out):
-        return _train_locked(world, cfg, out, resume, force, progress, on_step)
+        return _train_locked(world, cfg, out, resume, force, progress, on_step, exclude, until_step)
 
 
 def _train_locked(
@@ -154,6 +163,8 @@ def _train_locked(
     force: bool,
     progress: bool,
     on_step: StepCallback | None,
+    exclude: np.ndarray | None = None,
+    until_step: int | None = None,
 ) -> Path:
     """:func:`train_model` while holding the lock of ``out`` (and so of ``out.partial``)."""
     clean_leftovers(out)
@@ -172,6 +183,12 @@ def _train_locked(
                 f"WORLD: the interrupted run in {partial_dir(out)} trains on world "
                 f"{run['world_fingerprint']}, not {world.fingerprint}; pass its world or --force"
             )
+        if (run.get("excluded", "none"), run.get("until_step")) != (mask_hash(exclude), until_step):
+            raise ConfigError(
+                "--resume",
+                f"the interrupted run in {partial_dir(out)} excludes other facts or stops elsewhere",
+                "resume with the same exclusion and stop, or pass --force to start over",
+            )
         cfg = RunConfig.from_dict(run["config"])
         ckpt = found["checkpoint"]
     if cfg is None:
@@ -183,7 +200,7 @@ def _train_locked(
     if cfg.train.threads is not None:
         torch.set_num_threads(cfg.train.threads)
     try:
-        return _train(world, cfg, out, ckpt, progress, on_step, force)
+        return _train(world, cfg, out, ckpt, progress, on_step, force, exclude, until_step)
     finally:
         torch.set_num_threads(threads)
 
@@ -196,6 +213,8 @@ def _train(
     progress: bool,
     on_step: StepCallback | None,
     force: bool,
+    exclude: np.ndarray | None = None,
+    until_step: int | None = None,
 ) -> Path:
     from accelerate import Accelerator
 
@@ -225,7 +244,7 @@ def _train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, t.warmup_steps, total, t.min_lr_ratio)
     )
-    sampler = world.sampler(t.seq_len, t.batch_size, source=t.data)
+    sampler = world.sampler(t.seq_len, t.batch_size, source=t.data, exclude=exclude)
     state = TrainState()
     if ckpt is not None:
         state = restore(
@@ -236,7 +255,15 @@ def _train(
     part = partial_dir(out)
     if acc.is_main_process:
         part.mkdir(parents=True, exist_ok=True)
-        write_json(part / RUN, {"config": cfg.to_dict(), "world_fingerprint": world.fingerprint})
+        write_json(
+            part / RUN,
+            {
+                "config": cfg.to_dict(),
+                "world_fingerprint": world.fingerprint,
+                "excluded": mask_hash(exclude),
+                "until_step": until_step,
+            },
+        )
 
     def evaluate() -> dict[str, dict[str, float]]:
         return probe_metrics(model, probes, eval_names, t.eval_batch_size)
@@ -279,7 +306,8 @@ def _train(
         loss_sum += loss.detach()
         state.loss_n += 1
         info: dict[str, Any] = {"tokens": state.tokens}
-        if state.step % t.eval_every == 0 or state.step >= total:
+        last = state.step >= (total if until_step is None else min(total, until_step))
+        if state.step % t.eval_every == 0 or last:
             mean_loss = float(acc.reduce(loss_sum, reduction="mean").item()) / state.loss_n
             loss_sum.zero_()
             state.loss_n = 0
@@ -290,6 +318,10 @@ def _train(
             if t.target_accuracy is not None and tacc >= t.target_accuracy:
                 state.stopped = (
                     f"{target} accuracy {tacc:.4f} >= {t.target_accuracy} at step {state.step}"
+                )
+            elif until_step is not None and state.step >= until_step:
+                state.stopped = (
+                    f"stopped at step {until_step} as asked, {target} accuracy {tacc:.4f}"
                 )
             elif state.step >= total:
                 state.stopped = (
@@ -316,7 +348,7 @@ def _train(
     state.seconds += time.perf_counter() - t0
     acc.wait_for_everyone()
     if acc.is_main_process:
-        _finish(model, world, cfg, out, state, target, force)
+        _finish(model, world, cfg, out, state, target, force, exclude, until_step)
         shutil.rmtree(part, ignore_errors=True)
     acc.wait_for_everyone()
     return out
@@ -330,6 +362,8 @@ def _finish(
     state: TrainState,
     target: str,
     force: bool,
+    exclude: np.ndarray | None = None,
+    until_step: int | None = None,
 ) -> None:
     last = state.log[-1]
     final = last["sets"]
@@ -351,6 +385,11 @@ def _finish(
         "config": cfg.to_dict(),
         "vocab_size": world.vocab_size,
         "params": count_params(model),
+        "excluded_facts": {
+            "count": 0 if exclude is None else int(exclude.sum()),
+            "hash": mask_hash(exclude),
+        },
+        "until_step": until_step,
         "result": {
             "stopped": state.stopped,
             "steps": state.step,

@@ -170,6 +170,7 @@ class ScenarioSpec:
 
 def _load_builtin() -> None:
     import behemoth.scenarios.builders  # noqa: F401  (registers the built-in scenarios)
+    import behemoth.scenarios.forget  # noqa: F401  (the forget-set scenarios)
     import behemoth.scenarios.reference  # noqa: F401
 
 

@@ -519,9 +519,9 @@ def _forgetting_extra(
     # with them: uniform over the relation's objects other than the true one and the edge's
     # minority (dissenting) object, which the corpus does state.
     s = np.array([requests[i].subject for i in so])
-    rr = np.full(len(s), r)
-    true = g.objects[s, r]
-    fake = _unseen_objects(true, g.minority[s, r], world.config.objects, cfg.seed)
+    rr = np.array([requests[i].relation for i in so])  # forget sets may span relations
+    true = g.objects[s, rr]
+    fake = _unseen_objects(true, g.minority[s, rr], world.config.objects, cfg.seed)
     mem = edge_prompts(world, tmpl, "S-O", s, rr, true)
     non = edge_prompts(world, tmpl, "S-O", s, rr, fake)
     both = concat_probes([mem, non])

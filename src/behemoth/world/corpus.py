@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from behemoth.world.config import WorldConfig
+from behemoth.world.exclude import fact_ids, n_fact_ids
 from behemoth.world.graph import Graph
 from behemoth.world.rng import Permutation, below, hash_u64, mix64, stream_key, uniform
 from behemoth.world.templates import INVERSIONS, Facts, render_mixed
@@ -47,10 +48,25 @@ class Group:
 
 
 class Corpus:
-    """Renders any range of the (infinite, cycling) document stream of a world."""
+    """Renders any range of the (infinite, cycling) document stream of a world.
 
-    def __init__(self, cfg: WorldConfig, graph: Graph, vocab: Vocabulary) -> None:
+    ``exclude``: a boolean mask over fact ids (:mod:`behemoth.world.exclude`); sentences
+    stating an excluded edge are dropped from every document (the stream order is unchanged).
+    """
+
+    def __init__(
+        self,
+        cfg: WorldConfig,
+        graph: Graph,
+        vocab: Vocabulary,
+        exclude: np.ndarray | None = None,
+    ) -> None:
         self.cfg, self.graph, self.vocab = cfg, graph, vocab
+        if exclude is not None and len(exclude) != n_fact_ids(graph):
+            raise ValueError(
+                f"exclude: mask of {len(exclude)} ids, the world has {n_fact_ids(graph)}"
+            )
+        self.exclude = exclude if exclude is not None and exclude.any() else None
         S, R = graph.n_subjects, graph.n_relations
         self.R = R
         self.q_edges = (
@@ -188,6 +204,10 @@ class Corpus:
             tmpl[base] = self._base_templates(bits[base])
         else:
             tmpl = self._base_templates(bits)
+        if self.exclude is not None:
+            keep = ~self.exclude[fact_ids(g, kind, subj, rel, obj)]
+            kind, subj, rel, obj = kind[keep], subj[keep], rel[keep], obj[keep]
+            bits, tmpl = bits[keep], tmpl[keep]
         return render_mixed(
             tmpl,
             CORPUS_TEMPLATES,

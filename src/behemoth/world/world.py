@@ -112,9 +112,23 @@ class World:
         return _read(self.path, lambda p: AutoTokenizer.from_pretrained(str(p)))
 
     def sampler(
-        self, seq_len: int, batch_size: int, source: str = "stream"
+        self,
+        seq_len: int,
+        batch_size: int,
+        source: str = "stream",
+        exclude: np.ndarray | None = None,
     ) -> StreamSampler | ShardSampler:
-        """Training batches: ``stream`` renders on the fly; ``shards`` reads the written shards."""
+        """Training batches: ``stream`` renders on the fly; ``shards`` reads the written shards.
+
+        ``exclude`` (stream only): a fact-id mask (:mod:`behemoth.world.exclude`) of edges no
+        training sentence may state."""
+        if exclude is not None and exclude.any():
+            if source != "stream":
+                raise BehemothError(
+                    "data: shards hold every fact; excluding facts needs data=stream"
+                )
+            corpus = Corpus(self.config, self.graph, self.vocab, exclude=exclude)
+            return StreamSampler(corpus, seq_len, batch_size)
         if source == "stream":
             return StreamSampler(self.corpus, seq_len, batch_size)
         if source == "shards":

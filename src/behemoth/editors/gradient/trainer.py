@@ -187,6 +187,14 @@ class GradientTrainer:
             loss = loss + cfg.retain_weight * answer_nll(model, batch.retain_facts).mean()
         return loss
 
+    def edit_batch(self, requests: list[EditRequest]) -> PromptBatch:
+        """The prompts and targets the loss sees (default: each request's new answer)."""
+        return rewrite_batch(requests, "prompt_last", [])
+
+    def finished(self, model: torch.nn.Module, edit: PromptBatch, nll: torch.Tensor) -> bool:
+        """Whether to stop before this step (default: every edit's NLL below ``stop_nll``)."""
+        return bool((nll.detach() < self.cfg.stop_nll).all())
+
     def train(
         self,
         model: torch.nn.Module,
@@ -196,7 +204,7 @@ class GradientTrainer:
         """Train ``params`` of ``model`` on the edits (+ retain mix); returns steps and NLLs."""
         cfg = self.cfg
         dev = next(model.parameters()).device
-        edit = rewrite_batch(requests, "prompt_last", []).to(dev)
+        edit = self.edit_batch(requests).to(dev)
         reference = _frozen_copy(model) if self.uses_reference else None
         opt = torch.optim.Adam(params, lr=cfg.lr)
         use_retain = cfg.retain_batch > 0 and cfg.retain_weight > 0
@@ -215,7 +223,7 @@ class GradientTrainer:
         step = 0
         for step in range(cfg.steps + 1):
             nll = answer_nll(model, edit)  # [n]
-            if bool((nll.detach() < cfg.stop_nll).all()) or step == cfg.steps:
+            if self.finished(model, edit, nll) or step == cfg.steps:
                 break
             batch = TrainBatch(
                 edit,

@@ -1,0 +1,283 @@
+"""One unlearning study: every method on one forget set, judged against the retain oracle.
+
+``run_unlearning(model_dir, world, scenario, methods)`` trains (or reads from the cache) the
+retain oracle of the scenario's forget set, applies each method to the original model with the
+unlearning retain mix (never a held-out subject), measures every model on the same items
+(:mod:`behemoth.evaluation.unlearning.report`), runs the relearning attack on each, and returns
+one row per model (original, oracle, methods) with n and 95% intervals.
+
+    python -m behemoth.experiments.unlearning MODEL_DIR --out results/unlearn
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from behemoth.editors import EditContext, build_editor
+from behemoth.errors import BehemothError
+from behemoth.evaluation.unlearning.relearn import Relearning, relearn, split_relearn
+from behemoth.evaluation.unlearning.report import (
+    Estimate,
+    ForgetSplit,
+    Measured,
+    load_measured,
+    measure,
+    save_measured,
+    summarize,
+)
+from behemoth.io import read_json, write_json
+from behemoth.model.load import load_model, read_model_meta
+from behemoth.model.retain_oracle import retain_oracle, training_seconds
+from behemoth.scenarios.forget import held_out_facts, unlearning_retain
+from behemoth.scenarios.render import edge_prompts, statement_templates
+from behemoth.scenarios.scenario import Scenario, build_scenario
+from behemoth.world.rng import derive_rng
+from behemoth.world.world import World
+
+log = logging.getLogger(__name__)
+
+#: Methods of the study and their settings (defaults otherwise).
+DEFAULT_METHODS: dict[str, dict[str, Any]] = {
+    "ga": {},
+    "graddiff": {},
+    "graddiff-kl": {"method": "graddiff", "retain_loss": "kl"},
+    "npo": {},
+    "simnpo": {},
+    "rmu": {},
+    "refusal": {},
+    "relabel": {},
+}
+
+
+@dataclass
+class Row:
+    name: str
+    metrics: dict[str, Estimate]
+    relearning: Relearning
+    seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _relearn_sets(world: World, split: ForgetSplit, share: float, seed: int) -> tuple[Any, Any]:
+    R = world.graph.n_relations
+    tmpl = statement_templates(world)[0]
+    a, b = split_relearn(len(split.forget), share, derive_rng(seed, "relearn-split"))
+
+    def probes(flat: np.ndarray) -> Any:
+        s, r = flat // R, flat % R
+        return edge_prompts(world, tmpl, "S-O", s, r, world.graph.objects[s, r])
+
+    return probes(split.forget[a]), probes(split.forget[b])
+
+
+def _method_result(
+    label: str,
+    settings: dict[str, Any],
+    original: torch.nn.Module,
+    world: World,
+    scenario: Scenario,
+    retain: Any,
+    split: ForgetSplit,
+    attack: Any,
+    work: Path | None,
+    seed: int,
+) -> tuple[Measured, Relearning, float, dict[str, Any]]:
+    """Apply one method, measure it and attack it; cached in ``work`` (npz + json)."""
+    if work is not None and (work / f"{label}.npz").is_file():
+        meta = read_json(work / f"{label}.json")
+        return (
+            load_measured(work / f"{label}.npz"),
+            Relearning(**meta["relearning"]),
+            meta["seconds"],
+            meta["info"],
+        )
+    cfg = dict(settings)
+    name = cfg.pop("method", label)
+    editor = build_editor(name, cfg)
+    ctx = EditContext(world, retain=retain.probes, seed=seed)
+    editor.prepare(original, ctx)
+    res = editor.apply(original, scenario.requests, ctx)
+    m = measure(res.model, world, split, seed=seed)
+    rl = attack(res.model)
+    log.info("%s: %.1f s, %s", label, res.wall_seconds, res.info)
+    if work is not None:
+        save_measured(m, work / f"{label}.npz")
+        write_json(
+            work / f"{label}.json",
+            {"relearning": vars(rl), "seconds": res.wall_seconds, "info": res.info},
+        )
+    return m, rl, res.wall_seconds, res.info
+
+
+def run_unlearning(
+    model_dir: str | Path,
+    world: World,
+    scenario: Scenario,
+    methods: dict[str, dict[str, Any]] | None = None,
+    *,
+    oracle_dir: str | Path | None = None,
+    work_dir: str | Path | None = None,
+    methods_only: bool = False,
+    with_oracle: bool = True,
+    relearn_share: float = 0.1,
+    relearn_threshold: float = 0.5,
+    relearn_steps: int = 50,
+    seed: int = 0,
+) -> list[Row]:
+    """Rows of the original model, the retain oracle and every method (see module doc).
+
+    ``work_dir`` caches each method's measurement, so a study can run its methods while the
+    oracle trains (``methods_only``: stop there and return no rows) and finish later."""
+    methods = DEFAULT_METHODS if methods is None else methods
+    work = Path(work_dir) if work_dir is not None else None
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=True)
+    original, _ = load_model(model_dir, world)
+    # the scenario's retain mix (disjoint from its tests, no held-out subject); else draw one
+    retain = (
+        scenario.retain if len(scenario.retain) else unlearning_retain(world, scenario, seed=seed)
+    )
+    held_subjects = held_out_facts(scenario, world.graph.n_relations) // world.graph.n_relations
+    if np.isin(retain.probes.subject, held_subjects).any():
+        raise BehemothError(
+            f"scenario {scenario.name}: its retain mix holds held-out subjects; "
+            "unlearning would rehearse the facts it is tested on"
+        )
+    split = ForgetSplit.from_scenario(world, scenario, retain)
+    train_set, rest = _relearn_sets(world, split, relearn_share, seed)
+
+    def attack(model: torch.nn.Module) -> Relearning:
+        return relearn(model, train_set, rest, threshold=relearn_threshold, max_steps=relearn_steps)
+
+    results = {
+        label: _method_result(
+            label, settings, original, world, scenario, retain, split, attack, work, seed
+        )
+        for label, settings in methods.items()
+    }
+    if methods_only:
+        return []
+    m_orig = measure(original, world, split, seed=seed)
+    m_oracle: Measured | None = None
+    rows = []
+    if with_oracle:
+        t0 = time.perf_counter()
+        odir = retain_oracle(model_dir, world, split.forget, split.forget_sno, cache_dir=oracle_dir)
+        oracle_wait = time.perf_counter() - t0
+        oracle, _ = load_model(odir, world)
+        m_oracle = measure(oracle, world, split, seed=seed)
+        rows.append(
+            Row(
+                "retain oracle",
+                summarize(m_oracle, m_oracle, m_orig, seed=seed),
+                attack(oracle),
+                training_seconds(odir),
+                {"oracle_dir": str(odir), "seconds_this_call": oracle_wait},
+            )
+        )
+    rows.insert(
+        0,
+        Row(
+            "original",
+            summarize(m_orig, m_oracle, m_orig, seed=seed),
+            attack(original),
+            training_seconds(model_dir),
+        ),
+    )
+    for label, (m, rl, secs, info) in results.items():
+        rows.append(Row(label, summarize(m, m_oracle, m_orig, seed=seed), rl, secs, info))
+    return rows
+
+
+COLUMNS = (
+    ("forget_acc", "forget acc"),
+    ("held_out_acc", "held-out acc"),
+    ("retain_acc/{trained}", "retain acc"),
+    ("model_utility", "utility"),
+    ("forget_quality", "forget quality"),
+    ("privleak/loss", "privleak"),
+    ("auc/loss", "AUC loss"),
+    ("auc/zlib", "AUC zlib"),
+    ("auc/min_k", "AUC Min-K%"),
+    ("auc/min_k_pp", "AUC Min-K%++"),
+)
+
+
+def table_markdown(rows: list[Row], trained: str) -> str:
+    """The study as a markdown table (values with 95% intervals where they have one)."""
+    head = ["method", *[c[1] for c in COLUMNS], "relearn steps", "seconds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r.name]
+        for key, _ in COLUMNS:
+            e = r.metrics[key.format(trained=trained)]
+            digits = 1 if key.startswith("privleak") else 3
+            cells.append(e.fmt(digits) if key != "forget_quality" else f"{e.value:.2g}")
+        cells += [r.relearning.fmt(), f"{r.seconds:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def rows_json(rows: list[Row]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": r.name,
+            "metrics": {k: vars(v) for k, v in r.metrics.items()},
+            "relearning": vars(r.relearning),
+            "seconds": r.seconds,
+            "info": r.info,
+        }
+        for r in rows
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model")
+    ap.add_argument("--world", default=None, help="world directory (default: the model's)")
+    ap.add_argument("--scenario", default="forget-relation")
+    ap.add_argument("--set", action="append", default=[], help="scenario KEY=VALUE")
+    ap.add_argument("--methods", default=",".join(DEFAULT_METHODS))
+    ap.add_argument("--oracle-dir", default=None)
+    ap.add_argument("--methods-only", action="store_true", help="run the methods, not the oracle")
+    ap.add_argument("--no-oracle", action="store_true", help="a table without the oracle")
+    ap.add_argument("--relearn-steps", type=int, default=50, help="most relearning steps")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    meta = read_model_meta(args.model)
+    world = World.load(args.world or meta["world"]["path"])
+    sc = build_scenario(world, args.scenario, args.set)
+    chosen = {m: DEFAULT_METHODS.get(m, {}) for m in args.methods.split(",") if m}
+    out = Path(args.out)
+    rows = run_unlearning(
+        args.model,
+        world,
+        sc,
+        chosen,
+        oracle_dir=args.oracle_dir,
+        work_dir=out / "work",
+        methods_only=args.methods_only,
+        with_oracle=not args.no_oracle,
+        relearn_steps=args.relearn_steps,
+    )
+    if args.methods_only:
+        return
+    trained = statement_templates(world)[0]
+    md = table_markdown(rows, trained)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "rows.json", rows_json(rows))
+    (out / "table.md").write_text(md + "\n")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

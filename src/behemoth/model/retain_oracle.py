@@ -1,0 +1,92 @@
+"""The retain oracle: the same model trained from scratch on the world without a forget set.
+
+Unlearning benchmarks (TOFU, Maini et al. 2024, Sec. 2.2; MUSE, Shi et al. 2024) judge an
+unlearned model against a "retain model" trained without the forget data, which on real data
+they can rarely afford. Here it is one more training run: the original model's config and seed,
+a corpus from which every sentence stating a forgotten edge is dropped
+(:mod:`behemoth.world.exclude`), and exactly the original's number of optimizer steps (same
+token budget, same learning-rate schedule; early stopping is off since the forgotten facts can
+no longer reach the target accuracy). Everything else in the corpus stream is unchanged.
+
+Oracles are cached on disk by (world fingerprint, run config, seed, steps, forget-set hash):
+every method and run that forgets the same facts reuses one model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from behemoth.io import read_json
+from behemoth.model.config import RunConfig
+from behemoth.model.export import META
+from behemoth.model.load import check_world, read_model_meta
+from behemoth.world.exclude import exclusion_mask, mask_hash
+from behemoth.world.world import World
+
+log = logging.getLogger(__name__)
+
+
+def default_oracle_dir() -> Path:
+    """``$BEHEMOTH_CACHE/oracles``, else ``~/.cache/behemoth/oracles``."""
+    root = os.environ.get("BEHEMOTH_CACHE")
+    return (Path(root) if root else Path.home() / ".cache" / "behemoth") / "oracles"
+
+
+def oracle_plan(meta: dict[str, Any], world: World, mask: np.ndarray) -> tuple[RunConfig, int, str]:
+    """(run config, steps, cache key) of the oracle of the model described by ``meta``."""
+    data = json.loads(json.dumps(meta["config"]))
+    data["train"]["target_accuracy"] = None  # the budget, not the probes, ends the run
+    cfg = RunConfig.from_dict(data)
+    steps = int(meta["result"]["steps"])
+    ident = json.dumps(
+        {
+            "world": world.fingerprint,
+            "config": cfg.to_dict(),
+            "steps": steps,
+            "forget": mask_hash(mask),
+        },
+        sort_keys=True,
+    )
+    return cfg, steps, hashlib.sha256(ident.encode()).hexdigest()[:16]
+
+
+def retain_oracle(
+    model_dir: str | Path,
+    world: World,
+    so_edges: np.ndarray,
+    sno_edges: np.ndarray | None = None,
+    *,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+) -> Path:
+    """Directory of the oracle of the model in ``model_dir`` for the forget set given as flat
+    S-O edge ids ``s * R + r`` (and S-NO consequences ``sno_edges``); trained once, then read
+    from the cache. An interrupted oracle run resumes where it stopped."""
+    from behemoth.model.train import train_model
+
+    meta = read_model_meta(model_dir)
+    check_world(meta, world)
+    mask = exclusion_mask(world.graph, so_edges, sno_edges)
+    cfg, steps, key = oracle_plan(meta, world, mask)
+    out = Path(cache_dir) if cache_dir is not None else default_oracle_dir()
+    out = out / key
+    if (out / META).is_file():
+        log.info("retain oracle %s found in the cache", key)
+        return out
+    log.info("training the retain oracle %s (%d steps, %d facts left out)", key, steps, mask.sum())
+    return train_model(
+        world, cfg, out, resume=True, progress=progress, exclude=mask, until_step=steps
+    )
+
+
+def training_seconds(model_dir: str | Path) -> float:
+    """Wall-clock seconds the training run of ``model_dir`` took (its provenance)."""
+    prov = read_json(Path(model_dir) / "provenance.json")
+    return float(prov.get("seconds", prov.get("extra", {}).get("seconds", float("nan"))))
