@@ -4,7 +4,8 @@
 reused when already there with the same config), then applies every registered weight editor
 to a single edit, 10 identical edits and 10 different edits, and prints efficacy /
 generalization / specificity / locality per editor and scenario. ``quick`` uses the ``tiny``
-presets (seconds; used by the tests).
+presets (seconds; used by the tests). Each (editor, scenario) is one
+:func:`~behemoth.experiments.run.run_experiment` into ``DIR/runs/EDITOR-SCENARIO``.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from behemoth.config import resolve
-from behemoth.editors import build_editor, editor_names
-from behemoth.evaluation.evaluate import reference_scores
+from behemoth.editors import editor_names
 from behemoth.evaluation.records import Records
-from behemoth.experiments.editing import run_edit
+from behemoth.experiments.config import ExperimentConfig
+from behemoth.experiments.run import run_experiment
 from behemoth.io import atomic_dir, write_json
 from behemoth.model import RunConfig, load_model, model_preset, read_model_meta, train_model
 from behemoth.provenance import write_provenance
-from behemoth.scenarios.scenario import build_scenario
 from behemoth.world import World, WorldConfig, generate_world, world_preset
 
 log = logging.getLogger(__name__)
@@ -103,23 +103,24 @@ def run_demo(
     ]
     plan = scenarios(quick)
     for label, scen_name, overrides in plan:
-        scenario = build_scenario(world, scen_name, overrides)
-        ref = reference_scores(model, scenario)
         for name in names:
-            editor = build_editor(name)
-            editor.prepare(model, world)
-            run = run_edit(
-                model,
-                world,
-                scenario,
-                editor,
-                ref,
-                run=f"{name}/{label}",
-                extra={"scenario_label": label},
+            config = ExperimentConfig(
+                model=str(model_dir),
+                world=str(world.path),
+                scenario=scen_name,
+                scenario_settings=overrides,
+                editor=name,
+                save_artifact=False,
             )
-            all_records.extend(run.records)
-            vals = " ".join(f"{_fmt(_value(run.records, c)):>14}" for c in COLUMNS)
-            secs = sum(b["wall_seconds"] for b in run.batches)
+            slug = label.replace(" ", "-")
+            res = run_experiment(
+                config, out / "runs" / f"{name}-{slug}", force=True, loaded=(model, world)
+            )
+            for r in res.records.rows:
+                r["scenario_label"] = label
+            all_records.extend(res.records)
+            vals = " ".join(f"{_fmt(_value(res.records, c)):>14}" for c in COLUMNS)
+            secs = sum(b["wall_seconds"] for sr in res.runs for b in sr.run.batches)
             lines.append(f"{name:<10} {label:<13} {vals}  {secs:7.2f}")
             print(lines[-1] if len(lines) > 2 else "\n" + "\n".join(lines))
     table = "\n".join(lines)
