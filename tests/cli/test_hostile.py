@@ -355,6 +355,85 @@ ARGUMENTS: dict[str, tuple[Callable[[dict[str, Path]], list[str]], str]] = {
         ],
         "rank",
     ),
+    "edit seeds negative": (
+        lambda p: [
+            "edit",
+            str(p["m"]),
+            "--scenario",
+            "stream",
+            "--editor",
+            "rome",
+            "--seeds",
+            "0",
+            "-1",
+            "--out",
+            str(p["root"] / "o"),
+        ],
+        "--seeds",
+    ),  # fmt: skip
+    "edit seeds repeated": (
+        lambda p: [
+            "edit",
+            str(p["m"]),
+            "--scenario",
+            "stream",
+            "--editor",
+            "rome",
+            "--seeds",
+            "1",
+            "1",
+            "--out",
+            str(p["root"] / "o"),
+        ],
+        "seeds",
+    ),  # fmt: skip
+    "edit seed and seeds": (
+        lambda p: [
+            "edit",
+            str(p["m"]),
+            "--scenario",
+            "stream",
+            "--editor",
+            "rome",
+            "--seed",
+            "1",
+            "--seeds",
+            "2",
+            "--out",
+            str(p["root"] / "o"),
+        ],
+        "--seeds",
+    ),  # fmt: skip
+    "edit device unknown": (
+        lambda p: [
+            "edit",
+            str(p["m"]),
+            "--scenario",
+            "stream",
+            "--editor",
+            "rome",
+            "--device",
+            "gpu0",
+            "--out",
+            str(p["root"] / "o"),
+        ],
+        "device",
+    ),  # fmt: skip
+    "edit scenario key unknown": (
+        lambda p: [
+            "edit",
+            str(p["m"]),
+            "--scenario",
+            "stream",
+            "--editor",
+            "rome",
+            "--scenario.nn",
+            "3",
+            "--out",
+            str(p["root"] / "o"),
+        ],
+        "scenario.nn",
+    ),  # fmt: skip
     "trace facts 0": (
         lambda p: ["trace", str(p["m"]), "--facts", "0", "--out", str(p["root"] / "o")],
         "--facts",
