@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from behemoth.errors import BehemothError
 
-STAGES = ("generate", "reference", "train", "evaluate", "edit", "demo")
+STAGES = ("generate", "reference", "train", "evaluate", "edit", "demo", "train_serac")
 
 
 class _Parser(argparse.ArgumentParser):
