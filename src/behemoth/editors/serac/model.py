@@ -125,7 +125,7 @@ class SeracModel(torch.nn.Module):
                 f"SERAC: an input token is outside the world's vocabulary ({self.nets.vocab} tokens)"
             )
         best, idx = self.scores(queries)
-        routed = torch.flatnonzero(best > self.threshold).tolist()
+        routed = torch.nonzero(best > self.threshold).flatten().tolist()
         if not routed:
             return out
         seqs = [
