@@ -86,13 +86,27 @@ def run_editor(
             current = step(current, q)
             dt = time.perf_counter() - t0
             hit = int(score(current, [np.asarray(q.prompt)]).pred[0]) == q.target_new
-            emit({"kind": "edit", "edit": i, "seconds": dt, "success": bool(hit), "memory_bytes": memory_of(current)})
+            emit(
+                {
+                    "kind": "edit",
+                    "edit": i,
+                    "seconds": dt,
+                    "success": bool(hit),
+                    "memory_bytes": memory_of(current),
+                }
+            )
             if (i + 1) % args.eval_every == 0 or i + 1 == n:
                 t1 = time.perf_counter()
                 rec = evaluate(current, world, scenario, ref, run=name, upto=i + 1)
                 ev = time.perf_counter() - t1
                 for r in rec.rows:
-                    emit({"kind": "metric", "edits_applied": i + 1, **{k: r[k] for k in ("metric", "group", "split", "value", "n")}})
+                    emit(
+                        {
+                            "kind": "metric",
+                            "edits_applied": i + 1,
+                            **{k: r[k] for k in ("metric", "group", "split", "value", "n")},
+                        }
+                    )
                 emit({"kind": "eval", "edits_applied": i + 1, "seconds": ev})
                 print(f"{name}: {i + 1} edits, {time.perf_counter() - t_run:.0f} s", flush=True)
                 if time.perf_counter() - t_run > args.budget_minutes * 60:

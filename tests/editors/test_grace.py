@@ -131,7 +131,9 @@ def test_edits_take_effect_base_untouched_and_copy_on_edit(
     assert torch.equal(edited(input_ids=ids[2:]).logits, base(input_ids=ids[2:]).logits)
     assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())
     assert all(p.grad is None for p in base.parameters())
-    again, _ = GraceModel(base, GraceConfig(layer=2, init_radius=1e-3, stop_loss=5.0, steps=60)).edit(reqs)
+    again, _ = GraceModel(
+        base, GraceConfig(layer=2, init_radius=1e-3, stop_loss=5.0, steps=60)
+    ).edit(reqs)
     assert torch.equal(again.codebook.values, edited.codebook.values)  # deterministic
     edited.save(tmp_path / "g")
     loaded = GraceModel.load(tmp_path / "g", base)

@@ -120,7 +120,7 @@ def test_wrapper_contract(
     assert torch.equal(empty(input_ids=ids).logits, base(input_ids=ids).logits)
     # a threshold near 0 routes every query: the last logits are the counterfactual model's
     edited = SeracModel(base, nets, threshold=1e-30).edit(stream.requests[:5])
-    assert len(edited.memory) == 5
+    assert len(edited.memory) == 5 and edited.memory.targets[0] == stream.requests[0].target_new
     out = edited(input_ids=ids).logits[:, -1]
     V = tiny_world.vocab.size
     assert bool((out[:, V:] == -1e9).all())

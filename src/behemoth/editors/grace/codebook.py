@@ -133,7 +133,12 @@ class Codebook:
 
     # -- persistence -----------------------------------------------------------------------------
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {"keys": self.keys, "values": self.values, "radii": self.radii, "labels": self.labels}
+        return {
+            "keys": self.keys,
+            "values": self.values,
+            "radii": self.radii,
+            "labels": self.labels,
+        }
 
     @classmethod
     def from_tensors(cls, t: dict[str, torch.Tensor]) -> Codebook:

@@ -171,7 +171,9 @@ class GraceModel(torch.nn.Module):
     def save(self, out: str | Path, force: bool = False) -> Path:
         """Write the codebook (safetensors) and settings (JSON); the base model is not copied."""
         with atomic_dir(out, force, marker=META, what="a GRACE memory") as tmp:
-            save_file({k: v.contiguous() for k, v in self.codebook.tensors().items()}, tmp / TENSORS)
+            save_file(
+                {k: v.contiguous() for k, v in self.codebook.tensors().items()}, tmp / TENSORS
+            )
             write_json(
                 tmp / META,
                 {
@@ -196,5 +198,7 @@ class GraceModel(torch.nn.Module):
             tensors = load_file(str(d / TENSORS))
             book = Codebook.from_tensors(tensors)
         except (SafetensorError, OSError, ValueError) as e:
-            raise BehemothError(f"GRACE: {d / TENSORS} is unreadable ({e}); save it again") from None
+            raise BehemothError(
+                f"GRACE: {d / TENSORS} is unreadable ({e}); save it again"
+            ) from None
         return cls(base, GraceConfig.from_dict(meta["config"]), book)

@@ -41,7 +41,9 @@ class SeracNets:
     metrics: dict[str, Any] = field(default_factory=dict)  # validation figures
 
     @classmethod
-    def build(cls, config: SeracNetsConfig, vocab: int, world: str, train_facts: np.ndarray) -> SeracNets:
+    def build(
+        cls, config: SeracNetsConfig, vocab: int, world: str, train_facts: np.ndarray
+    ) -> SeracNets:
         rows = vocab + 1 + config.scratch_rows
         c = config
         with torch.random.fork_rng(devices=[]):  # seeded init, global RNG left as it was
@@ -101,7 +103,10 @@ class SeracNets:
             raise BehemothError(f"SERAC: {d / WEIGHTS} is unreadable ({e}); train again") from None
         cfg = SeracNetsConfig.from_dict(meta["config"])
         nets = cls.build(cfg, int(meta["vocab"]), str(meta["world"]), t["train_facts"].numpy())
-        for prefix, mod in (("classifier.", nets.classifier), ("counterfactual.", nets.counterfactual)):
+        for prefix, mod in (
+            ("classifier.", nets.classifier),
+            ("counterfactual.", nets.counterfactual),
+        ):
             state = {k[len(prefix) :]: v for k, v in t.items() if k.startswith(prefix)}
             try:
                 mod.load_state_dict(state, strict=True)

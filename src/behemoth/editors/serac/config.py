@@ -35,7 +35,9 @@ class SeracNetsConfig(StrictConfig):
         0.5, ge=0.0, le=1.0, description="Share of training edits whose subject is swapped."
     )
     steps: int = Field(1500, ge=1, description="Training steps.")
-    batch_edits: int = Field(32, ge=1, description="Edits per step (each with 2 positives, 3 negatives).")
+    batch_edits: int = Field(
+        32, ge=1, description="Edits per step (each with 2 positives, 3 negatives)."
+    )
     lr: float = Field(1e-3, gt=0.0, description="Adam learning rate.")
     cf_weight: float = Field(0.1, ge=0.0, description="Weight of the counterfactual NLL.")
     cls_weight: float = Field(1.0, ge=0.0, description="Weight of the classifier's balanced BCE.")

@@ -15,9 +15,8 @@ requests (the embedding variant caches each edit's embedding once); nothing is t
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,39 @@ META = "serac_memory.json"
 MASKED = -1e9  # logit of tokens outside the world's vocabulary on routed rows
 
 
+@dataclass(frozen=True)
+class EditMemory:
+    """The edits a SERAC model remembers: each edit's prompt and new answer, in edit order."""
+
+    prompts: tuple[tuple[int, ...], ...] = ()
+    targets: tuple[int, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def add(self, requests: Sequence[EditRequest]) -> EditMemory:
+        return EditMemory(
+            (*self.prompts, *(tuple(int(t) for t in q.prompt) for q in requests)),
+            (*self.targets, *(int(q.target_new) for q in requests)),
+        )
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """``prompts`` [M, T] (-1 = padding) and ``targets`` [M], int64."""
+        T = max((len(p) for p in self.prompts), default=0)
+        ids = torch.full((len(self), T), -1, dtype=torch.long)
+        for i, p in enumerate(self.prompts):
+            ids[i, : len(p)] = torch.tensor(p, dtype=torch.long)
+        return {"prompts": ids, "targets": torch.tensor(self.targets, dtype=torch.long)}
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, torch.Tensor]) -> EditMemory:
+        ids, targets = t["prompts"], t["targets"]
+        if ids.dim() != 2 or targets.dim() != 1 or len(ids) != len(targets):
+            raise BehemothError("SERAC: the memory's prompts and targets do not match")
+        prompts = tuple(tuple(int(x) for x in row if x >= 0) for row in ids.tolist())
+        return cls(prompts, tuple(int(x) for x in targets.tolist()))
+
+
 class SeracModel(torch.nn.Module):
     """``base`` (never modified) + ``nets`` (trained, frozen) + a memory of edit requests."""
 
@@ -45,7 +77,7 @@ class SeracModel(torch.nn.Module):
         base: torch.nn.Module,
         nets: SeracNets,
         threshold: float = 0.5,
-        memory: Sequence[EditRequest] = (),
+        memory: EditMemory | None = None,
         embeddings: torch.Tensor | None = None,
         chunk: int = 4096,
     ) -> None:
@@ -57,9 +89,11 @@ class SeracModel(torch.nn.Module):
         self.classifier = nets.classifier  # registered, so .parameters()/.to() see them
         self.counterfactual = nets.counterfactual
         self.threshold = threshold
-        self.memory: list[EditRequest] = list(memory)
+        self.memory = memory if memory is not None else EditMemory()
         self.chunk = chunk
-        self._emb = embeddings if embeddings is not None else self._embed_memory(self.memory)
+        self._emb = (
+            embeddings if embeddings is not None else self._embed_memory(self.memory.prompts)
+        )
         self.training = base.training  # mirror the base; never flip its mode here
 
     @property
@@ -68,8 +102,8 @@ class SeracModel(torch.nn.Module):
 
     @property
     def memory_bytes(self) -> int:
-        """Bytes of the memory: request token ids (int64) + cached embeddings (if any)."""
-        ids = sum(len(q.prompt) + 1 for q in self.memory) * 8
+        """Bytes of the memory: prompt and answer token ids (int64) + cached embeddings."""
+        ids = sum(len(p) + 1 for p in self.memory.prompts) * 8
         return ids + (self._emb.numel() * self._emb.element_size() if self._emb is not None else 0)
 
     def _device(self) -> torch.device:
@@ -77,10 +111,10 @@ class SeracModel(torch.nn.Module):
 
     # -- the classifier ----------------------------------------------------------------------------
     @torch.no_grad()
-    def _embed_memory(self, reqs: Sequence[EditRequest]) -> torch.Tensor | None:
-        if self.nets.classifier.variant != "embedding" or not reqs:
+    def _embed_memory(self, prompts: Sequence[Sequence[int]]) -> torch.Tensor | None:
+        if self.nets.classifier.variant != "embedding" or not prompts:
             return None
-        return self._embed([np.asarray(q.prompt, dtype=np.int64) for q in reqs])
+        return self._embed([np.asarray(p, dtype=np.int64) for p in prompts])
 
     def _embed(self, seqs: list[np.ndarray]) -> torch.Tensor:
         out = []
@@ -99,13 +133,15 @@ class SeracModel(torch.nn.Module):
             logp = cls.logsim_matrix(self._embed(queries), self._emb)  # [B, M]
         else:  # cross-encoder: one pass per (query, edit) pair
             M = len(self.memory)
-            edits = [np.asarray(q.prompt, dtype=np.int64) for q in self.memory]
+            edits = [np.asarray(p, dtype=np.int64) for p in self.memory.prompts]
             pairs = [cf_sequence(e, self.nets.sep, q) for q in queries for e in edits]
             parts = []
             for a in range(0, len(pairs), self.chunk):
                 ids, pad, _ = pad_batch(pairs[a : a + self.chunk])
                 dev = self._device()
-                parts.append(torch.nn.functional.logsigmoid(cls.cross_logit(ids.to(dev), pad.to(dev))))
+                parts.append(
+                    torch.nn.functional.logsigmoid(cls.cross_logit(ids.to(dev), pad.to(dev)))
+                )
             logp = torch.cat(parts).view(len(queries), M)
         best, idx = logp.max(dim=1)
         return best.exp(), idx
@@ -115,10 +151,12 @@ class SeracModel(torch.nn.Module):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any
     ) -> Any:
         out = self.base(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        if not self.memory:
+        if len(self.memory) == 0:
             return out
         ids = input_ids.detach().cpu().numpy()
-        mask = None if attention_mask is None else attention_mask.detach().cpu().numpy().astype(bool)
+        mask = (
+            None if attention_mask is None else attention_mask.detach().cpu().numpy().astype(bool)
+        )
         queries = [ids[i] if mask is None else ids[i][mask[i]] for i in range(len(ids))]
         if any(int(q.max()) >= self.nets.vocab for q in queries):
             raise BehemothError(
@@ -128,9 +166,10 @@ class SeracModel(torch.nn.Module):
         routed = torch.nonzero(best > self.threshold).flatten().tolist()
         if not routed:
             return out
+        mem = self.memory
         seqs = [
             cf_sequence(
-                edit_sequence(np.asarray(self.memory[int(idx[i])].prompt), self.memory[int(idx[i])].target_new),
+                edit_sequence(np.asarray(mem.prompts[int(idx[i])]), mem.targets[int(idx[i])]),
                 self.nets.sep,
                 queries[i],
             )
@@ -150,8 +189,12 @@ class SeracModel(torch.nn.Module):
                     "SERAC: with logits_to_keep=1 the batch must be left-padded (answer last)"
                 )
         else:
-            pos = torch.tensor([int(np.flatnonzero(mask[i])[-1]) for i in routed], device=logits.device)
-        new = torch.full((len(routed), logits.shape[-1]), MASKED, dtype=logits.dtype, device=logits.device)
+            pos = torch.tensor(
+                [int(np.flatnonzero(mask[i])[-1]) for i in routed], device=logits.device
+            )
+        new = torch.full(
+            (len(routed), logits.shape[-1]), MASKED, dtype=logits.dtype, device=logits.device
+        )
         V = min(self.nets.vocab, logits.shape[-1])
         new[:, :V] = cf_logits[:, :V].to(logits.dtype)
         logits[rows, pos] = new
@@ -161,10 +204,14 @@ class SeracModel(torch.nn.Module):
     # -- editing ---------------------------------------------------------------------------------
     def edit(self, requests: Sequence[EditRequest]) -> SeracModel:
         """A new wrapper whose memory also holds ``requests`` (this one is left as it was)."""
-        add = self._embed_memory(requests)
-        emb = self._emb if add is None else (add if self._emb is None else torch.cat([self._emb, add]))
+        add = self._embed_memory([q.prompt for q in requests])
+        emb = (
+            self._emb
+            if add is None
+            else (add if self._emb is None else torch.cat([self._emb, add]))
+        )
         return SeracModel(
-            self.base, self.nets, self.threshold, [*self.memory, *requests], emb, self.chunk
+            self.base, self.nets, self.threshold, self.memory.add(requests), emb, self.chunk
         )
 
     # -- persistence -----------------------------------------------------------------------------
@@ -180,7 +227,8 @@ class SeracModel(torch.nn.Module):
                     "threshold": self.threshold,
                     "nets": str(nets_dir.resolve()),
                     "nets_sha256": digest,
-                    "memory": [asdict(q) for q in self.memory],
+                    "prompts": [list(p) for p in self.memory.prompts],
+                    "targets": list(self.memory.targets),
                 },
             )
         return Path(out)
@@ -201,18 +249,14 @@ class SeracModel(torch.nn.Module):
         if not (nd / NETS_META).is_file():
             raise BehemothError(f"SERAC: networks {nd} not found; pass nets_dir")
         if hashlib.sha256((nd / NETS_WEIGHTS).read_bytes()).hexdigest() != meta["nets_sha256"]:
-            raise BehemothError(f"SERAC: networks in {nd} are not the ones this memory was saved with")
+            raise BehemothError(
+                f"SERAC: networks in {nd} are not the ones this memory was saved with"
+            )
         try:
-            memory = [
-                EditRequest(
-                    **{
-                        **q,
-                        "prompt": tuple(int(t) for t in q["prompt"]),
-                        "subject_span": tuple(int(t) for t in q["subject_span"]),
-                    }
-                )
-                for q in meta["memory"]
-            ]
-        except (TypeError, KeyError, json.JSONDecodeError) as e:
+            prompts = tuple(tuple(int(t) for t in p) for p in meta["prompts"])
+            memory = EditMemory(prompts, tuple(int(t) for t in meta["targets"]))
+            if len(memory.prompts) != len(memory.targets):
+                raise TypeError("prompts and targets differ in number")
+        except (TypeError, KeyError, ValueError) as e:
             raise BehemothError(f"SERAC: {d / META} has a malformed memory ({e})") from None
         return cls(base, SeracNets.load(nd), float(meta["threshold"]), memory)

@@ -60,7 +60,7 @@ class Encoder(nn.Module):
     def forward(self, ids: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """ids [B, T] (rows of the table), pad [B, T] True where padding -> states [B, T, W]."""
         T = ids.shape[1]
-        if T > self.max_len:
+        if self.max_len < T:
             raise ValueError(f"sequence of {T} tokens exceeds the networks' max_len {self.max_len}")
         x = self.table[ids] + self.pos.weight[:T]  # [B, T, W]
         mask = None

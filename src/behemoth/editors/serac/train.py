@@ -135,7 +135,9 @@ def train_nets(
     val_subj = rng.choice(subjects, size=n_val, replace=False) if n_val else subjects[:0]
     is_val = np.isin(facts[:, 0], val_subj)
     if (~is_val).sum() < 2:
-        raise BehemothError("SERAC: no training facts left after the validation split; lower val_share")
+        raise BehemothError(
+            "SERAC: no training facts left after the validation split; lower val_share"
+        )
     train = PairSampler(world, facts[~is_val], rng, config.scratch_rows, config.scratch_share)
     nets = SeracNets.build(config, int(world.vocab.size), world.fingerprint, facts)
     nets.split = dict(split or {})
