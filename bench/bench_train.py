@@ -22,7 +22,6 @@ changes must not regress.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import statistics
 import time
@@ -38,11 +37,18 @@ from behemoth.model import (
     resolve_run,
     train_flops_per_token,
 )
+from behemoth.model.malloc import keep_freed_memory
 from behemoth.model.train import lr_factor, make_optimizer, train_step
 from behemoth.world import WorldConfig, sample_graph, world_preset
 from behemoth.world.corpus import Corpus
 from behemoth.world.sampler import StreamSampler
 from behemoth.world.vocab import Vocabulary
+
+#: The clock every figure is timed with: wall time, or this process's CPU time (``--clock
+#: cpu``), which on a machine shared with other jobs counts only the time this process ran and
+#: so gives load-independent ratios (with one thread; with more it also counts spin-waiting).
+CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = time.perf_counter
 
 
 def matmul_flops(seconds: float = 1.5) -> float:
@@ -52,33 +58,27 @@ def matmul_flops(seconds: float = 1.5) -> float:
         a, b = torch.randn(n, n), torch.randn(n, n)
         for _ in range(3):
             a @ b
-        reps, t0 = 0, time.perf_counter()
+        reps, t0 = 0, clock()
         times = []
-        while time.perf_counter() - t0 < seconds / 3:
-            t = time.perf_counter()
+        while clock() - t0 < seconds / 3:
+            t = clock()
             a @ b
-            times.append(time.perf_counter() - t)
+            times.append(clock() - t)
             reps += 1
         best = max(best, 2 * n**3 / statistics.median(times))
     return best
 
 
-def set_malloc_thresholds() -> bool:
-    """glibc mallopt: M_TRIM_THRESHOLD (-1), M_TOP_PAD (-2), M_MMAP_THRESHOLD (-3)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    big = 1 << 30
-    return all(
-        libc.mallopt(param, value) == 1 for param, value in ((-1, big), (-2, 256 << 20), (-3, big))
-    )
-
-
 def bench_preset(
-    name: str, corpus: Corpus, vocab_size: int, steps: int, precision: str, profile: bool = False
+    name: str,
+    corpus: Corpus,
+    vocab_size: int,
+    steps: int,
+    precision: str,
+    profile: bool = False,
+    overrides: tuple[str, ...] = (),
 ) -> dict[str, float]:
-    cfg = resolve_run(model_preset(name), None, [f"train.precision={precision}"])
+    cfg = resolve_run(model_preset(name), None, [f"train.precision={precision}", *overrides])
     t = cfg.train
     acc = Accelerator(mixed_precision="no")
     model = build_model(cfg.model, vocab_size, cfg.seed)
@@ -113,11 +113,11 @@ def bench_preset(
     times = []
     data_s = 0.0
     for _ in range(steps):
-        t0 = time.perf_counter()
+        t0 = clock()
         batch = torch.from_numpy(sampler.next_batch())
-        t1 = time.perf_counter()
+        t1 = clock()
         train_step(acc, model, opt, sched, batch, t.grad_clip, bf16)
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
         data_s += t1 - t0
     step_s = statistics.median(times)
     tps = t.tokens_per_step / step_s
@@ -133,13 +133,14 @@ def bench_preset(
 
 LEARNING_WORLDS = {
     "demo": {},
+    "demo-300": {"subjects": 300},  # a quarter of the demo world: recipe comparisons in minutes
     "paper-cpu": {"subjects": 2000, "relations": 6, "objects": 400, "repeats": 100},
 }
 
 
 def bench_learning(worlds: list[str], model: str, out: Path, overrides: list[str]) -> None:
     from behemoth.model import load_model, read_model_meta, train_model
-    from behemoth.model.evaluate import evaluate_probes
+    from behemoth.model.evaluate import probe_metrics
     from behemoth.world import generate_world
 
     print(f"learning efficiency of model preset {model!r} {' '.join(overrides)}")
@@ -148,7 +149,7 @@ def bench_learning(worlds: list[str], model: str, out: Path, overrides: list[str
         wcfg = WorldConfig.from_dict({**base, **LEARNING_WORLDS.get(name, {})})
         world = generate_world(wcfg, out / f"world-{name}", shards=False, force=True)
         facts = wcfg.subjects * wcfg.relations
-        cfg = resolve_run(model_preset(model), None, ["train.eval_sets=null", *overrides])
+        cfg = resolve_run(model_preset(model), None, overrides)
         t0 = time.perf_counter()
         mdir = train_model(world, cfg, out / f"model-{name}", force=True)
         seconds = time.perf_counter() - t0
@@ -177,7 +178,7 @@ def bench_learning(worlds: list[str], model: str, out: Path, overrides: list[str
         )
         model, _ = load_model(mdir, world)
         t0 = time.perf_counter()
-        evaluate_probes(model, world.probes, list(world.probes))
+        probe_metrics(model, world.probes, list(world.probes))
         n = sum(len(p) for p in world.probes.values())
         print(f"  one evaluation of all {n:,} probes: {time.perf_counter() - t0:.1f} s")
 
@@ -190,6 +191,12 @@ def main() -> None:
     )
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument(
+        "--clock",
+        choices=list(CLOCK),
+        default="wall",
+        help="time with wall clock or process CPU time (load-independent with 1 thread)",
+    )
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument(
         "--thread-counts", type=int, nargs="+", default=None, help="measure at each thread count"
@@ -203,10 +210,12 @@ def main() -> None:
     )
     ap.add_argument("--model", default="demo", help="model preset for --learning")
     ap.add_argument(
-        "--set", dest="overrides", action="append", default=[], help="--learning: KEY=VALUE"
+        "--set", dest="overrides", action="append", default=[], help="KEY=VALUE, for every preset"
     )
     ap.add_argument("--out", default="/tmp/behemoth-bench-train", help="--learning: where to write")
     args = ap.parse_args()
+    global clock
+    clock = CLOCK[args.clock]
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.learning:
@@ -217,7 +226,7 @@ def main() -> None:
     corpus = Corpus(wcfg, sample_graph(wcfg), vocab)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, world {args.world} "
-        f"(vocabulary {vocab.size}), precision {args.precision}, median of {args.steps} steps"
+        f"(vocabulary {vocab.size}), precision {args.precision}, median of {args.steps} steps, {args.clock} clock"
     )
     if args.profile:
         bench_preset(args.profile, corpus, vocab.size, args.steps, args.precision, profile=True)
@@ -225,7 +234,7 @@ def main() -> None:
     rounds = [("default malloc", False)] + ([("mallopt thresholds", True)] if args.malloc else [])
     thread_counts = args.thread_counts or [torch.get_num_threads()]
     for label, malloc in rounds:
-        if malloc and not set_malloc_thresholds():
+        if malloc and not keep_freed_memory():
             print("mallopt unavailable")
             continue
         print(f"\n[{label}] matmul peak measured right before and after each preset, same threads")
@@ -237,7 +246,14 @@ def main() -> None:
             for n in thread_counts:
                 torch.set_num_threads(n)
                 before = matmul_flops(0.6)
-                r = bench_preset(name, corpus, vocab.size, args.steps, args.precision)
+                r = bench_preset(
+                    name,
+                    corpus,
+                    vocab.size,
+                    args.steps,
+                    args.precision,
+                    overrides=tuple(args.overrides),
+                )
                 peak = (before + matmul_flops(0.6)) / 2
                 print(
                     f"{name:12s} {n:7d} {r['params']:10,d} {r['tokens_per_step']:9,d} "

@@ -9,20 +9,51 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from behemoth.errors import ConfigError
 
 C = TypeVar("C", bound="StrictConfig")
+MAX_INT = 2**53
 
 
 class StrictConfig(BaseModel):
     """Base for all configs: unknown keys rejected, values validated on assignment."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strict_ints(cls, data: Any) -> Any:
+        """Integers are integers: ``true`` is not 1 and 10**20 is no count, seed or size.
+
+        pydantic's lax mode turns a bool into an int; YAML's ``--set subjects=true`` would then
+        silently mean one subject. Values beyond 2**53 (where counts stop being exact in
+        floats, and far beyond anything this machine can hold) are refused with the bound."""
+        if not isinstance(data, dict):
+            return data
+        for name, value in data.items():
+            field = cls.model_fields.get(name)
+            if field is None:
+                continue
+            ann = field.annotation
+            kinds = set(get_args(ann)) if get_origin(ann) in (Union, UnionType) else {ann}
+            if bool in kinds or not kinds & {int, float}:
+                continue
+            if isinstance(value, bool):
+                kind = "an integer" if int in kinds else "a number"
+                raise ConfigError(name, f"expects {kind}, not {str(value).lower()}", f"give {kind}")
+            if isinstance(value, int) and abs(value) > MAX_INT:
+                raise ConfigError(
+                    name,
+                    f"{value} is beyond the largest allowed integer {MAX_INT}",
+                    "give a smaller number",
+                )
+        return data
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -114,6 +145,8 @@ def validate(cls: type[C], data: dict[str, Any]) -> C:
         ctx = err.get("ctx") or {}
         inner = ctx.get("error")
         if isinstance(inner, ConfigError):
+            if loc != cls.__name__ and not inner.field.startswith(f"{loc}."):
+                raise ConfigError(f"{loc}.{inner.field}", inner.problem, inner.fix) from None
             raise inner from None
         got = err.get("input")
         got_s = f" (got {got!r})" if not isinstance(got, dict) else ""

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from behemoth.editors import build_editor, editor_class, editor_names
-from behemoth.editors.base import Editor
+from behemoth.editors import Editor, build_editor, editor_class
 from behemoth.evaluation.scoring import probe_accuracy
 from behemoth.model import load_model
 from behemoth.scenarios.request import EditRequest
@@ -87,15 +86,30 @@ def stats_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("editor-stats")
 
 
+class SingleEdits:
+    """Per editor, computed on first use only (so ``-k rome`` pays for ROME alone): N_SINGLE
+    single edits, each on the original model, their results, and whether the input survived."""
+
+    def __init__(self, model: torch.nn.Module, world: World, stats_dir: Path) -> None:
+        self.model, self.world, self.stats_dir = model, world, stats_dir
+        self.cache: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, name: str) -> dict[str, Any]:
+        if name not in self.cache:
+            before = {k: v.clone() for k, v in self.model.state_dict().items()}
+            requests = make_requests(self.world, N_SINGLE, seed=1)
+            editor = make_editor(name, self.model, self.world, self.stats_dir)
+            results = [editor.apply(self.model, [r]) for r in requests]
+            unchanged = all(torch.equal(before[k], v) for k, v in self.model.state_dict().items())
+            self.cache[name] = {
+                "editor": editor,
+                "results": results,
+                "requests": requests,
+                "input_unchanged": unchanged,
+            }
+        return self.cache[name]
+
+
 @pytest.fixture(scope="session")
-def single_edits(edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path) -> dict[str, Any]:
-    """Per editor: N_SINGLE single edits (each on the original model), results and checksums."""
-    out: dict[str, Any] = {}
-    before = {k: v.clone() for k, v in edit_model.state_dict().items()}
-    requests = make_requests(tiny_world, N_SINGLE, seed=1)
-    for name in editor_names():
-        editor = make_editor(name, edit_model, tiny_world, stats_dir)
-        results = [editor.apply(edit_model, [r]) for r in requests]
-        unchanged = all(torch.equal(before[k], v) for k, v in edit_model.state_dict().items())
-        out[name] = {"results": results, "requests": requests, "input_unchanged": unchanged}
-    return out
+def single_edits(edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path) -> SingleEdits:
+    return SingleEdits(edit_model, tiny_world, stats_dir)

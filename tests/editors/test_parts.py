@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from behemoth.editors.base import apply_deltas, exact_deltas, remove_deltas
+from behemoth.editors.deltas import apply_deltas, exact_deltas, remove_deltas
 from behemoth.editors.hooks import add_at, hooked
 from behemoth.editors.layers import resolve_paths
-from behemoth.editors.stats import model_fingerprint, second_moments
+from behemoth.editors.locate.stats import model_fingerprint, second_moments
 from behemoth.errors import BehemothError, ConfigError
 from behemoth.world import World
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import torch
 
-from behemoth.editors.base import matrix_rank
+from behemoth.editors import EditContext
+from behemoth.editors.deltas import matrix_rank
 from behemoth.editors.hooks import hooked
 from behemoth.world import World
 from tests.editors.conftest import make_editor, make_requests
@@ -71,7 +72,9 @@ def test_lora_kept_as_adapter(
     )
     req = make_requests(tiny_world, 1, seed=4)
     res = editor.apply(edit_model, req)
-    assert res.adapter and all("lora_" in k for k in res.adapter)
+    assert res.artifact == "adapter"
+    adapter = [k for k in res.tensors if k.startswith("adapter:")]
+    assert adapter and all("lora_" in k for k in adapter)
     ids = torch.tensor([req[0].prompt])
     merged = make_editor("lora", edit_model, tiny_world, stats_dir, steps=5, layers=[2]).apply(
         edit_model, req
@@ -111,7 +114,8 @@ def test_alphaedit_leaves_preserved_keys_unchanged(
     editor = make_editor("alphaedit", edit_model, tiny_world, stats_dir, v_steps=5)
     memit = make_editor("memit", edit_model, tiny_world, stats_dir, v_steps=5)
     reqs = make_requests(tiny_world, 3, seed=7)
-    res, ref = editor.apply(edit_model, reqs), memit.apply(edit_model, reqs)
+    ctx = EditContext(tiny_world)
+    res, ref = editor.apply(edit_model, reqs, ctx), memit.apply(edit_model, reqs)
     ids = torch.from_numpy(tiny_world.sampler(32, 16).next_batch())
     for layer in (1, 2):
         module = MLP_OUT.format(layer)
@@ -125,7 +129,8 @@ def test_alphaedit_leaves_preserved_keys_unchanged(
         # MEMIT, minimizing only a C-weighted average, does move them.
         d_memit = ref.deltas[module + ".weight"]
         assert (preserved @ d_memit.T).norm() > 1e3 * (preserved @ d.T).norm()
-    assert all(kk.abs().sum() > 0 for kk in editor.edited_kk.values())  # keys kept for later edits
+    kept = editor.edited_kk(ctx)  # the run's keys, kept for its later edits
+    assert all(kk.abs().sum() > 0 for kk in kept.values())
 
 
 def test_rome_edit_position_and_layer_are_config(
@@ -152,3 +157,23 @@ def test_bad_rome_settings_are_config_errors(
 
     with pytest.raises(ConfigError):
         make_editor("rome", edit_model, tiny_world, stats_dir, **bad)
+
+
+def test_alphaedit_remembers_earlier_edits_in_the_run_not_on_the_editor(
+    edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path
+) -> None:
+    """The keys of earlier edits (K_p) belong to one run's lineage: an unrelated ``apply``
+    before does not change an edit's deltas (it did by 11% when they lived on the editor),
+    while within one run the second batch sees the first one's keys."""
+    editor = make_editor("alphaedit", edit_model, tiny_world, stats_dir, v_steps=5)
+    first, second = make_requests(tiny_world, 2, seed=9)
+    alone = editor.apply(edit_model, [second])
+    editor.apply(edit_model, [first])  # an unrelated edit, in its own (implicit) run
+    again = editor.apply(edit_model, [second])
+    assert alone.deltas.keys() == again.deltas.keys()
+    assert all(torch.equal(alone.deltas[k], again.deltas[k]) for k in alone.deltas)
+    ctx = EditContext(tiny_world)
+    editor.apply(edit_model, [first], ctx)
+    in_run = editor.apply(edit_model, [second], ctx)  # same run: K_p holds the first edit
+    fresh = editor.apply(edit_model, [second], ctx.fresh())
+    assert any(not torch.equal(in_run.deltas[k], fresh.deltas[k]) for k in in_run.deltas)

@@ -54,8 +54,8 @@ def small_model(world: World, seed: int = 0) -> GPTNeoXForCausalLM:
         return GPTNeoXForCausalLM(cfg).eval()
 
 
-def _by(rec, metric: str):  # type: ignore[no-untyped-def]
-    return [r for r in rec.rows if r["metric"] == metric]
+def _by(rec, metric: str, phase: str = "post"):  # type: ignore[no-untyped-def]
+    return [r for r in rec.rows if r["metric"] == metric and r.get("phase") == phase]
 
 
 @pytest.mark.parametrize("world_name,name,over", CASES)
@@ -156,8 +156,13 @@ def test_records_are_tidy_and_written(tiny_world: World, tmp_path: Path) -> None
         )
     cost.deltas = weight_delta_metrics({"w": torch.outer(torch.ones(32), torch.ones(64))})
     rec = evaluate(model, tiny_world, sc, reference_model=ref, run="r1", cost=cost)
-    keys = {(r["run"], r["metric"], r["split"]) for r in rec.rows}
-    assert len(keys) == len(rec.rows)  # one row per run x metric x split
+    keys = {(r["run"], r["metric"], r["split"], r["phase"]) for r in rec.rows}
+    assert len(keys) == len(rec.rows)  # one row per run x metric x split x phase
+    assert {r["phase"] for r in rec.rows} == {"pre", "post"}
+    assert all(r["edits_applied"] == (0 if r["phase"] == "pre" else 2) for r in rec.rows)
+    for r in rec.rows:
+        if r["group"] != "cost":
+            assert r["ci_low"] <= r["value"] <= r["ci_high"] and r["n"] >= 1
     assert all(
         r["protocol"] == PROTOCOL and r["protocol_version"] == PROTOCOL_VERSION for r in rec.rows
     )
@@ -174,7 +179,7 @@ def test_records_are_tidy_and_written(tiny_world: World, tmp_path: Path) -> None
     eff = [v for m, v in zip(items["metric"], items["value"]) if m == "efficacy"]
     assert len(eff) == 2 and np.mean(eff) == pytest.approx(rec.value("efficacy"))
     assert "efficacy" in rec.table() and "same_relation" in rec.table()
-    assert rec.summary().splitlines()[1].startswith("efficacy ")
+    assert rec.summary().splitlines()[2].startswith("efficacy ")
     d = param_deltas(model, small_model(tiny_world))
     assert list(d) == ["gpt_neox.layers.0.mlp.dense_4h_to_h.weight"]
 

@@ -39,6 +39,7 @@ def value(name: str, s: Scored) -> float:
 #   P(target) > P(other): defined on items 0, 1 (item 2 has no competitor; item 3's equals its
 #   target): item 0 yes, item 1 no -> 1/2; gaps: 2.0 and -2.8 -> mean -0.4
 #   locality (pred == ref): items 0 and 3 -> 2/4; mass on other: (e^-2.1 + e^-0.2) / 2
+PDIFF = ((math.exp(-0.1) - math.exp(-2.1)) + (math.exp(-3.0) - math.exp(-0.2))) / 2
 HAND = {
     "efficacy": 0.5,
     "generalization": 0.5,
@@ -56,6 +57,10 @@ HAND = {
     "paraphrase_magnitude": -0.4,
     "neighborhood_magnitude": -0.4,
     "portability_magnitude": -0.4,
+    "efficacy_prob_diff": PDIFF,
+    "paraphrase_prob_diff": PDIFF,
+    "neighborhood_prob_diff": PDIFF,
+    "portability_prob_diff": PDIFF,
     "locality": 0.5,
     "old_mass": (math.exp(-2.1) + math.exp(-0.2)) / 2,
 }
@@ -67,7 +72,7 @@ def test_metric_on_hand_case(name: str) -> None:
 
 
 def test_every_registered_metric_has_a_hand_case() -> None:
-    assert set(METRICS) == set(HAND) | {"membership_auc"}
+    assert set(METRICS) == set(HAND) | {"membership_auc", "membership_gap"}
 
 
 def test_families_are_never_mixed() -> None:
@@ -84,7 +89,7 @@ def test_families_are_never_mixed() -> None:
         CASE.ref_pred,
     )
     for m in METRICS.values():
-        if m.name == "membership_auc":
+        if m.family == "membership":
             continue
         if m.family == "accuracy":
             assert value(m.name, moved) == value(m.name, CASE)
@@ -103,6 +108,18 @@ def test_directions() -> None:
         "refusal_rate",
     } <= up
     assert {"forget_accuracy", "old_mass", "membership_auc", "portability_kept"}.isdisjoint(up)
+    assert get_metric("membership_auc").ideal == 0.5  # neither lower nor higher is better
+
+
+def test_membership_gap_counts_over_suppression() -> None:
+    """An AUC of 0 (forgotten facts *less* likely than unseen ones) is as bad as 1, not best."""
+    member = [True, True, False, False]
+    over = _s([1] * 4, [-1] * 4, [0] * 4, [-9.0, -9.0, -1.0, -1.0], [NAN] * 4, member=member)
+    kept = _s([1] * 4, [-1] * 4, [0] * 4, [-1.0, -1.0, -9.0, -9.0], [NAN] * 4, member=member)
+    gone = _s([1] * 4, [-1] * 4, [0] * 4, [-1.0] * 4, [NAN] * 4, member=member)
+    assert value("membership_auc", over) == 0.0 and value("membership_auc", kept) == 1.0
+    assert value("membership_gap", over) == value("membership_gap", kept) == 0.5
+    assert value("membership_gap", gone) == 0.0
 
 
 def test_membership_auc_hand_case() -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
-from behemoth.editors import build_editor
+from behemoth.editors import EditContext, build_editor
 from behemoth.evaluation.records import read_records
 from behemoth.experiments import run_edit
 from behemoth.experiments.demo import run_demo
@@ -55,7 +56,7 @@ def test_quick_demo_reuses_world_and_model_and_writes_a_table(
 
 
 def test_fact_replay_rehearses_only_the_scenarios_retain_mix(tiny_world: World) -> None:
-    from behemoth.editors.tuning import _FactReplay
+    from behemoth.editors.gradient.trainer import _FactReplay
 
     scenario = build_scenario(tiny_world, "k-different", {"k": 3})
     retain = scenario.retain.probes
@@ -81,5 +82,13 @@ def test_run_edit_hands_the_retain_mix_to_the_editor(tiny_world: World, tiny_mod
     scenario = build_scenario(tiny_world, "single", {})
     editor = build_editor("ft", {"steps": 2})
     editor.prepare(model, tiny_world)
+    seen: list[EditContext | None] = []
+    apply = editor.apply
+
+    def spy(m: torch.nn.Module, reqs: Any, context: EditContext | None = None) -> Any:
+        seen.append(context)
+        return apply(m, reqs, context)
+
+    editor.apply = spy  # type: ignore[method-assign]
     run_edit(model, tiny_world, scenario, editor)
-    assert editor.retain is scenario.retain.probes
+    assert seen and all(c is not None and c.retain is scenario.retain.probes for c in seen)

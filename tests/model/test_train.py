@@ -48,7 +48,7 @@ ids = torch.tensor({ids.tolist()})
 with torch.no_grad():
     logits = m(input_ids=ids).logits
 assert "behemoth" not in sys.modules
-print(json.dumps({{"logits": logits.tolist(), "text": tok.decode(ids[0]), "ids": tok(tok.decode(ids[0]))["input_ids"]}}))
+print(json.dumps({{"logits": logits.tolist(), "text": tok.decode(ids[0]), "ids": tok(tok.decode(ids[0]), add_special_tokens=False)["input_ids"]}}))
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     got = json.loads(r.stdout.strip().splitlines()[-1])
@@ -152,7 +152,8 @@ def test_bad_probe_set_named(tiny_world: World, tmp_path: Path) -> None:
 
 
 def test_shards_and_bf16_paths_train(tiny_world: World, tmp_path: Path) -> None:
-    """Training from the written shards with bf16 autocast runs and lowers the loss."""
+    """Training from the written shards with bf16 autocast runs and lowers the loss; with
+    ``eval_sets=[]`` only the target set is followed, and every set is scored at the end."""
     cfg = _short(
         data="shards",
         precision="bf16",
@@ -160,13 +161,16 @@ def test_shards_and_bf16_paths_train(tiny_world: World, tmp_path: Path) -> None:
         warmup_steps=2,
         eval_every=6,
         target_accuracy="null",
-        eval_sets="[sro]",
+        eval_sets="[]",
     )
     out = train_model(tiny_world, cfg, tmp_path / "m", progress=False)
     log = read_model_meta(out)["result"]
     assert log["steps"] == 12
     lines = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert lines[-1]["train_loss"] < lines[1]["train_loss"]
+    # eval_sets=[]: the log follows the target set only; the result scores every set once
+    assert all(set(x["sets"]) == {"sro"} for x in lines)
+    assert set(log["final"]) == {n for n, p in tiny_world.probes.items() if len(p)}
 
 
 class _Exploit:

@@ -142,9 +142,14 @@ def test_forget_relation_share_and_held_out(tiny_world: World) -> None:
     assert {q.target_new for q in sc.requests} == {tiny_world.vocab.placeholder(1)}
     held = set(sc.tests["forgetting/held_out"].probes.subject.tolist())
     assert held == set(range(S)) - forgotten
-    # retain never holds relation 1, nor facts of forgotten subjects
+    # retain never holds relation 1 nor a held-out subject; it rehearses forgotten subjects'
+    # other relations, never the ones their same_subject test asks
     assert not (sc.retain.probes.relation == 1).any()
-    assert not set(sc.retain.probes.subject.tolist()) & forgotten
+    assert not set(sc.retain.probes.subject.tolist()) & held
+    assert set(sc.retain.probes.subject.tolist()) <= forgotten
+    same = sc.tests["specificity/same_subject"].probes
+    retained = set(zip(sc.retain.probes.subject.tolist(), sc.retain.probes.relation.tolist()))
+    assert not retained & set(zip(same.subject.tolist(), same.relation.tolist()))
     ref = build_scenario(tiny_world, "forget-relation", {"target": "refusal"})
     assert {q.target_new for q in ref.requests} == {OO}
 

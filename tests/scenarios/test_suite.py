@@ -66,9 +66,12 @@ def test_specificity_splits_disjoint_and_correct(tiny_world: World, name: str) -
     erel = {q.relation for q in sc.requests}
     old_vals = {(q.relation, q.old_object) for q in sc.requests}
     retain = _facts(tiny_world, sc.retain)
+    editor = _facts(tiny_world, sc.editor_facts)
+    new_vals = {(q.relation, q.new_object) for q in sc.requests if sc.mode == "edit"}
     splits = list(spec.values())
+    assert not editor & retain and not editor & edited
     for i, a in enumerate(splits):
-        assert not a & edited and not a & retain
+        assert not a & edited and not a & retain and not a & editor
         for b in splits[i + 1 :]:
             assert not a & b
     for s, r in spec.get("same_subject", set()):
@@ -76,7 +79,9 @@ def test_specificity_splits_disjoint_and_correct(tiny_world: World, name: str) -
     for s, r in spec.get("same_value", set()):
         assert s not in esub and (r, g.objects[s, r]) in old_vals
     for s, r in spec.get("same_relation", set()):
-        assert s not in esub and r in erel and (r, g.objects[s, r]) not in old_vals
+        assert s not in esub and r in erel and (r, g.objects[s, r]) not in old_vals | new_vals
+    for s, r in spec.get("same_new_value", set()):
+        assert s not in esub and (r, g.objects[s, r]) in new_vals - old_vals
     for s, r in spec.get("other", set()):
         assert s not in esub and r not in erel
     # targets are the world's answers; with no size cap, splits + retain + edited = the world
@@ -91,7 +96,7 @@ def test_specificity_splits_disjoint_and_correct(tiny_world: World, name: str) -
     held = (
         _facts(tiny_world, sc.tests["forgetting/held_out"]) if name == "forget-relation" else set()
     )
-    union = set().union(*splits) | retain | edited | held
+    union = set().union(*splits) | retain | editor | edited | held
     assert union == {(s, r) for s in range(g.n_subjects) for r in range(g.n_relations)}
 
 
@@ -126,7 +131,10 @@ def test_retain_mix_proportions_and_exclusions(tiny_world: World) -> None:
     # defaults: the reference's caps, limited to half of each pool so tests keep the rest
     d = build_scenario(tiny_world, "k-different", {"k": 2})
     spec = _spec(d)
-    assert len(spec["other"]) >= len([1 for s, r in _facts(tiny_world, d.retain) if r != r0])
+    d_sub = {q.subject for q in d.requests}
+    editor_other = [1 for s, r in _facts(tiny_world, d.editor_facts) if s not in d_sub and r != r0]
+    n_retain = len([1 for s, r in _facts(tiny_world, d.retain) if r != r0])
+    assert len(spec["other"]) + len(editor_other) >= n_retain
 
 
 def test_specificity_size_caps_each_split(tiny_world: World) -> None:

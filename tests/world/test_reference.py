@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from transformers import AutoTokenizer
 
 from behemoth.cli.main import main
 from behemoth.errors import BehemothError
 from behemoth.world.corpus import Corpus
-from behemoth.world.reference import export_reference, import_reference
+from behemoth.world.reference import export_reference, import_reference, reference_twin
 from behemoth.world.vocab import EOT
 from tests.world.conftest import WorldFactory
 
@@ -45,9 +46,11 @@ def test_export_then_import_round_trips_the_graph(
     np.testing.assert_array_equal(h.minority, g.minority)
     np.testing.assert_array_equal(h.nested_of, g.nested_of)
     np.testing.assert_array_equal(h.question_subjects, g.question_subjects)
-    # args.json carries every option, so the config (and hence the corpus) comes back too
-    assert back.config == world.config
-    assert back.fingerprint == world.fingerprint
+    # args.json carries every option, so the config comes back too, in the reference's ids
+    assert back.config == world.config.model_copy(update={"vocab": "reference"})
+    _, _, twin, _ = reference_twin(world)
+    n = min(twin.n_units, 500)
+    np.testing.assert_array_equal(back.corpus.render_positions(0, n), twin.render_positions(0, n))
     assert back.meta["imported_from"]["path"] == str((tmp_path / "ex").resolve())
     assert back.meta["imported_from"]["notes"] == []
 
@@ -58,16 +61,24 @@ def test_export_text_tokenizes_to_exactly_the_stream(
 ) -> None:
     world = world_factory(**ROUND_TRIPS[name])
     meta = export_reference(world, tmp_path / "ex", units_per_shard=997, chunk_units=101)
-    stream = world.corpus.render_positions(0, world.corpus.n_units)
+    _, vocab, twin, _ = reference_twin(world)
+    stream = twin.render_positions(0, twin.n_units)
     files = list((tmp_path / "ex" / "data").glob("full_text_*.txt"))
-    assert len(files) == -(-world.corpus.n_units // 997)
+    assert len(files) == -(-twin.n_units // 997)
     for f in files:  # whole documents per shard, spelled as the reference spells them
         text = f.read_text(encoding="utf-8")
         assert text.startswith(" ") and text.endswith(".<|endoftext|>")
     text = _text(tmp_path / "ex")
-    ids = world.tokenizer()(text, add_special_tokens=False)["input_ids"]
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "ex" / "metadata"))
+    ids = tok(text, add_special_tokens=False)["input_ids"]
     np.testing.assert_array_equal(np.asarray(ids), stream)
-    assert meta["total_num_tokens"] == stream.size
+    # every word is the 4-digit number of its token id
+    words = text.replace(".<|endoftext|>", " ").split()
+    assert all(
+        len(w) == 4 and w.isdigit() for w in words if w not in ("SS", "RR", "OO", "QQ", "AA")
+    )
+    sentences = int((stream == EOT).sum())
+    assert meta["total_num_tokens"] == stream.size + sentences - len(files) + 1
     assert meta["graph_size"] == world.graph.objects.size
 
 
@@ -90,14 +101,14 @@ def test_export_streams_in_bounded_chunks(
 def test_export_metadata_tokenizer_and_graph_file(
     world_factory: WorldFactory, tmp_path: Path
 ) -> None:
-    from transformers import AutoTokenizer
-
     world = world_factory(**ROUND_TRIPS["minority"])
     export_reference(world, tmp_path / "ex")
     meta_dir = tmp_path / "ex" / "metadata"
     tok = AutoTokenizer.from_pretrained(str(meta_dir))
     meta = json.loads((meta_dir / "metadata.json").read_text())
-    assert meta["vocab_size"] == len(tok) == world.vocab.size
+    _, vocab, _, _ = reference_twin(world)
+    assert vocab.ref is not None and meta["vocab_size"] == vocab.ref.vocab_size
+    assert len(tok) == vocab.size  # the reference's ids, then our forgetting placeholders
     lines = (meta_dir / "relationship_graph.txt").read_text().splitlines()
     g = world.graph
     assert len(lines) == g.objects.size
@@ -111,7 +122,8 @@ def test_export_metadata_tokenizer_and_graph_file(
 def test_validation_files_hold_every_probe(world_factory: WorldFactory, tmp_path: Path) -> None:
     world = world_factory(**ROUND_TRIPS["questions"], inversion_frac=0.2)
     export_reference(world, tmp_path / "ex")
-    tok = world.tokenizer()
+    _, _, _, probes = reference_twin(world)
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "ex" / "metadata"))
     files = {
         "sro": "validations/sro.txt",
         "rso": "validations/rso.txt",
@@ -119,7 +131,7 @@ def test_validation_files_hold_every_probe(world_factory: WorldFactory, tmp_path
         "question_new": "questions/default_new.txt",
     }
     for set_name, rel in files.items():
-        p = world.probes[set_name]
+        p = probes[set_name]
         lines = (tmp_path / "ex" / rel).read_text(encoding="utf-8").split("\n")
         assert len(lines) == len(p)
         for i in (0, len(p) // 2, len(p) - 1):

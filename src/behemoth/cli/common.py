@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 
 def add_config_args(p: argparse.ArgumentParser, what: str) -> None:
@@ -26,3 +27,19 @@ def add_set_arg(
 ) -> None:
     """``--set KEY=VALUE`` (repeatable), collected as a list of strings in ``dest``."""
     p.add_argument(flag, dest=dest, action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
+def int_at_least(lo: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number >= ``lo`` (the error names the bound)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum {lo}")
+        return value
+
+    parse.__name__ = f"integer >= {lo}"
+    return parse

@@ -8,7 +8,10 @@ Output of ``edit`` (``--out DIR``)::
                       adapter: adapter/ (PEFT format) instead
     records.*         the evaluation records of the scenario (see behemoth.evaluation)
     editor.yaml       the fully resolved editor config (reusable with --config)
-    edit.json         editor, scenario, per-batch cost, per-matrix delta norms and ranks
+    edit.json         editor, scenario, per-batch log, per-matrix delta norms and ranks
+    measurements.json what measures the machine, not the edit: wall time and memory of each
+                      batch and of the preparation, and the records' cost rows of time/memory
+                      (the only files besides provenance.json that differ between two runs)
     provenance.json
 """
 
@@ -20,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from behemoth.cli.common import add_out_args, add_set_arg
+from behemoth.cli.common import add_out_args, add_set_arg, int_at_least
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="seed of the editor and the scenario")
     p.add_argument(
         "--eval-every",
-        type=int,
+        type=int_at_least(0),
         default=0,
         help="with several edit batches (a stream), also evaluate after every N batches",
     )
@@ -67,13 +70,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("model", metavar="MODEL", help="a model directory")
     t.add_argument("--world", default=None, help="the world directory (default: the model's)")
-    t.add_argument("--relation", type=int, default=0, help="relation index")
-    t.add_argument("--facts", type=int, default=20, help="known facts to average over")
+    t.add_argument("--relation", type=int_at_least(0), default=0, help="relation index")
+    t.add_argument("--facts", type=int_at_least(1), default=20, help="known facts to average over")
     t.add_argument(
         "--kind", choices=["hidden", "mlp", "attn"], default="hidden", help="state restored"
     )
-    t.add_argument("--samples", type=int, default=10, help="noise samples per fact")
-    t.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    t.add_argument("--samples", type=int_at_least(1), default=10, help="noise samples per fact")
+    t.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the noise")
     add_out_args(t)
     t.set_defaults(func=run_trace)
 
@@ -84,15 +87,17 @@ def run(args: argparse.Namespace) -> int:
     from behemoth.cli.evaluate import load_any_model
     from behemoth.config import resolve
     from behemoth.editors import editor_config, editor_names
-    from behemoth.editors.base import delta_norms, exact_deltas
+    from behemoth.editors.deltas import delta_norms, exact_deltas
     from behemoth.editors.registry import build_editor
+    from behemoth.evaluation.cost import split_measurements
     from behemoth.evaluation.evaluate import reference_scores
     from behemoth.experiments.editing import run_edit
-    from behemoth.io import atomic_dir, write_json
+    from behemoth.io import atomic_dir, check_out, write_json
     from behemoth.provenance import write_provenance
     from behemoth.scenarios.scenario import build_scenario, get_scenario
 
-    # Every name and setting is checked before a model is loaded.
+    # Every name, setting and the output place are checked before a model is loaded.
+    check_out(args.out, args.force, "edit.json")
     cfg = editor_config(args.editor, None, args.config, args.overrides, args.seed)
     spec = get_scenario(args.scenario)
     resolve(spec.config, None, None, args.scenario_overrides, args.seed)
@@ -111,13 +116,23 @@ def run(args: argparse.Namespace) -> int:
     )
     result, rec, batches = edit_run.result, edit_run.records, edit_run.batches
     current: Any = result.model
-    deltas = exact_deltas(model, result.model if result.adapter is None else _merged(result.model))
+    # the whole run's change (the result's deltas are the last batch's); a wrapper changes none
+    if result.artifact == "wrapper":
+        deltas = {}
+    else:
+        deltas = exact_deltas(
+            model, result.model if result.artifact == "model" else _merged(result.model)
+        )
     print()
     print(rec.table())
+    # Results are byte-identical for the same inputs and seed; time and memory go apart.
+    rec.rows, batches, measured = split_measurements(rec.rows, batches)
+    measured["prepare_seconds"] = prepare_s
     with atomic_dir(args.out, force=args.force, marker="edit.json") as tmp:
         rec.write(tmp)
-        if result.adapter is not None:
-            current.save_pretrained(str(tmp / "adapter"))
+        write_json(tmp / "measurements.json", measured)
+        if result.artifact != "model":  # an unmerged adapter, a wrapper's memory
+            current.save_pretrained(str(tmp / result.artifact))
         else:
             current.save_pretrained(str(tmp / "model"))
             _copy_meta(Path(args.model), world, tmp / "model")
@@ -130,7 +145,6 @@ def run(args: argparse.Namespace) -> int:
                 "scenario": scenario.config,
                 "model": str(Path(args.model).resolve()),
                 "world": world.fingerprint,
-                "prepare_seconds": prepare_s,
                 "batches": batches,
                 "deltas": delta_norms(model, deltas),
                 "editors_available": editor_names(),
@@ -164,13 +178,14 @@ def _copy_meta(src: Path, world: Any, dst: Path) -> None:
 def run_trace(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
+    from behemoth.analysis.trace_plot import plot_trace
+    from behemoth.analysis.tracing import trace_relation
     from behemoth.cli.evaluate import load_any_model
-    from behemoth.editors.trace_plot import plot_trace
-    from behemoth.editors.tracing import trace_relation
     from behemoth.errors import BehemothError
-    from behemoth.io import atomic_dir, write_json
+    from behemoth.io import atomic_dir, check_out, write_json
     from behemoth.provenance import write_provenance
 
+    check_out(args.out, args.force, "trace.json")
     hf_logging.disable_progress_bar()
     model, world = load_any_model(args.model, args.world)
     if not 0 <= args.relation < world.config.relations:

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from behemoth.cli.common import add_out_args, add_set_arg
+from behemoth.cli.common import add_out_args, add_set_arg, int_at_least
 from behemoth.errors import BehemothError
-from behemoth.io import atomic_dir, write_json
+from behemoth.io import atomic_dir, check_out, write_json
 from behemoth.provenance import write_provenance
 from behemoth.scenarios.jsonl import export_jsonl
 from behemoth.scenarios.scenario import build_scenario, scenario_names
@@ -55,7 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="overrides",
     )
     p.add_argument("--seed", type=int, default=None, help="the scenario's seed")
-    p.add_argument("--batch-size", type=int, default=1024, help="prompts per forward pass")
+    p.add_argument(
+        "--batch-size", type=int_at_least(1), default=1024, help="prompts per forward pass"
+    )
     add_out_args(p, required=False)
     p.set_defaults(func=run)
 
@@ -66,11 +68,12 @@ def load_any_model(directory: str, world_arg: str | None) -> tuple[Any, World]:
     if not d.is_dir():
         raise BehemothError(f"MODEL: {d} is not a directory; give a model directory")
     from behemoth.model import load_model, read_model_meta
+    from behemoth.model.export import META
+    from behemoth.model.load import check_tokenizer, load_weights
 
-    try:
-        meta = read_model_meta(d)
-    except BehemothError:
-        meta = None
+    if (d / "world.json").is_file():
+        raise BehemothError(f"MODEL: {d} is a world directory, not a model; give a model directory")
+    meta = read_model_meta(d) if (d / META).exists() else None
     if meta is not None:
         world = World.load(world_arg or meta["world"]["path"])
         trained, _ = load_model(d, world)
@@ -79,11 +82,11 @@ def load_any_model(directory: str, world_arg: str | None) -> tuple[Any, World]:
         raise BehemothError(
             f"--world: {d} records no world (not a `behemoth train` model); pass --world DIR"
         )
-    import torch
     from transformers import AutoModelForCausalLM
 
     world = World.load(world_arg)
-    model = AutoModelForCausalLM.from_pretrained(str(d), dtype=torch.float32)
+    check_tokenizer(d, world)
+    model = load_weights(d, AutoModelForCausalLM)
     model.eval()
     return model, world
 
@@ -95,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     from behemoth.evaluation.evaluate import evaluate, evaluate_probes
     from behemoth.scenarios.scenario import get_scenario
 
+    if args.out:
+        check_out(args.out, args.force, "records.parquet")
     spec = get_scenario(args.scenario)  # name and keys checked before any model is loaded
     resolve(spec.config, None, None, args.overrides, args.seed)
     hf_logging.disable_progress_bar()

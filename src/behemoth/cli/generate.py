@@ -6,7 +6,7 @@ import argparse
 
 from tqdm import tqdm
 
-from behemoth.cli.common import add_config_args, add_out_args
+from behemoth.cli.common import add_config_args, add_out_args, int_at_least
 from behemoth.config import resolve
 from behemoth.world import WorldConfig, generate_world
 from behemoth.world.corpus import Corpus
@@ -29,7 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="skip writing the token shards (training can sample the corpus on the fly)",
     )
     p.add_argument(
-        "--workers", type=int, default=None, help="processes writing shards (default: all cores)"
+        "--workers",
+        type=int_at_least(1),
+        default=None,
+        help="processes writing shards (default: all cores)",
+    )
+    p.add_argument(
+        "--force-size",
+        action="store_true",
+        help="write the shards even if their estimated size exceeds the free disk",
     )
     p.set_defaults(func=run)
 
@@ -52,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
         workers=args.workers,
         progress=progress,
+        force_size=args.force_size,
     )
     for bar in bars:
         bar.close()

@@ -1,7 +1,10 @@
 """Entry point: builds the parser from the stage modules and turns errors into one line.
 
-A stage module exposes ``register(subparsers)``, which adds its subcommand and sets
-``func(args) -> int`` as the handler. Add a stage by adding its module to ``STAGES``.
+A stage module exposes ``register(subparsers)``, which adds its subcommand(s) and sets
+``func(args) -> int`` as the handler. Add a stage by adding its commands to ``COMMANDS``.
+
+Only the module of the command being run is imported: ``behemoth --help`` lists the commands
+from ``COMMANDS`` alone, and ``behemoth generate`` never loads torch or PEFT (a test checks).
 """
 
 from __future__ import annotations
@@ -14,7 +17,35 @@ from typing import NoReturn
 
 from behemoth.errors import BehemothError
 
-STAGES = ("generate", "reference", "train", "evaluate", "edit", "demo", "train_serac")
+#: command -> (stage module under behemoth.cli, one-line help shown by ``behemoth --help``)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("generate", "generate a world of facts, its tokenizer, corpus and probes"),
+    "export-reference": (
+        "reference",
+        "write a world in the reference generator's text layout (LitGPT-ready)",
+    ),
+    "import-reference": ("reference", "import a world written by the reference generator"),
+    "train": ("train", "train a model on a world (a standard Hugging Face model directory)"),
+    "evaluate": (
+        "evaluate",
+        "score a model on every probe of its world and on an edit scenario's test sets",
+    ),
+    "edit": ("edit", "edit a model's weights on a scenario and evaluate the result"),
+    "trace": ("edit", "causal tracing: which layer and token carry a relation's facts"),
+    "train-serac": ("train_serac", "train SERAC's scope classifier and counterfactual model"),
+    "demo": (
+        "demo",
+        "end to end: generate the demo world, train the demo model, run every editor",
+    ),
+}
+#: Settings are named the same way in every command: ``--editor.rank 8 --scenario.k 10``
+#: (``--GROUP.KEY VALUE`` or ``--GROUP.KEY=VALUE``); per command, the flag each group feeds
+#: (the older ``--set`` / ``--scenario-set`` keep working).
+DOTTED: dict[str, dict[str, str]] = {
+    "edit": {"editor": "--set", "scenario": "--scenario-set"},
+    "evaluate": {"scenario": "--set"},
+}
+STAGES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -22,26 +53,67 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"behemoth: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is one), if any."""
+    return next((a for a in argv if a in COMMANDS), None)
+
+
+def dotted_settings(command: str | None, argv: list[str]) -> list[str]:
+    """``argv`` with each ``--GROUP.KEY VALUE`` of ``command`` turned into its ``FLAG KEY=VALUE``."""
+    groups = DOTTED.get(command or "", {})
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        group, dot, key = arg[2:].partition(".") if arg.startswith("--") else ("", "", "")
+        if dot and group in groups and key:
+            if "=" in key:
+                key, value = key.split("=", 1)
+            elif i + 1 < len(argv):
+                i += 1
+                value = argv[i]
+            else:
+                raise BehemothError(f"{arg}: no value; give one, e.g. {arg} 8")
+            out += [groups[group], f"{key}={value}"]
+        else:
+            out.append(arg)
+        i += 1
+    return out
+
+
+def build_parser(command: str | None = None, *, full: bool = False) -> argparse.ArgumentParser:
+    """The parser; ``command``'s stage module is loaded to parse its arguments, the others only
+    named (``full`` loads every stage, e.g. to check each registers what COMMANDS says)."""
     parser = _Parser(
         prog="behemoth",
         description="Knowledge editing and unlearning in a world where everything is known.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of an unexpected error"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for stage in STAGES:
-        try:
-            mod = importlib.import_module(f"behemoth.cli.{stage}")
-        except ModuleNotFoundError as e:
-            if e.name == f"behemoth.cli.{stage}":
-                continue
-            raise
-        mod.register(sub)
+    wanted = set(STAGES) if full else {COMMANDS[command][0]} if command in COMMANDS else set()
+    registered: set[str] = set()
+    for name, (stage, help_) in COMMANDS.items():
+        if stage in wanted:
+            if stage not in registered:
+                importlib.import_module(f"behemoth.cli.{stage}").register(sub)
+                registered.add(stage)
+        else:
+            sub.add_parser(name, help=help_)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    command = _command(argv)
+    parser = build_parser(command)
+    try:
+        argv = dotted_settings(command, argv)
+    except BehemothError as e:
+        print(f"behemoth: error: {e}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
@@ -52,6 +124,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("behemoth: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a file or library error: one line naming the file, unless --debug
+        if args.debug:
+            raise
+        print(
+            f"behemoth: error: {describe_error(e)} (--debug shows the traceback)", file=sys.stderr
+        )
+        return 2
+
+
+def describe_error(e: BaseException) -> str:
+    """One line for an error raised by a file or a library: the file (when known), what kind
+    of error and its message, without newlines."""
+    name = type(e).__name__
+    where = ""
+    filename = getattr(e, "filename", None)
+    if isinstance(e, OSError) and filename:
+        return f"{filename}: {e.strerror or name}"
+    if filename:
+        where = f"{filename}: "
+    text = " ".join(str(e).split()) or name
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{where}{name}: {text}"
 
 
 if __name__ == "__main__":

@@ -1,35 +1,48 @@
-"""Weight editors behind one interface: fine-tuning, LoRA, ROME, MEMIT and AlphaEdit.
+"""Editors behind one contract: weight editors (FT, LoRA, ROME, MEMIT, AlphaEdit) return a new
+model and exact deltas; wrapper editors return the untouched base model wrapped with a memory.
 
-Every editor registers itself by name (:func:`build_editor`), takes a validated config, may
-``prepare(model, world)`` once, and ``apply(model, requests)`` returns a new model and the exact
-parameter deltas; the model it is given is never changed.
+Layout: one folder per method (``editors/<method>/``: its config and editor, registering
+itself), found without an import list (:mod:`behemoth.editors.registry`, plus the entry point
+group ``behemoth.editors``); family folders hold what several methods share (``locate/``:
+keys, values and covariance statistics of ROME/MEMIT/AlphaEdit; ``gradient/``: the trainer of
+FT/LoRA). Importing this package loads no editor; the first registry lookup does.
 """
 
-from behemoth.editors import alphaedit, ft, lora, memit, rome  # noqa: F401  (registration)
 from behemoth.editors.base import (
     Editor,
     EditorConfig,
+    EditOutcome,
     EditResult,
-    apply_deltas,
-    exact_deltas,
-    remove_deltas,
+    WeightEditor,
 )
+from behemoth.editors.context import EditContext, Lineage
+from behemoth.editors.deltas import apply_deltas, delta_norms, exact_deltas, remove_deltas
 from behemoth.editors.layers import LayerPaths, resolve_paths
 from behemoth.editors.registry import (
+    EDITORS,
     build_editor,
     editor_class,
     editor_config,
     editor_names,
     register_editor,
 )
+from behemoth.editors.wrapper import EditWrapper, WrapperEditor
 
 __all__ = [
+    "EDITORS",
+    "EditContext",
+    "EditOutcome",
     "EditResult",
+    "EditWrapper",
     "Editor",
     "EditorConfig",
     "LayerPaths",
+    "Lineage",
+    "WeightEditor",
+    "WrapperEditor",
     "apply_deltas",
     "build_editor",
+    "delta_norms",
     "editor_class",
     "editor_config",
     "editor_names",

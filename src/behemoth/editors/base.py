@@ -1,15 +1,21 @@
-"""The editor interface: a validated config, optional one-time preparation, and ``apply``.
+"""The editor contract: a validated config, optional one-time preparation, and ``apply``.
 
     editor = build_editor("rome", {"layer": 2})
-    editor.prepare(model, world)              # request-independent state (covariance stats)
-    result = editor.apply(model, requests)    # a NEW model; ``model`` is never touched
-    result.deltas                             # {param name: W_new - W_old} in float64, exact
+    context = EditContext(world, retain=scenario.retain.probes)
+    editor.prepare(model, context)                 # request-independent state (covariances)
+    result = editor.apply(model, requests, context)  # ``model`` is never touched
 
-Contract, checked for every registered editor by one conformance suite: the input model is
-bit-for-bit unchanged; the same config and seed give the same deltas; ``apply_deltas`` then
-``remove_deltas`` restores a model exactly. Deltas are kept in float64: the difference of two
-float32 (or bf16) weights is exact there, so ``W_old + delta`` and ``W_new - delta`` are exact
-too, and the check is made when the deltas are taken, not assumed.
+Two kinds of editor share it (:attr:`Editor.kind`):
+
+- a :class:`WeightEditor` returns a NEW model with changed weights and the exact parameter
+  deltas (``result.deltas``: {param: W_new - W_old} in float64; :mod:`behemoth.editors.deltas`);
+- a :class:`~behemoth.editors.wrapper.WrapperEditor` returns a module wrapping the untouched
+  base model with a memory of the edits (SERAC, GRACE); its ``deltas`` are empty.
+
+Checked for every registered editor by one conformance suite (tests/editors/conformance.py):
+the input model is bit-for-bit unchanged; two ``apply`` calls give identical results; weight
+deltas are exact; a wrapper leaves the base weights unchanged and with an empty memory
+reproduces the base model's outputs exactly.
 """
 
 from __future__ import annotations
@@ -18,16 +24,19 @@ import copy
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field
 
 from behemoth.config import StrictConfig
+from behemoth.editors.context import EditContext
+from behemoth.editors.deltas import delta_norms, exact_deltas
 from behemoth.editors.layers import LayerPaths, resolve_paths
 from behemoth.errors import BehemothError, ConfigError
-from behemoth.evaluation.cost import measure_cost
+from behemoth.measure import measure_cost
 from behemoth.scenarios.request import EditRequest
+from behemoth.world.world import World
 
 
 class EditorConfig(StrictConfig):
@@ -44,32 +53,31 @@ class EditorConfig(StrictConfig):
 
 @dataclass
 class EditOutcome:
-    """What an editor's ``_edit`` hands back to :meth:`Editor.apply`.
-
-    ``weights`` is the plain model whose parameters define the deltas (for a LoRA adapter kept
-    unmerged: a merged copy); it defaults to ``model``.
-    """
+    """What a weight editor's ``_edit`` hands back to :meth:`WeightEditor.apply`."""
 
     model: torch.nn.Module
-    weights: torch.nn.Module | None = None
-    adapter: dict[str, torch.Tensor] | None = None
     info: dict[str, Any] = field(default_factory=dict)
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass
 class EditResult:
-    """A new edited model and what changed: exact deltas, their norms and ranks, cost."""
+    """A new edited model and what changed: exact deltas, their norms and ranks, cost.
+
+    ``artifact``: the folder name the edited model is saved under (``model.save_pretrained``),
+    "model" for a plain model; editors whose model saves only its own part (an unmerged
+    adapter, a wrapper's memory) name it.
+    """
 
     model: torch.nn.Module
     deltas: dict[str, torch.Tensor]
-    adapter: dict[str, torch.Tensor] | None
     norms: dict[str, dict[str, float | int | None]]
     wall_seconds: float
     peak_memory_bytes: int  # CUDA: allocator peak; CPU: peak resident set (sampled) of the process
     memory_increase_bytes: int  # that peak minus what was in use when the edit started
     info: dict[str, Any] = field(default_factory=dict)
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # e.g. ROME's k*, v*
+    artifact: str = "model"
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: per-parameter norms/ranks, time, memory and editor-specific info."""
@@ -79,15 +87,16 @@ class EditResult:
             "wall_seconds": self.wall_seconds,
             "peak_memory_bytes": self.peak_memory_bytes,
             "memory_increase_bytes": self.memory_increase_bytes,
-            "adapter": self.adapter is not None,
+            "artifact": self.artifact,
             "info": self.info,
         }
 
 
 class Editor(ABC):
-    """Base of every weight editor. Subclasses set ``name``, ``Config`` and implement ``_edit``."""
+    """Base of every editor. Subclasses set ``name`` and ``Config``; see the two kinds."""
 
     name: ClassVar[str]
+    kind: ClassVar[Literal["weights", "wrapper"]]
     Config: ClassVar[type[EditorConfig]] = EditorConfig
 
     def __init__(self, config: EditorConfig | None = None) -> None:
@@ -99,158 +108,86 @@ class Editor(ABC):
                 f"build {self.name!r} with its own config class",
             )
         self.config = cfg
-        self.world: Any = None
-        self.retain: Any = None  # a ProbeSet of facts to keep, or None (see set_retain)
+        self._context: EditContext | None = None  # the context ``prepare`` was given
 
-    # -- the interface -----------------------------------------------------------------------
-    def prepare(self, model: torch.nn.Module, world: Any) -> None:
+    def prepare(self, model: torch.nn.Module, context: EditContext | World) -> None:
         """Compute request-independent state (e.g. second-moment statistics) once."""
-        self.world = world
-        self._prepare(model, world)
+        ctx = context if isinstance(context, EditContext) else EditContext(context)
+        self._context = ctx
+        self._prepare(model, ctx)
 
-    def set_retain(self, probes: Any) -> None:
-        """Facts to keep while editing: a scenario's retain mix (``scenario.retain.probes``),
-        disjoint from its test sets. Editors that replay known facts (FT, LoRA) draw from it
-        instead of from the whole world, so that the facts they rehearse are never the facts
-        specificity is measured on. ``None`` = the world's facts."""
-        self.retain = probes
+    def context_for(self, context: EditContext | None) -> EditContext:
+        """``context``, or a fresh one (empty lineage) on the world ``prepare`` was given."""
+        if context is not None:
+            return context
+        if self._context is None:
+            raise BehemothError(f"{self.name}: call prepare(model, context) before apply()")
+        return self._context.fresh()
 
-    def apply(self, model: torch.nn.Module, requests: Sequence[EditRequest]) -> EditResult:
+    @abstractmethod
+    def apply(
+        self,
+        model: torch.nn.Module,
+        requests: Sequence[EditRequest],
+        context: EditContext | None = None,
+    ) -> EditResult:
+        """Edit so that the result answers ``requests``; ``model`` is never changed."""
+
+    def paths(self, model: torch.nn.Module) -> LayerPaths:
+        return resolve_paths(model, self.config.arch, self.config.paths)
+
+    def _prepare(self, model: torch.nn.Module, context: EditContext) -> None:  # noqa: B027
+        """Override to compute request-independent state."""
+
+
+class WeightEditor(Editor):
+    """An editor that changes weights: ``_edit`` works on a private deep copy of the model."""
+
+    kind: ClassVar[Literal["weights", "wrapper"]] = "weights"
+
+    def apply(
+        self,
+        model: torch.nn.Module,
+        requests: Sequence[EditRequest],
+        context: EditContext | None = None,
+    ) -> EditResult:
         """Edit a deep copy of ``model`` so that it answers ``requests``; return it and the deltas."""
         if not requests:
             raise BehemothError(f"{self.name}: no edit requests given")
-        if self.world is None:
-            raise BehemothError(f"{self.name}: call prepare(model, world) before apply()")
+        ctx = self.context_for(context)
         dev = _device(model)
         with measure_cost(dev) as cost:
             edited = copy.deepcopy(model)
             # Library code never touches global RNG state: fork it, seed it, restore it on exit.
             with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
                 torch.manual_seed(self.config.seed)
-                outcome = self._edit(edited, list(requests))
+                outcome = self._edit(edited, list(requests), ctx)
             outcome.model.train(model.training)
-            deltas = exact_deltas(
-                model, outcome.weights if outcome.weights is not None else outcome.model
-            )
+            deltas = exact_deltas(model, self._weights(outcome.model))
         return EditResult(
             outcome.model,
             deltas,
-            outcome.adapter,
             delta_norms(model, deltas),
             cost.wall_time_s,
             cost.peak_memory_bytes,
             cost.memory_increase_bytes,
             outcome.info,
             outcome.tensors,
+            self._artifact(outcome.model),
         )
 
-    def paths(self, model: torch.nn.Module) -> LayerPaths:
-        return resolve_paths(model, self.config.arch, self.config.paths)
+    def _weights(self, edited: torch.nn.Module) -> torch.nn.Module:
+        """The plain model whose parameters define the deltas (default: the edited model)."""
+        return edited
 
-    # -- for subclasses ------------------------------------------------------------------------
-    def _prepare(self, model: torch.nn.Module, world: Any) -> None:  # noqa: B027 - optional hook
-        """Override to compute request-independent state."""
+    def _artifact(self, edited: torch.nn.Module) -> str:
+        return "model"
 
     @abstractmethod
-    def _edit(self, model: torch.nn.Module, requests: list[EditRequest]) -> EditOutcome:
+    def _edit(
+        self, model: torch.nn.Module, requests: list[EditRequest], context: EditContext
+    ) -> EditOutcome:
         """Edit ``model`` (already a private deep copy) in place and describe the result."""
-
-
-# -- deltas ------------------------------------------------------------------------------------
-@torch.no_grad()
-def exact_deltas(before: torch.nn.Module, after: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """``{name: W_after - W_before}`` (float64, on CPU) for every floating parameter that changed.
-
-    Raises if a difference is not exactly representable (weights more than 2^29 apart in scale),
-    so ``apply_deltas``/``remove_deltas`` are exact whenever deltas exist.
-    """
-    old = dict(before.named_parameters())
-    out: dict[str, torch.Tensor] = {}
-    for name, p in after.named_parameters():
-        if name not in old or not p.is_floating_point():
-            continue
-        a, b = old[name].detach().cpu().double(), p.detach().cpu().double()
-        if a.shape != b.shape:
-            raise BehemothError(
-                f"parameter {name} changed shape {tuple(a.shape)} -> {tuple(b.shape)}"
-            )
-        d = b - a
-        if not torch.any(d != 0):
-            continue
-        if not (torch.equal(a + d, b) and torch.equal(b - d, a)):
-            raise BehemothError(f"the change of {name} is not exactly representable in float64")
-        out[name] = d
-    return out
-
-
-@torch.no_grad()
-def apply_deltas(model: torch.nn.Module, deltas: dict[str, torch.Tensor]) -> None:
-    """Add ``deltas`` to ``model``'s parameters in place (exact for the model they came from)."""
-    _shift(model, deltas, +1)
-
-
-@torch.no_grad()
-def remove_deltas(model: torch.nn.Module, deltas: dict[str, torch.Tensor]) -> None:
-    """Subtract ``deltas`` from ``model``'s parameters in place: undoes :func:`apply_deltas`."""
-    _shift(model, deltas, -1)
-
-
-def _shift(model: torch.nn.Module, deltas: dict[str, torch.Tensor], sign: int) -> None:
-    params = dict(model.named_parameters())
-    missing = [n for n in deltas if n not in params]
-    if missing:
-        raise BehemothError(f"the model has no parameter {missing[0]!r} of these deltas")
-    for name, d in deltas.items():
-        p = params[name]
-        if p.shape != d.shape:
-            raise BehemothError(
-                f"delta of {name} has shape {tuple(d.shape)}, the parameter {tuple(p.shape)}"
-            )
-        new = p.detach().double() + sign * d.to(p.device)
-        p.copy_(new.to(p.dtype))
-
-
-@torch.no_grad()
-def delta_norms(
-    model: torch.nn.Module, deltas: dict[str, torch.Tensor], max_rank_numel: int = 1 << 24
-) -> dict[str, dict[str, float | int | None]]:
-    """Per changed parameter: Frobenius norm, norm relative to the weight, max |entry|, rank.
-
-    The rank is counted at the precision of the weights (see :func:`matrix_rank`); it is skipped
-    (None) for matrices above ``max_rank_numel`` entries.
-    """
-    params = dict(model.named_parameters())
-    out: dict[str, dict[str, float | int | None]] = {}
-    for name, d in deltas.items():
-        w = params[name].detach().cpu().double()
-        rank: int | None = None
-        if d.dim() == 2 and d.numel() <= max_rank_numel:
-            rank = matrix_rank(d, params[name].dtype, float(w.norm()))
-        out[name] = {
-            "fro": float(d.norm()),
-            "relative": float(d.norm() / w.norm().clamp_min(1e-30)),
-            "max_abs": float(d.abs().max()),
-            "numel": int(d.numel()),
-            "rank": rank,
-        }
-    return out
-
-
-def matrix_rank(
-    d: torch.Tensor, dtype: torch.dtype = torch.float32, weight_norm: float = 0.0
-) -> int:
-    """Numerical rank of a delta stored in weights of ``dtype``.
-
-    Singular values count above numpy's default tolerance (sigma_max * max(m, n) * eps) and
-    above the rounding of the stored weights: W_new = round(W_old + D) differs from W_old + D
-    by at most eps/2 per entry, a matrix of spectral norm <= eps/2 * |W|_F (``weight_norm``).
-    """
-    s = torch.linalg.svdvals(d.double())
-    if s.numel() == 0 or s[0] == 0:
-        return 0
-    eps = torch.finfo(dtype).eps
-    tol = max(float(s[0]) * max(d.shape) * eps, eps * weight_norm)
-    return int((s > tol).sum())
 
 
 def _device(model: torch.nn.Module) -> torch.device:

@@ -142,3 +142,22 @@ def linear_weight(model: torch.nn.Module, name: str) -> torch.nn.Parameter:
             "point the template at an nn.Linear module",
         )
     return w
+
+
+def layer_index(layer: int, n_layers: int, field: str = "layer") -> int:
+    """Resolve a possibly negative layer index, with an error naming the valid range."""
+    idx = layer + n_layers if layer < 0 else layer
+    if not 0 <= idx < n_layers:
+        raise ConfigError(
+            field,
+            f"layer {layer} does not exist in a {n_layers}-layer model",
+            f"choose a layer in 0..{n_layers - 1} (or -1..-{n_layers})",
+        )
+    return idx
+
+
+def select_layers(layers: list[int] | None, n_layers: int, field: str = "layers") -> list[int]:
+    """The distinct blocks ``layers`` names (negative: from the end), sorted; None = every block."""
+    if layers is None:
+        return list(range(n_layers))
+    return sorted({layer_index(i, n_layers, field) for i in layers})

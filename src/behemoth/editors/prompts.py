@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -22,6 +22,7 @@ import torch
 from behemoth.scenarios.request import EditRequest
 from behemoth.world.rng import derive_rng
 from behemoth.world.vocab import EOT, PAD
+from behemoth.world.world import World
 
 Token = Literal["subject_last", "prompt_last"]
 
@@ -48,7 +49,7 @@ class PromptBatch:
         return int(self.ids.shape[0])
 
 
-def context_prefixes(world: Any, n: int, lengths: Sequence[int], seed: int) -> list[list[int]]:
+def context_prefixes(world: World, n: int, lengths: Sequence[int], seed: int) -> list[list[int]]:
     """``n`` prefixes: the last ``lengths[i % len]`` tokens of random documents of the corpus,
     each ending with its end-of-text token (so a prompt can follow as the next document)."""
     if n == 0:
@@ -119,7 +120,7 @@ def rewrite_batch(
 
 
 def kl_batch(
-    requests: Sequence[EditRequest], token: Token, world: Any, mode: str
+    requests: Sequence[EditRequest], token: Token, world: World, mode: str
 ) -> PromptBatch | None:
     """Prompts whose next-token distribution the edit should keep (ROME's "{subject} is a").
 
@@ -128,7 +129,7 @@ def kl_batch(
     """
     prompts, pos, reqs = [], [], []
     for i, r in enumerate(requests):
-        if mode == "other_relations" and hasattr(world, "vocab") and r.relation >= 0:
+        if mode == "other_relations" and r.relation >= 0:
             rel_tok = int(world.vocab.relation(r.relation))
             if rel_tok not in r.prompt:
                 continue

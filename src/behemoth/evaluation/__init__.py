@@ -3,6 +3,8 @@
 ``evaluate(model, world, scenario, reference_model=None)`` -> :class:`Records` (tidy rows and
 per-item values, ``.table()``, ``.write(dir)``); ``evaluate_probes`` scores every probe of a
 world; ``measure_cost`` / ``weight_delta_metrics`` / ``param_deltas`` measure an edit's cost.
+Every row has n and a 95% interval (``wilson``, ``bootstrap_mean``, ``bootstrap``);
+``over_seeds`` summarizes a scenario repeated over seeds.
 """
 
 from behemoth.evaluation.cost import EditCost, measure_cost, param_deltas, weight_delta_metrics
@@ -10,6 +12,7 @@ from behemoth.evaluation.evaluate import evaluate, evaluate_probes, reference_sc
 from behemoth.evaluation.metrics import METRICS, Metric, Scored, get_metric, register_metric
 from behemoth.evaluation.records import PROTOCOL, PROTOCOL_VERSION, Records, read_records
 from behemoth.evaluation.scoring import Scores, probe_accuracy, score
+from behemoth.evaluation.uncertainty import bootstrap, bootstrap_mean, over_seeds, wilson
 
 __all__ = [
     "METRICS",
@@ -20,10 +23,13 @@ __all__ = [
     "Records",
     "Scored",
     "Scores",
+    "bootstrap",
+    "bootstrap_mean",
     "evaluate",
     "evaluate_probes",
     "get_metric",
     "measure_cost",
+    "over_seeds",
     "param_deltas",
     "probe_accuracy",
     "read_records",
@@ -31,4 +37,5 @@ __all__ = [
     "register_metric",
     "score",
     "weight_delta_metrics",
+    "wilson",
 ]

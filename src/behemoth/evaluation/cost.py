@@ -9,15 +9,19 @@ ROME edit has rank 1; a MEMIT edit of K facts has rank <= K per layer.
 
 from __future__ import annotations
 
-import os
-import resource
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+
+from behemoth.measure import EditCost, measure_cost
+
+__all__ = [
+    "EditCost",
+    "measure_cost",
+    "param_deltas",
+    "split_measurements",
+    "weight_delta_metrics",
+]
 
 
 def weight_delta_metrics(
@@ -63,66 +67,20 @@ def param_deltas(
     return out
 
 
-def _rss_bytes() -> int:
-    """Resident set size now (Linux /proc), else the process's peak so far."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+#: Cost rows that measure the machine (time, memory), not the edit: they differ from run to run.
+MACHINE_METRICS = ("wall_time_s", "peak_memory_bytes", "memory_increase_bytes")
+#: Per-batch keys of an editing run's log that measure the machine.
+MACHINE_KEYS = ("wall_seconds", "peak_memory_bytes", "eval_seconds")
 
 
-@dataclass
-class EditCost:
-    """Measured cost of one edit (or one batch of edits)."""
-
-    wall_time_s: float = 0.0
-    peak_memory_bytes: int = 0  # peak (CUDA: allocated; CPU: resident set) during the block
-    memory_increase_bytes: int = 0  # peak minus what was in use when the block started
-    deltas: dict[str, dict[str, float]] = field(default_factory=dict)
-
-
-@contextmanager
-def measure_cost(
-    device: torch.device | str = "cpu", interval_s: float = 0.002
-) -> Iterator[EditCost]:
-    """Time a block and track its peak memory (CUDA allocator stats, else sampled RSS).
-
-    Usage: ``with measure_cost() as cost: edit(...)``; then ``cost.wall_time_s`` etc.
-    """
-    cost = EditCost()
-    dev = torch.device(device)
-    stop = threading.Event()
-    peak = [0]
-    sampler = None
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-        torch.cuda.reset_peak_memory_stats(dev)
-        start_mem = torch.cuda.memory_allocated(dev)
-    else:
-        start_mem = _rss_bytes()
-        peak[0] = start_mem
-
-        def sample() -> None:
-            while not stop.is_set():
-                peak[0] = max(peak[0], _rss_bytes())
-                stop.wait(interval_s)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-    t0 = time.perf_counter()
-    try:
-        yield cost
-    finally:
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        cost.wall_time_s = time.perf_counter() - t0
-        if dev.type == "cuda":
-            cost.peak_memory_bytes = int(torch.cuda.max_memory_allocated(dev))
-        else:
-            stop.set()
-            assert sampler is not None
-            sampler.join()
-            peak[0] = max(peak[0], _rss_bytes())
-            cost.peak_memory_bytes = peak[0]
-        cost.memory_increase_bytes = max(0, cost.peak_memory_bytes - start_mem)
+def split_measurements(
+    rows: list[dict[str, Any]], batches: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """``(rows, batches, measurements)``: the result rows and per-batch log without what
+    measures the machine, and those measurements apart, so that the same inputs and seed give
+    byte-identical result files (the measurements go to a file of their own)."""
+    kept = [r for r in rows if not (r.get("group") == "cost" and r["metric"] in MACHINE_METRICS)]
+    machine = [r for r in rows if r.get("group") == "cost" and r["metric"] in MACHINE_METRICS]
+    clean = [{k: v for k, v in b.items() if k not in MACHINE_KEYS} for b in batches]
+    per_batch = [{k: b[k] for k in MACHINE_KEYS if k in b} for b in batches]
+    return kept, clean, {"records": machine, "batches": per_batch}

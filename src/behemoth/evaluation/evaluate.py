@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from behemoth.evaluation.cost import EditCost
-from behemoth.evaluation.metrics import AGGREGATIONS, Scored, metrics_for
+from behemoth.evaluation.metrics import AGGREGATIONS, Scored, metrics_for, target_beats_other
 from behemoth.evaluation.records import PROTOCOL, PROTOCOL_VERSION, Records
 from behemoth.evaluation.scoring import Scores, score
+from behemoth.evaluation.uncertainty import bootstrap, item_interval, wilson
 from behemoth.scenarios.scenario import Scenario
 from behemoth.scenarios.testset import TestSet, concat_probes
 from behemoth.world.world import World
@@ -99,6 +100,7 @@ def evaluate(
     protocol: str = PROTOCOL,
     extra: dict[str, Any] | None = None,
     batch_size: int = 1024,
+    pre_rows: bool = True,
 ) -> Records:
     """Every metric of ``scenario`` for the (edited) ``model``; tidy records.
 
@@ -109,6 +111,13 @@ def evaluate(
       generalization, portability and forgetting items of later requests are left out.
     - ``cost``: an :class:`~behemoth.evaluation.cost.EditCost` to record next to the metrics.
     - ``run`` / ``protocol`` / ``extra``: written into every row (e.g. ``extra={"step": 10}``).
+    - ``pre_rows``: with a reference, also every metric of the unedited model on the same items
+      (``phase="pre"``, ``edits_applied=0``), so a low post-edit number can be read against what
+      the model did before any edit (a 0 in a format it never learned is no failed edit).
+
+    Every row carries ``phase`` ("pre"/"post"), ``edits_applied`` (all requests unless ``upto``),
+    ``n`` and a 95% interval ``ci_low``/``ci_high`` (``interval`` names the method, see
+    :mod:`behemoth.evaluation.uncertainty`). Per-item values are kept for post-edit rows.
     """
     pairs = _tests(scenario, upto)
     sets = [t for t, _ in pairs]
@@ -119,45 +128,150 @@ def evaluate(
     elif reference_model is not None:
         ref_scores = _score_sets(reference_model, sets, batch_size)
     base = _base_row(run, protocol, scenario, world, extra)
-    if upto is not None:
-        base["edits_applied"] = upto
+    base["edits_applied"] = len(scenario.requests) if upto is None else upto
     rec = Records()
-    for i, (t, sc) in enumerate(zip(sets, scores)):
-        lp_other = sc.target_logprob[:, 1].copy()
-        lp_other[t.other < 0] = np.nan
-        s = Scored(
-            t.target,
-            t.other,
-            sc.pred,
-            sc.target_logprob[:, 0],
-            lp_other,
-            None if ref_scores is None else ref_scores[i].pred,
-            t.member,
-        )
-        for m in metrics_for(t.group, ref_scores is not None):
-            values = m.fn(s)
-            n = int((~np.isnan(values)).sum())
-            if n == 0:
-                continue
-            rec.rows.append(
-                {
-                    **base,
-                    "metric": m.name,
-                    "group": t.group,
-                    "split": t.split,
-                    "family": m.family,
-                    "higher_is_better": m.higher_is_better,
-                    "aggregation": m.aggregation,
-                    "value": AGGREGATIONS[m.aggregation](values, s),
-                    "n": n,
-                }
+    post = [
+        _scored(t, sc, None if ref_scores is None else ref_scores[i].pred)
+        for i, (t, sc) in enumerate(zip(sets, scores))
+    ]
+    phases = [("post", base, post, ref_scores is not None)]
+    if ref_scores is not None and pre_rows:  # the unedited model on the same items
+        pre = [_scored(t, sc, None) for t, sc in zip(sets, ref_scores)]
+        phases.append(("pre", {**base, "edits_applied": 0}, pre, False))
+    for phase, row_base, scored, with_ref in phases:
+        row_base = {**row_base, "phase": phase}
+        for t, sc_ in zip(sets, scored):
+            _metric_rows(rec, t, sc_, row_base, with_ref, run, items=phase == "post")
+        rec.rows.extend(score_rows(sets, scored, row_base))
+    if cost is not None:
+        rec.extend(cost_records(cost, {**base, "phase": "post"}))
+    return rec
+
+
+def _scored(t: TestSet, sc: Scores, ref_pred: np.ndarray | None) -> Scored:
+    lp_other = sc.target_logprob[:, 1].copy()
+    lp_other[t.other < 0] = np.nan
+    return Scored(t.target, t.other, sc.pred, sc.target_logprob[:, 0], lp_other, ref_pred, t.member)
+
+
+def _sub(s: Scored, idx: np.ndarray) -> Scored:
+    return Scored(
+        s.target[idx],
+        s.other[idx],
+        s.pred[idx],
+        s.lp_target[idx],
+        s.lp_other[idx],
+        None if s.ref_pred is None else s.ref_pred[idx],
+        None if s.member is None else s.member[idx],
+    )
+
+
+def _metric_rows(
+    rec: Records,
+    t: TestSet,
+    s: Scored,
+    base: dict[str, Any],
+    with_ref: bool,
+    run: str,
+    items: bool,
+) -> None:
+    """One row per metric of test set ``t`` (value, n, 95% interval); per-item values too."""
+    for m in metrics_for(t.group, with_ref):
+        values = m.fn(s)
+        n = int((~np.isnan(values)).sum())
+        if n == 0:
+            continue
+        agg = AGGREGATIONS[m.aggregation]
+        if m.aggregation == "mean":
+            lo, hi, method = item_interval(values, t.edit)
+        else:
+            lo, hi = bootstrap(
+                lambda idx, f=agg, v=values: f(v[idx], _sub(s, idx)),  # type: ignore[misc]
+                t.edit,
             )
+            method = "bootstrap_edit"
+        rec.rows.append(
+            {
+                **base,
+                "metric": m.name,
+                "group": t.group,
+                "split": t.split,
+                "family": m.family,
+                "higher_is_better": m.higher_is_better,
+                "ideal": m.ideal,
+                "aggregation": m.aggregation,
+                "value": agg(values, s),
+                "n": n,
+                "ci_low": lo,
+                "ci_high": hi,
+                "interval": method,
+            }
+        )
+        if items:
             rec.add_items(
                 run, m.name, t.group, t.split, t.edit, t.probes.subject, t.probes.relation, values
             )
-    if cost is not None:
-        rec.extend(cost_records(cost, base))
-    return rec
+
+
+#: Specificity splits whose competitor is an edit's new object: ROME's neighbourhood (NS).
+NS_SPLITS = ("same_value", "same_relation")
+
+
+def score_rows(
+    sets: list[TestSet], scored: list[Scored], base: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """ROME's Score: the harmonic mean of ES, PS and NS (Meng et al. 2022, Sec. 4.2 / Table 4).
+
+    ES over the efficacy items, PS over the generalization items (every other format), NS over
+    the same-value and same-relation neighbours (competitor: the edit's new object); each is the
+    share of items with P(target) > P(competitor). One row per scenario, with a 95% interval
+    from the bootstrap clustered by edit (ES, PS and NS recomputed on each resample).
+    """
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"es": [], "ps": [], "ns": []}
+    for t, s in zip(sets, scored):
+        key = {"efficacy": "es", "generalization": "ps"}.get(t.group)
+        if t.group == "specificity" and t.split in NS_SPLITS:
+            key = "ns"
+        if key:
+            parts[key].append((target_beats_other(s), t.edit))
+    if not all(parts.values()):
+        return []
+    vals = {k: np.concatenate([v for v, _ in p]) for k, p in parts.items()}
+    which = np.concatenate([np.full(len(vals[k]), j) for j, k in enumerate(parts)])
+    v = np.concatenate(list(vals.values()))
+    edit = np.concatenate([e for p in parts.values() for _, e in p])
+
+    def hm(idx: np.ndarray) -> float:
+        means = []
+        for j in range(3):
+            x = v[idx][which[idx] == j]
+            x = x[~np.isnan(x)]
+            if not len(x):
+                return float("nan")
+            means.append(float(x.mean()))
+        return 0.0 if min(means) == 0 else 3.0 / sum(1.0 / m for m in means)
+
+    all_idx = np.arange(len(v))
+    if np.isnan(hm(all_idx)):
+        return []
+    lo, hi = bootstrap(hm, edit)
+    return [
+        {
+            **base,
+            "metric": "score",
+            "group": "scenario",
+            "split": "es_ps_ns",
+            "family": "probability",
+            "higher_is_better": True,
+            "ideal": None,
+            "aggregation": "harmonic_mean",
+            "value": hm(all_idx),
+            "n": int((~np.isnan(v)).sum()),
+            "ci_low": lo,
+            "ci_high": hi,
+            "interval": "bootstrap_edit",
+        }
+    ]
 
 
 def cost_records(cost: EditCost, base: dict[str, Any]) -> Records:
@@ -207,6 +321,7 @@ def evaluate_probes(
     for p in sets:
         b = a + len(p)
         hit = (sc.pred[a:b] == p.answer).astype(np.float64)
+        lo, hi = wilson(float(hit.sum()), len(hit))
         rec.rows.append(
             {
                 **base,
@@ -218,6 +333,9 @@ def evaluate_probes(
                 "aggregation": "mean",
                 "value": float(hit.mean()) if len(hit) else float("nan"),
                 "n": len(p),
+                "ci_low": lo,
+                "ci_high": hi,
+                "interval": "wilson",
             }
         )
         a = b

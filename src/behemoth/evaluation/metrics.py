@@ -7,12 +7,17 @@ aggregation. Two families are kept apart, as the literature asks:
 - accuracy: the greedy next token equals a given answer (efficacy, generalization,
   specificity, portability, forgetting);
 - probability comparison, ROME's ES / PS / NS (Meng et al. 2022, Sec. 3 and App. on
-  CounterFact): the share of items with P(target) > P(competitor), and its magnitude, the mean
-  log-probability gap log P(target) - log P(competitor).
+  CounterFact): the share of items with P(target) > P(competitor); their magnitudes as the
+  field reports them (EM / PM / NM: the mean probability difference P(target) - P(competitor),
+  ``*_prob_diff``) and as log-probability gaps log P(target) - log P(competitor)
+  (``*_magnitude``). The harmonic mean of ES, PS and NS (ROME's "Score") is a scenario-level
+  number computed in :mod:`behemoth.evaluation.evaluate`.
 
 Locality compares the edited model's greedy prediction with the unedited model's own, not
 with the world (Gupta et al. 2024 call both "neighborhood"; we report both). The membership
-AUC is the loss-based test of unlearning (Shokri et al. 2017; as used by MUSE/TOFU).
+AUC is the loss-based test of unlearning (Shokri et al. 2017; as used by MUSE/TOFU): its ideal
+is 0.5, not 0 (an AUC below 0.5 means over-suppression, itself a membership signal), so it
+carries ``ideal = 0.5`` and ``membership_gap`` = |AUC - 0.5| is the lower-is-better figure.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from behemoth.errors import suggest
+from behemoth.registry import Registry
 
 
 @dataclass
@@ -52,25 +57,20 @@ class Metric:
     fn: PerItem
     needs_reference: bool = False
     description: str = ""
+    ideal: float | None = None  # the best value when neither direction is better (AUC: 0.5)
 
 
-METRICS: dict[str, Metric] = {}
+METRICS: Registry[Metric] = Registry("metric")
 
 
 def register_metric(m: Metric) -> Metric:
-    if m.name in METRICS:
-        raise ValueError(f"metric {m.name!r} registered twice")
     if m.aggregation not in AGGREGATIONS:
         raise ValueError(f"metric {m.name!r}: unknown aggregation {m.aggregation!r}")
-    METRICS[m.name] = m
-    return m
+    return METRICS.add(m.name, m)
 
 
 def get_metric(name: str) -> Metric:
-    try:
-        return METRICS[name]
-    except KeyError:
-        raise KeyError(f"unknown metric {name!r}; {suggest(name, METRICS)}") from None
+    return METRICS.get_entry(name)
 
 
 def metrics_for(group: str, with_reference: bool) -> list[Metric]:
@@ -112,7 +112,17 @@ def membership_auc(losses: np.ndarray, s: Scored) -> float:
     return auc(-losses, s.member)
 
 
-AGGREGATIONS: dict[str, Aggregate] = {"mean": mean, "membership_auc": membership_auc}
+def membership_gap(losses: np.ndarray, s: Scored) -> float:
+    """|membership AUC - 0.5|: 0 when taught and unseen facts are indistinguishable; over- and
+    under-suppression both count against it."""
+    return abs(membership_auc(losses, s) - 0.5)
+
+
+AGGREGATIONS: dict[str, Aggregate] = {
+    "mean": mean,
+    "membership_auc": membership_auc,
+    "membership_gap": membership_gap,
+}
 
 
 # -- per-item functions --------------------------------------------------------------------------
@@ -154,6 +164,13 @@ def logprob_gap(s: Scored) -> np.ndarray:
     return v
 
 
+def prob_diff(s: Scored) -> np.ndarray:
+    """P(target) - P(other): ROME's magnitude (EM / PM / NM, Meng et al. 2022, Table 1)."""
+    v = np.exp(s.lp_target) - np.exp(s.lp_other)
+    v[no_competitor(s)] = np.nan
+    return v
+
+
 def other_mass(s: Scored) -> np.ndarray:
     v = np.exp(s.lp_other)
     v[no_competitor(s)] = np.nan
@@ -178,6 +195,10 @@ def _mag(name: str, group: str, desc: str) -> None:
     register_metric(
         Metric(name, (group,), "magnitude", True, "mean", logprob_gap, description=desc)
     )
+
+
+def _pdiff(name: str, group: str, desc: str) -> None:
+    register_metric(Metric(name, (group,), "magnitude", True, "mean", prob_diff, description=desc))
 
 
 _acc("efficacy", "efficacy", "edited prompts: greedy token is the new answer")
@@ -266,6 +287,19 @@ register_metric(
         "membership_auc",
         target_loss,
         description="AUC of loss separating forgotten facts from unseen ones (0.5 = forgotten)",
+        ideal=0.5,
+    )
+)
+register_metric(
+    Metric(
+        "membership_gap",
+        ("membership",),
+        "membership",
+        False,
+        "membership_gap",
+        target_loss,
+        description="|membership AUC - 0.5|: distance from indistinguishable (either side)",
+        ideal=0.0,
     )
 )
 _prob("efficacy_score", "efficacy", "ES: P(new) > P(old) on edited prompts")
@@ -277,3 +311,7 @@ _mag("efficacy_magnitude", "efficacy", "mean log P(new) - log P(old) on edited p
 _mag("paraphrase_magnitude", "generalization", "mean log P(new) - log P(old) in other formats")
 _mag("neighborhood_magnitude", "specificity", "mean log P(true) - log P(new) on neighbours")
 _mag("portability_magnitude", "portability", "mean log P(implied new) - log P(implied old)")
+_pdiff("efficacy_prob_diff", "efficacy", "EM: mean P(new) - P(old) on edited prompts")
+_pdiff("paraphrase_prob_diff", "generalization", "PM: mean P(new) - P(old) in other formats")
+_pdiff("neighborhood_prob_diff", "specificity", "NM: mean P(true) - P(new) on neighbours")
+_pdiff("portability_prob_diff", "portability", "mean P(implied new) - P(implied old)")

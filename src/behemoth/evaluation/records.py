@@ -1,7 +1,9 @@
 """Tidy results: one row per run x metric x split, per-item values kept in a separate table.
 
 Every row names the protocol that produced it (and its version), so results of different
-semantics (one-shot vs sequential editing) never mix silently. Written as Parquet and JSONL.
+semantics (one-shot vs sequential editing) never mix silently. Metric rows also carry ``phase``
+("pre": the unedited model, "post": the edited one), ``edits_applied`` (0 for pre rows), ``n``
+and a 95% interval (``ci_low``, ``ci_high``, ``interval``). Written as Parquet and JSONL.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pyarrow.parquet as pq
 
 #: The evaluation protocol; bump the version whenever a metric's definition changes.
 PROTOCOL = "behemoth-eval"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: phase, edits_applied on every row, 95% intervals, score, prob diffs
 ITEM_COLUMNS = ("run", "metric", "group", "split", "item", "edit", "subject", "relation", "value")
 
 
@@ -80,10 +82,19 @@ class Records:
             )
         return pa.concat_tables(self.items)
 
-    def value(self, metric: str, split: str | None = None) -> float:
-        """The value of one metric (on one split; without a split, the item-weighted mean)."""
+    def value(self, metric: str, split: str | None = None, phase: str = "post") -> float:
+        """The value of one metric on one split, post-edit unless ``phase="pre"``.
+
+        Without a split, the item-weighted mean over the metric's splits (kept for callers that
+        want one figure; headline tables report each split separately, see :meth:`summary`).
+        Rows without a ``phase`` count as post-edit.
+        """
         rows = [
-            r for r in self.rows if r["metric"] == metric and (split is None or r["split"] == split)
+            r
+            for r in self.rows
+            if r["metric"] == metric
+            and (split is None or r["split"] == split)
+            and r.get("phase", "post") == phase
         ]
         if not rows:
             raise KeyError(f"no record of {metric!r}" + (f" on split {split!r}" if split else ""))
@@ -94,34 +105,41 @@ class Records:
         return float(sum(r["value"] * r["n"] for r in ok) / n) if n else float("nan")
 
     def table(self) -> str:
-        """A readable table: one line per metric and split."""
-        head = f"{'metric':<24} {'split':<28} {'value':>10} {'n':>7}  family"
+        """A readable table: one line per metric, split and phase, with n and the 95% interval."""
+        head = (
+            f"{'metric':<24} {'split':<28} {'phase':<5} {'value':>10} {'95% interval':>21} "
+            f"{'n':>7}  family"
+        )
         lines = [head, "-" * len(head)]
         for r in self.rows:
-            v = r["value"]
-            vs = (
-                "nan"
-                if isinstance(v, float) and math.isnan(v)
-                else (f"{v:.4f}" if abs(v) < 1e5 else f"{v:.4g}")
-            )
-            arrow = "^" if r["higher_is_better"] else "v"
             lines.append(
-                f"{r['metric']:<24} {r['split']:<28} {vs:>10} {r['n']:>7}  {r['family']} {arrow}"
+                f"{r['metric']:<24} {r['split']:<28} {r.get('phase', ''):<5} "
+                f"{_fmt(r['value']):>10} {_ci(r):>21} {r['n']:>7}  {r['family']} {_arrow(r)}"
             )
         return "\n".join(lines)
 
     def summary(self) -> str:
-        """One line per metric: its item-weighted mean over splits (the headline figures)."""
-        seen: dict[str, dict[str, Any]] = {}
+        """The headline figures: per metric and split (never pooled across splits), the
+        post-edit value with n and its 95% interval, next to the pre-edit value when known."""
+        pre = {
+            (r["metric"], r["split"]): r
+            for r in self.rows
+            if r.get("phase") == "pre" and r["group"] not in ("world", "cost")
+        }
+        head = (
+            f"{'metric':<24} {'split':<28} {'pre-edit':>9} {'post-edit':>10} "
+            f"{'95% interval':>21} {'n':>7}  family"
+        )
+        lines = [head, "-" * len(head)]
         for r in self.rows:
-            if r["group"] not in ("world", "cost"):
-                seen.setdefault(r["metric"], r)
-        lines = [f"{'metric':<24} {'all splits':>10} {'n':>7}  family"]
-        for name, r in seen.items():
-            n = sum(x["n"] for x in self.rows if x["metric"] == name)
-            v = self.value(name) if r["aggregation"] == "mean" else float(r["value"])
-            arrow = "^" if r["higher_is_better"] else "v"
-            lines.append(f"{name:<24} {v:>10.4f} {n:>7}  {r['family']} {arrow}")
+            if r["group"] in ("world", "cost") or r.get("phase", "post") != "post":
+                continue
+            p = pre.get((r["metric"], r["split"]))
+            pv = _fmt(p["value"]) if p else "-"
+            lines.append(
+                f"{r['metric']:<24} {r['split']:<28} {pv:>9} {_fmt(r['value']):>10} "
+                f"{_ci(r):>21} {r['n']:>7}  {r['family']} {_arrow(r)}"
+            )
         return "\n".join(lines)
 
     def write(self, out: str | Path) -> None:
@@ -135,6 +153,25 @@ class Records:
         tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
         tmp.replace(out / "records.jsonl")
         _write_parquet(self.items_table(), out / "items.parquet")
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "nan"
+    return f"{v:.4f}" if abs(v) < 1e5 else f"{v:.4g}"
+
+
+def _ci(r: dict[str, Any]) -> str:
+    lo, hi = r.get("ci_low"), r.get("ci_high")
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+        return "-"
+    return f"[{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def _arrow(r: dict[str, Any]) -> str:
+    if r.get("ideal") is not None and not r["higher_is_better"]:
+        return f"-> {r['ideal']:g}"
+    return "^" if r["higher_is_better"] else "v"
 
 
 def _jsonable(r: dict[str, Any]) -> dict[str, Any]:

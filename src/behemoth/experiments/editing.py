@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from behemoth.editors.base import Editor, EditResult
+from behemoth.editors.context import EditContext
 from behemoth.evaluation.cost import EditCost
 from behemoth.evaluation.evaluate import evaluate, reference_scores
 from behemoth.evaluation.records import Records
@@ -49,20 +50,21 @@ def run_edit(
 ) -> EditRun:
     """Apply ``scenario``'s batches with ``editor`` (prepared on ``model``) and evaluate.
 
-    The editor is given the scenario's retain mix (:meth:`Editor.set_retain`), which is
-    disjoint from the test sets, so replay-based editors never rehearse what is measured.
+    Every batch gets the same :class:`EditContext`: the world, the scenario's retain mix
+    (disjoint from the test sets, so replay-based editors never rehearse what is measured), its
+    editor facts if any, and the run's lineage (what an editor carries from batch to batch).
 
     ``model`` is the unedited reference and is never modified. ``reference``: its scores on the
     scenario's test sets (computed here if not given). ``eval_every``: with several batches,
     also evaluate after every N batches (rows carry ``edits_applied``).
     """
     ref = reference if reference is not None else reference_scores(model, scenario)
-    editor.set_retain(scenario.retain.probes)  # rehearse the retain mix, never the test facts
+    context = EditContext.for_scenario(world, scenario)
     current, result = model, None
     batches: list[dict[str, Any]] = []
     records = Records()
     for i, batch in enumerate(scenario.batches):
-        result = editor.apply(current, [scenario.requests[j] for j in batch])
+        result = editor.apply(current, [scenario.requests[j] for j in batch], context)
         current = result.model
         batches.append(
             {

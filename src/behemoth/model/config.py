@@ -86,7 +86,9 @@ class TrainConfig(StrictConfig):
     )
     eval_every: int = Field(200, ge=1, description="Steps between evaluations on the probes.")
     eval_sets: list[str] | None = Field(
-        None, description="Probe sets evaluated during training (null = all of the world's)."
+        None,
+        description="Probe sets evaluated every eval_every steps besides the target set (null = "
+        "all of the world's, [] = the target set only); all are evaluated once at the end.",
     )
     eval_batch_size: int = Field(2048, ge=1, description="Prompts per evaluation forward pass.")
     target_set: str | None = Field(

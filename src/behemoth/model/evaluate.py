@@ -1,6 +1,6 @@
 """Evaluation during training: exact greedy accuracy and answer loss on the world's probes.
 
-Uses the project's one batched scorer (:func:`behemoth.evaluation.scoring.score`): prompts of
+Uses the project's one batched scorer (:func:`behemoth.model.scoring.score`): prompts of
 equal length are stacked, one forward pass per group, only the last position's logits kept.
 """
 
@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from behemoth.errors import ConfigError
-from behemoth.evaluation.scoring import score
+from behemoth.model.scoring import score
 from behemoth.world.probes import ProbeSet
 
 
@@ -30,7 +30,7 @@ def check_sets(probes: dict[str, ProbeSet], names: list[str], field: str) -> Non
             )
 
 
-def evaluate_probes(
+def probe_metrics(
     model: torch.nn.Module, probes: dict[str, ProbeSet], names: list[str], batch_size: int = 2048
 ) -> dict[str, dict[str, float]]:
     """Per probe set: ``acc`` (greedy next token == answer) and ``loss`` (mean -log p(answer))."""

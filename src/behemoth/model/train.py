@@ -26,13 +26,14 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from behemoth.errors import BehemothError, ConfigError, OutputExistsError
-from behemoth.io import read_json, write_json
+from behemoth.io import check_out, clean_leftovers, out_lock, read_json, write_json
 from behemoth.model.build import build_model, count_params
 from behemoth.model.checkpoint import TrainState, read_checkpoint, restore, save_checkpoint
 from behemoth.model.config import RunConfig
-from behemoth.model.evaluate import check_sets, default_target, evaluate_probes
+from behemoth.model.evaluate import check_sets, default_target, probe_metrics
 from behemoth.model.export import META, export_model
 from behemoth.model.logplot import LOG, write_log
+from behemoth.model.malloc import keep_freed_memory
 from behemoth.world.world import World
 
 log = logging.getLogger(__name__)
@@ -106,11 +107,8 @@ def _prepare_out(out: Path, resume: bool, force: bool) -> dict[str, Any] | None:
     """Check ``out`` and its partial directory; return what to resume from (``run`` = the
     interrupted run's config and world, ``checkpoint`` = its last checkpoint or None)."""
     part = partial_dir(out)
-    if out.exists() and any(out.iterdir()) and not force:
-        what = "a trained model" if (out / META).exists() else "files"
-        raise OutputExistsError(
-            f"--out: {out} already holds {what}; choose another directory or pass --force"
-        )
+    check_out(out, force, META, "a trained model")
+    check_out(part, True)  # no live run trains into the same place
     if part.exists():
         if resume and (part / RUN).is_file():
             return {"run": read_json(part / RUN), "checkpoint": read_checkpoint(part)}
@@ -141,8 +139,24 @@ def train_model(
     checkpoint's config is used; if given, it must equal it). ``on_step(step, info)`` is called
     after every optimizer step (info: loss, tokens; plus ``eval`` after an evaluation).
     """
-    world = world if isinstance(world, World) else World.load(world)
     out = Path(out)
+    check_out(out, force, META, "a trained model")  # before the world is even loaded
+    world = world if isinstance(world, World) else World.load(world)
+    with out_lock(out):
+        return _train_locked(world, cfg, out, resume, force, progress, on_step)
+
+
+def _train_locked(
+    world: World,
+    cfg: RunConfig | None,
+    out: Path,
+    resume: bool,
+    force: bool,
+    progress: bool,
+    on_step: StepCallback | None,
+) -> Path:
+    """:func:`train_model` while holding the lock of ``out`` (and so of ``out.partial``)."""
+    clean_leftovers(out)
     found = _prepare_out(out, resume, force)
     ckpt = None
     if found is not None:
@@ -164,6 +178,7 @@ def train_model(
         raise ConfigError(
             "config", "no config given and no run to resume", "pass a preset or a config"
         )
+    keep_freed_memory()
     threads = torch.get_num_threads()
     if cfg.train.threads is not None:
         torch.set_num_threads(cfg.train.threads)
@@ -224,7 +239,7 @@ def _train(
         write_json(part / RUN, {"config": cfg.to_dict(), "world_fingerprint": world.fingerprint})
 
     def evaluate() -> dict[str, dict[str, float]]:
-        return evaluate_probes(model, probes, eval_names, t.eval_batch_size)
+        return probe_metrics(model, probes, eval_names, t.eval_batch_size)
 
     def record(train_loss: float | None) -> dict[str, Any]:
         rec = {
@@ -317,6 +332,10 @@ def _finish(
     force: bool,
 ) -> None:
     last = state.log[-1]
+    final = last["sets"]
+    if set(final) != {n for n, p in world.probes.items() if len(p)}:
+        # the log followed fewer sets (train.eval_sets): the result scores them all, once
+        final = probe_metrics(model, world.probes, list(world.probes), cfg.train.eval_batch_size)
     reached = next(
         (
             r
@@ -339,7 +358,7 @@ def _finish(
             "epochs": last.get("epochs"),
             "target_set": target,
             "tokens_to_target": reached["tokens"] if reached else None,
-            "final": last["sets"],
+            "final": final,
         },
     }
     seconds_to_target = None

@@ -3,7 +3,8 @@
 ``build_scenario(world, name, overrides, seed)`` runs a registered builder (``single``,
 ``k-different``, ``k-identical``, ``stream``, ``refusal``, ``forget-relation``, ``nested-ono``);
 ``export_jsonl`` / ``load_jsonl`` convert a scenario to and from the reference's instruction
-JSONL.
+JSONL. Every scenario carries ``editor_facts`` and ``retain``, disjoint from its tests;
+``check_editor_inputs`` enforces that for anything an editor builds.
 """
 
 from behemoth.scenarios.jsonl import export_jsonl, export_probes, load_jsonl
@@ -16,14 +17,17 @@ from behemoth.scenarios.scenario import (
     register_scenario,
     scenario_names,
 )
+from behemoth.scenarios.split import EditorInputLeak, check_editor_inputs
 from behemoth.scenarios.testset import TestSet
 
 __all__ = [
+    "EditorInputLeak",
     "EditRequest",
     "Scenario",
     "ScenarioConfig",
     "TestSet",
     "build_scenario",
+    "check_editor_inputs",
     "export_jsonl",
     "export_probes",
     "get_scenario",

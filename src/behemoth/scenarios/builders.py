@@ -31,7 +31,7 @@ from behemoth.scenarios.render import (
 )
 from behemoth.scenarios.request import EditRequest
 from behemoth.scenarios.scenario import Scenario, ScenarioConfig, register_scenario
-from behemoth.scenarios.suite import build_tests
+from behemoth.scenarios.suite import build_splits
 from behemoth.world.rng import derive_rng
 from behemoth.world.vocab import OO
 from behemoth.world.world import World
@@ -121,16 +121,17 @@ def _finish(
     held_out: np.ndarray | None = None,
     batches: list[list[int]] | None = None,
 ) -> Scenario:
-    tests, retain = build_tests(world, requests, cfg, mode, rng, held_out=held_out)
+    sp = build_splits(world, requests, cfg, mode, rng, held_out=held_out)
     return Scenario(
         name,
         mode,
         {"scenario": name, **cfg.to_dict()},
         world.fingerprint,
         requests,
-        tests,
-        retain,
+        sp.tests,
+        sp.retain,
         batches or [],
+        sp.editor_facts,
     )
 
 

@@ -19,7 +19,7 @@ from behemoth.errors import BehemothError
 from behemoth.scenarios.render import REFUSAL_TWIN, subject_spans
 from behemoth.scenarios.request import EditRequest
 from behemoth.scenarios.scenario import MODES, Scenario, ScenarioConfig
-from behemoth.scenarios.suite import build_tests
+from behemoth.scenarios.suite import build_splits
 from behemoth.scenarios.testset import TestSet, concat_probes, make_testset
 from behemoth.world.probes import ProbeSet
 from behemoth.world.rng import derive_rng
@@ -131,8 +131,13 @@ def load_jsonl(
                 f"{path}:{n}: not an instruction row of this world ({e}); "
                 "export it from a scenario of the same world"
             ) from None
-        if len(out) != 1:
-            raise BehemothError(f"{path}:{n}: the output must be one word (got {row['output']!r})")
+        if not out:
+            raise BehemothError(f"{path}:{n}: the output is empty; it must hold the answer word")
+        if len(out) > 1:  # the reference's answers: "OO o" (questions), "OO OO" (refusal)
+            if all(t == OO for t in out):  # the filler is the last two; before them, the marker
+                ids, out = ids + out[:-2], out[:1]
+            else:
+                ids, out = ids + out[:-1], out[-1:]
         prompt = tuple([EOT, *ids] if not ids or ids[0] != EOT else ids)
         hit = index.get(prompt)
         if hit is None:
@@ -173,7 +178,7 @@ def load_jsonl(
         m = retain.probes.relation == r
         in_retain[retain.probes.subject[m]] = True
         held = np.flatnonzero(~forgotten & ~in_retain)
-    tests, retain = build_tests(
+    sp = build_splits(
         world, requests, cfg, mode, derive_rng(cfg.seed, name), held_out=held, retain=retain
     )
     return Scenario(
@@ -182,8 +187,9 @@ def load_jsonl(
         {"scenario": name, "source": str(path), **cfg.to_dict()},
         world.fingerprint,
         requests,
-        tests,
-        retain,
+        sp.tests,
+        sp.retain,
+        editor_facts=sp.editor_facts,
     )
 
 

@@ -16,9 +16,9 @@ import numpy as np
 from pydantic import Field
 
 from behemoth.config import StrictConfig, resolve
-from behemoth.errors import ConfigError, suggest
+from behemoth.registry import Registry
 from behemoth.scenarios.request import EditRequest
-from behemoth.scenarios.testset import GROUPS, TestSet
+from behemoth.scenarios.testset import GROUPS, TestSet, concat_probes, make_testset
 from behemoth.world.probes import ProbeSet
 from behemoth.world.vocab import Vocabulary
 from behemoth.world.world import World
@@ -55,11 +55,29 @@ class ScenarioConfig(StrictConfig):
         le=1.0,
         description="Largest share of each pool the retain mix may take (the rest is held out for tests).",
     )
+    editor_same_subject: int = Field(
+        1,
+        ge=0,
+        description="Other-relation facts of each edited subject kept for editors (KL prompts), "
+        "never tested; a subject always keeps one for the same_subject test.",
+    )
+    editor_other: int = Field(
+        5,
+        ge=0,
+        description="Untouched facts per edit kept for editors (context, replay), never tested.",
+    )
 
 
 @dataclass
 class Scenario:
-    """Edit requests (in order), named test sets, the retain mix and the edit batches."""
+    """Edit requests (in order), named test sets, the retain mix, the edit batches and the
+    editor facts.
+
+    ``retain`` (facts a tuning editor rehearses) and ``editor_facts`` (facts any editor may use
+    internally: KL / essence prompts, context prefixes, replay) are disjoint from every test
+    set, by (subject, relation) and by prompt; :func:`behemoth.scenarios.split.check_editor_inputs`
+    enforces it for anything else an editor builds.
+    """
 
     name: str
     mode: str
@@ -69,6 +87,7 @@ class Scenario:
     tests: dict[str, TestSet]
     retain: TestSet
     batches: list[list[int]] = field(default_factory=list)
+    editor_facts: TestSet = field(default_factory=lambda: no_editor_facts())
 
     def __post_init__(self) -> None:
         if not self.batches:
@@ -87,11 +106,17 @@ class Scenario:
     def summary(self) -> str:
         lines = [
             f"scenario {self.name} ({self.mode}): {len(self.requests)} requests in "
-            f"{len(self.batches)} batch(es), retain mix {len(self.retain)} facts"
+            f"{len(self.batches)} batch(es), retain mix {len(self.retain)} facts, "
+            f"editor facts {len(self.editor_facts)}"
         ]
         for t in self.tests.values():
             lines.append(f"  {t.name:<40} {len(t):>7,}")
         return "\n".join(lines)
+
+
+def no_editor_facts() -> TestSet:
+    """An empty editor-fact set (a scenario built without one gives editors nothing to use)."""
+    return make_testset("editor", "facts", concat_probes([]))
 
 
 def requests_probes(
@@ -143,36 +168,30 @@ class ScenarioSpec:
     description: str
 
 
-SCENARIOS: dict[str, ScenarioSpec] = {}
+def _load_builtin() -> None:
+    import behemoth.scenarios.builders  # noqa: F401  (registers the built-in scenarios)
+    import behemoth.scenarios.reference  # noqa: F401
+
+
+SCENARIOS: Registry[ScenarioSpec] = Registry("scenario", field="--scenario", loader=_load_builtin)
 
 
 def register_scenario(
     name: str, config: type[ScenarioConfig], description: str
 ) -> Callable[[Builder], Builder]:
     def deco(fn: Builder) -> Builder:
-        if name in SCENARIOS:
-            raise ValueError(f"scenario {name!r} registered twice")
-        SCENARIOS[name] = ScenarioSpec(name, config, fn, description)
+        SCENARIOS.add(name, ScenarioSpec(name, config, fn, description))
         return fn
 
     return deco
 
 
 def get_scenario(name: str) -> ScenarioSpec:
-    import behemoth.scenarios.builders  # noqa: F401  (registers the built-in scenarios)
-
-    try:
-        return SCENARIOS[name]
-    except KeyError:
-        raise ConfigError(
-            "--scenario", f"unknown scenario {name!r}", suggest(name, SCENARIOS)
-        ) from None
+    return SCENARIOS.get_entry(name)
 
 
 def scenario_names() -> list[str]:
-    import behemoth.scenarios.builders  # noqa: F401
-
-    return sorted(SCENARIOS)
+    return SCENARIOS.names()
 
 
 def build_scenario(

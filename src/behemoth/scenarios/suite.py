@@ -18,15 +18,23 @@ Given the requests, every test follows from the world's graph:
   model never saw with them).
 
 Specificity prompts use the world's trained statement template (what the model knows); the
-retain mix uses the edits' own format. The retain mix (same value, same relation, other
-relations, reference proportions) is drawn from the same pools first; the specificity splits
-use only what it left, so the two are disjoint. The edited subjects' other facts never enter
-the retain mix.
+retain mix and the editor facts use the edits' own format. Both training inputs are drawn
+from the same pools first; the specificity splits use only what they left, so training and
+test facts are disjoint at the (subject, relation) level (see :mod:`behemoth.scenarios.split`
+for the editor-fact design and the check). The edited subjects' other facts never enter the
+retain mix, except in forget scenarios (below). Other subjects holding an edit's *new* value
+form their own split (``same_new_value``), as the reference tests for different edits.
+
+Forget scenarios: the held-out subjects are a test of generalization, so none of their facts
+(of any relation) enters a training mix; as the remaining untouched subjects are then none,
+the retain mix rehearses the forgotten subjects' *other* relations (a share of them; the rest
+is the ``same_subject`` test).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,6 +55,15 @@ def _pick(rng: np.random.Generator, idx: np.ndarray, n: int | None) -> np.ndarra
     return np.sort(rng.choice(idx, size=n, replace=False))
 
 
+@dataclass
+class Splits:
+    """What a scenario is built from: test sets, the retain mix and the editor facts."""
+
+    tests: dict[str, TestSet]
+    retain: TestSet
+    editor_facts: TestSet
+
+
 def build_tests(
     world: World,
     requests: list[EditRequest],
@@ -56,7 +73,23 @@ def build_tests(
     held_out: np.ndarray | None = None,
     retain: TestSet | None = None,
 ) -> tuple[dict[str, TestSet], TestSet]:
-    """Every test set of the requests, and the retain mix (drawn here unless ``retain`` given).
+    """Every test set of the requests and the retain mix (:func:`build_splits` without the
+    editor facts; kept for callers of the two-set form)."""
+    sp = build_splits(world, requests, cfg, mode, rng, held_out, retain)
+    return sp.tests, sp.retain
+
+
+def build_splits(
+    world: World,
+    requests: list[EditRequest],
+    cfg: ScenarioConfig,
+    mode: str,
+    rng: np.random.Generator,
+    held_out: np.ndarray | None = None,
+    retain: TestSet | None = None,
+) -> Splits:
+    """Every test set of the requests, the retain mix (drawn here unless ``retain`` given) and
+    the editor facts.
 
     ``held_out`` (forget scenarios): subjects of the forgotten relation kept out of training,
     tested for whether forgetting generalizes to them.
@@ -72,7 +105,7 @@ def build_tests(
     _efficacy(world, requests, mode, add)
     if so:
         _generalization(world, requests, so, mode, add)
-    retain_set = _specificity_and_retain(
+    retain_set, editor_set = _specificity_and_retain(
         world, requests, so, ono, cfg, mode, rng, held_out, retain, add
     )
     if so and mode == "edit":
@@ -81,7 +114,7 @@ def build_tests(
         _portability_ono(world, requests, ono, cfg, rng, add)
     if mode == "forget":
         _forgetting_extra(world, requests, so, cfg, rng, held_out, add)
-    return tests, retain_set
+    return Splits(tests, retain_set, editor_set)
 
 
 def _efficacy(world: World, requests: list[EditRequest], mode: str, add: Add) -> None:
@@ -165,11 +198,12 @@ def _specificity_and_retain(
     held_out: np.ndarray | None,
     retain: TestSet | None,
     add: Add,
-) -> TestSet:
+) -> tuple[TestSet, TestSet]:
+    """Specificity splits, the retain mix and the editor facts (returned: retain, editor)."""
     g, V = world.graph, world.vocab
     S, R = g.objects.shape
     # Specificity asks what the model knows: the world's trained statement template. The retain
-    # mix is training data next to the edits: their format.
+    # mix and the editor facts are inputs next to the edits: their format.
     spec_tmpl = statement_templates(world)[0]
     retain_tmpl = requests[so[0]].template if so else spec_tmpl
     edited = np.zeros((S, R), bool)
@@ -194,34 +228,61 @@ def _specificity_and_retain(
     rel_mask = np.zeros(R, bool)
     rel_mask[r_arr] = True
     same_value = np.zeros((S, R), bool)
+    new_value = np.zeros((S, R), bool)
     for i in so:
         q = requests[i]
         same_value[:, q.relation] |= g.objects[:, q.relation] == q.old_object
+        if mode == "edit" and q.new_object >= 0:
+            new_value[:, q.relation] |= g.objects[:, q.relation] == q.new_object
+    new_value &= ~same_value
     untouched = ~esub[:, None] & ~excluded
+    same_subject = esub[:, None] & ~excluded
+    # Editor facts come from their own stream: a scenario rebuilt from its JSONL (same seed,
+    # same requests and retain mix) gets the same ones.
+    editor_rng = derive_rng(cfg.seed, "editor-facts")
+    reserved = _reserve_same_subject(same_subject, cfg.editor_same_subject, editor_rng)
     pools = {
-        "same_subject": esub[:, None] & ~excluded,
+        "same_subject": same_subject & ~reserved,
         "same_value": untouched & same_value,
-        "same_relation": untouched & rel_mask[None, :] & ~same_value,
+        "same_new_value": untouched & new_value,
+        "same_relation": untouched & rel_mask[None, :] & ~same_value & ~new_value,
         "other": untouched & ~rel_mask[None, :],
     }
+    # Training inputs never touch a held-out subject of a forget scenario (any relation).
+    no_train = np.zeros(S, bool)
+    if mode == "forget" and held_out is not None:
+        no_train[held_out] = True
+    train = {k: v & ~no_train[:, None] for k, v in pools.items()}
+    train["same_relation"] = train["same_relation"] | train.pop("same_new_value")
+    if mode == "forget":  # no untouched subject is left to rehearse: the forgotten ones' others
+        train["other"] = train["other"] | train["same_subject"]
     K = max(len(requests), 1)
     if retain is None:
-        retain_flat = _draw_retain(world, requests, so, pools, cfg, K, rng)
+        retain_flat = _draw_retain(world, requests, so, train, cfg, K, rng)
         retain = _so_set(world, "retain", "mix", retain_tmpl, retain_flat)
     else:
         retain_flat = retain.probes.subject * R + retain.probes.relation
-    in_retain = np.zeros(S * R, bool)
-    in_retain[retain_flat] = True
+    in_train = np.zeros(S * R, bool)
+    in_train[retain_flat] = True
+    editor_flat = _draw_editor(
+        train, in_train, np.flatnonzero(reserved.reshape(-1)), cfg, K, editor_rng
+    )
+    in_train[editor_flat] = True
+    editor = _so_set(world, "editor", "facts", retain_tmpl, editor_flat)
     # Competitor for NS (ROME): a same-relation neighbour compares its true object with the new
-    # object of an edit on that relation (the edit sharing its old value, for same_value).
+    # object of an edit on that relation (the edit sharing its old value, for same_value); a
+    # holder of an edit's new value compares its true object (that new value) with the edit's
+    # old one (did the edit pull the new value's holders towards the old value?).
     by_rel: dict[int, list[int]] = {}
     by_val: dict[tuple[int, int], int] = {}
+    by_new: dict[tuple[int, int], int] = {}
     for i in so:
         q = requests[i]
         by_rel.setdefault(q.relation, []).append(i)
         by_val.setdefault((q.relation, q.old_object), i)
+        by_new.setdefault((q.relation, q.new_object), i)
     for split, mask in pools.items():
-        flat = np.flatnonzero(mask.reshape(-1) & ~in_retain)
+        flat = np.flatnonzero(mask.reshape(-1) & ~in_train)
         flat = _pick(rng, flat, cfg.specificity_size)
         s, r = flat // R, flat % R
         edit = np.full(len(flat), -1, dtype=np.int64)
@@ -230,9 +291,10 @@ def _specificity_and_retain(
             for i in so:
                 first.setdefault(requests[i].subject, i)
             edit = np.array([first[int(x)] for x in s], dtype=np.int64)
-        elif split == "same_value":
+        elif split in ("same_value", "same_new_value"):
+            table = by_val if split == "same_value" else by_new
             edit = np.array(
-                [by_val[(int(a), int(g.objects[b, a]))] for a, b in zip(r, s)], dtype=np.int64
+                [table[(int(a), int(g.objects[b, a]))] for a, b in zip(r, s)], dtype=np.int64
             )
         elif split == "same_relation":
             edit = np.array(
@@ -241,6 +303,8 @@ def _specificity_and_retain(
         other = np.full(len(flat), -1, dtype=np.int64)
         if split in ("same_value", "same_relation") and mode != "forget":
             other = np.array([requests[e].target_new for e in edit], dtype=np.int64)
+        elif split == "same_new_value":
+            other = np.array([requests[e].target_old for e in edit], dtype=np.int64)
         add(_so_set(world, "specificity", split, spec_tmpl, flat, edit, other))
     if holders.any():
         flat = _pick(rng, np.flatnonzero(holders.reshape(-1)), cfg.specificity_size)
@@ -261,7 +325,44 @@ def _specificity_and_retain(
         )
     if ono:
         _ono_specificity(world, requests, ono, cfg, rng, add)
-    return retain
+    return retain, editor
+
+
+def _reserve_same_subject(
+    pool: np.ndarray, per_subject: int, rng: np.random.Generator
+) -> np.ndarray:
+    """[S, R] mask: up to ``per_subject`` of each edited subject's other facts, kept for editors.
+
+    A subject keeps at least one fact for the ``same_subject`` test, so with one other relation
+    nothing is reserved (editors then use subject-only prompts, which are no test prompt).
+    """
+    out = np.zeros_like(pool)
+    if per_subject == 0:
+        return out
+    for s in np.flatnonzero(pool.any(axis=1)):
+        cols = np.flatnonzero(pool[s])
+        n = min(per_subject, len(cols) - 1)
+        if n > 0:
+            out[s, rng.choice(cols, size=n, replace=False)] = True
+    return out
+
+
+def _draw_editor(
+    train: dict[str, np.ndarray],
+    taken: np.ndarray,
+    reserved: np.ndarray,
+    cfg: ScenarioConfig,
+    K: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Flat S-O edge ids of the editor facts: the reserved same-subject facts, and up to
+    ``editor_other`` per edit of the untouched facts the retain mix left (at most a quarter of
+    them, so the specificity splits keep the rest)."""
+    free = (train["same_relation"] | train["other"]).reshape(-1) & ~taken
+    free[reserved] = False
+    flat = np.flatnonzero(free)
+    pick = _pick(rng, flat, min(cfg.editor_other * K, len(flat) // 4))
+    return np.sort(np.concatenate([reserved, pick]).astype(np.int64))
 
 
 def _draw_retain(
@@ -273,19 +374,22 @@ def _draw_retain(
     K: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Flat S-O edge ids of the retain mix: same value per edit, same relation, other relations."""
+    """Flat S-O edge ids of the retain mix: same value, same relation, other relations.
+
+    The same-value share is capped once per (relation, old value), as the reference generator
+    does: k edits sharing one value take ``min(retain_same_value, retain_share * holders)``
+    holders together, so the held-out same-value test keeps the rest (drawing per edit from
+    what the previous edits left would drain it to one fact for k = 5).
+    """
     g = world.graph
     R = g.n_relations
     share = cfg.retain_share
     chosen: list[np.ndarray] = []
-    sv = pools["same_value"].copy()
-    for i in so:
-        q = requests[i]
-        col = np.flatnonzero(sv[:, q.relation] & (g.objects[:, q.relation] == q.old_object))
+    sv = pools["same_value"]
+    for r, v in sorted({(requests[i].relation, requests[i].old_object) for i in so}):
+        col = np.flatnonzero(sv[:, r] & (g.objects[:, r] == v))
         n = min(cfg.retain_same_value, int(share * len(col)))
-        pick = _pick(rng, col, n)
-        sv[pick, q.relation] = False  # not drawn twice by another edit with the same value
-        chosen.append(pick * R + q.relation)
+        chosen.append(_pick(rng, col, n) * R + r)
     for name, per_edit in (
         ("same_relation", cfg.retain_same_relation),
         ("other", cfg.retain_other),
@@ -412,13 +516,12 @@ def _forgetting_extra(
         add(make_testset("forgetting", "held_out", p, np.full(len(p), target), old))
     # Membership (Shokri et al. 2017 style, loss-based): members are the forgotten facts with their
     # true objects; non-members are the same prompts answered by an object the model never saw
-    # with them (uniform over the relation's other objects).
+    # with them: uniform over the relation's objects other than the true one and the edge's
+    # minority (dissenting) object, which the corpus does state.
     s = np.array([requests[i].subject for i in so])
     rr = np.full(len(s), r)
     true = g.objects[s, r]
-    n_obj = world.config.objects
-    fake = derive_rng(cfg.seed, "membership").integers(0, n_obj - 1, size=len(s))
-    fake += fake >= true
+    fake = _unseen_objects(true, g.minority[s, r], world.config.objects, cfg.seed)
     mem = edge_prompts(world, tmpl, "S-O", s, rr, true)
     non = edge_prompts(world, tmpl, "S-O", s, rr, fake)
     both = concat_probes([mem, non])
@@ -426,3 +529,16 @@ def _forgetting_extra(
     member = np.concatenate([np.ones(len(s), bool), np.zeros(len(s), bool)])
     edit = np.concatenate([np.array(so), np.array(so)])
     add(make_testset("membership", "forgotten_vs_unseen", both, None, -1, edit, member))
+
+
+def _unseen_objects(true: np.ndarray, minority: np.ndarray, n_obj: int, seed: int) -> np.ndarray:
+    """Per item, an object uniform over 0..n_obj-1 except its true and minority objects."""
+    rng = derive_rng(seed, "membership")
+    out = np.empty(len(true), dtype=np.int64)
+    for i, (t, m) in enumerate(zip(true, minority)):
+        seen = sorted({int(t), int(m)} - {-1})
+        x = int(rng.integers(0, n_obj - len(seen)))
+        for v in seen:  # shift past the excluded objects, in increasing order
+            x += x >= v
+        out[i] = x
+    return out

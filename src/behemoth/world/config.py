@@ -64,6 +64,11 @@ class WorldConfig(StrictConfig):
         ge=2,
         description="Words per subject token position; more subjects use several tokens.",
     )
+    vocab: Literal["behemoth", "reference"] = Field(
+        "behemoth",
+        description="Token ids: behemoth's own layout, or the reference generator's (4-digit "
+        "words whose token ids equal their numbers; see behemoth.world.reference_vocab).",
+    )
     shard_units: int = Field(1 << 23, ge=1, description="Corpus documents per written token shard.")
 
     @model_validator(mode="after")
@@ -146,6 +151,21 @@ class WorldConfig(StrictConfig):
                 f"{self.questions_entity_frac}: more questions than question subjects can hold",
                 "lower questions_frac or raise questions_entity_frac",
             )
+        if self.vocab == "reference":
+            for name in ("relations", "objects", "nested_objects"):
+                if getattr(self, name) >= 1000:
+                    raise ConfigError(
+                        name,
+                        f"{getattr(self, name)} words would take two tokens each in the "
+                        "reference's layout, which writes them as one",
+                        f"set {name} below 1000 or vocab=behemoth",
+                    )
+            if self.subjects > 1_000_000:
+                raise ConfigError(
+                    "subjects",
+                    "the reference's layout writes at most 10^6 subjects",
+                    "lower subjects or set vocab=behemoth",
+                )
         if self.template == "simple_repeats" and self.inversion_frac > 0:
             raise ConfigError(
                 "inversion_frac",

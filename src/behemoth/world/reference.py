@@ -50,14 +50,14 @@ import numpy as np
 from behemoth.errors import BehemothError, ConfigError
 from behemoth.io import atomic_dir, write_json
 from behemoth.world.config import WorldConfig
+from behemoth.world.corpus import Corpus
 from behemoth.world.graph import Graph
-from behemoth.world.probes import ProbeSet
+from behemoth.world.probes import ProbeSet, build_probes
 from behemoth.world.rng import derive_rng
+from behemoth.world.tokenizer import save_tokenizer
 from behemoth.world.vocab import AA, DOT, EOT, Vocabulary
 from behemoth.world.world import World, write_world
 
-#: Stream documents per exported text shard (the reference writes ~10^5-10^6 per shard).
-EXPORT_UNITS_PER_SHARD = 1_000_000
 EXPORT_CHUNK_UNITS = 1 << 14
 GRAPH_FILE = Path("metadata") / "relationship_graph.txt"
 #: Ours only: "relation object nested" for every (relation, object), so import is exact.
@@ -167,43 +167,105 @@ def reference_args(cfg: WorldConfig) -> dict[str, Any]:
     }
 
 
+def reference_shard_count(cfg: WorldConfig) -> int:
+    """Text shards the reference writes by default: one per 10^5 sentences (2x10^5 nested)."""
+    per = 2e5 if cfg.nested_objects else 1e5
+    return max(1, int(cfg.subjects * cfg.relations * cfg.repeats // per))
+
+
+def reference_twin(world: World) -> tuple[WorldConfig, Vocabulary, Corpus, dict[str, ProbeSet]]:
+    """The world in the reference's token ids: same graph, same random stream of sentences,
+    only the ids (and so the spelling) change. A world already in that layout is itself."""
+    if world.config.vocab == "reference":
+        return world.config, world.vocab, world.corpus, world.probes
+    try:
+        cfg = WorldConfig.from_dict({**world.config.to_dict(), "vocab": "reference"})
+    except ConfigError as e:
+        raise BehemothError(f"this world cannot be written in the reference's words: {e}") from None
+    vocab = Vocabulary.from_config(cfg)
+    return cfg, vocab, Corpus(cfg, world.graph, vocab), build_probes(cfg, world.graph, vocab)
+
+
+def _stored_order(world: World, rel: str, ours: set[str]) -> str | None:
+    """The reference's own file for ``rel`` kept by import, when every one of its lines is a
+    probe of this world (the reference shuffles its lines: this restores its order)."""
+    path = world.path / "reference" / rel
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    return text if all(line in ours for line in text.split("\n") if line) else None
+
+
+def _dump_reference_json(data: Any, indent: int | None = None) -> str:
+    """JSON spelled as the reference's ``json.dump`` spells it (insertion order, no newline)."""
+    return json.dumps(data, indent=indent)
+
+
 def export_reference(
     world: World | str | Path,
     out: str | Path,
     *,
     force: bool = False,
-    units_per_shard: int = EXPORT_UNITS_PER_SHARD,
+    units_per_shard: int | None = None,
     chunk_units: int = EXPORT_CHUNK_UNITS,
 ) -> dict[str, Any]:
-    """Write ``world`` in the reference's text layout into ``out`` (atomically); return its
-    ``metadata.json`` content. One pass over the corpus, the same stream as the token shards."""
+    """Write ``world`` in the reference's layout and words into ``out`` (atomically); return
+    its ``metadata.json`` content. One pass over the corpus, the same stream as the token
+    shards, spelled with the reference's 4-digit word ids (see :func:`reference_twin`).
+
+    ``units_per_shard`` defaults to the reference's shard count. For a world imported from the
+    reference, its own metadata files and the order of its validation lines are given back."""
     if not isinstance(world, World):
         world = World.load(world)
-    if units_per_shard < 1 or chunk_units < 1:
+    if chunk_units < 1 or (units_per_shard is not None and units_per_shard < 1):
         raise ConfigError("units_per_shard", "must be at least 1", "pass a positive number")
-    corpus, vocab, graph = world.corpus, world.vocab, world.graph
+    cfg, vocab, corpus, probes = reference_twin(world)
+    graph = world.graph
+    layout = vocab.ref
+    assert layout is not None
+    n_shards = reference_shard_count(cfg)
+    if units_per_shard is None:
+        units_per_shard = max(1, -(-corpus.n_units // n_shards))
     speller = TextSpeller(vocab)
+    kept = world.path / "reference"
     with atomic_dir(out, force=force, marker="metadata/metadata.json", what="an export") as tmp:
         for sub in ("data", "validations", "questions", "metadata"):
             (tmp / sub).mkdir()
-        tokens = 0
+        tokens = sentences = shards = 0
         for i, a in enumerate(range(0, corpus.n_units, units_per_shard)):
             b = min(corpus.n_units, a + units_per_shard)
+            shards += 1
             with open(tmp / "data" / f"full_text_{i}.txt", "wb") as f:
                 for c in range(a, b, chunk_units):
                     ids = corpus.render_positions(c, min(b, c + chunk_units))
                     tokens += int(ids.size)
+                    sentences += int(np.count_nonzero(ids == EOT))
                     f.write(speller.spell(ids))
-        words = vocab.words
-        for rel, p in _validation_files(world.probes, graph.nested).items():
-            (tmp / rel).write_text("\n".join(validation_lines(p, words)), encoding="utf-8")
+        files = {
+            rel: validation_lines(p, vocab.words)
+            for rel, p in _validation_files(probes, graph.nested).items()
+        }
+        ours = {line for lines in files.values() for line in lines}
+        for folder in ("validations", "questions"):  # files only the reference wrote
+            if (kept / folder).is_dir():
+                for kept_file in sorted((kept / folder).glob("*.txt")):
+                    files.setdefault(f"{folder}/{kept_file.name}", [])
+        for rel, lines in files.items():
+            text = _stored_order(world, rel, ours)
+            if text is None and not lines:
+                continue
+            (tmp / rel).write_text("\n".join(lines) if text is None else text, encoding="utf-8")
         meta_dir = tmp / "metadata"
         (meta_dir / "relationship_graph.txt").write_text(
             "".join(line + "\n" for line in graph_lines(graph)), encoding="utf-8"
         )
-        for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-            if (world.path / name).is_file():
-                shutil.copyfile(world.path / name, meta_dir / name)
+        save_tokenizer(vocab, meta_dir)
+        (meta_dir / "other_special_tokens.json").write_text(
+            _dump_reference_json(layout.other_special_tokens, indent=4), encoding="utf-8"
+        )
+        (meta_dir / "remappings_map.json").write_text(
+            _dump_reference_json(layout.remappings_map()), encoding="utf-8"
+        )
         if graph.nested:
             R, O = graph.nested_of.shape
             (meta_dir / NESTED_FILE.name).write_text(
@@ -214,13 +276,18 @@ def export_reference(
         if graph.question_subjects.any():
             qs = np.flatnonzero(graph.question_subjects)
             (meta_dir / "subjects_with_questions.txt").write_text("".join(f"{s}\n" for s in qs))
+        # the reference's count (every document of its corpus is one sentence): words + 3 per
+        # sentence - shards + 1, i.e. our tokens (words, ".", end-of-text) + sentences - shards + 1
         metadata = {
             "graph_size": int(graph.objects.size),
-            "vocab_size": vocab.size,
-            "total_num_tokens": tokens,
+            "vocab_size": layout.vocab_size,
+            "total_num_tokens": tokens + sentences - shards + 1,
         }
-        write_json(meta_dir / "metadata.json", metadata)
+        (meta_dir / "metadata.json").write_text(_dump_reference_json(metadata), encoding="utf-8")
         write_json(meta_dir / "args.json", reference_args(world.config))
+        for name in ("remappings_map.json", "args.json", "subjects_with_questions.txt"):
+            if (kept / name).is_file():  # the reference's own, for an imported world
+                shutil.copyfile(kept / name, meta_dir / name)
         write_json(
             meta_dir / "behemoth_world.json",
             {"fingerprint": world.fingerprint, "config": world.config.to_dict()},
@@ -380,6 +447,7 @@ def infer_config(
         "minority_frac": float(args.get("minority_position_frac", 0.1)),
         "questions_frac": float(args.get("questions_frac", 0.0)),
         "questions_entity_frac": float(args.get("questions_entity_frac", 0.5)),
+        "vocab": "reference",
     }
     for key in ("max_subject_words", "shard_units"):  # written by our exports only
         if key in args:
@@ -418,6 +486,24 @@ def graph_from_edges(
     else:
         nested_of = np.zeros((R, 0), dtype=np.int64)
     return Graph(objects, minority, nested_of, np.zeros(S, dtype=bool))
+
+
+def _check_layout(meta_dir: Path, cfg: WorldConfig) -> None:
+    """The reference's ``remappings_map.json`` must give the ids our reference layout gives."""
+    remap = _read_optional_json(meta_dir / "remappings_map.json")
+    if not remap:
+        return
+    layout = Vocabulary.from_config(cfg).ref
+    assert layout is not None
+    ours = layout.remappings_map()
+    for key in ("subjects", "relationships", "objects", "subject_nested_relationships",
+                "object_nested_relationships", "object_nested_objects"):  # fmt: skip
+        if key in remap and remap[key] != ours.get(key):
+            raise BehemothError(
+                f"{meta_dir / 'remappings_map.json'}: its {key!r} token ids differ from the "
+                "reference layout of this graph's counts; give a world written by the "
+                "reference's create_data.py (or by behemoth export-reference)"
+            )
 
 
 def import_reference(
@@ -465,9 +551,15 @@ def import_reference(
     tokenizer_info: dict[str, Any] = {}
     extra: dict[str, Path] = {}
     for name in ("tokenizer.json", "tokenizer_config.json", "remappings_map.json",
-                 "other_special_tokens.json", "metadata.json", "args.json"):  # fmt: skip
+                 "other_special_tokens.json", "metadata.json", "args.json",
+                 "subjects_with_questions.txt"):  # fmt: skip
         if (meta_dir / name).is_file():
             extra[f"reference/{name}"] = meta_dir / name
+    for folder in ("validations", "questions"):  # their line order, given back by export
+        if (src / folder).is_dir():
+            for f in sorted((src / folder).glob("*.txt")):
+                extra[f"reference/{folder}/{f.name}"] = f
+    _check_layout(meta_dir, cfg)
     if (meta_dir / "tokenizer.json").is_file():
         from tokenizers import Tokenizer
 
@@ -476,10 +568,10 @@ def import_reference(
         except Exception as e:  # the tokenizers library raises plain Exceptions
             raise BehemothError(f"{meta_dir / 'tokenizer.json'}: not a tokenizer ({e})") from None
         tokenizer_info = {"vocab_size": ref_tok.get_vocab_size(with_added_tokens=True)}
-        if "vocab_size" in ref_meta and ref_meta["vocab_size"] < tokenizer_info["vocab_size"]:
+        if "vocab_size" in ref_meta and ref_meta["vocab_size"] > tokenizer_info["vocab_size"]:
             notes.append(
                 f"the reference's metadata.json says vocab_size={ref_meta['vocab_size']} but its "
-                f"tokenizer has {tokenizer_info['vocab_size']} ids"
+                f"tokenizer has only {tokenizer_info['vocab_size']} ids"
             )
     imported = {
         "path": str(src.resolve()),

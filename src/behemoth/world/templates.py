@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from behemoth.errors import suggest
+from behemoth.registry import Registry
 from behemoth.world.rng import below, mix64, uniform
 from behemoth.world.vocab import AA, OO, QQ, RR, SS, Vocabulary
 
@@ -57,21 +57,15 @@ class Template:
     uses: tuple[str, ...] = field(default=())
 
 
-TEMPLATES: dict[str, Template] = {}
+TEMPLATES: Registry[Template] = Registry("template")
 
 
 def register(t: Template) -> Template:
-    if t.name in TEMPLATES:
-        raise ValueError(f"template {t.name!r} registered twice")
-    TEMPLATES[t.name] = t
-    return t
+    return TEMPLATES.add(t.name, t)
 
 
 def get_template(name: str) -> Template:
-    try:
-        return TEMPLATES[name]
-    except KeyError:
-        raise KeyError(f"unknown template {name!r}; {suggest(name, TEMPLATES)}") from None
+    return TEMPLATES.get_entry(name)
 
 
 S, R, O = Slot("S"), Slot("R"), Slot("O")
@@ -209,7 +203,8 @@ def render_matrix(
                 count += alive
             for j in range(el.hi):
                 h = mix64(h)
-                dst[:, j] = np.where(j < count, vocab.nonsense_start + below(h, 1000), -1)
+                words = vocab.nonsense_ids
+                dst[:, j] = np.where(j < count, words[below(h, len(words))], -1)
             ragged |= el.hi > 1
         elif not isinstance(el, (int, str)):  # pragma: no cover - guarded by the Element type
             raise TypeError(el)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from behemoth.world.config import WorldConfig
+from behemoth.world.reference_vocab import FIRST_WORD_ID, FIXED_REFERENCE_WORDS, ReferenceLayout
 
 EOT, PAD, DOT, SS, RR, OO, QQ, AA, UNK = range(9)
 FIXED_WORDS = ["<|endoftext|>", "<pad>", ".", "SS", "RR", "OO", "QQ", "AA", "<unk>"]
@@ -54,25 +55,45 @@ class Vocabulary:
     objects: int
     nested: int
     max_subject_words: int
+    layout: str = "behemoth"  # or "reference": the reference generator's ids (4-digit words)
 
     @classmethod
     def from_config(cls, cfg: WorldConfig) -> Vocabulary:
         return cls(
-            cfg.subjects, cfg.relations, cfg.objects, cfg.nested_objects, cfg.max_subject_words
+            cfg.subjects,
+            cfg.relations,
+            cfg.objects,
+            cfg.nested_objects,
+            cfg.max_subject_words,
+            cfg.vocab,
         )
+
+    @cached_property
+    def ref(self) -> ReferenceLayout | None:
+        """The reference's layout when this vocabulary uses it, else None."""
+        if self.layout != "reference":
+            return None
+        return ReferenceLayout(self.subjects, self.relations, self.objects, self.nested)
 
     # -- layout -----------------------------------------------------------------------------
     @cached_property
     def subject_tokens(self) -> int:
+        if self.ref is not None:
+            return self.ref.splits["subject"].tokens
         return subject_layout(self.subjects, self.max_subject_words)[0]
 
     @cached_property
     def subject_base(self) -> int:
+        if self.ref is not None:
+            split = self.ref.splits["subject"]
+            return split.n if split.tokens == 1 else split.divisor
         return subject_layout(self.subjects, self.max_subject_words)[1]
 
     @cached_property
     def ranges(self) -> dict[str, tuple[int, int]]:
         """Role -> [start, end) id range; ranges are disjoint and cover the vocabulary."""
+        if self.ref is not None:
+            return _reference_ranges(self.ref)
         sizes = [
             ("special", len(FIXED_WORDS)),
             ("grammar", len(GRAMMAR_WORDS)),
@@ -98,11 +119,17 @@ class Vocabulary:
         return np.dtype(np.uint16 if self.size <= 65536 else np.uint32)
 
     def grammar(self, word: str) -> int:
+        if self.ref is not None:
+            return self.ref.grammar_ids[word]
         return self.ranges["grammar"][0] + _GRAMMAR_INDEX[word]
 
-    @property
-    def nonsense_start(self) -> int:
-        return self.grammar("N0")
+    @cached_property
+    def nonsense_ids(self) -> np.ndarray:
+        """The words nonsense grammar draws from (uniformly)."""
+        if self.ref is not None:
+            return self.ref.nonsense_ids
+        start = self.grammar("N0")
+        return np.arange(start, start + NONSENSE_WORDS, dtype=np.int64)
 
     # -- ids of roles (vectorized) ------------------------------------------------------------
     def relation(self, r: np.ndarray | int) -> np.ndarray | int:
@@ -128,6 +155,8 @@ class Vocabulary:
     def subject(self, s: np.ndarray) -> np.ndarray:
         """Subject indices [n] -> token ids [n, subject_tokens], most significant digit first."""
         s = np.asarray(s, dtype=np.int64)
+        if self.ref is not None:
+            return self.ref.splits["subject"].ids(s)
         k, b = self.subject_tokens, self.subject_base
         start = self.ranges["subject"][0]
         digits = np.empty((s.shape[0], k), dtype=np.int64)
@@ -140,7 +169,14 @@ class Vocabulary:
     # -- words ----------------------------------------------------------------------------------
     @cached_property
     def words(self) -> list[str]:
-        """Id -> word string (role-prefixed, so no two roles can spell a word alike)."""
+        """Id -> word string (role-prefixed, so no two roles can spell a word alike; in the
+        reference's layout, the id as a 4-digit number)."""
+        if self.ref is not None:
+            out = [f"{i:04d}" for i in range(self.size)]
+            out[: len(FIXED_REFERENCE_WORDS) + 1] = [*FIXED_REFERENCE_WORDS, "<unk>"]
+            for i in range(len(FIXED_REFERENCE_WORDS) + 1, FIRST_WORD_ID):
+                out[i] = f"<unused{i}>"
+            return out
         w = list(FIXED_WORDS) + list(GRAMMAR_WORDS)
         w += [f"r{r}" for r in range(self.relations)]
         if self.nested:
@@ -170,6 +206,7 @@ class Vocabulary:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "layout": self.layout,
             "size": self.size,
             "dtype": self.dtype.name,
             "subject_tokens": self.subject_tokens,
@@ -179,3 +216,24 @@ class Vocabulary:
 
 
 _GRAMMAR_INDEX = {w: i for i, w in enumerate(GRAMMAR_WORDS)}
+
+
+def _reference_ranges(ref: ReferenceLayout) -> dict[str, tuple[int, int]]:
+    """Role ranges of the reference's layout; "grammar" also spans its two unused ids."""
+    sp, R = ref.splits, ref.relations
+    end = ref.vocab_size
+    ranges = {
+        "special": (0, FIRST_WORD_ID),
+        "subject": (sp["subject"].start, sp["subject"].end),
+        "relation": (sp["relation"].start, sp["relation"].end),
+        "object": (sp["object0"].start, sp[f"object{R - 1}"].end),
+    }
+    if ref.nested:
+        ranges["nested_relation"] = (sp["nested_relation_sno"].start, sp["nested_relation_ono"].end)
+        ranges["nested_object"] = (sp["nested0"].start, sp[f"nested{R - 1}"].end)
+    else:
+        o_end = ranges["object"][1]
+        ranges["nested_relation"] = ranges["nested_object"] = (o_end, o_end)
+    ranges["grammar"] = (ref.meaningful_end, end + 2)  # + the fine-tuning QA words
+    ranges["placeholder"] = (end + 2, end + 2 + R)
+    return ranges

@@ -20,10 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from behemoth.errors import BehemothError
-from behemoth.io import atomic_dir, read_json, write_json
+import numpy as np
+
+from behemoth.errors import BehemothError, ConfigError
+from behemoth.io import atomic_dir, check_out, clean_leftovers, read_json, write_json
 from behemoth.provenance import write_provenance
 from behemoth.world.config import WorldConfig
 from behemoth.world.corpus import Corpus
@@ -49,16 +51,35 @@ class World:
 
     @classmethod
     def load(cls, path: str | Path) -> World:
+        """Load and check a world directory: world.json must be a behemoth world file, and
+        every file a later stage reads must be there and (for worlds that record checksums)
+        hold exactly the bytes that were generated."""
         path = Path(path)
         meta_path = path / "world.json"
+        if not path.is_dir():
+            raise BehemothError(
+                f"WORLD: {path} is not a directory; give a world directory from `behemoth generate`"
+            )
         if not meta_path.is_file():
             raise BehemothError(
                 f"WORLD: {path} is not a behemoth world (no world.json); run `behemoth generate` first"
             )
-        meta = read_json(meta_path)
-        if meta.get("format") != FORMAT:
+        meta = read_json(meta_path, "WORLD:")
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise BehemothError(f"WORLD: {meta_path} is not a behemoth world file")
-        return cls(path, WorldConfig.from_dict(meta["config"]), meta)
+        for key in ("config", "fingerprint", "counts", "vocab", "probes"):
+            if key not in meta:
+                raise BehemothError(
+                    f"WORLD: {meta_path} lacks {key!r} (damaged?); regenerate the world"
+                )
+        try:
+            cfg = WorldConfig.from_dict(meta["config"])
+        except ConfigError as e:
+            raise BehemothError(
+                f"WORLD: {meta_path} holds an invalid config ({e}); regenerate the world"
+            ) from None
+        _check_files(path, meta)
+        return cls(path, cfg, meta)
 
     @cached_property
     def vocab(self) -> Vocabulary:
@@ -75,11 +96,11 @@ class World:
 
     @cached_property
     def graph(self) -> Graph:
-        return Graph.load(self.path / "graph.parquet")
+        return _read(self.path / "graph.parquet", Graph.load)
 
     @cached_property
     def probes(self) -> dict[str, ProbeSet]:
-        return load_probes(self.path / "probes.parquet")
+        return _read(self.path / "probes.parquet", load_probes)
 
     @cached_property
     def corpus(self) -> Corpus:
@@ -88,7 +109,7 @@ class World:
     def tokenizer(self) -> Any:
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(str(self.path))
+        return _read(self.path, lambda p: AutoTokenizer.from_pretrained(str(p)))
 
     def sampler(
         self, seq_len: int, batch_size: int, source: str = "stream"
@@ -110,7 +131,50 @@ class World:
 
 
 def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# The files every later stage relies on; world.json records their SHA-256 ("files").
+CHECKED_FILES = ("graph.parquet", "probes.parquet", "tokenizer.json", "tokenizer_config.json")
+T = TypeVar("T")
+
+
+def _check_files(path: Path, meta: dict[str, Any]) -> None:
+    """Refuse a world whose files are missing or differ from what was generated."""
+    sums = meta.get("files") or {}
+    for name in CHECKED_FILES:
+        f = path / name
+        if not f.is_file():
+            raise BehemothError(f"WORLD: {f} is missing; regenerate the world")
+        want = sums.get(name)
+        if want is not None and _sha(f) != want:
+            raise BehemothError(
+                f"WORLD: {f} is not the file this world was generated with (checksum differs: "
+                "damaged or replaced); regenerate the world"
+            )
+
+
+def _read(path: Path, load: Callable[[Path], T]) -> T:
+    """``load(path)``, with any error of the file's format as one line naming the file."""
+    try:
+        return load(path)
+    except BehemothError:
+        raise
+    except Exception as e:
+        text = " ".join(str(e).split())[:200] or type(e).__name__
+        raise BehemothError(
+            f"WORLD: {path} cannot be read ({type(e).__name__}: {text}); regenerate the world"
+        ) from None
+
+
+def _config_key(cfg: WorldConfig) -> str:
+    """The config part of the fingerprint; ``vocab`` only counts when it is not the default,
+    so that worlds made before the option existed keep their fingerprints."""
+    return cfg.model_dump_json(exclude={"vocab"} if cfg.vocab == "behemoth" else None)
 
 
 def generate_world(
@@ -121,14 +185,24 @@ def generate_world(
     force: bool = False,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    force_size: bool = False,
 ) -> World:
     """Generate a world into ``out`` (atomically: all or nothing) and return it loaded."""
     existing = _same_world(out, cfg, shards)
     if existing is not None and not force:
+        clean_leftovers(out)
         log.info("%s already holds this world (same config and seed); nothing to do", out)
         return existing
+    check_out(out, force, "world.json", "a different world")
     return write_world(
-        cfg, sample_graph(cfg), out, shards=shards, force=force, workers=workers, progress=progress
+        cfg,
+        sample_graph(cfg),
+        out,
+        shards=shards,
+        force=force,
+        workers=workers,
+        progress=progress,
+        force_size=force_size,
     )
 
 
@@ -143,13 +217,18 @@ def write_world(
     progress: Callable[[int], None] | None = None,
     extra_meta: dict[str, Any] | None = None,
     extra_files: dict[str, Path] | None = None,
+    force_size: bool = False,
 ) -> World:
     """Write the world of ``graph`` (sampled from ``cfg``, or imported) into ``out``, atomically:
     graph.parquet, probes, tokenizer, optional shards, world.json and provenance.json.
-    ``extra_files`` (relative name -> source) are copied in; ``extra_meta`` joins world.json."""
+    ``extra_files`` (relative name -> source) are copied in; ``extra_meta`` joins world.json.
+    Shards that would not fit the free disk are refused with the estimate unless ``force_size``."""
     t0 = time.perf_counter()
     vocab = Vocabulary.from_config(cfg)
     corpus = Corpus(cfg, graph, vocab)
+    check_out(out, force, "world.json", "a different world")
+    if shards and not force_size:
+        check_disk(corpus, out)
     with atomic_dir(out, force=force, marker="world.json", what="a different world") as tmp:
         graph.save(tmp / "graph.parquet")
         probes = build_probes(cfg, graph, vocab)
@@ -163,7 +242,7 @@ def write_world(
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / rel)
         fingerprint = hashlib.sha256(
-            (cfg.model_dump_json() + _sha(tmp / "graph.parquet")).encode()
+            (_config_key(cfg) + _sha(tmp / "graph.parquet")).encode()
         ).hexdigest()[:16]
         meta = {
             "format": FORMAT,
@@ -185,11 +264,42 @@ def write_world(
                 "tokens_written": shard_index["tokens"] if shard_index else None,
             },
             "probes": {name: len(p) for name, p in probes.items()},
+            "files": {name: _sha(tmp / name) for name in CHECKED_FILES},
             **(extra_meta or {}),
         }
         write_json(tmp / "world.json", meta)
         write_provenance(tmp, {"seconds": round(time.perf_counter() - t0, 3)})
     return World.load(out)
+
+
+def estimate_shard_bytes(corpus: Corpus, sample: int = 2000) -> int:
+    """Bytes the token shards of one corpus pass will take: the mean length of a sample of
+    the (shuffled) document stream, times the number of documents, times the token width."""
+    k = min(corpus.n_units, sample)
+    if k == 0:
+        return 0
+    tokens = corpus.render_positions(0, k).size
+    itemsize = np.dtype(corpus.vocab.dtype).itemsize
+    return int(tokens / k * corpus.n_units * itemsize)
+
+
+def check_disk(corpus: Corpus, out: str | Path, margin: float = 0.9) -> None:
+    """Refuse, before writing anything, shards larger than the free space where ``out`` goes."""
+    need = estimate_shard_bytes(corpus)
+    where = Path(out).absolute()
+    while not where.exists():
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if need > margin * free:
+        raise BehemothError(
+            f"repeats: the corpus shards would take about {_gb(need)} but {where} has "
+            f"{_gb(free)} free; lower repeats or subjects, pass --no-shards (training can stream "
+            "the corpus), or --force-size to write them anyway"
+        )
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:,.1f} MB"
 
 
 def _same_world(out: str | Path, cfg: WorldConfig, shards: bool) -> World | None:

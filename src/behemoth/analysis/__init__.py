@@ -1,0 +1,1 @@
+"""Analyses of a trained model that are not edits: causal tracing."""
