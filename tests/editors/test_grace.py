@@ -110,7 +110,7 @@ def _ids() -> torch.Tensor:
 
 
 def test_empty_memory_reproduces_base_exactly(base: GPTNeoXForCausalLM) -> None:
-    wrapper = GraceModel(base, GraceConfig(layer=1))
+    wrapper = GraceModel.empty(base, GraceConfig(layer=1))
     ids = _ids()
     assert torch.equal(wrapper(input_ids=ids).logits, base(input_ids=ids).logits)
 
@@ -119,7 +119,7 @@ def test_edits_take_effect_base_untouched_and_copy_on_edit(
     base: GPTNeoXForCausalLM, tmp_path: Path
 ) -> None:
     before = {k: v.clone() for k, v in base.state_dict().items()}
-    empty = GraceModel(base, GraceConfig(layer=2, init_radius=1e-3, stop_loss=5.0, steps=60))
+    empty = GraceModel.empty(base, GraceConfig(layer=2, init_radius=1e-3, stop_loss=5.0, steps=60))
     reqs = [_request((0, 3, 5, 7, 9), 21), _request((0, 4, 6, 8, 10), 22)]
     edited, logs = empty.edit(reqs)
     assert [lg.decision.action for lg in logs] == ["add", "add"]
@@ -131,12 +131,25 @@ def test_edits_take_effect_base_untouched_and_copy_on_edit(
     assert torch.equal(edited(input_ids=ids[2:]).logits, base(input_ids=ids[2:]).logits)
     assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())
     assert all(p.grad is None for p in base.parameters())
-    again, _ = GraceModel(
+    again, _ = GraceModel.empty(
         base, GraceConfig(layer=2, init_radius=1e-3, stop_loss=5.0, steps=60)
     ).edit(reqs)
     assert torch.equal(again.codebook.values, edited.codebook.values)  # deterministic
-    edited.save(tmp_path / "g")
+    edited.save_pretrained(tmp_path / "g")
     loaded = GraceModel.load(tmp_path / "g", base)
+    assert isinstance(loaded, GraceModel) and len(loaded.codebook) == 2
     assert torch.equal(loaded(input_ids=ids).logits, edited(input_ids=ids).logits)
-    with pytest.raises(BehemothError, match="holds no grace.json"):
-        GraceModel.load(tmp_path, base)
+
+
+def test_editor_rejects_a_wrapper_of_other_settings(base: GPTNeoXForCausalLM) -> None:
+    from behemoth.editors import build_editor
+    from behemoth.world.world import World
+
+    req = [_request((0, 3, 5, 7, 9), 21)]
+    editor = build_editor("grace", {"layer": 2, "steps": 5})
+    editor.prepare(base, World.__new__(World))
+    res = editor.apply(base, req)
+    other = build_editor("grace", {"layer": 1, "steps": 5})
+    other.prepare(base, World.__new__(World))
+    with pytest.raises(BehemothError, match="other GRACE settings"):
+        other.apply(res.model, req)

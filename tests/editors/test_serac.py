@@ -115,24 +115,25 @@ def test_wrapper_contract(
     nets_dir = tmp_path / "nets"
     nets_dir.mkdir()
     nets.save(nets_dir)
+    assert SeracNets.load(nets_dir).tensors().keys() == nets.tensors().keys()
     ids = torch.from_numpy(next(tiny_world.probes["rso"].batches(16))[1])
-    empty = SeracModel(base, nets)
+    empty = SeracModel.empty(base, nets)
     assert torch.equal(empty(input_ids=ids).logits, base(input_ids=ids).logits)
     # a threshold near 0 routes every query: the last logits are the counterfactual model's
-    edited = SeracModel(base, nets, threshold=1e-30).edit(stream.requests[:5])
-    assert len(edited.memory) == 5 and edited.memory.targets[0] == stream.requests[0].target_new
+    edited = SeracModel.empty(base, nets, threshold=1e-30).edit(stream.requests[:5])
+    assert len(edited.edits) == 5 and edited.edits.targets[0] == stream.requests[0].target_new
     out = edited(input_ids=ids).logits[:, -1]
     V = tiny_world.vocab.size
     assert bool((out[:, V:] == -1e9).all())
     assert torch.equal(edited(input_ids=ids).logits[:, :-1], base(input_ids=ids).logits[:, :-1])
     assert not torch.equal(out[:, :V], base(input_ids=ids).logits[:, -1, :V])
     # copy-on-edit, base untouched
-    assert len(SeracModel(base, nets).memory) == 0
+    assert SeracModel.empty(base, nets).is_empty()
     assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())
     # save / reload: networks and memory give identical logits
-    edited.save(tmp_path / "mem", nets_dir)
+    edited.save_pretrained(tmp_path / "mem")
     again = SeracModel.load(tmp_path / "mem", base)
-    assert again.memory == edited.memory
+    assert isinstance(again, SeracModel) and again.edits == edited.edits
     assert torch.equal(again(input_ids=ids).logits, edited(input_ids=ids).logits)
 
 
@@ -145,7 +146,7 @@ def test_trained_networks_route_unseen_facts(
     facts = scenario_training_facts(stream)
     nets = train_nets(tiny_world, facts, SeracNetsConfig(steps=300), progress=False)
     assert nets.metrics["held_out_subjects"]["precision"] >= 0.9
-    model = SeracModel(base, nets).edit(stream.requests)
+    model = SeracModel.empty(base, nets).edit(stream.requests)
     rows = evaluate(model, tiny_world, stream, base).rows
     assert edit_success(rows) >= 0.8
     assert drawdown(rows) <= 0.05

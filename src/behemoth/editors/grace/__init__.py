@@ -2,6 +2,7 @@
 
 from behemoth.editors.grace.codebook import Codebook, Decision
 from behemoth.editors.grace.config import GraceConfig
+from behemoth.editors.grace.editor import GraceEditor
 from behemoth.editors.grace.model import GraceModel
 
-__all__ = ["Codebook", "Decision", "GraceConfig", "GraceModel"]
+__all__ = ["Codebook", "Decision", "GraceConfig", "GraceEditor", "GraceModel"]

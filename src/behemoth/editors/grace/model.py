@@ -17,25 +17,19 @@ base model's parameters never receive a ``.grad``.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from behemoth.editors.grace.codebook import Codebook, Decision
 from behemoth.editors.grace.config import GraceConfig
 from behemoth.editors.layers import get_module, linear_weight, resolve_paths
+from behemoth.editors.wrapper import EditWrapper
 from behemoth.errors import BehemothError
-from behemoth.io import atomic_dir, read_json, write_json
 from behemoth.scenarios.request import EditRequest
-
-FORMAT = "behemoth-grace"
-META = "grace.json"
-TENSORS = "codebook.safetensors"
 
 
 def last_positions(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
@@ -56,29 +50,55 @@ class EditLog:
     loss: float
 
 
-class GraceModel(torch.nn.Module):
-    """``base`` (never modified) with a GRACE codebook around ``module_name``."""
+def json_tensor(data: dict[str, Any]) -> torch.Tensor:
+    """A JSON document as a uint8 tensor, so that settings travel inside a safetensors memory."""
+    return torch.tensor(list(json.dumps(data, sort_keys=True).encode()), dtype=torch.uint8)
 
-    def __init__(
-        self, base: torch.nn.Module, config: GraceConfig, codebook: Codebook | None = None
-    ) -> None:
-        super().__init__()
-        self.base = base
-        self.config_ = config
-        self.module_name = resolve_paths(base, config.arch, config.paths).one(
-            config.part, config.layer
+
+def tensor_json(t: torch.Tensor) -> dict[str, Any]:
+    return dict(json.loads(bytes(t.tolist()).decode()))
+
+
+class GraceModel(EditWrapper):
+    """``base`` (never modified) with a GRACE codebook around one linear module.
+
+    The memory (named tensors, saved with safetensors) is the codebook (``keys``, ``values``,
+    ``radii``, ``labels``) and the settings (``config``: GraceConfig as JSON bytes).
+    """
+
+    editor: ClassVar[str] = "grace"
+
+    def __init__(self, base: torch.nn.Module, memory: dict[str, torch.Tensor]) -> None:
+        super().__init__(base, memory)
+        self.config_ = GraceConfig.from_dict(tensor_json(self.memory["config"]))
+        self.module_name = resolve_paths(base, self.config_.arch, self.config_.paths).one(
+            self.config_.part, self.config_.layer
         )
         w = linear_weight(base, self.module_name)
-        self.codebook = codebook if codebook is not None else Codebook(w.shape[1], w.shape[0])
+        self.codebook = Codebook.from_tensors(self.memory)
         if (self.codebook.key_dim, self.codebook.value_dim) != (w.shape[1], w.shape[0]):
             raise BehemothError(
                 f"GRACE: the codebook's keys/values ({self.codebook.key_dim}/"
                 f"{self.codebook.value_dim}) do not fit {self.module_name} ({w.shape[1]}/{w.shape[0]})"
             )
 
-    @property
-    def config(self) -> Any:  # the base model's config, as a causal LM wrapper exposes it
-        return self.base.config
+    @staticmethod
+    def empty_memory(base: torch.nn.Module, config: GraceConfig) -> dict[str, torch.Tensor]:
+        name = resolve_paths(base, config.arch, config.paths).one(config.part, config.layer)
+        w = linear_weight(base, name)
+        return {**Codebook(w.shape[1], w.shape[0]).tensors(), "config": json_tensor(config.to_dict())}
+
+    @classmethod
+    def empty(cls, base: torch.nn.Module, config: GraceConfig) -> GraceModel:
+        return cls(base, cls.empty_memory(base, config))
+
+    def is_empty(self) -> bool:
+        return len(self.codebook) == 0
+
+    def respond(self, input_ids: torch.Tensor, base_output: Any) -> Any:
+        """GRACE changes the base model's computation, so it answers by running it again with
+        the codebook in place (``forward`` does this directly, without the first pass)."""
+        return self.forward(input_ids)
 
     @property
     def memory_bytes(self) -> int:
@@ -133,10 +153,11 @@ class GraceModel(torch.nn.Module):
     # -- editing ---------------------------------------------------------------------------------
     def edit(self, requests: Sequence[EditRequest]) -> tuple[GraceModel, list[EditLog]]:
         """A new wrapper answering ``requests`` (applied one after another, as GRACE does)."""
-        new = GraceModel(self.base, self.config_, self.codebook.copy())
+        work = GraceModel(self.base, self.memory)  # a copy: this wrapper is left as it was
         gen = torch.Generator().manual_seed(self.config_.seed)
-        logs = [new._edit_one(q, gen) for q in requests]
-        return new, logs
+        logs = [work._edit_one(q, gen) for q in requests]
+        memory = {**work.codebook.tensors(), "config": self.memory["config"]}
+        return GraceModel(self.base, memory), logs
 
     def _edit_one(self, q: EditRequest, gen: torch.Generator) -> EditLog:
         cfg = self.config_
@@ -166,39 +187,3 @@ class GraceModel(torch.nn.Module):
             opt.zero_grad(set_to_none=True)
         self.codebook.values[decision.index] = v.detach().cpu()
         return EditLog(decision, steps, loss_v)
-
-    # -- persistence -----------------------------------------------------------------------------
-    def save(self, out: str | Path, force: bool = False) -> Path:
-        """Write the codebook (safetensors) and settings (JSON); the base model is not copied."""
-        with atomic_dir(out, force, marker=META, what="a GRACE memory") as tmp:
-            save_file(
-                {k: v.contiguous() for k, v in self.codebook.tensors().items()}, tmp / TENSORS
-            )
-            write_json(
-                tmp / META,
-                {
-                    "format": FORMAT,
-                    "config": self.config_.to_dict(),
-                    "module": self.module_name,
-                    "entries": len(self.codebook),
-                },
-            )
-        return Path(out)
-
-    @classmethod
-    def load(cls, directory: str | Path, base: torch.nn.Module) -> GraceModel:
-        """The wrapper saved in ``directory`` around ``base`` (the model it was edited from)."""
-        d = Path(directory)
-        if not (d / META).is_file():
-            raise BehemothError(f"GRACE: {d} holds no {META}; save a GraceModel there first")
-        meta = read_json(d / META)
-        if meta.get("format") != FORMAT:
-            raise BehemothError(f"GRACE: {d / META} is not a GRACE memory file")
-        try:
-            tensors = load_file(str(d / TENSORS))
-            book = Codebook.from_tensors(tensors)
-        except (SafetensorError, OSError, ValueError) as e:
-            raise BehemothError(
-                f"GRACE: {d / TENSORS} is unreadable ({e}); save it again"
-            ) from None
-        return cls(base, GraceConfig.from_dict(meta["config"]), book)

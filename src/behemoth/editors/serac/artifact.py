@@ -8,6 +8,7 @@ so that a run can check, before any edit, that none of them is a test fact of it
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,23 +70,40 @@ class SeracNets:
         out["train_facts"] = torch.from_numpy(self.train_facts)
         return {k: v.detach().contiguous() for k, v in out.items()}
 
+    def meta(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "config": self.config.to_dict(),
+            "vocab": self.vocab,
+            "world": self.world,
+            "split": self.split,
+            "metrics": self.metrics,
+            "train_facts": int(len(self.train_facts)),
+        }
+
+    def to_memory(self) -> dict[str, torch.Tensor]:
+        """The networks as named tensors (``nets.*``; settings as JSON bytes in ``nets.meta``),
+        to travel inside a wrapper's safetensors memory."""
+        out = {f"nets.{k}": v for k, v in self.tensors().items()}
+        out["nets.meta"] = torch.tensor(
+            list(json.dumps(self.meta(), sort_keys=True).encode()), dtype=torch.uint8
+        )
+        return out
+
+    @classmethod
+    def from_memory(cls, memory: dict[str, torch.Tensor]) -> SeracNets:
+        if "nets.meta" not in memory:
+            raise BehemothError("SERAC: the memory holds no networks (nets.meta)")
+        meta = json.loads(bytes(memory["nets.meta"].tolist()).decode())
+        t = {k[len("nets.") :]: v for k, v in memory.items() if k.startswith("nets.")}
+        return cls._from(meta, t, "the wrapper's memory")
+
     def save(self, directory: str | Path) -> None:
         """Write both files into ``directory`` (an atomic_dir the caller manages)."""
         d = Path(directory)
         save_file(self.tensors(), str(d / WEIGHTS))
-        write_json(
-            d / META,
-            {
-                "format": FORMAT,
-                "config": self.config.to_dict(),
-                "vocab": self.vocab,
-                "world": self.world,
-                "split": self.split,
-                "metrics": self.metrics,
-                "train_facts": int(len(self.train_facts)),
-                "weights_sha256": hashlib.sha256((d / WEIGHTS).read_bytes()).hexdigest(),
-            },
-        )
+        digest = hashlib.sha256((d / WEIGHTS).read_bytes()).hexdigest()
+        write_json(d / META, {**self.meta(), "weights_sha256": digest})
 
     @classmethod
     def load(cls, directory: str | Path) -> SeracNets:
@@ -101,6 +119,12 @@ class SeracNets:
             t = load_file(str(d / WEIGHTS))
         except (SafetensorError, OSError) as e:
             raise BehemothError(f"SERAC: {d / WEIGHTS} is unreadable ({e}); train again") from None
+        return cls._from(meta, t, str(d / WEIGHTS))
+
+    @classmethod
+    def _from(cls, meta: dict[str, Any], t: dict[str, torch.Tensor], where: str) -> SeracNets:
+        if "train_facts" not in t:
+            raise BehemothError(f"SERAC: the networks in {where} lack their training facts")
         cfg = SeracNetsConfig.from_dict(meta["config"])
         nets = cls.build(cfg, int(meta["vocab"]), str(meta["world"]), t["train_facts"].numpy())
         for prefix, mod in (
@@ -111,6 +135,8 @@ class SeracNets:
             try:
                 mod.load_state_dict(state, strict=True)
             except RuntimeError as e:
-                raise BehemothError(f"SERAC: {d / WEIGHTS} does not match {META} ({e})") from None
+                raise BehemothError(
+                    f"SERAC: the networks in {where} do not match their settings ({e})"
+                ) from None
         nets.split, nets.metrics = dict(meta.get("split", {})), dict(meta.get("metrics", {}))
         return nets.eval()

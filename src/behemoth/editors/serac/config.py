@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from behemoth.config import StrictConfig
+from behemoth.editors.base import EditorConfig
 
 
 class SeracNetsConfig(StrictConfig):
@@ -43,4 +44,21 @@ class SeracNetsConfig(StrictConfig):
     cls_weight: float = Field(1.0, ge=0.0, description="Weight of the classifier's balanced BCE.")
     val_share: float = Field(
         0.1, ge=0.0, lt=1.0, description="Share of training subjects held out for validation."
+    )
+
+
+class SeracConfig(EditorConfig):
+    """The SERAC editor: trained networks (a ``behemoth train-serac`` output, or trained when
+    the editor is prepared, on the run's retain mix) and the routing threshold."""
+
+    nets: str | None = Field(
+        None,
+        description="Directory of trained networks (behemoth train-serac); null = train them at "
+        "prepare time on the run's retain mix (the world's facts without one).",
+    )
+    threshold: float = Field(
+        0.5, gt=0.0, lt=1.0, description="Route to the counterfactual model above this score."
+    )
+    train: SeracNetsConfig = Field(
+        default_factory=SeracNetsConfig, description="Networks trained when nets is null."
     )

@@ -14,25 +14,19 @@ requests (the embedding variant caches each edit's embedding once); nothing is t
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from behemoth.editors.serac.artifact import META as NETS_META
-from behemoth.editors.serac.artifact import WEIGHTS as NETS_WEIGHTS
 from behemoth.editors.serac.artifact import SeracNets
+from behemoth.editors.wrapper import EditWrapper
 from behemoth.editors.serac.pairs import cf_sequence, edit_sequence, pad_batch
 from behemoth.errors import BehemothError
-from behemoth.io import atomic_dir, read_json, write_json
 from behemoth.scenarios.request import EditRequest
 
-FORMAT = "behemoth-serac-memory"
-META = "serac_memory.json"
 MASKED = -1e9  # logit of tokens outside the world's vocabulary on routed rows
 
 
@@ -54,7 +48,7 @@ class EditMemory:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """``prompts`` [M, T] (-1 = padding) and ``targets`` [M], int64."""
-        T = max((len(p) for p in self.prompts), default=0)
+        T = max((len(p) for p in self.prompts), default=1)
         ids = torch.full((len(self), T), -1, dtype=torch.long)
         for i, p in enumerate(self.prompts):
             ids[i, : len(p)] = torch.tensor(p, dtype=torch.long)
@@ -69,41 +63,52 @@ class EditMemory:
         return cls(prompts, tuple(int(x) for x in targets.tolist()))
 
 
-class SeracModel(torch.nn.Module):
-    """``base`` (never modified) + ``nets`` (trained, frozen) + a memory of edit requests."""
+class SeracModel(EditWrapper):
+    """``base`` (never modified) + trained, frozen networks + a memory of edits.
 
-    def __init__(
-        self,
-        base: torch.nn.Module,
-        nets: SeracNets,
-        threshold: float = 0.5,
-        memory: EditMemory | None = None,
-        embeddings: torch.Tensor | None = None,
-        chunk: int = 4096,
-    ) -> None:
-        super().__init__()
-        if not 0.0 < threshold < 1.0:
-            raise BehemothError(f"SERAC: threshold {threshold} must lie in (0, 1)")
-        self.base = base
-        self.nets = nets.eval()
-        self.classifier = nets.classifier  # registered, so .parameters()/.to() see them
-        self.counterfactual = nets.counterfactual
-        self.threshold = threshold
-        self.memory = memory if memory is not None else EditMemory()
-        self.chunk = chunk
-        self._emb = (
-            embeddings if embeddings is not None else self._embed_memory(self.memory.prompts)
-        )
+    The memory (named tensors, saved with safetensors) holds the networks (``nets.*``), the
+    routing ``threshold``, the edits (``prompts`` [M, T] padded with -1, ``targets`` [M]) and,
+    for the embedding classifier, each edit's cached ``embeddings`` [M, E].
+    """
+
+    editor: ClassVar[str] = "serac"
+    chunk = 4096  # sequences per classifier / counterfactual pass
+
+    def __init__(self, base: torch.nn.Module, memory: dict[str, torch.Tensor]) -> None:
+        super().__init__(base, memory)
+        self.nets = SeracNets.from_memory(self.memory)
+        self.classifier = self.nets.classifier  # registered, so .parameters()/.to() see them
+        self.counterfactual = self.nets.counterfactual
+        self.threshold = float(self.memory["threshold"])
+        if not 0.0 < self.threshold < 1.0:
+            raise BehemothError(f"SERAC: threshold {self.threshold} must lie in (0, 1)")
+        self.edits = EditMemory.from_tensors(self.memory)
+        emb = self.memory.get("embeddings")
+        if emb is None or len(emb) != len(self.edits):
+            emb = self._embed_memory(self.edits.prompts)
+        self._emb = emb
         self.training = base.training  # mirror the base; never flip its mode here
 
-    @property
-    def config(self) -> Any:  # the base model's config, as a causal LM wrapper exposes it
-        return self.base.config
+    @staticmethod
+    def empty_memory(nets: SeracNets, threshold: float = 0.5) -> dict[str, torch.Tensor]:
+        return {
+            **nets.to_memory(),
+            **EditMemory().tensors(),
+            "threshold": torch.tensor(float(threshold)),
+        }
+
+    @classmethod
+    def empty(cls, base: torch.nn.Module, nets: SeracNets, threshold: float = 0.5) -> SeracModel:
+        return cls(base, cls.empty_memory(nets, threshold))
+
+    def is_empty(self) -> bool:
+        return len(self.edits) == 0
 
     @property
     def memory_bytes(self) -> int:
-        """Bytes of the memory: prompt and answer token ids (int64) + cached embeddings."""
-        ids = sum(len(p) + 1 for p in self.memory.prompts) * 8
+        """Bytes of the edit memory: prompt and answer token ids (int64) + cached embeddings
+        (the networks, a fixed cost, are not counted)."""
+        ids = sum(len(p) + 1 for p in self.edits.prompts) * 8
         return ids + (self._emb.numel() * self._emb.element_size() if self._emb is not None else 0)
 
     def _device(self) -> torch.device:
@@ -132,8 +137,8 @@ class SeracModel(torch.nn.Module):
             assert self._emb is not None
             logp = cls.logsim_matrix(self._embed(queries), self._emb)  # [B, M]
         else:  # cross-encoder: one pass per (query, edit) pair
-            M = len(self.memory)
-            edits = [np.asarray(p, dtype=np.int64) for p in self.memory.prompts]
+            M = len(self.edits)
+            edits = [np.asarray(p, dtype=np.int64) for p in self.edits.prompts]
             pairs = [cf_sequence(e, self.nets.sep, q) for q in queries for e in edits]
             parts = []
             for a in range(0, len(pairs), self.chunk):
@@ -151,8 +156,16 @@ class SeracModel(torch.nn.Module):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any
     ) -> Any:
         out = self.base(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        if len(self.memory) == 0:
-            return out
+        if self.is_empty():
+            return out  # the base model's own answer, exactly
+        return self._route(input_ids, attention_mask, out)
+
+    def respond(self, input_ids: torch.Tensor, base_output: Any) -> Any:
+        return self._route(input_ids, None, base_output)
+
+    def _route(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, out: Any
+    ) -> Any:
         ids = input_ids.detach().cpu().numpy()
         mask = (
             None if attention_mask is None else attention_mask.detach().cpu().numpy().astype(bool)
@@ -166,7 +179,7 @@ class SeracModel(torch.nn.Module):
         routed = torch.nonzero(best > self.threshold).flatten().tolist()
         if not routed:
             return out
-        mem = self.memory
+        mem = self.edits
         seqs = [
             cf_sequence(
                 edit_sequence(np.asarray(mem.prompts[int(idx[i])]), mem.targets[int(idx[i])]),
@@ -204,59 +217,9 @@ class SeracModel(torch.nn.Module):
     # -- editing ---------------------------------------------------------------------------------
     def edit(self, requests: Sequence[EditRequest]) -> SeracModel:
         """A new wrapper whose memory also holds ``requests`` (this one is left as it was)."""
+        edits = self.edits.add(requests)
         add = self._embed_memory([q.prompt for q in requests])
-        emb = (
-            self._emb
-            if add is None
-            else (add if self._emb is None else torch.cat([self._emb, add]))
-        )
-        return SeracModel(
-            self.base, self.nets, self.threshold, self.memory.add(requests), emb, self.chunk
-        )
-
-    # -- persistence -----------------------------------------------------------------------------
-    def save(self, out: str | Path, nets_dir: str | Path, force: bool = False) -> Path:
-        """Write the memory (JSON: requests as integers) next to a reference to the networks."""
-        nets_dir = Path(nets_dir)
-        digest = hashlib.sha256((nets_dir / NETS_WEIGHTS).read_bytes()).hexdigest()
-        with atomic_dir(out, force, marker=META, what="a SERAC memory") as tmp:
-            write_json(
-                tmp / META,
-                {
-                    "format": FORMAT,
-                    "threshold": self.threshold,
-                    "nets": str(nets_dir.resolve()),
-                    "nets_sha256": digest,
-                    "prompts": [list(p) for p in self.memory.prompts],
-                    "targets": list(self.memory.targets),
-                },
-            )
-        return Path(out)
-
-    @classmethod
-    def load(
-        cls, directory: str | Path, base: torch.nn.Module, nets_dir: str | Path | None = None
-    ) -> SeracModel:
-        """The wrapper saved in ``directory`` around ``base``; networks from where they were saved
-        (or ``nets_dir``), checked against the recorded digest."""
-        d = Path(directory)
-        if not (d / META).is_file():
-            raise BehemothError(f"SERAC: {d} holds no {META}; save a SeracModel there first")
-        meta = read_json(d / META)
-        if meta.get("format") != FORMAT:
-            raise BehemothError(f"SERAC: {d / META} is not a SERAC memory file")
-        nd = Path(nets_dir) if nets_dir is not None else Path(meta["nets"])
-        if not (nd / NETS_META).is_file():
-            raise BehemothError(f"SERAC: networks {nd} not found; pass nets_dir")
-        if hashlib.sha256((nd / NETS_WEIGHTS).read_bytes()).hexdigest() != meta["nets_sha256"]:
-            raise BehemothError(
-                f"SERAC: networks in {nd} are not the ones this memory was saved with"
-            )
-        try:
-            prompts = tuple(tuple(int(t) for t in p) for p in meta["prompts"])
-            memory = EditMemory(prompts, tuple(int(t) for t in meta["targets"]))
-            if len(memory.prompts) != len(memory.targets):
-                raise TypeError("prompts and targets differ in number")
-        except (TypeError, KeyError, ValueError) as e:
-            raise BehemothError(f"SERAC: {d / META} has a malformed memory ({e})") from None
-        return cls(base, SeracNets.load(nd), float(meta["threshold"]), memory)
+        memory = {**self.memory, **edits.tensors()}
+        if add is not None:
+            memory["embeddings"] = add if self._emb is None else torch.cat([self._emb, add])
+        return SeracModel(self.base, memory)
