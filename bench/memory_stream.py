@@ -25,9 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from behemoth.editors import build_editor
-from behemoth.editors.grace import GraceConfig, GraceModel
-from behemoth.editors.serac import SeracModel, SeracNets, check_disjoint
+from behemoth.editors import EditContext, build_editor
+from behemoth.editors.serac import SeracNets, check_disjoint
 from behemoth.evaluation.evaluate import evaluate, reference_scores
 from behemoth.evaluation.scoring import score
 from behemoth.model import load_model
@@ -45,18 +44,16 @@ def memory_of(model: Any) -> int:
 def stepper(
     name: str, model: torch.nn.Module, world: World, scenario: Scenario, args: argparse.Namespace
 ) -> tuple[Any, Step]:
-    """(initial model, one-edit function) for an editor name."""
-    if name == "serac":
-        nets = SeracNets.load(args.serac_nets)
-        check_disjoint(nets, scenario)
-        return SeracModel(model, nets), lambda cur, q: cur.edit([q])
-    if name == "grace":
-        cfg = GraceConfig.from_dict(json.loads(args.grace or "{}"))
-        return GraceModel(model, cfg), lambda cur, q: cur.edit([q])[0]
-    editor = build_editor(name, json.loads(args.weight_settings).get(name, {}))
-    editor.prepare(model, world)
-    editor.set_retain(scenario.retain.probes)
-    return model, lambda cur, q: editor.apply(cur, [q]).model
+    """(initial model, one-edit function): every editor through the one editor contract, with
+    the run's context (retain mix, lineage carried across the stream's edits)."""
+    settings = json.loads(args.settings).get(name, {})
+    if name == "serac" and args.serac_nets:
+        settings = {"nets": args.serac_nets, **settings}
+        check_disjoint(SeracNets.load(args.serac_nets), scenario)
+    editor = build_editor(name, settings)
+    context = EditContext.for_scenario(world, scenario)
+    editor.prepare(model, context)
+    return model, lambda cur, q: editor.apply(cur, [q], context).model
 
 
 def run_editor(
@@ -124,8 +121,7 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--specificity-size", type=int, default=500)
     p.add_argument("--budget-minutes", type=float, default=40.0)
-    p.add_argument("--grace", default=None, help="GRACE settings as JSON")
-    p.add_argument("--weight-settings", default="{}", help='JSON {"rome": {...}, ...}')
+    p.add_argument("--settings", default="{}", help='editor settings, JSON {"rome": {...}, ...}')
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
     args = p.parse_args()

@@ -86,7 +86,10 @@ class GraceModel(EditWrapper):
     def empty_memory(base: torch.nn.Module, config: GraceConfig) -> dict[str, torch.Tensor]:
         name = resolve_paths(base, config.arch, config.paths).one(config.part, config.layer)
         w = linear_weight(base, name)
-        return {**Codebook(w.shape[1], w.shape[0]).tensors(), "config": json_tensor(config.to_dict())}
+        return {
+            **Codebook(w.shape[1], w.shape[0]).tensors(),
+            "config": json_tensor(config.to_dict()),
+        }
 
     @classmethod
     def empty(cls, base: torch.nn.Module, config: GraceConfig) -> GraceModel:

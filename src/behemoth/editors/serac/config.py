@@ -60,5 +60,6 @@ class SeracConfig(EditorConfig):
         0.5, gt=0.0, lt=1.0, description="Route to the counterfactual model above this score."
     )
     train: SeracNetsConfig = Field(
-        default_factory=SeracNetsConfig, description="Networks trained when nets is null."
+        default_factory=lambda: SeracNetsConfig.model_validate({}),
+        description="Networks trained when nets is null.",
     )

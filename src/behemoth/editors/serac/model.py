@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from behemoth.editors.serac.artifact import SeracNets
-from behemoth.editors.wrapper import EditWrapper
 from behemoth.editors.serac.pairs import cf_sequence, edit_sequence, pad_batch
+from behemoth.editors.wrapper import EditWrapper
 from behemoth.errors import BehemothError
 from behemoth.scenarios.request import EditRequest
 
@@ -163,9 +163,7 @@ class SeracModel(EditWrapper):
     def respond(self, input_ids: torch.Tensor, base_output: Any) -> Any:
         return self._route(input_ids, None, base_output)
 
-    def _route(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, out: Any
-    ) -> Any:
+    def _route(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, out: Any) -> Any:
         ids = input_ids.detach().cpu().numpy()
         mask = (
             None if attention_mask is None else attention_mask.detach().cpu().numpy().astype(bool)

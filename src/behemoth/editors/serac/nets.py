@@ -46,6 +46,7 @@ class Encoder(nn.Module):
         self, rows: int, width: int, layers: int, heads: int, max_len: int, seed: int, causal: bool
     ) -> None:
         super().__init__()
+        self.table: torch.Tensor
         self.register_buffer("table", random_table(rows, width, seed))
         self.pos = nn.Embedding(max_len, width)
         nn.init.normal_(self.pos.weight, std=0.02)

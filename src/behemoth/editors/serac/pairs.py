@@ -174,13 +174,13 @@ class PairSampler:
                     cf.append(cf_sequence(edit, self.sep, q))
                     cf_t.append(target)
         e, e_pad, _ = pad_batch(edits)
-        q, q_pad, _ = pad_batch(queries)
+        qs, q_pad, _ = pad_batch(queries)
         c, c_pad, c_last = pad_batch(cf)
         x, x_pad, _ = pad_batch(cross)
         return Batch(
             e,
             e_pad,
-            q,
+            qs,
             q_pad,
             torch.tensor(labels),
             torch.tensor(group),
