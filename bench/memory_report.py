@@ -111,6 +111,33 @@ def table(rows: dict[str, list[dict[str, Any]]], at: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
+def splits(
+    rows: dict[str, list[dict[str, Any]]], at: dict[str, int], group: str, metric: str
+) -> str:
+    """Per split of ``group``: ``metric`` of each editor at its last evaluation."""
+    names = [n for n in ORDER if n in at]
+    found = sorted(
+        {
+            r["split"]
+            for n in names
+            for r in rows[n]
+            if r["kind"] == "metric" and r["group"] == group
+        }
+    )
+    lines = ["| split | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+    for sp in found:
+        vals = []
+        for n in names:
+            v = [
+                r["value"]
+                for r in rows[n]
+                if _is(r, at[n], metric) and r["group"] == group and r["split"] == sp
+            ]
+            vals.append(f"{v[0]:.3f}" if v else "-")
+        lines.append(f"| {sp} | " + " | ".join(vals) + " |")
+    return "\n".join(lines)
+
+
 def plot(rows: dict[str, list[dict[str, Any]]], png: str) -> None:
     panels = [
         ("retention", "retention (efficacy, all edits so far)"),
@@ -146,7 +173,11 @@ def main() -> None:
     common = min(last.values())
     text = (
         f"At the last evaluation of each editor:\n\n{table(rows, last)}\n\n"
-        f"At {common} edits (reached by every editor):\n\n{table(rows, dict.fromkeys(last, common))}\n"
+        f"At {common} edits (reached by every editor):\n\n{table(rows, dict.fromkeys(last, common))}\n\n"
+        f"Generalization per format (accuracy of the new answer, last evaluation):\n\n"
+        f"{splits(rows, last, 'generalization', 'generalization')}\n\n"
+        f"Drawdown per specificity split (last evaluation):\n\n"
+        f"{splits(rows, last, 'specificity', 'drawdown')}\n"
     )
     Path(a.md).write_text(text)
     plot(rows, a.png)
