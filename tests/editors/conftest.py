@@ -66,6 +66,7 @@ FAST: dict[str, dict[str, Any]] = {
     "rome": {"mom2_n_tokens": 20_000},
     "memit": {"mom2_n_tokens": 20_000},
     "alphaedit": {"mom2_n_tokens": 20_000},
+    "serac": {"train": {"steps": 150}},
 }
 N_SINGLE = 3  # single edits per editor for efficacy / specificity
 

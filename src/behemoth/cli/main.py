@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "edit": ("edit", "edit a model's weights on a scenario and evaluate the result"),
     "trace": ("edit", "causal tracing: which layer and token carry a relation's facts"),
+    "train-serac": ("train_serac", "train SERAC's scope classifier and counterfactual model"),
     "demo": (
         "demo",
         "end to end: the demo world and model, a small study of every editor, a report",

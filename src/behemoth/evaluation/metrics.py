@@ -146,6 +146,12 @@ def same_as_reference(s: Scored) -> np.ndarray:
     return (s.pred == s.ref_pred).astype(np.float64)
 
 
+def accuracy_lost(s: Scored) -> np.ndarray:
+    """1 where the unedited model was right and the edited one is not, -1 for the reverse."""
+    assert s.ref_pred is not None
+    return (s.ref_pred == s.target).astype(np.float64) - (s.pred == s.target).astype(np.float64)
+
+
 def target_beats_other(s: Scored) -> np.ndarray:
     v = (s.lp_target > s.lp_other).astype(np.float64)
     v[no_competitor(s)] = np.nan
@@ -224,6 +230,19 @@ register_metric(
         same_as_reference,
         needs_reference=True,
         description="untouched facts: greedy token equals the unedited model's",
+    )
+)
+register_metric(
+    Metric(
+        "drawdown",
+        ("specificity",),
+        "accuracy",
+        False,
+        "mean",
+        accuracy_lost,
+        needs_reference=True,
+        description="untouched facts: accuracy of the unedited model minus the edited one's "
+        "(SERAC's drawdown, Mitchell et al. 2022, Sec. 4)",
     )
 )
 register_metric(

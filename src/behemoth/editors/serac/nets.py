@@ -1,0 +1,141 @@
+"""SERAC's two trained parts, as small transformers trained from scratch on the world.
+
+Mitchell et al. 2022, "Memory-Based Model Editing at Scale" (ICML), Sec. 3. Nothing can be
+downloaded here, so instead of DistilBERT (classifier) and a pretrained counterfactual model,
+both are small transformers over the world's tokens.
+
+Their token embeddings are FIXED random vectors (a seeded Gaussian table, saved with the
+weights, never trained). Scope is a question of identity (is this the same subject and relation
+as the edit?) and the counterfactual answer is a copy (the edit's new object), so what the
+networks learn is to compare and to copy vectors, not what any particular token means. With
+fixed embeddings, a subject the networks never saw in training is just another draw from the
+table's distribution; training additionally swaps subjects for spare random rows
+(``scratch`` rows after the vocabulary) so that the comparison cannot lean on the few hundred
+subjects of its training facts. Row ``vocab`` is the separator between edit and query.
+
+- :class:`Encoder`: bidirectional transformer, mean-pooled; shared by both classifier variants.
+- :class:`ScopeClassifier`: ``embedding`` variant (SERAC's distance model: score
+  ``exp(-scale * ||e(edit) - e(query)||^2)``, the authors' ``embedding_logsim_matrix`` with squared
+  Euclidean distance) or ``cross`` variant (one encoder over ``edit [SEP] query``, a logistic head).
+- :class:`Counterfactual`: a causal transformer over ``new answer, edit prompt, [SEP], query``
+  whose next-token logits at the end are the edited answer; its output layer is tied to the
+  fixed table so that copying works for any token.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+Variant = Literal["embedding", "cross"]
+
+
+def random_table(rows: int, width: int, seed: int) -> torch.Tensor:
+    """The fixed token table: N(0, 1) entries from a seeded generator, [rows, width]."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(rows, width, generator=g)
+
+
+class Encoder(nn.Module):
+    """Fixed token table + learned positions -> ``layers`` transformer layers -> per-token states."""
+
+    def __init__(
+        self, rows: int, width: int, layers: int, heads: int, max_len: int, seed: int, causal: bool
+    ) -> None:
+        super().__init__()
+        self.table: torch.Tensor
+        self.register_buffer("table", random_table(rows, width, seed))
+        self.pos = nn.Embedding(max_len, width)
+        nn.init.normal_(self.pos.weight, std=0.02)
+        layer = nn.TransformerEncoderLayer(
+            width, heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.layers = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+        self.causal = causal
+        self.max_len = max_len
+
+    def forward(self, ids: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """ids [B, T] (rows of the table), pad [B, T] True where padding -> states [B, T, W]."""
+        T = ids.shape[1]
+        if self.max_len < T:
+            raise ValueError(f"sequence of {T} tokens exceeds the networks' max_len {self.max_len}")
+        x = self.table[ids] + self.pos.weight[:T]  # [B, T, W]
+        mask = None
+        if self.causal:  # True = may not attend (a later position), same type as ``pad``
+            mask = torch.ones(T, T, dtype=torch.bool, device=ids.device).triu(1)
+        h = self.layers(x, mask=mask, src_key_padding_mask=pad, is_causal=self.causal)
+        return self.norm(h)
+
+
+def mean_pool(h: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+    keep = (~pad).unsqueeze(-1).to(h.dtype)  # [B, T, 1]
+    return (h * keep).sum(1) / keep.sum(1).clamp_min(1.0)
+
+
+class ScopeClassifier(nn.Module):
+    """Scores whether a query falls in the scope of an edit: log-probabilities in (-inf, 0]."""
+
+    def __init__(
+        self,
+        variant: Variant,
+        rows: int,
+        width: int,
+        layers: int,
+        heads: int,
+        max_len: int,
+        seed: int,
+        embed_dim: int,
+    ) -> None:
+        super().__init__()
+        self.variant = variant
+        self.encoder = Encoder(rows, width, layers, heads, max_len, seed, causal=False)
+        if variant == "embedding":
+            self.proj = nn.Linear(width, embed_dim)
+            self.log_scale = nn.Parameter(torch.zeros(()))
+        else:
+            self.head = nn.Linear(width, 1)
+
+    # -- embedding variant -------------------------------------------------------------------------
+    def embed(self, ids: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """[B, E] embeddings of edits or queries (embedding variant)."""
+        return self.proj(mean_pool(self.encoder(ids, pad), pad))
+
+    def logsim(self, e_edit: torch.Tensor, e_query: torch.Tensor) -> torch.Tensor:
+        """Paired log-scores [B] = -scale * ||e_edit - e_query||^2 (SERAC's distance classifier)."""
+        d2 = (e_edit - e_query).pow(2).sum(-1)
+        return -self.log_scale.exp() * d2
+
+    def logsim_matrix(self, e_query: torch.Tensor, e_memory: torch.Tensor) -> torch.Tensor:
+        """[B, M] log-scores of every query against every stored edit's embedding."""
+        d2 = torch.cdist(e_query, e_memory).pow(2)
+        return -self.log_scale.exp() * d2
+
+    # -- cross-encoder variant -------------------------------------------------------------------
+    def cross_logit(self, ids: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """[B] logits of ``edit [SEP] query`` pairs (cross variant); log-score = logsigmoid."""
+        return self.head(mean_pool(self.encoder(ids, pad), pad)).squeeze(-1)
+
+
+class Counterfactual(nn.Module):
+    """Next-token logits over the vocabulary after ``answer, edit prompt, [SEP], query``."""
+
+    def __init__(
+        self, rows: int, vocab: int, width: int, layers: int, heads: int, max_len: int, seed: int
+    ) -> None:
+        super().__init__()
+        self.vocab = vocab
+        self.encoder = Encoder(rows, width, layers, heads, max_len, seed, causal=True)
+        self.out = nn.Linear(width, width)
+        self.log_temp = nn.Parameter(torch.tensor(math.log(1.0)))
+
+    def forward(self, ids: torch.Tensor, pad: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        """ids/pad [B, T]; ``last`` [B] position of each row's final token -> logits [B, vocab]."""
+        h = self.encoder(ids, pad)
+        rows = torch.arange(ids.shape[0], device=ids.device)
+        z = self.out(h[rows, last])  # [B, W]
+        # Output tied to the fixed table: copying a token = pointing at its row.
+        return (z @ self.encoder.table[: self.vocab].T) * self.log_temp.exp()
