@@ -14,14 +14,20 @@ everything atomically into ``out``::
     model/ (adapter/, memory/)   the edited artifact; with several seeds seed-S/model/ ...
     measurements.json  time and memory (kept apart: every other file is byte-identical for the
                        same config), provenance.json
+
+With ``out=None`` nothing is written: the caller takes the :class:`ExperimentResult` (a sweep
+run does, :func:`behemoth.experiments.sweep.execute.execute`, its rows going into the sweep's
+one table).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,20 +56,22 @@ SEED_KEYS = ("metric", "group", "split", "phase", "edits_applied", "batches_appl
 
 @dataclass
 class SeedRun:
-    """One seed's run: its scenario, the edit run, the sequential bookkeeping, prep time."""
+    """One seed's run: its scenario, the edit run, the sequential bookkeeping, the wall times of
+    the editor's preparation and of the unedited model's reference scores."""
 
     seed: int | None
     scenario: Scenario
     run: EditRun
     tracker: SequentialTracker
     prepare_seconds: float
+    reference_seconds: float = 0.0
 
 
 @dataclass
 class ExperimentResult:
     config: ExperimentConfig
     run_id: str
-    out: Path
+    out: Path | None
     records: Records
     runs: list[SeedRun] = field(default_factory=list)
     seed_summary: list[dict[str, Any]] = field(default_factory=list)
@@ -72,23 +80,30 @@ class ExperimentResult:
 
 def run_experiment(
     config: ExperimentConfig,
-    out: str | Path,
+    out: str | Path | None,
     *,
     force: bool = False,
     progress: bool = False,
     loaded: tuple[Any, World] | None = None,
     echo: Callable[[str], None] | None = None,
+    run_name: str | None = None,
+    prepare_guard: Callable[[], AbstractContextManager[Any]] | None = None,
 ) -> ExperimentResult:
-    """Run ``config`` into ``out`` (checked first; nothing is written unless the run succeeds).
+    """Run ``config`` into ``out`` (checked first; nothing is written unless the run succeeds;
+    None: nothing is written, the result is returned only).
 
-    ``loaded``: an already loaded (model, world) to reuse (e.g. the demo's); ``progress``: a
-    progress bar on stderr for streams; ``echo``: where summaries are printed (None: nowhere).
+    ``loaded``: an already loaded (model, world) to reuse (e.g. a sweep's shared one);
+    ``progress``: a progress bar on stderr for streams; ``echo``: where summaries are printed
+    (None: nowhere); ``run_name``: the records' ``run`` (default ``editor:model-dir``);
+    ``prepare_guard``: a context entered around ``editor.prepare`` (a sweep's lock on its shared
+    statistics cache).
     """
     say = echo or (lambda _s: None)
-    out = check_out(out, force, "edit.json")
+    out_dir = check_out(out, force, "edit.json") if out is not None else None
     model, world = loaded if loaded is not None else load_any_model(config.model, config.world)
     model = model.to(config.device)
-    run_name = f"{config.editor}:{Path(config.model).resolve().name}"
+    run_name = run_name or f"{config.editor}:{Path(config.model).resolve().name}"
+    guard = prepare_guard or contextlib.nullcontext
     runs: list[SeedRun] = []
     records = Records()
     for seed in config.run_seeds():
@@ -98,9 +113,12 @@ def run_experiment(
         editor = build_editor(config.editor, config.editor_config(seed))
         context = EditContext.for_scenario(world, scenario, seed)
         t0 = time.perf_counter()
-        editor.prepare(model, context)
+        with guard():
+            editor.prepare(model, context)
         prepare_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
         ref = reference_scores(model, scenario)
+        reference_s = time.perf_counter() - t0
         tracker = SequentialTracker(
             model,
             world,
@@ -128,10 +146,11 @@ def run_experiment(
         finally:
             tracker.close()
         records.extend(run.records)
-        runs.append(SeedRun(scen_cfg.seed, scenario, run, tracker, prepare_s))
+        runs.append(SeedRun(scen_cfg.seed, scenario, run, tracker, prepare_s, reference_s))
     seed_summary = over_seeds(records.rows, keys=SEED_KEYS) if len(runs) > 1 else []
-    result = ExperimentResult(config, config.run_id(), out, records, runs, seed_summary)
-    _write(result, model, world, force)
+    result = ExperimentResult(config, config.run_id(), out_dir, records, runs, seed_summary)
+    if out_dir is not None:
+        _write(result, model, world, out_dir, force)
     return result
 
 
@@ -144,7 +163,7 @@ def _whole_deltas(model: Any, run: EditRun) -> dict[str, Any]:
     return delta_norms(model, exact_deltas(model, edited))
 
 
-def _write(result: ExperimentResult, model: Any, world: World, force: bool) -> None:
+def _write(result: ExperimentResult, model: Any, world: World, out: Path, force: bool) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -181,7 +200,7 @@ def _write(result: ExperimentResult, model: Any, world: World, force: bool) -> N
     if many:
         edit["over_seeds"] = result.seed_summary
     result.edit = edit
-    with atomic_dir(result.out, force=force, marker="edit.json") as tmp:
+    with atomic_dir(out, force=force, marker="edit.json") as tmp:
         rec.write(tmp)
         table = pa.Table.from_pylist(seq_rows) if seq_rows else None
         if table is not None:

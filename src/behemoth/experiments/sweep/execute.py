@@ -2,7 +2,10 @@
 
 :func:`execute` is what a backend calls in a worker. It builds (or finds) the world and the
 model in the shared directory (:mod:`behemoth.experiments.sweep.cache`), keeps covariance
-statistics there too, applies the editor to the scenario and returns:
+statistics there too, turns the run into an
+:class:`~behemoth.experiments.config.ExperimentConfig` and runs it with
+:func:`~behemoth.experiments.run.run_experiment` (the one place an edit run is wired; nothing
+written, the rows come back here) and returns:
 
 - ``rows``: what the run measured about the model, deterministic for a config (same config ->
   same rows, on any backend): every evaluation record, plus the size of the update
@@ -10,8 +13,7 @@ statistics there too, applies the editor to the scenario and returns:
   (``batch_update_fro``, the signal of Gupta et al.'s disabling edits);
 - ``timings``: what it cost on this machine (phase wall times: ``build_s`` finding or building
   the shared world and model, ``load_s`` loading them, ``prepare_s`` the editor's statistics,
-  ``reference_s``, ``edit_s``, ``eval_s``), kept
-  apart so that tables compare byte for byte across machines and backends.
+  ``reference_s``, ``edit_s``, ``eval_s``), kept apart so that tables compare byte for byte across machines and backends.
 
 Every row carries ``checkpoint``: the number of edits applied when it was measured (0 for the
 unedited model's own scores, ``phase`` "pre", kept once per run).
@@ -89,17 +91,15 @@ def shared_model(shared: Path, world: Any, config: dict[str, Any], build: bool =
 
 
 def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
-    """Run one resolved sweep config (see :func:`behemoth.experiments.sweep.spec.expand`)."""
+    """Run one resolved sweep config (see :func:`behemoth.experiments.sweep.spec.expand`) through
+    :func:`behemoth.experiments.run.run_experiment`, on the shared world and model."""
     import torch
     from transformers.utils import logging as hf_logging
 
-    from behemoth.editors import build_editor
     from behemoth.editors.deltas import delta_norms, exact_deltas
-    from behemoth.evaluation.evaluate import reference_scores
-    from behemoth.experiments.editing import run_edit
+    from behemoth.experiments.run import run_experiment
     from behemoth.experiments.sweep.cache import file_lock
     from behemoth.model import load_model
-    from behemoth.scenarios.scenario import build_scenario
 
     hf_logging.disable_progress_bar()
     torch.set_num_threads(1)  # one thread per run: identical sums on every backend
@@ -109,26 +109,22 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
     model_dir = shared_model(shared, world, config["model"])
     build_s = time.perf_counter() - t  # finding (or, for the first run, building) them
     t = time.perf_counter()
+    experiment = experiment_config(config, world, model_dir)
     model, _ = load_model(model_dir, world)
-    scenario = build_scenario(world, config["scenario"]["name"], config["scenario"]["settings"])
-    editor = build_editor(config["editor"]["name"], config["editor"]["settings"])
     load_s = time.perf_counter() - t
 
-    t = time.perf_counter()
     # Statistics are cached per model in the shared directory; the lock makes the first run
     # that needs them compute them while the others wait and then read the cache.
-    with (
-        _env("BEHEMOTH_CACHE", str(shared / "cache")),
-        file_lock(shared / "cache" / f"{model_dir.name}.lock"),
-    ):
-        editor.prepare(model, world)
-    prepare_s = time.perf_counter() - t
-
-    t = time.perf_counter()
-    ref = reference_scores(model, scenario)
-    reference_s = time.perf_counter() - t
-
-    run = run_edit(model, world, scenario, editor, ref, run=run_id, eval_every=config["eval_every"])
+    with _env("BEHEMOTH_CACHE", str(shared / "cache")):
+        result = run_experiment(
+            experiment,
+            None,
+            loaded=(model, world),
+            run_name=run_id,
+            prepare_guard=lambda: file_lock(shared / "cache" / f"{model_dir.name}.lock"),
+        )
+    (seed_run,) = result.runs
+    run, scenario = seed_run.run, seed_run.scenario
     edit_s = sum(b["wall_seconds"] for b in run.batches)
     eval_s = sum(b.get("eval_seconds", 0.0) for b in run.batches)
 
@@ -137,8 +133,8 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
     timings = {
         "build_s": build_s,
         "load_s": load_s,
-        "prepare_s": prepare_s,
-        "reference_s": reference_s,
+        "prepare_s": seed_run.prepare_seconds,
+        "reference_s": seed_run.reference_seconds,
         "edit_s": edit_s,
         "eval_s": eval_s,
     }
@@ -148,6 +144,7 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
             continue
         if r.get("phase") == "pre" and r.get("batches_applied", last) != last:
             continue  # the unedited model's scores: kept once, from the final evaluation
+        r = {k: v for k, v in r.items() if k != "seed"}  # the sweep's own column says it
         rows.append({**r, "checkpoint": int(r.get("edits_applied", total))})
     base = {k: v for k, v in run.records.rows[0].items() if k in _BASE_KEYS}
     norms = (
@@ -165,6 +162,28 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
             done += b["requests"]
             rows.append(_cost_row(base, "batch_update_fro", "edit", b["update_fro"], done))
     return RunOutput(rows, timings)
+
+
+def experiment_config(config: dict[str, Any], world: Any, model_dir: Path) -> Any:
+    """The :class:`~behemoth.experiments.config.ExperimentConfig` of one resolved sweep config:
+    its scenario and editor settings (each already holding the run's seed), on the shared world
+    and model; nothing written (the sweep stores the rows)."""
+    from behemoth.config import validate
+    from behemoth.experiments.config import ExperimentConfig
+
+    return validate(
+        ExperimentConfig,
+        {
+            "model": str(model_dir),
+            "world": str(world.path),
+            "scenario": config["scenario"]["name"],
+            "scenario_settings": config["scenario"]["settings"],
+            "editor": config["editor"]["name"],
+            "editor_settings": config["editor"]["settings"],
+            "eval_every": config["eval_every"],
+            "save_artifact": False,
+        },
+    )
 
 
 _BASE_KEYS = ("protocol", "protocol_version", "run", "scenario", "mode", "world", "editor")
