@@ -66,7 +66,8 @@ def _untrained(world: World) -> torch.nn.Module:
 
 
 def _scenario(name: str, tiny: World, nested: World, tmp: Path) -> tuple[Scenario, World]:
-    world, settings = (nested if name == "nested-ono" else tiny), SMALL.get(name, {})
+    world = nested if name in ("nested-ono", "forget-nested") else tiny
+    settings = SMALL.get(name, {})
     if name == "from-reference":  # a reference fine-tuning folder on its own imported world
         from behemoth.world.reference import import_reference
 

@@ -62,6 +62,8 @@ HAND = {
     "neighborhood_prob_diff": PDIFF,
     "portability_prob_diff": PDIFF,
     "locality": 0.5,
+    # drawdown: reference right [1,1,0,0] minus edited right [1,0,1,0] -> (0+1-1+0)/4
+    "drawdown": 0.0,
     "old_mass": (math.exp(-2.1) + math.exp(-0.2)) / 2,
 }
 
