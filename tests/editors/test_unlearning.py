@@ -59,7 +59,10 @@ def test_loss_raises_forget_nll(
 def test_graddiff_retain_term_keeps_more_than_ga(
     edit_model: torch.nn.Module, tiny_world: World, forget_case: dict[str, Any]
 ) -> None:
-    """Same steps and learning rate, no early stop: the retain term is the only difference."""
+    """Same steps and learning rate, no early stop: the retain term is the only difference.
+
+    Measured on the tiny model (8 facts, 64 retain facts a step): other subjects' accuracy
+    GA 0.905 / GradDiff 0.948 after 20 steps, 0.611 / 0.796 after 40, 0.408 / 0.780 after 60."""
     probes = tiny_world.probes["sro"]
     forgot = {q.subject for q in forget_case["scenario"].requests}
     others = ~np.isin(probes.subject, list(forgot))
@@ -70,13 +73,13 @@ def test_graddiff_retain_term_keeps_more_than_ga(
             edit_model,
             tiny_world,
             forget_case,
-            steps=20,
+            steps=40,
             retain_batch=64,
             stop_when_forgotten=False,
         )
         acc[name] = float(score(res.model, probes).correct(probes.answer)[others].mean())
-    assert acc["graddiff"] > acc["ga"] + 0.05, acc
-    assert acc["graddiff"] >= 0.8, acc
+    assert acc["graddiff"] > acc["ga"] + 0.1, acc
+    assert acc["graddiff"] >= 0.7, acc
 
 
 def test_hyperparameters_validated() -> None:

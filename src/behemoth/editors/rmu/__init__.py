@@ -4,11 +4,22 @@ L_forget = E_{D_f} mean_t ||h_theta(x)_t - c u||^2, and keep those of retain pro
 frozen model puts them, L_retain = E_{D_r} mean_t ||h_theta(x)_t - h_ref(x)_t||^2;
 L = L_forget + alpha L_retain (``alpha`` is ``retain_weight``). Only the MLPs of blocks
 l-2, l-1, l are trained (the paper's choice), unless ``layers`` says otherwise. The activations
-are block l's output (the residual stream); u ~ U[0, 1)^d normalized, as in the paper's code."""
+are block l's output (the residual stream); u ~ U[0, 1)^d normalized, as in the paper's code.
+
+Where the paper steers every token of a forget document, the default here steers only the answer
+position (``positions="answer"``): in a world of facts every earlier position of a forget prompt
+is shared with facts that are kept (the leading ``<|endoftext|>`` with every fact, the subject
+with its other relations), so steering it contradicts the retain term. Measured on the ``tiny``
+model (8 facts, 30 steps, 64 retain facts): every position moved the forget NLL 0.033 -> 0.032
+at lr 1e-3 and 0.033 -> 0.067 at lr 1e-2; the answer position alone 0.033 -> 6.1 at lr 1e-2
+with 96% of the other subjects' facts kept. Activations here are ~270 wide in norm, so Adam needs
+the larger step (lr 1e-2, the default) to move them within a few dozen steps."""
 
 from __future__ import annotations
 
 import torch
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from behemoth.editors.context import EditContext
@@ -25,6 +36,11 @@ class RmuConfig(UnlearnConfig):
     layer: int = Field(2, description="Layer l whose output (residual stream) is steered.")
     steering_coeff: float = Field(20.0, gt=0, description="c: the norm of the control vector c u.")
     retain_weight: float = Field(10.0, ge=0, description="alpha: weight of the retain term.")
+    lr: float = Field(1e-2, gt=0, description="Adam learning rate.")
+    positions: Literal["answer", "all"] = Field(
+        "answer",
+        description="Forget positions steered: the answer position, or every token (the paper).",
+    )
 
     @model_validator(mode="after")
     def _check_part(self) -> RmuConfig:
@@ -37,10 +53,13 @@ class RmuConfig(UnlearnConfig):
         return self
 
 
-def _mask(batch: PromptBatch) -> torch.Tensor:
-    """[n, T] True on each row's real tokens (rows are right-padded after answer_pos)."""
+def _mask(batch: PromptBatch, answer_only: bool = False) -> torch.Tensor:
+    """[n, T] True on each row's real tokens (rows are right-padded after answer_pos), or only
+    on its answer position."""
     T = batch.ids.shape[1]
-    return torch.arange(T, device=batch.ids.device)[None, :] <= batch.answer_pos[:, None]
+    pos = torch.arange(T, device=batch.ids.device)[None, :]
+    at = batch.answer_pos[:, None]
+    return pos == at if answer_only else pos <= at
 
 
 class RmuTrainer(UnlearningTrainer):
@@ -63,7 +82,9 @@ class RmuTrainer(UnlearningTrainer):
     def compute_loss(
         self, model: torch.nn.Module, batch: TrainBatch, reference: torch.nn.Module | None = None
     ) -> torch.Tensor:
-        loss = L.rmu_forget_loss(self._hidden(model, batch.edit), self.control, _mask(batch.edit))
+        answer_only = self.cfg.positions == "answer"  # type: ignore[attr-defined]
+        mask = _mask(batch.edit, answer_only)
+        loss = L.rmu_forget_loss(self._hidden(model, batch.edit), self.control, mask)
         if batch.retain_facts is not None and self.cfg.retain_weight > 0:
             assert reference is not None
             r = batch.retain_facts
