@@ -17,9 +17,9 @@ the larger step (lr 1e-2, the default) to move them within a few dozen steps."""
 
 from __future__ import annotations
 
-import torch
 from typing import Literal
 
+import torch
 from pydantic import Field, model_validator
 
 from behemoth.editors.context import EditContext
