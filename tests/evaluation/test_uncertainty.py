@@ -71,3 +71,15 @@ def test_over_seeds_mean_sd_interval() -> None:
         over_seeds(rows + rows[:1])
     with pytest.raises(KeyError, match="seed"):
         over_seeds([{"metric": "m", "value": 1.0}])
+
+
+def test_wilson_contains_a_float_pooled_proportion() -> None:
+    """10 items at value 1.0 pooled as a float sum (0.1 x 10 x 10 / 10) are 10 of 10: the
+    interval must contain the value (a plot's error bar was negative before)."""
+    from behemoth.report.data import wilson as estimate
+
+    k = sum([0.1] * 10) * 10 - 1e-15 * 10  # 9.99999999999999...
+    lo, hi = wilson(k, 10)
+    assert hi == 1.0 and lo <= k / 10
+    e = estimate(sum(1.0 * 1 for _ in range(10)) - 2e-15, 10)
+    assert e.lo <= e.value <= e.hi

@@ -21,21 +21,9 @@ from typing import Any
 
 import numpy as np
 
-Z95 = 1.959963984540054  # the standard normal's 0.975 quantile
+from behemoth.intervals import Z95, wilson
+
 N_BOOT = 1000
-
-
-def wilson(k: float, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a proportion k/n (NaN, NaN when n = 0)."""
-    if n <= 0:
-        return float("nan"), float("nan")
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    lo = 0.0 if k <= 0 else max(0.0, mid - half)  # exact ends: no rounding past 0 or 1
-    hi = 1.0 if k >= n else min(1.0, mid + half)
-    return lo, hi
 
 
 def _clusters(edit: np.ndarray) -> np.ndarray:

@@ -20,8 +20,8 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from behemoth.errors import BehemothError
-
-Z95 = 1.959963984540054
+from behemoth.intervals import Z95
+from behemoth.intervals import wilson as wilson_interval
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,8 @@ def wilson(successes: float, n: int, z: float = Z95) -> Estimate:
     """Wilson score interval of ``successes`` out of ``n`` (see the module docstring)."""
     if n <= 0:
         return Estimate(float("nan"), float("nan"), float("nan"), 0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), n)
+    lo, hi = wilson_interval(successes, n, z)
+    return Estimate(min(max(successes / n, lo), hi), lo, hi, n)
 
 
 def load_rows(source: str | Path) -> tuple[list[dict[str, Any]], str]:
