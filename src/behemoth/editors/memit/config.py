@@ -13,10 +13,11 @@ class MemitConfig(LocateEditConfig):
     layers: list[int] = Field(
         default_factory=lambda: [1, 2], description="Edited layers (negative: from the end)."
     )
+    # Both chosen on validation seed 1000 (docs/editor_defaults.md, bench/editor_defaults.py).
     clamp_norm_factor: float = Field(
-        1.25, gt=0, description="Clamp |delta| <= factor * |h| (paper: 0.75)."
+        0.75, gt=0, description="Clamp |delta| <= factor * |h| (the paper's 0.75)."
     )
-    kl_factor: float = Field(1.0, ge=0, description="Weight of the KL term (paper: 0.0625).")
+    kl_factor: float = Field(0.25, ge=0, description="Weight of the KL term (paper: 0.0625).")
     mom2_update_weight: float | None = Field(
         None, gt=0, description="lambda of Eq. 14; null = lambda_per_dff x d_ff."
     )
