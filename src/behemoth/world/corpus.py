@@ -19,7 +19,15 @@ from behemoth.world.config import WorldConfig
 from behemoth.world.exclude import fact_ids, n_fact_ids
 from behemoth.world.graph import Graph
 from behemoth.world.rng import Permutation, below, hash_u64, mix64, stream_key, uniform
-from behemoth.world.templates import INVERSIONS, Facts, render_mixed
+from behemoth.world.sentence_table import MAX_TABLE_BYTES, SentenceTable
+from behemoth.world.templates import (
+    INVERSIONS,
+    Facts,
+    Template,
+    get_template,
+    is_fixed,
+    render_mixed,
+)
 from behemoth.world.vocab import DOT, EOT, Vocabulary
 
 #: Every template the pretraining corpus can use, in a fixed order (ids are indices).
@@ -126,12 +134,57 @@ class Corpus:
             out[m] = self.permutation(int(c))(positions[m] % self.n_units) + c * self.n_units
         return out
 
-    def render_positions(self, start: int, stop: int) -> np.ndarray:
-        """Tokens of stream positions [start, stop), concatenated (int64)."""
-        return self.render_units(self.units_at(np.arange(start, stop)))
+    def render_positions(
+        self, start: int, stop: int, dtype: np.dtype | type | None = None
+    ) -> np.ndarray:
+        """Tokens of stream positions [start, stop), concatenated (int64, or ``dtype``)."""
+        return self.render_units(self.units_at(np.arange(start, stop)), dtype)
 
-    def render_units(self, gids: np.ndarray) -> np.ndarray:
-        """Tokens of the given global unit ids, in that order."""
+    def render_units(self, gids: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray:
+        """Tokens of the given global unit ids, in that order (int64, or ``dtype``)."""
+        gids = np.asarray(gids, dtype=np.int64)
+        table = self.table
+        if table is not None:
+            tokens = table.gather(gids % self.n_units)
+        else:
+            tokens = self._render(gids)[0]
+        return tokens.astype(dtype or np.int64, copy=False)
+
+    @cached_property
+    def table(self) -> SentenceTable | None:
+        """Every distinct document rendered once (:mod:`behemoth.world.sentence_table`), when
+        documents have no per-sentence randomness and repeat; otherwise None."""
+        templates = self._fixed_templates()
+        if templates is None:
+            return None
+        items = [gr.items for gr in self.groups]
+        keys = sum(items)
+        # a bound on a document's length: every element one token, the subject all of its own
+        width = max(len(t.elements) for t in templates) + self.vocab.subject_tokens
+        width += len(SENTENCE_TAIL)
+        if 2 * keys > self.n_units or keys * width * self.vocab.dtype.itemsize > MAX_TABLE_BYTES:
+            return None  # nothing repeats, or the table would be too large: render each unit
+        return SentenceTable.build(self.starts, items, self._render, self.vocab.dtype)
+
+    def _fixed_templates(self) -> list[Template] | None:
+        """The templates of the corpus if a document is a pure function of its group and item
+        (no biography order, exclusion, minority draw, inversion draw, and only templates
+        without random elements: exactly when ``_render`` never reads a sentence's bits)."""
+        cfg, g = self.cfg, self.graph
+        if self.exclude is not None or any(gr.name == "bio" for gr in self.groups):
+            return None
+        if cfg.minority_entity_frac > 0 and cfg.minority_frac > 0 and (g.minority >= 0).any():
+            return None
+        if cfg.inversion_frac > 0 or cfg.template == "simple_repeats":
+            return None
+        names = ["sro" if cfg.template == "sro" else "nonsense_sro"]
+        if any(gr.name == "q" for gr in self.groups):
+            names.append("question")
+        templates = [get_template(name) for name in names]
+        return templates if all(is_fixed(t) for t in templates) else None
+
+    def _render(self, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Render global unit ids sentence by sentence -> (flat int64 tokens, sentence lengths)."""
         g = self.graph
         R = self.R
         gids = np.asarray(gids, dtype=np.int64)
@@ -214,7 +267,7 @@ class Corpus:
             self._facts(kind, subj, rel, obj, bits),
             self.vocab,
             SENTENCE_TAIL,
-        )[0]
+        )
 
     @cached_property
     def _objects_flat(self) -> np.ndarray:

@@ -11,6 +11,7 @@ import multiprocessing as mp
 import os
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ def _write_shard(corpus: Corpus, start: int, stop: int, path: Path, chunk: int) 
     out = DirectWriter(tmp)
     try:
         for a in range(start, stop, chunk):
-            arr = corpus.render_positions(a, min(stop, a + chunk)).astype(dtype)
+            arr = corpus.render_positions(a, min(stop, a + chunk), dtype)
             out.write(arr)
             tokens += arr.size
     finally:
@@ -157,12 +158,17 @@ def write_shards(
     workers: int | None = None,
     chunk: int = CHUNK_UNITS,
     progress: Callable[[int], None] | None = None,
+    alongside: Callable[[], object] | None = None,
 ) -> dict[str, Any]:
     """Write one pass over the corpus as ``train_{i:05d}.bin``; return the shard index.
 
     Work is split into jobs of whole shards, or, when there are fewer shards than needed to
     keep every worker busy, into pieces of shards that are written separately and joined in
     order: the bytes never depend on the number of workers.
+
+    ``alongside`` (other work of the caller, such as a world's other files) runs in a thread of
+    this process while the worker processes write, so that it does not wait for them (with one
+    worker: before writing); its exceptions propagate.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -187,8 +193,11 @@ def write_shards(
             jobs.append((len(jobs), bounds[j], bounds[j + 1], str(target), chunk))
         pieces.append(ids)
     workers = min(workers, len(jobs))
+    _ = corpus.table  # built once, before the writers fork: they share it
     counts: dict[int, int] = {}
     if workers == 1:
+        if alongside is not None:
+            alongside()
         for job in jobs:
             i, n = _worker_inline(corpus, job)
             counts[i] = n
@@ -197,11 +206,16 @@ def write_shards(
     else:
         _WORKER["corpus"] = corpus
         ctx = mp.get_context("fork")
-        with ctx.Pool(workers, initializer=_init_worker) as pool:
-            for i, n in pool.imap_unordered(_worker, jobs):
+        # the workers fork before the thread starts: no thread is ever copied into them
+        with ctx.Pool(workers, initializer=_init_worker) as pool, ThreadPoolExecutor(1) as side:
+            results = pool.imap_unordered(_worker, jobs)
+            other = side.submit(alongside) if alongside is not None else None
+            for i, n in results:
                 counts[i] = n
                 if progress:
                     progress(jobs[i][2] - jobs[i][1])
+            if other is not None:
+                other.result()
         _WORKER.clear()
     for (_, _, path), ids in zip(shards, pieces):
         if len(ids) > 1:

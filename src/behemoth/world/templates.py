@@ -134,6 +134,11 @@ class Facts:
         return Facts(self.subj[idx], self.rel[idx], self.obj[idx], self.bits[idx])
 
 
+def is_fixed(t: Template) -> bool:
+    """Whether the template has no random element: its sentences depend on the facts alone."""
+    return not any(isinstance(el, (Run, Noise)) for el in t.elements)
+
+
 def _widths(t: Template, k: int) -> list[int]:
     """Columns each element occupies (its maximum length); ``k`` = tokens per subject."""
     out = []
@@ -148,9 +153,14 @@ def _widths(t: Template, k: int) -> list[int]:
 
 
 def render_matrix(
-    t: Template, facts: Facts, vocab: Vocabulary, tail: tuple[int, ...] = ()
+    t: Template,
+    facts: Facts,
+    vocab: Vocabulary,
+    tail: tuple[int, ...] = (),
+    dtype: type = np.int64,
 ) -> tuple[np.ndarray, int, bool]:
-    """Render a template into a preallocated matrix [n, L + len(tail)] int64 (-1 = absent).
+    """Render a template into a preallocated matrix [n, L + len(tail)] (-1 = absent), int64 or
+    any signed ``dtype`` that holds every token id.
 
     Returns (matrix, object column, ragged): ``ragged`` is False when no entry can be -1 (fixed
     templates and full-width subjects), so that rows can be concatenated without masking.
@@ -160,7 +170,7 @@ def render_matrix(
     k = int(facts.subj.shape[1])
     widths = _widths(t, k)
     L = sum(widths)
-    row = np.full(L + len(tail), -1, dtype=np.int64)
+    row = np.full(L + len(tail), -1, dtype=dtype)
     row[L:] = tail
     col = 0
     for el, w in zip(t.elements, widths):
@@ -171,7 +181,7 @@ def render_matrix(
         elif isinstance(el, Slot) and el.role == "O" and t.refusal:
             row[col : col + w] = OO
         col += w
-    mat = np.empty((n, len(row)), dtype=np.int64)
+    mat = np.empty((n, len(row)), dtype=dtype)
     mat[:] = row
     ragged = bool(k > 1 and (facts.subj < 0).any())
     col, obj_col = 0, -1

@@ -244,14 +244,23 @@ def write_world(
     if shards and not force_size:
         check_disk(corpus, out)
     with atomic_dir(out, force=force, marker="world.json", what="a different world") as tmp:
-        graph.save(tmp / "graph.parquet")
-        probes = build_probes(cfg, graph, vocab)
-        save_probes(probes, tmp / "probes.parquet")
-        save_tokenizer(vocab, tmp)
+        made: dict[str, dict[str, ProbeSet]] = {}
+
+        def other_files() -> None:
+            graph.save(tmp / "graph.parquet")
+            made["probes"] = build_probes(cfg, graph, vocab)
+            save_probes(made["probes"], tmp / "probes.parquet")
+            save_tokenizer(vocab, tmp)
+
         shard_index = None
-        if shards:
-            shard_index = write_shards(corpus, tmp / "shards", workers=workers, progress=progress)
+        if shards:  # the other files are written while the shard workers run
+            shard_index = write_shards(
+                corpus, tmp / "shards", workers=workers, progress=progress, alongside=other_files
+            )
             write_json(tmp / "shards" / "index.json", shard_index)
+        else:
+            other_files()
+        probes = made["probes"]
         for rel, src in (extra_files or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / rel)
