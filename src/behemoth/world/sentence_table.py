@@ -48,25 +48,26 @@ class SentenceTable:
         items: Sequence[int],
         render: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
         dtype: np.dtype,
+        max_width: int,
     ) -> SentenceTable:
         """Render the first ``items[g]`` units of every group ``g`` (unit ids from ``starts``);
-        ``render(unit ids)`` gives their (flat tokens, lengths) as the corpus renders them."""
+        ``render(unit ids)`` gives their (flat tokens, lengths) as the corpus renders them, none
+        longer than ``max_width``."""
         units = np.concatenate(
             [np.arange(items[g], dtype=np.int64) + starts[g] for g in range(len(items))]
         )
-        toks, lens = [], []
+        rows = np.zeros((len(units), max_width), dtype=dtype)
+        lengths = np.zeros(len(units), dtype=np.int64)
         for a in range(0, len(units), BUILD_CHUNK):
-            t, n = render(units[a : a + BUILD_CHUNK])
-            toks.append(t)
-            lens.append(n)
-        flat = np.concatenate(toks)
-        lengths = np.concatenate(lens).astype(np.int64)
+            flat, n = render(units[a : a + BUILD_CHUNK])
+            b, w = a + len(n), int(n.max())
+            lengths[a:b] = n
+            if (n == w).all():  # every document of this chunk has the same length
+                rows[a:b, :w] = flat.reshape(len(n), w)
+            else:
+                rows[a:b][np.arange(max_width)[None, :] < n[:, None]] = flat
         width = int(lengths.max()) if len(lengths) else 0
-        rows = np.zeros((len(units), width), dtype=dtype)
-        if len(units) and (lengths == width).all():
-            rows[:] = flat.reshape(len(units), width)
-        else:
-            rows[np.arange(width)[None, :] < lengths[:, None]] = flat
+        rows = np.ascontiguousarray(rows[:, :width])
         base = np.concatenate([[0], np.cumsum(items)[:-1]]).astype(np.int64)
         return cls(rows, lengths, np.asarray(starts, dtype=np.int64), np.asarray(items), base)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -158,7 +158,7 @@ def write_shards(
     workers: int | None = None,
     chunk: int = CHUNK_UNITS,
     progress: Callable[[int], None] | None = None,
-    alongside: Callable[[], object] | None = None,
+    alongside: Sequence[Callable[[], object]] = (),
 ) -> dict[str, Any]:
     """Write one pass over the corpus as ``train_{i:05d}.bin``; return the shard index.
 
@@ -166,9 +166,9 @@ def write_shards(
     keep every worker busy, into pieces of shards that are written separately and joined in
     order: the bytes never depend on the number of workers.
 
-    ``alongside`` (other work of the caller, such as a world's other files) runs in a thread of
-    this process while the worker processes write, so that it does not wait for them (with one
-    worker: before writing); its exceptions propagate.
+    ``alongside``: other work of the caller (such as a world's other files), each task in a
+    thread of this process while the worker processes write, so that it does not wait for them
+    (with one worker: before writing); their exceptions propagate.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -193,11 +193,10 @@ def write_shards(
             jobs.append((len(jobs), bounds[j], bounds[j + 1], str(target), chunk))
         pieces.append(ids)
     workers = min(workers, len(jobs))
-    _ = corpus.table  # built once, before the writers fork: they share it
     counts: dict[int, int] = {}
     if workers == 1:
-        if alongside is not None:
-            alongside()
+        for task in alongside:
+            task()
         for job in jobs:
             i, n = _worker_inline(corpus, job)
             counts[i] = n
@@ -206,15 +205,18 @@ def write_shards(
     else:
         _WORKER["corpus"] = corpus
         ctx = mp.get_context("fork")
-        # the workers fork before the thread starts: no thread is ever copied into them
-        with ctx.Pool(workers, initializer=_init_worker) as pool, ThreadPoolExecutor(1) as side:
+        # the workers fork before the threads start: no thread is ever copied into them
+        with (
+            ctx.Pool(workers, initializer=_init_worker) as pool,
+            ThreadPoolExecutor(max(1, len(alongside))) as side,
+        ):
             results = pool.imap_unordered(_worker, jobs)
-            other = side.submit(alongside) if alongside is not None else None
+            others = [side.submit(task) for task in alongside]
             for i, n in results:
                 counts[i] = n
                 if progress:
                     progress(jobs[i][2] - jobs[i][1])
-            if other is not None:
+            for other in others:
                 other.result()
         _WORKER.clear()
     for (_, _, path), ids in zip(shards, pieces):

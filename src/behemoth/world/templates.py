@@ -246,15 +246,17 @@ def render_mixed(
     facts: Facts,
     vocab: Vocabulary,
     tail: tuple[int, ...],
+    dtype: type = np.int64,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render sentences whose template varies per row (``names[template_ids[i]]``), in row order.
 
-    Returns (flat tokens, per-row lengths), each row followed by ``tail``.
+    Returns (flat tokens in ``dtype``, int64 per-row lengths), each row followed by ``tail``.
     """
     n = len(facts)
     present = np.flatnonzero(np.bincount(template_ids, minlength=len(names)))
     if len(present) == 1:  # one template: no row selection, and no masking when not ragged
-        mat, _, ragged = render_matrix(get_template(names[int(present[0])]), facts, vocab, tail)
+        t = get_template(names[int(present[0])])
+        mat, _, ragged = render_matrix(t, facts, vocab, tail, dtype)
         if not ragged:
             return mat.reshape(-1), np.full(n, mat.shape[1], dtype=np.int64)
         valid = mat >= 0
@@ -264,13 +266,13 @@ def render_mixed(
     for t_id in present:
         rows = np.flatnonzero(template_ids == t_id)
         mat, _, ragged = render_matrix(
-            get_template(names[int(t_id)]), facts.take(rows), vocab, tail
+            get_template(names[int(t_id)]), facts.take(rows), vocab, tail, dtype
         )
         mask = (mat >= 0) if ragged else None
         lengths[rows] = mask.sum(axis=1) if mask is not None else mat.shape[1]
         parts.append((rows, mat, mask))
     starts = np.cumsum(lengths) - lengths
-    out = np.empty(int(lengths.sum()), dtype=np.int64)
+    out = np.empty(int(lengths.sum()), dtype=dtype)
     for rows, mat, mask in parts:
         if mask is None:
             out[starts[rows][:, None] + np.arange(mat.shape[1])] = mat

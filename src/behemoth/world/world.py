@@ -246,20 +246,27 @@ def write_world(
     with atomic_dir(out, force=force, marker="world.json", what="a different world") as tmp:
         made: dict[str, dict[str, ProbeSet]] = {}
 
-        def other_files() -> None:
-            graph.save(tmp / "graph.parquet")
+        def probe_file() -> None:
             made["probes"] = build_probes(cfg, graph, vocab)
             save_probes(made["probes"], tmp / "probes.parquet")
+
+        def graph_files() -> None:
+            graph.save(tmp / "graph.parquet")
             save_tokenizer(vocab, tmp)
 
         shard_index = None
         if shards:  # the other files are written while the shard workers run
             shard_index = write_shards(
-                corpus, tmp / "shards", workers=workers, progress=progress, alongside=other_files
+                corpus,
+                tmp / "shards",
+                workers=workers,
+                progress=progress,
+                alongside=(probe_file, graph_files),
             )
             write_json(tmp / "shards" / "index.json", shard_index)
         else:
-            other_files()
+            probe_file()
+            graph_files()
         probes = made["probes"]
         for rel, src in (extra_files or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -301,7 +308,7 @@ def estimate_shard_bytes(corpus: Corpus, sample: int = 2000) -> int:
     k = min(corpus.n_units, sample)
     if k == 0:
         return 0
-    tokens = corpus.render_positions(0, k).size
+    tokens = corpus.count_tokens(0, k)
     itemsize = np.dtype(corpus.vocab.dtype).itemsize
     return int(tokens / k * corpus.n_units * itemsize)
 
