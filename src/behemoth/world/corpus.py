@@ -138,7 +138,17 @@ class Corpus:
         self, start: int, stop: int, dtype: np.dtype | type | None = None
     ) -> np.ndarray:
         """Tokens of stream positions [start, stop), concatenated (int64, or ``dtype``)."""
-        return self.render_units(self.units_at(np.arange(start, stop)), dtype)
+        table = self.table
+        if table is None:
+            return self.render_units(self.units_at(np.arange(start, stop)), dtype)
+        # the units within their pass are all the table needs (a narrow permutation output)
+        n, parts = self.n_units, []
+        for c in range(start // n, (stop - 1) // n + 1):
+            a, b = max(start, c * n) - c * n, min(stop, (c + 1) * n) - c * n
+            idx = np.arange(a, b, dtype=np.int32 if b < 2**31 else np.int64)
+            parts.append(table.gather(self.permutation(c)(idx, native=True)))
+        tokens = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return tokens.astype(dtype or np.int64, copy=False)
 
     def render_units(self, gids: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray:
         """Tokens of the given global unit ids, in that order (int64, or ``dtype``)."""

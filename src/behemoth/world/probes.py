@@ -21,7 +21,7 @@ from behemoth.world.config import WorldConfig
 from behemoth.world.corpus import KIND_ONO, KIND_SNO, KIND_SO, facts_for
 from behemoth.world.graph import KINDS, Graph
 from behemoth.world.rng import hash_u64, stream_key
-from behemoth.world.templates import get_template, render_matrix
+from behemoth.world.templates import Slot, Template, get_template, is_fixed, render_matrix
 from behemoth.world.vocab import EOT, Vocabulary
 
 
@@ -92,29 +92,39 @@ def _set(
     seed: int,
     subject_tokens: np.ndarray | None = None,
 ) -> ProbeSet:
+    t = get_template(template)
     kinds = np.full(len(rel), kind, dtype=np.int64)
-    edge_ids = (np.where(subj >= 0, subj, obj) * graph.n_relations + rel).astype(np.uint64)
-    bits = hash_u64(stream_key(seed, f"probe-{name}"), edge_ids * np.uint64(3) + np.uint64(kind))
-    facts = facts_for(vocab, graph, kinds, subj, rel, obj, bits, subject_tokens)
-    # int32 halves the memory traffic of what follows (every id fits)
-    mat, col, ragged = render_matrix(get_template(template), facts, vocab, dtype=np.int32)
-    n, width = mat.shape
-    answer = mat[:, col].astype(np.int64)
-    if not ragged:  # every prompt has the same words: end-of-text, then the columns before col
-        prompt = np.empty((n, col + 1), dtype=np.int32)
-        prompt[:, 0] = EOT
-        prompt[:, 1:] = mat[:, :col]
-        offsets = np.arange(n + 1, dtype=np.int64) * (col + 1)
-        tokens = prompt.reshape(-1)
+    if is_fixed(t):  # a fixed template draws nothing: its sentences ignore the bits
+        bits = np.zeros(len(rel), dtype=np.uint64)
     else:
-        # [n, 1 + width]: end-of-text, then the words before the answer (-1 = absent)
-        prompt = np.empty((n, width + 1), dtype=np.int32)
-        prompt[:, 0] = EOT
-        prompt[:, 1:] = mat
-        valid = prompt >= 0
-        valid[:, 1:] &= np.arange(width)[None, :] < col
-        tokens = prompt[valid]
-        offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
+        edge_ids = (np.where(subj >= 0, subj, obj) * graph.n_relations + rel).astype(np.uint64)
+        key = stream_key(seed, f"probe-{name}")
+        bits = hash_u64(key, edge_ids * np.uint64(3) + np.uint64(kind))
+    facts = facts_for(vocab, graph, kinds, subj, rel, obj, bits, subject_tokens)
+    n = len(facts)
+    if is_fixed(t) and not t.refusal:
+        # the prompt is itself a fixed template: end-of-text, then the elements before the
+        # object; rendered straight into int32 (every id fits), the answer is the object
+        head = Template(t.name, (EOT, *t.elements[: t.elements.index(Slot("O"))]))
+        prompt, _, ragged = render_matrix(head, facts, vocab, dtype=np.int32)
+        if not ragged:  # every prompt has the same length: no masking
+            offsets = np.arange(n + 1, dtype=np.int64) * prompt.shape[1]
+            answer = facts.obj.astype(np.int64)
+            tokens = prompt.reshape(-1)
+            return ProbeSet(
+                name, template, KINDS[kind], trained, subj, rel, obj, answer, tokens, offsets
+            )
+    mat, col, _ = render_matrix(t, facts, vocab, dtype=np.int32)
+    width = mat.shape[1]
+    answer = mat[:, col].astype(np.int64)
+    # [n, 1 + width]: end-of-text, then the words before the answer (-1 = absent)
+    prompt = np.empty((n, width + 1), dtype=np.int32)
+    prompt[:, 0] = EOT
+    prompt[:, 1:] = mat
+    valid = prompt >= 0
+    valid[:, 1:] &= np.arange(width)[None, :] < col
+    tokens = prompt[valid]
+    offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
     return ProbeSet(name, template, KINDS[kind], trained, subj, rel, obj, answer, tokens, offsets)
 
 

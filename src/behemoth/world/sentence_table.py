@@ -72,11 +72,14 @@ class SentenceTable:
         return cls(rows, lengths, np.asarray(starts, dtype=np.int64), np.asarray(items), base)
 
     def keys(self, units: np.ndarray) -> np.ndarray:
-        """Row of each unit id (in [0, n_units))."""
+        """Row of each unit id (in [0, n_units)). ``a - a // b * b`` rather than ``a % b``:
+        numpy divides by a scalar several times faster than it takes a remainder."""
         if len(self.items) == 1:
-            return units % int(self.items[0])
+            k = int(self.items[0])
+            return units - units // k * k
         g = np.searchsorted(self.starts, units, side="right") - 1
-        return self.key_base[g] + (units - self.starts[g]) % self.items[g]
+        local = units - self.starts[g]
+        return self.key_base[g] + local % self.items[g]
 
     def gather(self, units: np.ndarray) -> np.ndarray:
         """The documents of the given unit ids, concatenated, in the table's dtype."""
