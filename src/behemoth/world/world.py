@@ -30,6 +30,7 @@ from behemoth.provenance import write_provenance
 from behemoth.world.config import WorldConfig
 from behemoth.world.corpus import Corpus
 from behemoth.world.graph import Graph, sample_graph
+from behemoth.world.pages import ordinary_pages
 from behemoth.world.probes import ProbeSet, build_probes, load_probes, save_probes
 from behemoth.world.sampler import ShardSampler, StreamSampler
 from behemoth.world.shards import write_shards
@@ -243,7 +244,10 @@ def write_world(
     check_out(out, force, "world.json", "a different world")
     if shards and not force_size:
         check_disk(corpus, out)
-    with atomic_dir(out, force=force, marker="world.json", what="a different world") as tmp:
+    with (
+        ordinary_pages(),
+        atomic_dir(out, force=force, marker="world.json", what="a different world") as tmp,
+    ):
         made: dict[str, dict[str, ProbeSet]] = {}
 
         def probe_file() -> None:
