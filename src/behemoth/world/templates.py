@@ -170,7 +170,7 @@ def render_matrix(
     k = int(facts.subj.shape[1])
     widths = _widths(t, k)
     L = sum(widths)
-    row = np.full(L + len(tail), -1, dtype=dtype)
+    row: np.ndarray = np.full(L + len(tail), -1, dtype=dtype)
     row[L:] = tail
     col = 0
     for el, w in zip(t.elements, widths):
@@ -181,7 +181,7 @@ def render_matrix(
         elif isinstance(el, Slot) and el.role == "O" and t.refusal:
             row[col : col + w] = OO
         col += w
-    mat = np.empty((n, len(row)), dtype=dtype)
+    mat: np.ndarray = np.empty((n, len(row)), dtype=dtype)
     mat[:] = row
     ragged = bool(k > 1 and (facts.subj < 0).any())
     col, obj_col = 0, -1
@@ -272,7 +272,7 @@ def render_mixed(
         lengths[rows] = mask.sum(axis=1) if mask is not None else mat.shape[1]
         parts.append((rows, mat, mask))
     starts = np.cumsum(lengths) - lengths
-    out = np.empty(int(lengths.sum()), dtype=dtype)
+    out: np.ndarray = np.empty(int(lengths.sum()), dtype=dtype)
     for rows, mat, mask in parts:
         if mask is None:
             out[starts[rows][:, None] + np.arange(mat.shape[1])] = mat
