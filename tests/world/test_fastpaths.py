@@ -155,3 +155,20 @@ def test_sentence_table_gives_the_rendered_stream(overrides: dict) -> None:
 def test_documents_with_random_choices_are_not_tabulated(overrides: dict) -> None:
     cfg = WorldConfig(**{"subjects": 60, "relations": 3, "objects": 20, "repeats": 4, **overrides})
     assert Corpus(cfg, sample_graph(cfg), Vocabulary.from_config(cfg)).table is None
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_work_alongside_the_shard_writers_runs_and_its_errors_propagate(
+    tmp_path: Path, workers: int
+) -> None:
+    cfg = WorldConfig(subjects=50, relations=3, objects=20, repeats=3)
+    corpus = Corpus(cfg, sample_graph(cfg), Vocabulary.from_config(cfg))
+    done: list[str] = []
+    write_shards(corpus, tmp_path / "a", workers=workers, alongside=[lambda: done.append("x")])
+    assert done == ["x"]
+
+    def fail() -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_shards(corpus, tmp_path / "b", workers=workers, alongside=[fail])
