@@ -132,7 +132,7 @@ def test_sentence_table_gives_the_rendered_stream(overrides: dict) -> None:
     plain.__dict__["table"] = None  # the cached property, switched off: render every document
     assert fast.table is not None and plain.table is None
     n = fast.n_units
-    for a, b in [(0, n), (n - 37, 2 * n + 11), (5 * n + 3, 5 * n + 4)]:  # across passes too
+    for a, b in [(0, n), (n - 37, 2 * n + 11), (5 * n + 3, 5 * n + 4), (7, 7)]:  # passes; empty
         for dtype in (None, vocab.dtype):
             np.testing.assert_array_equal(
                 fast.render_positions(a, b, dtype), plain.render_positions(a, b, dtype)

@@ -139,7 +139,7 @@ class Corpus:
     ) -> np.ndarray:
         """Tokens of stream positions [start, stop), concatenated (int64, or ``dtype``)."""
         table = self.table
-        if table is None:
+        if table is None or stop <= start:
             return self.render_units(self.units_at(np.arange(start, stop)), dtype)
         # the units within their pass are all the table needs (a narrow permutation output)
         n, parts = self.n_units, []
