@@ -114,3 +114,61 @@ def test_direct_writer_writes_exact_bytes(
         w.write(a)
     w.close()
     assert (tmp_path / "x.bin").read_bytes() == b"".join(a.tobytes() for a in parts)
+
+
+TABLE_WORLDS = [
+    {},  # every document one S-O sentence: full-width rows
+    {"nested_objects": 4, "questions_frac": 0.3, "max_subject_words": 10},  # ragged rows
+    {"vocab": "reference", "nested_objects": 5, "nested_upweight": 2},
+]
+
+
+@pytest.mark.parametrize("overrides", TABLE_WORLDS)
+def test_sentence_table_gives_the_rendered_stream(overrides: dict) -> None:
+    cfg = WorldConfig(subjects=60, relations=3, objects=20, repeats=4, **overrides)
+    graph, vocab = sample_graph(cfg), Vocabulary.from_config(cfg)
+    fast = Corpus(cfg, graph, vocab)
+    plain = Corpus(cfg, graph, vocab)
+    plain.__dict__["table"] = None  # the cached property, switched off: render every document
+    assert fast.table is not None and plain.table is None
+    n = fast.n_units
+    for a, b in [(0, n), (n - 37, 2 * n + 11), (5 * n + 3, 5 * n + 4), (7, 7)]:  # passes; empty
+        for dtype in (None, vocab.dtype):
+            np.testing.assert_array_equal(
+                fast.render_positions(a, b, dtype), plain.render_positions(a, b, dtype)
+            )
+    gids = np.random.default_rng(0).integers(0, 3 * n, size=500)
+    np.testing.assert_array_equal(fast.render_units(gids), plain.render_units(gids))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"shuffle": False},
+        {"inversion_frac": 0.2},
+        {"template": "nonsense"},
+        {"template": "simple_repeats"},
+        {"minority_entity_frac": 0.5},
+        {"repeats": 1},
+    ],
+)
+def test_documents_with_random_choices_are_not_tabulated(overrides: dict) -> None:
+    cfg = WorldConfig(**{"subjects": 60, "relations": 3, "objects": 20, "repeats": 4, **overrides})
+    assert Corpus(cfg, sample_graph(cfg), Vocabulary.from_config(cfg)).table is None
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_work_alongside_the_shard_writers_runs_and_its_errors_propagate(
+    tmp_path: Path, workers: int
+) -> None:
+    cfg = WorldConfig(subjects=50, relations=3, objects=20, repeats=3)
+    corpus = Corpus(cfg, sample_graph(cfg), Vocabulary.from_config(cfg))
+    done: list[str] = []
+    write_shards(corpus, tmp_path / "a", workers=workers, alongside=[lambda: done.append("x")])
+    assert done == ["x"]
+
+    def fail() -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_shards(corpus, tmp_path / "b", workers=workers, alongside=[fail])

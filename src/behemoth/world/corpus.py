@@ -19,7 +19,15 @@ from behemoth.world.config import WorldConfig
 from behemoth.world.exclude import fact_ids, n_fact_ids
 from behemoth.world.graph import Graph
 from behemoth.world.rng import Permutation, below, hash_u64, mix64, stream_key, uniform
-from behemoth.world.templates import INVERSIONS, Facts, render_mixed
+from behemoth.world.sentence_table import MAX_TABLE_BYTES, SentenceTable
+from behemoth.world.templates import (
+    INVERSIONS,
+    Facts,
+    Template,
+    get_template,
+    is_fixed,
+    render_mixed,
+)
 from behemoth.world.vocab import DOT, EOT, Vocabulary
 
 #: Every template the pretraining corpus can use, in a fixed order (ids are indices).
@@ -126,12 +134,76 @@ class Corpus:
             out[m] = self.permutation(int(c))(positions[m] % self.n_units) + c * self.n_units
         return out
 
-    def render_positions(self, start: int, stop: int) -> np.ndarray:
-        """Tokens of stream positions [start, stop), concatenated (int64)."""
-        return self.render_units(self.units_at(np.arange(start, stop)))
+    def render_positions(
+        self, start: int, stop: int, dtype: np.dtype | type | None = None
+    ) -> np.ndarray:
+        """Tokens of stream positions [start, stop), concatenated (int64, or ``dtype``)."""
+        table = self.table
+        if table is None or stop <= start:
+            return self.render_units(self.units_at(np.arange(start, stop)), dtype)
+        # the units within their pass are all the table needs (a narrow permutation output)
+        n, parts = self.n_units, []
+        for c in range(start // n, (stop - 1) // n + 1):
+            a, b = max(start, c * n) - c * n, min(stop, (c + 1) * n) - c * n
+            idx = np.arange(a, b, dtype=np.int32 if b < 2**31 else np.int64)
+            parts.append(table.gather(self.permutation(c)(idx, native=True)))
+        tokens = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return tokens.astype(dtype or np.int64, copy=False)
 
-    def render_units(self, gids: np.ndarray) -> np.ndarray:
-        """Tokens of the given global unit ids, in that order."""
+    def render_units(self, gids: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray:
+        """Tokens of the given global unit ids, in that order (int64, or ``dtype``)."""
+        gids = np.asarray(gids, dtype=np.int64)
+        dtype = np.dtype(dtype or np.int64)
+        table = self.table
+        if table is not None:
+            tokens = table.gather(gids % self.n_units)
+        else:  # narrower ids (half the memory traffic) when the caller wants narrow ones
+            tokens = self._render(gids, np.int64 if dtype.itemsize > 4 else np.int32)[0]
+        return tokens.astype(dtype, copy=False)
+
+    def count_tokens(self, start: int, stop: int) -> int:
+        """Tokens of stream positions [start, stop), rendered without building the sentence
+        table (a small sample should not cost the whole table; shard writers build their own)."""
+        return int(self._render(self.units_at(np.arange(start, stop)), np.int32)[1].sum())
+
+    @cached_property
+    def table(self) -> SentenceTable | None:
+        """Every distinct document rendered once (:mod:`behemoth.world.sentence_table`), when
+        documents have no per-sentence randomness and repeat; otherwise None."""
+        templates = self._fixed_templates()
+        if templates is None:
+            return None
+        items = [gr.items for gr in self.groups]
+        keys = sum(items)
+        # a bound on a document's length: every element one token, the subject all of its own
+        width = max(len(t.elements) for t in templates) + self.vocab.subject_tokens
+        width += len(SENTENCE_TAIL)
+        if 2 * keys > self.n_units or keys * width * self.vocab.dtype.itemsize > MAX_TABLE_BYTES:
+            return None  # nothing repeats, or the table would be too large: render each unit
+        return SentenceTable.build(
+            self.starts, items, lambda u: self._render(u, np.int32), self.vocab.dtype, width
+        )
+
+    def _fixed_templates(self) -> list[Template] | None:
+        """The templates of the corpus if a document is a pure function of its group and item
+        (no biography order, exclusion, minority draw, inversion draw, and only templates
+        without random elements: exactly when ``_render`` never reads a sentence's bits)."""
+        cfg, g = self.cfg, self.graph
+        if self.exclude is not None or any(gr.name == "bio" for gr in self.groups):
+            return None
+        if cfg.minority_entity_frac > 0 and cfg.minority_frac > 0 and (g.minority >= 0).any():
+            return None
+        if cfg.inversion_frac > 0 or cfg.template == "simple_repeats":
+            return None
+        names = ["sro" if cfg.template == "sro" else "nonsense_sro"]
+        if any(gr.name == "q" for gr in self.groups):
+            names.append("question")
+        templates = [get_template(name) for name in names]
+        return templates if all(is_fixed(t) for t in templates) else None
+
+    def _render(self, gids: np.ndarray, dtype: type = np.int64) -> tuple[np.ndarray, np.ndarray]:
+        """Render global unit ids sentence by sentence -> (flat tokens as ``dtype``, a signed
+        type that holds every id; sentence lengths)."""
         g = self.graph
         R = self.R
         gids = np.asarray(gids, dtype=np.int64)
@@ -214,7 +286,8 @@ class Corpus:
             self._facts(kind, subj, rel, obj, bits),
             self.vocab,
             SENTENCE_TAIL,
-        )[0]
+            dtype,
+        )
 
     @cached_property
     def _objects_flat(self) -> np.ndarray:

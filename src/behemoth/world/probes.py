@@ -21,7 +21,7 @@ from behemoth.world.config import WorldConfig
 from behemoth.world.corpus import KIND_ONO, KIND_SNO, KIND_SO, facts_for
 from behemoth.world.graph import KINDS, Graph
 from behemoth.world.rng import hash_u64, stream_key
-from behemoth.world.templates import get_template, render
+from behemoth.world.templates import Slot, Template, get_template, is_fixed, render_matrix
 from behemoth.world.vocab import EOT, Vocabulary
 
 
@@ -90,35 +90,42 @@ def _set(
     rel: np.ndarray,
     obj: np.ndarray,
     seed: int,
+    subject_tokens: np.ndarray | None = None,
 ) -> ProbeSet:
-    kinds = np.full(len(rel), kind, dtype=np.int64)
-    edge_ids = (np.where(subj >= 0, subj, obj) * graph.n_relations + rel).astype(np.uint64)
-    bits = hash_u64(stream_key(seed, f"probe-{name}"), edge_ids * np.uint64(3) + np.uint64(kind))
-    facts = facts_for(vocab, graph, kinds, subj, rel, obj, bits)
     t = get_template(template)
-    mat, col = render(t, facts, vocab)
-    n, width = mat.shape
-    answer = mat[np.arange(n), col]
-    # [n, 1 + width] int32: end-of-text, then the words before the answer (-1 = absent);
-    # int32 halves the memory traffic of the masking below (every id fits).
+    kinds = np.full(len(rel), kind, dtype=np.int64)
+    if is_fixed(t):  # a fixed template draws nothing: its sentences ignore the bits
+        bits = np.zeros(len(rel), dtype=np.uint64)
+    else:
+        edge_ids = (np.where(subj >= 0, subj, obj) * graph.n_relations + rel).astype(np.uint64)
+        key = stream_key(seed, f"probe-{name}")
+        bits = hash_u64(key, edge_ids * np.uint64(3) + np.uint64(kind))
+    facts = facts_for(vocab, graph, kinds, subj, rel, obj, bits, subject_tokens)
+    n = len(facts)
+    if is_fixed(t) and not t.refusal:
+        # the prompt is itself a fixed template: end-of-text, then the elements before the
+        # object; rendered straight into int32 (every id fits), the answer is the object
+        head = Template(t.name, (EOT, *t.elements[: t.elements.index(Slot("O"))]))
+        prompt, _, ragged = render_matrix(head, facts, vocab, dtype=np.int32)
+        if not ragged:  # every prompt has the same length: no masking
+            offsets = np.arange(n + 1, dtype=np.int64) * prompt.shape[1]
+            answer = facts.obj.astype(np.int64)
+            tokens = prompt.reshape(-1)
+            return ProbeSet(
+                name, template, KINDS[kind], trained, subj, rel, obj, answer, tokens, offsets
+            )
+    mat, col, _ = render_matrix(t, facts, vocab, dtype=np.int32)
+    width = mat.shape[1]
+    answer = mat[:, col].astype(np.int64)
+    # [n, 1 + width]: end-of-text, then the words before the answer (-1 = absent)
     prompt = np.empty((n, width + 1), dtype=np.int32)
     prompt[:, 0] = EOT
     prompt[:, 1:] = mat
     valid = prompt >= 0
-    valid[:, 1:] &= np.arange(width)[None, :] < col[:, None]
-    lens = valid.sum(axis=1)
-    return ProbeSet(
-        name,
-        template,
-        KINDS[kind],
-        trained,
-        subj,
-        rel,
-        obj,
-        answer.astype(np.int64),
-        prompt[valid],
-        np.concatenate([[0], np.cumsum(lens)]),
-    )
+    valid[:, 1:] &= np.arange(width)[None, :] < col
+    tokens = prompt[valid]
+    offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
+    return ProbeSet(name, template, KINDS[kind], trained, subj, rel, obj, answer, tokens, offsets)
 
 
 def probe_templates(cfg: WorldConfig) -> list[tuple[str, bool]]:
@@ -136,25 +143,26 @@ def build_probes(cfg: WorldConfig, graph: Graph, vocab: Vocabulary) -> dict[str,
     s = np.repeat(np.arange(S), R)
     r = np.tile(np.arange(R), S)
     o = graph.objects.reshape(-1)
+    st = vocab.subject(np.arange(S))  # [S, k], looked up per probe row below
     out: dict[str, ProbeSet] = {}
+
+    def one(name: str, template: str, kind: int, trained: bool, rows: np.ndarray | slice) -> None:
+        out[name] = _set(
+            name, template, kind, trained, vocab, graph, s[rows], r[rows], o[rows], cfg.seed, st
+        )
+
+    every = slice(None)
     for template, trained in probe_templates(cfg):
-        out[template] = _set(template, template, KIND_SO, trained, vocab, graph, s, r, o, cfg.seed)
+        one(template, template, KIND_SO, trained, every)
     q = np.repeat(graph.question_subjects, R)
-    q_trained = cfg.questions_frac > 0
     if q.any():
-        out["question"] = _set(
-            "question", "question", KIND_SO, q_trained, vocab, graph, s[q], r[q], o[q], cfg.seed
-        )
+        one("question", "question", KIND_SO, cfg.questions_frac > 0, q)
     if (~q).any():
-        out["question_new"] = _set(
-            "question_new", "question", KIND_SO, False, vocab, graph, s[~q], r[~q], o[~q], cfg.seed
-        )
-    out["qa_new"] = _set("qa_new", "qa_new", KIND_SO, False, vocab, graph, s, r, o, cfg.seed)
+        one("question_new", "question", KIND_SO, False, ~q)
+    one("qa_new", "qa_new", KIND_SO, False, every)
     if graph.nested:
         base = "sro" if cfg.template == "sro" else probe_templates(cfg)[0][0]
-        out["nested_sno"] = _set(
-            "nested_sno", base, KIND_SNO, True, vocab, graph, s, r, o, cfg.seed
-        )
+        one("nested_sno", base, KIND_SNO, True, every)
         O = graph.nested_of.shape[1]
         rr, oo = np.repeat(np.arange(R), O), np.tile(np.arange(O), R)
         out["nested_ono"] = _set(

@@ -129,7 +129,9 @@ class Permutation:
         left |= right
         return left
 
-    def __call__(self, idx: np.ndarray) -> np.ndarray:
+    def __call__(self, idx: np.ndarray, native: bool = False) -> np.ndarray:
+        """The images of ``idx`` (int64; ``native``: in the int32 the table rounds use, when
+        they do, to spare the caller a widening copy)."""
         if self.half <= self.TABLE_BITS:
             x = self._round_table(np.asarray(idx, dtype=self._dtype))
             todo = np.flatnonzero(x >= self.n)
@@ -137,7 +139,7 @@ class Permutation:
                 y = self._round_table(x[todo])
                 x[todo] = y
                 todo = todo[y >= self.n]
-            return x.astype(np.int64, copy=False)
+            return x if native else x.astype(np.int64, copy=False)
         x = self._round(np.asarray(idx, dtype=np.uint64))
         # cycle walking: re-encrypt only the values that fell outside [0, n)
         todo = np.flatnonzero(x >= np.uint64(self.n))

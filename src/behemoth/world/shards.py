@@ -10,7 +10,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ def _write_shard(corpus: Corpus, start: int, stop: int, path: Path, chunk: int) 
     out = DirectWriter(tmp)
     try:
         for a in range(start, stop, chunk):
-            arr = corpus.render_positions(a, min(stop, a + chunk)).astype(dtype)
+            arr = corpus.render_positions(a, min(stop, a + chunk), dtype)
             out.write(arr)
             tokens += arr.size
     finally:
@@ -157,12 +158,17 @@ def write_shards(
     workers: int | None = None,
     chunk: int = CHUNK_UNITS,
     progress: Callable[[int], None] | None = None,
+    alongside: Sequence[Callable[[], object]] = (),
 ) -> dict[str, Any]:
     """Write one pass over the corpus as ``train_{i:05d}.bin``; return the shard index.
 
     Work is split into jobs of whole shards, or, when there are fewer shards than needed to
     keep every worker busy, into pieces of shards that are written separately and joined in
     order: the bytes never depend on the number of workers.
+
+    ``alongside``: other work of the caller (such as a world's other files), each task in a
+    thread of this process while the worker processes write, so that it does not wait for them
+    (with one worker: before writing); their exceptions propagate.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -189,6 +195,8 @@ def write_shards(
     workers = min(workers, len(jobs))
     counts: dict[int, int] = {}
     if workers == 1:
+        for task in alongside:
+            task()
         for job in jobs:
             i, n = _worker_inline(corpus, job)
             counts[i] = n
@@ -197,11 +205,19 @@ def write_shards(
     else:
         _WORKER["corpus"] = corpus
         ctx = mp.get_context("fork")
-        with ctx.Pool(workers, initializer=_init_worker) as pool:
-            for i, n in pool.imap_unordered(_worker, jobs):
+        # the workers fork before the threads start: no thread is ever copied into them
+        with (
+            ctx.Pool(workers, initializer=_init_worker) as pool,
+            ThreadPoolExecutor(max(1, len(alongside))) as side,
+        ):
+            results = pool.imap_unordered(_worker, jobs)
+            others = [side.submit(task) for task in alongside]
+            for i, n in results:
                 counts[i] = n
                 if progress:
                     progress(jobs[i][2] - jobs[i][1])
+            for other in others:
+                other.result()
         _WORKER.clear()
     for (_, _, path), ids in zip(shards, pieces):
         if len(ids) > 1:

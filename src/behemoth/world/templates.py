@@ -134,6 +134,11 @@ class Facts:
         return Facts(self.subj[idx], self.rel[idx], self.obj[idx], self.bits[idx])
 
 
+def is_fixed(t: Template) -> bool:
+    """Whether the template has no random element: its sentences depend on the facts alone."""
+    return not any(isinstance(el, (Run, Noise)) for el in t.elements)
+
+
 def _widths(t: Template, k: int) -> list[int]:
     """Columns each element occupies (its maximum length); ``k`` = tokens per subject."""
     out = []
@@ -148,9 +153,14 @@ def _widths(t: Template, k: int) -> list[int]:
 
 
 def render_matrix(
-    t: Template, facts: Facts, vocab: Vocabulary, tail: tuple[int, ...] = ()
+    t: Template,
+    facts: Facts,
+    vocab: Vocabulary,
+    tail: tuple[int, ...] = (),
+    dtype: type = np.int64,
 ) -> tuple[np.ndarray, int, bool]:
-    """Render a template into a preallocated matrix [n, L + len(tail)] int64 (-1 = absent).
+    """Render a template into a preallocated matrix [n, L + len(tail)] (-1 = absent), int64 or
+    any signed ``dtype`` that holds every token id.
 
     Returns (matrix, object column, ragged): ``ragged`` is False when no entry can be -1 (fixed
     templates and full-width subjects), so that rows can be concatenated without masking.
@@ -160,7 +170,7 @@ def render_matrix(
     k = int(facts.subj.shape[1])
     widths = _widths(t, k)
     L = sum(widths)
-    row = np.full(L + len(tail), -1, dtype=np.int64)
+    row: np.ndarray = np.full(L + len(tail), -1, dtype=dtype)
     row[L:] = tail
     col = 0
     for el, w in zip(t.elements, widths):
@@ -171,7 +181,7 @@ def render_matrix(
         elif isinstance(el, Slot) and el.role == "O" and t.refusal:
             row[col : col + w] = OO
         col += w
-    mat = np.empty((n, len(row)), dtype=np.int64)
+    mat: np.ndarray = np.empty((n, len(row)), dtype=dtype)
     mat[:] = row
     ragged = bool(k > 1 and (facts.subj < 0).any())
     col, obj_col = 0, -1
@@ -236,15 +246,17 @@ def render_mixed(
     facts: Facts,
     vocab: Vocabulary,
     tail: tuple[int, ...],
+    dtype: type = np.int64,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render sentences whose template varies per row (``names[template_ids[i]]``), in row order.
 
-    Returns (flat tokens, per-row lengths), each row followed by ``tail``.
+    Returns (flat tokens in ``dtype``, int64 per-row lengths), each row followed by ``tail``.
     """
     n = len(facts)
     present = np.flatnonzero(np.bincount(template_ids, minlength=len(names)))
     if len(present) == 1:  # one template: no row selection, and no masking when not ragged
-        mat, _, ragged = render_matrix(get_template(names[int(present[0])]), facts, vocab, tail)
+        t = get_template(names[int(present[0])])
+        mat, _, ragged = render_matrix(t, facts, vocab, tail, dtype)
         if not ragged:
             return mat.reshape(-1), np.full(n, mat.shape[1], dtype=np.int64)
         valid = mat >= 0
@@ -254,13 +266,13 @@ def render_mixed(
     for t_id in present:
         rows = np.flatnonzero(template_ids == t_id)
         mat, _, ragged = render_matrix(
-            get_template(names[int(t_id)]), facts.take(rows), vocab, tail
+            get_template(names[int(t_id)]), facts.take(rows), vocab, tail, dtype
         )
         mask = (mat >= 0) if ragged else None
         lengths[rows] = mask.sum(axis=1) if mask is not None else mat.shape[1]
         parts.append((rows, mat, mask))
     starts = np.cumsum(lengths) - lengths
-    out = np.empty(int(lengths.sum()), dtype=np.int64)
+    out: np.ndarray = np.empty(int(lengths.sum()), dtype=dtype)
     for rows, mat, mask in parts:
         if mask is None:
             out[starts[rows][:, None] + np.arange(mat.shape[1])] = mat

@@ -30,6 +30,7 @@ from behemoth.provenance import write_provenance
 from behemoth.world.config import WorldConfig
 from behemoth.world.corpus import Corpus
 from behemoth.world.graph import Graph, sample_graph
+from behemoth.world.pages import ordinary_pages
 from behemoth.world.probes import ProbeSet, build_probes, load_probes, save_probes
 from behemoth.world.sampler import ShardSampler, StreamSampler
 from behemoth.world.shards import write_shards
@@ -243,15 +244,34 @@ def write_world(
     check_out(out, force, "world.json", "a different world")
     if shards and not force_size:
         check_disk(corpus, out)
-    with atomic_dir(out, force=force, marker="world.json", what="a different world") as tmp:
-        graph.save(tmp / "graph.parquet")
-        probes = build_probes(cfg, graph, vocab)
-        save_probes(probes, tmp / "probes.parquet")
-        save_tokenizer(vocab, tmp)
+    with (
+        ordinary_pages(),
+        atomic_dir(out, force=force, marker="world.json", what="a different world") as tmp,
+    ):
+        made: dict[str, dict[str, ProbeSet]] = {}
+
+        def probe_file() -> None:
+            made["probes"] = build_probes(cfg, graph, vocab)
+            save_probes(made["probes"], tmp / "probes.parquet")
+
+        def graph_files() -> None:
+            graph.save(tmp / "graph.parquet")
+            save_tokenizer(vocab, tmp)
+
         shard_index = None
-        if shards:
-            shard_index = write_shards(corpus, tmp / "shards", workers=workers, progress=progress)
+        if shards:  # the other files are written while the shard workers run
+            shard_index = write_shards(
+                corpus,
+                tmp / "shards",
+                workers=workers,
+                progress=progress,
+                alongside=(probe_file, graph_files),
+            )
             write_json(tmp / "shards" / "index.json", shard_index)
+        else:
+            probe_file()
+            graph_files()
+        probes = made["probes"]
         for rel, src in (extra_files or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / rel)
@@ -292,7 +312,7 @@ def estimate_shard_bytes(corpus: Corpus, sample: int = 2000) -> int:
     k = min(corpus.n_units, sample)
     if k == 0:
         return 0
-    tokens = corpus.render_positions(0, k).size
+    tokens = corpus.count_tokens(0, k)
     itemsize = np.dtype(corpus.vocab.dtype).itemsize
     return int(tokens / k * corpus.n_units * itemsize)
 
