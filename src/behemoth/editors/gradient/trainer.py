@@ -37,6 +37,7 @@ from behemoth.editors.prompts import (
 from behemoth.scenarios.request import EditRequest
 from behemoth.world.probes import ProbeSet
 from behemoth.world.rng import derive_rng
+from behemoth.world.sampler import ShardSampler, StreamSampler
 from behemoth.world.world import World
 
 
@@ -74,13 +75,15 @@ class _DocumentReplay:
         return out
 
 
-def _retain_sampler(world: World, cfg: TuneConfig, retain: ProbeSet | None = None) -> Any:
+def _retain_sampler(
+    world: World, cfg: TuneConfig, retain: ProbeSet | None = None
+) -> _DocumentReplay | StreamSampler | ShardSampler:
     """The retain mix's statements as documents when there is one; else a corpus stream
     starting at a seeded position (so every edit replays different text)."""
     if retain is not None and len(retain) > 0:
         return _DocumentReplay(retain, cfg.retain_batch, cfg.retain_seq_len, cfg.seed)
     sampler = world.sampler(cfg.retain_seq_len, cfg.retain_batch)
-    if hasattr(sampler, "position") and hasattr(sampler, "load_state_dict"):
+    if isinstance(sampler, StreamSampler):
         start = int(derive_rng(cfg.seed, "retain-position").integers(0, 1 << 20))
         sampler.load_state_dict({"position": start, "carry": [], "tokens_served": 0})
     return sampler
