@@ -3,7 +3,9 @@
 Sequential editing degrades what the model knew beyond the edited facts (Gupta et al. 2024,
 arXiv 2401.07453, Sec. 4: "downstream" performance). Here the downstream measure is greedy
 accuracy on every probe set of the world, with per-item hits kept so that facts an edit
-changed can be left out (the *unedited-fact* accuracy the collapse point is judged on).
+changed can be left out, and with each item's set marked trained or not: the *unedited-fact*
+accuracy the collapse point is judged on counts only formats the model was trained on (a
+held-out format it never learned says nothing about what an edit destroyed).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class ProbeHits:
     hit: np.ndarray  # [items] float 0/1
     subject: np.ndarray  # [items] (-1: a probe tied to no subject, e.g. O-NO)
     relation: np.ndarray  # [items]
+    trained: np.ndarray  # [items] bool: the item's probe set is a format the model trained on
 
     def per_set(self) -> dict[str, np.ndarray]:
         return {n: self.hit[a:b] for n, a, b in zip(self.names, self.bounds, self.bounds[1:])}
@@ -56,4 +59,5 @@ def probe_hits(model: torch.nn.Module, world: World, batch_size: int = 1024) -> 
         (sc.pred == allp.answer).astype(np.float64),
         np.asarray(allp.subject, dtype=np.int64),
         np.asarray(allp.relation, dtype=np.int64),
+        np.repeat([p.trained for p in sets], [len(p) for p in sets]).astype(bool),
     )

@@ -16,8 +16,9 @@ edit's NLL is below ``stop_nll``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -244,6 +245,23 @@ class GradientTrainer:
                 self.after_step()
         model.eval()
         return {"steps": step, "nll": [float(x) for x in nll.detach().cpu()]}
+
+
+@contextlib.contextmanager
+def trainable(model: torch.nn.Module, params: Iterable[torch.nn.Parameter]) -> Iterator[None]:
+    """Within the block only ``params`` take gradients: every parameter of ``model`` is frozen,
+    then ``params`` unfrozen. Each parameter's ``requires_grad`` comes back on exit, also when
+    the block raises, so the model an editor returns has the flags it was given."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        for p in params:
+            p.requires_grad_(True)
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
 
 
 def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
