@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from behemoth.evaluation.uncertainty import wilson
 from behemoth.evaluation.unlearning.ks import (
     _exact_sf,
     _kolmogorov_sf,
@@ -30,7 +31,6 @@ from behemoth.evaluation.unlearning.truth_ratio import (
     truth_ratio,
     truth_ratio_forgotten,
     truth_ratio_kept,
-    wilson,
 )
 
 

@@ -104,3 +104,35 @@ def test_run_edit_hands_the_retain_mix_to_the_editor(tiny_world: World, tiny_mod
     editor.apply = spy  # type: ignore[method-assign]
     run_edit(model, tiny_world, scenario, editor)
     assert seen and all(c is not None and c.retain is scenario.retain.probes for c in seen)
+
+
+def test_demo_table_shows_every_value_with_its_interval_and_n() -> None:
+    from behemoth.experiments.demo import table_of
+    from behemoth.report.data import wilson
+
+    def row(rid: str, metric: str, group: str, split: str, value: float, n: int) -> dict[str, Any]:
+        return {
+            "run_id": rid,
+            "label_scenario": "k-different",
+            "label_editor": rid,
+            "metric": metric,
+            "group": group,
+            "split": split,
+            "checkpoint": 1,
+            "phase": "post",
+            "value": value,
+            "n": n,
+        }
+
+    rows = [
+        row("rome", "efficacy", "efficacy", "edit", 0.9, 10),
+        row("rome", "specificity", "specificity", "same_subject", 0.5, 30),
+        row("ft", "efficacy", "efficacy", "edit", 1.0, 10),
+    ]
+    lines = table_of(rows).splitlines()
+    by = {ln.split()[0]: ln for ln in lines[1:]}
+    e = wilson(9, 10)
+    assert f"0.900 [{e.lo:.3f}, {e.hi:.3f}] n=10" in by["rome"]
+    assert "0.500 [" in by["rome"] and "n=30" in by["rome"]
+    assert "1.000 [" in by["ft"] and "n=10" in by["ft"]
+    assert by["ft"].split()[-1] == "-"  # a metric the run lacks is a dash, not 0

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from behemoth.experiments.sequential import COLUMNS, disabling_edits
+import numpy as np
+
+from behemoth.evaluation.downstream import ProbeHits
+from behemoth.experiments.sequential import COLUMNS, collapsed, disabling_edits, unedited_trained
 from behemoth.experiments.summary import checkpoint_table
 
 
@@ -17,6 +20,33 @@ def test_disabling_edit_is_a_jump_over_the_median_of_earlier_updates() -> None:
     assert disabling_edits(norms, factor=100, history=3) == []
     assert disabling_edits([50.0, 1.0, 1.0], factor=10, history=3) == []  # too little history
     assert disabling_edits([1.0, math.nan, 1.0, 1.0, 20.0], factor=10, history=3) == [4]
+
+
+def _hits(trained_hit: float, held_out_hit: float) -> ProbeHits:
+    """10 items of a trained set (subjects 0-9) and 30 of an untrained held-out set (10-39),
+    relation 0; one item of each set is the edited fact (subject 0 / 10)."""
+    n_tr, n_ho = 10, 30
+    return ProbeHits(
+        names=["sro", "question_held_out"],
+        bounds=np.array([0, n_tr, n_tr + n_ho]),
+        hit=np.concatenate([np.full(n_tr, trained_hit), np.full(n_ho, held_out_hit)]),
+        subject=np.arange(n_tr + n_ho),
+        relation=np.zeros(n_tr + n_ho, dtype=np.int64),
+        trained=np.array([True] * n_tr + [False] * n_ho),
+    )
+
+
+def test_collapse_is_judged_on_trained_probe_sets_only() -> None:
+    # The untrained set falls from 1 to 0 while every trained fact is kept: counted, it would
+    # be 9/38 < 0.5 x 1 (a collapse); the rule must see 9/9.
+    ref, now = _hits(1.0, 1.0), _hits(1.0, 0.0)
+    edited = {(0, 0), (10, 0)}
+    k, n, base = unedited_trained(now, ref, edited)
+    assert (k, n, base) == (9.0, 9, 1.0)
+    assert not collapsed(k, n, base, fraction=0.5)
+    # and a collapse on the trained set is found whatever the held-out set does
+    k, n, base = unedited_trained(_hits(0.0, 1.0), ref, edited)
+    assert (k, n) == (0.0, 9) and collapsed(k, n, base, fraction=0.5)
 
 
 def _rows() -> list[dict[str, object]]:

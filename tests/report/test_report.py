@@ -28,6 +28,32 @@ def test_wilson_interval() -> None:
     assert e.lo == pytest.approx(0.4038, abs=1e-3) and e.hi == pytest.approx(0.5962, abs=1e-3)
 
 
+def test_summary_table_cells_show_interval_and_n() -> None:
+    from behemoth.report.html import summary_table
+
+    rows = [
+        {
+            "run_id": rid,
+            "status": "ok",
+            "label_scenario": "k-different",
+            "label_editor": "rome",
+            "seed": seed,
+            "metric": "efficacy",
+            "group": "efficacy",
+            "split": "edit",
+            "checkpoint": 1,
+            "phase": "post",
+            "value": value,
+            "n": 10,
+        }
+        for rid, seed, value in (("a", 0, 0.9), ("b", 1, 0.7))
+    ]
+    head, body = summary_table(rows)
+    cell = body[0][head.index("edit success")]
+    e = wilson(16, 20)  # two seeds pooled: 9 + 7 of 20 items
+    assert cell == f"0.800 [{e.lo:.3f}, {e.hi:.3f}] n=20" and body[0][head.index("runs")] == "2"
+
+
 @pytest.mark.slow
 def test_report_has_every_plot(full_sweep: Path, tmp_path: Path) -> None:
     rep = write_report(full_sweep, tmp_path / "r")

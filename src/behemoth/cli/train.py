@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from behemoth.cli.common import add_out_args, add_set_arg
 from behemoth.errors import ConfigError
 from behemoth.model.presets import model_preset, model_presets
+
+if TYPE_CHECKING:
+    from behemoth.world.probes import ProbeSet
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,11 +42,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def accuracy_table(final: dict[str, dict[str, float]], probes: dict[str, ProbeSet]) -> str:
+    """The trained model's greedy accuracy per probe set, with its 95% Wilson interval and n."""
+    from behemoth.evaluation.uncertainty import wilson
+
+    lines = ["  accuracy per probe set (95% Wilson interval, n probes):"]
+    for name, v in final.items():
+        n = len(probes[name])
+        lo, hi = wilson(round(v["acc"] * n), n)
+        lines.append(f"    {name:<22} {v['acc']:.3f} [{lo:.3f}, {hi:.3f}] n={n}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     from behemoth.model.config import resolve_run
     from behemoth.model.load import read_model_meta
     from behemoth.model.logplot import PLOT
     from behemoth.model.train import train_model
+    from behemoth.world.world import World
 
     given = args.preset or args.config or args.overrides or args.seed is not None
     if not given and not args.resume:
@@ -63,9 +80,8 @@ def run(args: argparse.Namespace) -> int:
     )
     meta = read_model_meta(out)
     r = meta["result"]
-    final = "  ".join(f"{k} {v['acc']:.3f}" for k, v in r["final"].items())
     print(f"model: {meta['params']:,} parameters, {r['steps']:,} steps, {r['tokens']:,} tokens")
     print(f"  stopped: {r['stopped']}")
-    print(f"  accuracy: {final}")
+    print(accuracy_table(r["final"], World.load(meta["world"]["path"]).probes))
     print(f"  written to {out}  (learning curve: {Path(out) / PLOT})")
     return 0

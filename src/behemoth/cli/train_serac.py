@@ -38,6 +38,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+#: Printed share -> the count it is taken over (see ``behemoth.editors.serac.train.validate``).
+SHARES = {
+    "precision": "n_predicted",
+    "recall": "n_positive",
+    "false_positive_rate": "n_negative",
+    "counterfactual_accuracy": "n_counterfactual",
+}
+
+
+def classifier_table(metrics: dict[str, dict[str, float]]) -> str:
+    """Per part (train, held-out subjects): each share with its 95% Wilson interval and n."""
+    from behemoth.evaluation.uncertainty import wilson
+
+    lines = [f"  {'part':<18} {'measure':<24} {'value':>5} {'95% interval':>16} {'n':>7}"]
+    for part in ("train", "held_out_subjects"):
+        for key, count in SHARES.items():
+            if part not in metrics or key not in metrics[part]:
+                continue
+            v, n = metrics[part][key], int(metrics[part].get(count, 0))
+            lo, hi = wilson(round(v * n), n)
+            ci = f"[{lo:.3f}, {hi:.3f}]" if n else "-"
+            lines.append(f"  {part:<18} {key:<24} {v:>5.3f} {ci:>16} {n:>7}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -59,12 +84,6 @@ def run(args: argparse.Namespace) -> int:
         nets.save(tmp)
     m = nets.metrics
     print(f"serac networks: {cfg.variant} classifier, {len(facts):,} training facts")
-    for part in ("train", "held_out_subjects"):
-        if part in m:
-            v = m[part]
-            print(
-                f"  {part:<18} precision {v['precision']:.3f}  recall {v['recall']:.3f}  "
-                f"counterfactual {v['counterfactual_accuracy']:.3f}"
-            )
+    print(classifier_table(m))
     print(f"  written to {args.out}")
     return 0

@@ -16,6 +16,7 @@ from behemoth.world.probes import ProbeSet
 from behemoth.world.world import World
 
 if TYPE_CHECKING:
+    from behemoth.scenarios.scenario import Scenario
     from behemoth.scenarios.testset import TestSet
 
 
@@ -47,12 +48,12 @@ class EditContext:
     lineage: Lineage = field(default_factory=Lineage)
 
     @classmethod
-    def for_scenario(cls, world: World, scenario: Any, seed: int | None = None) -> EditContext:
+    def for_scenario(cls, world: World, scenario: Scenario, seed: int | None = None) -> EditContext:
         """The context of one run of ``scenario``: its retain mix, its editor facts if any."""
         return cls(
             world=world,
             retain=scenario.retain.probes,
-            editor_facts=getattr(scenario, "editor_facts", None),
+            editor_facts=scenario.editor_facts,
             seed=seed,
         )
 

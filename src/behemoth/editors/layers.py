@@ -166,6 +166,20 @@ def get_module(model: torch.nn.Module, name: str) -> torch.nn.Module:
         ) from None
 
 
+def block_parameters(
+    model: torch.nn.Module, paths: LayerPaths, parts: tuple[str, ...], layers: list[int]
+) -> dict[str, torch.nn.Parameter]:
+    """The parameters of the modules ``parts`` (e.g. ``("mlp_in", "mlp_out")``) of blocks
+    ``layers``, by their name in ``model`` (what a gradient editor tunes)."""
+    out: dict[str, torch.nn.Parameter] = {}
+    for layer in layers:
+        for part in parts:
+            for mod_name in paths.at(part, layer):
+                for pname, p in get_module(model, mod_name).named_parameters():
+                    out[f"{mod_name}.{pname}"] = p
+    return out
+
+
 def linear_weight(model: torch.nn.Module, name: str) -> torch.Tensor:
     """The weight of the linear layer ``name`` as an [out, in] matrix sharing its storage.
 

@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from behemoth.config import validate
 from behemoth.errors import ConfigError
@@ -56,15 +57,24 @@ def demo_spec(quick: bool, editors: list[str] | None = None) -> SweepSpec:
     return spec
 
 
+#: Width of a cell ``0.950 [0.910, 0.970] n=1200``.
+CELL = 30
+
+
 def demo_table(study: Path) -> str:
-    """One line per editor and scenario: the headline metrics at the end of each run."""
-    rows = ok_rows(load_rows(study)[0])
+    """The demo study's table (see :func:`table_of`)."""
+    return table_of(ok_rows(load_rows(study)[0]))
+
+
+def table_of(rows: list[dict[str, Any]]) -> str:
+    """One line per editor and scenario: each headline metric at the end of the run, with its
+    95% Wilson interval and n (the items behind it)."""
     info = runs(rows)
     per = {m: pooled(rows, m, g) for m, g in COLUMNS}
-    lines = [f"{'editor':<14} {'scenario':<13} " + " ".join(f"{m[:14]:>14}" for m, _ in COLUMNS)]
+    lines = [f"{'editor':<14} {'scenario':<13} " + " ".join(f"{m:>{CELL}}" for m, _ in COLUMNS)]
     for rid, m in sorted(info.items(), key=lambda kv: (kv[1]["scenario"], kv[1]["editor"])):
         vals = " ".join(
-            f"{pool_runs(per[c], [rid]).value:>14.3f}" if rid in per[c] else f"{'-':>14}"
+            f"{pool_runs(per[c], [rid]).cell() if rid in per[c] else '-':>{CELL}}"
             for c, _ in COLUMNS
         )
         lines.append(f"{m['editor']:<14} {m['scenario']:<13} {vals}")

@@ -16,8 +16,11 @@ Detection, stated as edit indices (0-based, in the order applied):
   with at least ``history`` earlier batches (defaults: factor 10, history 3); its index is the
   first edit of the batch.
 - **Collapse point**: the first checkpoint (in edits applied) where accuracy on the world's
-  *unedited* facts (probe items whose subject and relation no applied edit changed) falls below
-  ``fraction`` (default 0.5) x the unedited model's accuracy on the same items.
+  *unedited* facts (probe items whose subject and relation no applied edit changed, in the probe
+  sets the model was trained on: ``ProbeSet.trained``) falls below ``fraction`` (default 0.5) x
+  the unedited model's accuracy on the same items. Held-out formats never trained (e.g. the
+  questions of subjects trained without them) are reported per set but never judged: the
+  model never knew them, so their accuracy cannot collapse.
 """
 
 from __future__ import annotations
@@ -52,6 +55,22 @@ def disabling_edits(norms: list[float], factor: float, history: int) -> list[int
         if len(earlier) >= history and not math.isnan(v) and v > factor * float(np.median(earlier)):
             out.append(j)
     return out
+
+
+def unedited_trained(
+    hits: ProbeHits, reference: ProbeHits, edited: set[tuple[int, int]]
+) -> tuple[float, int, float]:
+    """(hits, items, the unedited model's accuracy) on the unedited items of the trained probe
+    sets: the collapse point's measure (module docstring)."""
+    keep = hits.unedited(edited) & hits.trained
+    n = int(keep.sum())
+    base = float(reference.hit[keep].mean()) if n else float("nan")
+    return float(hits.hit[keep].sum()), n, base
+
+
+def collapsed(k: float, n: int, base: float, fraction: float) -> bool:
+    """Accuracy ``k / n`` below ``fraction`` x the unedited model's ``base``."""
+    return n > 0 and k / n < fraction * base
 
 
 @dataclass
@@ -151,7 +170,8 @@ class SequentialTracker:
             "disabling_rule": f"update norm > {self.factor:g} x median of the earlier updates "
             f"(after at least {self.history})",
             "collapse_point": self.collapse_point,
-            "collapse_rule": f"first checkpoint (edits applied) where unedited-fact accuracy < "
+            "collapse_rule": f"first checkpoint (edits applied) where unedited-fact accuracy "
+            f"(trained probe sets) < "
             f"{self.fraction:g} x the unedited model's",
             "checkpoints": self.checkpoints,
             "immediate_success": float(np.mean(list(self.immediate.values())))
@@ -191,11 +211,9 @@ class SequentialTracker:
             (self.scenario.requests[e].subject, self.scenario.requests[e].relation)
             for e in range(applied)
         }
-        keep = hits.unedited(edited)
-        k, n = float(hits.hit[keep].sum()), int(keep.sum())
+        k, n, base = unedited_trained(hits, self._ref_hits, edited)
         self._interval_row(applied, "unedited_accuracy", "world", k, n)
-        base = float(self._ref_hits.hit[keep].mean()) if n else float("nan")
-        if applied > 0 and self.collapse_point is None and n and k / n < self.fraction * base:
+        if applied > 0 and self.collapse_point is None and collapsed(k, n, base, self.fraction):
             self.collapse_point = applied
 
     def _interval_row(self, applied: int, measure: str, split: str, k: float, n: int) -> None:

@@ -212,7 +212,9 @@ COLUMNS = (
 
 
 def table_markdown(rows: list[Row], trained: str) -> str:
-    """The study as a markdown table (values with 95% intervals where they have one)."""
+    """The study as a markdown table: each value with its 95% interval and n (the items behind
+    it). Forget quality is a KS test's p-value (the forget set's truth ratios against the
+    oracle's): shown with its n, it has no interval of its own."""
     head = ["method", *[c[1] for c in COLUMNS], "relearn steps", "seconds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -220,7 +222,8 @@ def table_markdown(rows: list[Row], trained: str) -> str:
         for key, _ in COLUMNS:
             e = r.metrics[key.format(trained=trained)]
             digits = 1 if key.startswith("privleak") else 3
-            cells.append(e.fmt(digits) if key != "forget_quality" else f"{e.value:.2g}")
+            text = e.fmt(digits) if key != "forget_quality" else f"p={e.value:.2g}"
+            cells.append(f"{text} n={e.n}")
         cells += [r.relearning.fmt(), f"{r.seconds:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -38,6 +38,11 @@ class Estimate:
             return "-"
         return f"{self.value:.3f} [{self.lo:.3f}, {self.hi:.3f}]"
 
+    def cell(self) -> str:
+        """A printed table's cell: the value, its 95% interval and n (``-`` without data)."""
+        text = self.fmt()
+        return text if text == "-" else f"{text} n={self.n}"
+
 
 def wilson(successes: float, n: int, z: float = Z95) -> Estimate:
     """Wilson score interval of ``successes`` out of ``n`` (see the module docstring)."""

@@ -82,7 +82,7 @@ def _table(head: list[str], body: list[list[str]], numeric_from: int = 0) -> str
 
 def summary_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Per (scenario, world, model, editor label): each SUMMARY metric pooled over seeds, with
-    its 95% Wilson interval, and the number of runs."""
+    its 95% Wilson interval and n (items), and the number of runs."""
     info = runs(rows)
     per = {h: pooled(rows, m, g) for h, m, g in SUMMARY}
     present = [h for h, _, _ in SUMMARY if per[h]]
@@ -92,7 +92,7 @@ def summary_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
             groups.setdefault((m["scenario"], m["world"], m["model"], m["editor"]), []).append(rid)
     head = ["scenario", "world", "model", "editor", "runs"] + present
     body = [
-        [*key, str(len(rids))] + [pool_runs(per[h], rids).fmt() for h in present]
+        [*key, str(len(rids))] + [pool_runs(per[h], rids).cell() for h in present]
         for key, rids in sorted(groups.items())
     ]
     return head, body

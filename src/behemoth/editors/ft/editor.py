@@ -14,8 +14,8 @@ import torch
 from behemoth.editors.base import EditOutcome, WeightEditor
 from behemoth.editors.context import EditContext
 from behemoth.editors.ft.config import FtConfig
-from behemoth.editors.gradient.trainer import GradientTrainer
-from behemoth.editors.layers import get_module, select_layers
+from behemoth.editors.gradient.trainer import GradientTrainer, trainable
+from behemoth.editors.layers import block_parameters, select_layers
 from behemoth.editors.registry import register_editor
 from behemoth.errors import ConfigError
 from behemoth.scenarios.request import EditRequest
@@ -46,24 +46,12 @@ class FtEditor(WeightEditor):
             return dict(model.named_parameters())
         paths = self.paths(model)
         n = paths.n_layers(model)
-        layers = select_layers(cfg.layers, n)
-        out: dict[str, torch.nn.Parameter] = {}
-        for layer in layers:
-            for part in PART_MODULES[cfg.part]:
-                for mod_name in paths.at(part, layer):
-                    for pname, p in get_module(model, mod_name).named_parameters():
-                        out[f"{mod_name}.{pname}"] = p
-        return out
+        return block_parameters(model, paths, PART_MODULES[cfg.part], select_layers(cfg.layers, n))
 
     def _edit(
         self, model: torch.nn.Module, requests: list[EditRequest], context: EditContext
     ) -> EditOutcome:
         params = self.tuned_parameters(model)
-        flags = {n: p.requires_grad for n, p in model.named_parameters()}
-        for p in model.parameters():
-            p.requires_grad_(False)
-        for p in params.values():
-            p.requires_grad_(True)
         eps = self.config.norm_constraint
         originals = {n: p.detach().clone() for n, p in params.items()} if eps is not None else {}
 
@@ -80,8 +68,7 @@ class FtEditor(WeightEditor):
             context.retain,
             after_step=project if eps is not None else None,
         )
-        info = trainer.train(model, list(params.values()), requests)
-        for n, p in model.named_parameters():
-            p.requires_grad_(flags[n])
+        with trainable(model, params.values()):
+            info = trainer.train(model, list(params.values()), requests)
         info["tuned_parameters"] = len(params)
         return EditOutcome(model, info=info)

@@ -16,8 +16,9 @@ edit's NLL is below ``stop_nll``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -37,6 +38,7 @@ from behemoth.editors.prompts import (
 from behemoth.scenarios.request import EditRequest
 from behemoth.world.probes import ProbeSet
 from behemoth.world.rng import derive_rng
+from behemoth.world.sampler import ShardSampler, StreamSampler
 from behemoth.world.world import World
 
 
@@ -74,13 +76,15 @@ class _DocumentReplay:
         return out
 
 
-def _retain_sampler(world: World, cfg: TuneConfig, retain: ProbeSet | None = None) -> Any:
+def _retain_sampler(
+    world: World, cfg: TuneConfig, retain: ProbeSet | None = None
+) -> _DocumentReplay | StreamSampler | ShardSampler:
     """The retain mix's statements as documents when there is one; else a corpus stream
     starting at a seeded position (so every edit replays different text)."""
     if retain is not None and len(retain) > 0:
         return _DocumentReplay(retain, cfg.retain_batch, cfg.retain_seq_len, cfg.seed)
     sampler = world.sampler(cfg.retain_seq_len, cfg.retain_batch)
-    if hasattr(sampler, "position") and hasattr(sampler, "load_state_dict"):
+    if isinstance(sampler, StreamSampler):
         start = int(derive_rng(cfg.seed, "retain-position").integers(0, 1 << 20))
         sampler.load_state_dict({"position": start, "carry": [], "tokens_served": 0})
     return sampler
@@ -241,6 +245,23 @@ class GradientTrainer:
                 self.after_step()
         model.eval()
         return {"steps": step, "nll": [float(x) for x in nll.detach().cpu()]}
+
+
+@contextlib.contextmanager
+def trainable(model: torch.nn.Module, params: Iterable[torch.nn.Parameter]) -> Iterator[None]:
+    """Within the block only ``params`` take gradients: every parameter of ``model`` is frozen,
+    then ``params`` unfrozen. Each parameter's ``requires_grad`` comes back on exit, also when
+    the block raises, so the model an editor returns has the flags it was given."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        for p in params:
+            p.requires_grad_(True)
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
 
 
 def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:

@@ -23,6 +23,7 @@ from behemoth.editors.layers import linear_weight
 from behemoth.editors.locate.stats import second_moments
 from behemoth.editors.prompts import PromptBatch, Token, context_prefixes
 from behemoth.errors import ConfigError
+from behemoth.scenarios.testset import TestSet
 from behemoth.world.world import World
 
 
@@ -68,7 +69,9 @@ class LocateEditConfig(EditorConfig):
             )
 
 
-def prefixes_for(cfg: LocateEditConfig, world: World, editor_facts: Any = None) -> list[list[int]]:
+def prefixes_for(
+    cfg: LocateEditConfig, world: World, editor_facts: TestSet | None = None
+) -> list[list[int]]:
     """The context prefixes of ``cfg``: documents of the run's editor facts (never tested)
     when it has them, else of the corpus (see :mod:`behemoth.editors.prompts`)."""
     cfg.check_prefixes()

@@ -30,7 +30,8 @@ def allowed_facts(context: EditContext) -> np.ndarray | None:
     """[n, 2] (subject, relation) the run lets editors use (retain mix + editor facts), or None
     when the run gave none."""
     parts = []
-    for p in (context.retain, getattr(context.editor_facts, "probes", None)):
+    facts = context.editor_facts
+    for p in (context.retain, facts.probes if facts is not None else None):
         if p is not None:
             keep = p.subject >= 0
             parts.append(np.stack([p.subject[keep], p.relation[keep]], axis=1))
@@ -45,6 +46,7 @@ class SeracEditor(WrapperEditor):
     Config = SeracConfig
     Wrapper = SeracModel
     config: SeracConfig
+    _nets: SeracNets | None = None  # set by prepare (trained or loaded)
 
     def _prepare(self, model: torch.nn.Module, context: EditContext) -> None:
         world = context.world
@@ -74,7 +76,7 @@ class SeracEditor(WrapperEditor):
         self._nets = nets
 
     def empty_memory(self, base: torch.nn.Module) -> dict[str, torch.Tensor]:
-        nets = getattr(self, "_nets", None)
+        nets = self._nets
         if nets is None:
             raise BehemothError("serac: call prepare(model, context) before apply()")
         return SeracModel.empty_memory(nets, self.config.threshold)

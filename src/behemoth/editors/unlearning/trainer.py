@@ -18,8 +18,8 @@ from pydantic import Field
 
 from behemoth.editors.base import EditOutcome, WeightEditor
 from behemoth.editors.context import EditContext
-from behemoth.editors.gradient.trainer import GradientTrainer, TrainBatch, TuneConfig
-from behemoth.editors.layers import get_module, select_layers
+from behemoth.editors.gradient.trainer import GradientTrainer, TrainBatch, TuneConfig, trainable
+from behemoth.editors.layers import block_parameters, select_layers
 from behemoth.editors.prompts import PromptBatch, build_batch
 from behemoth.scenarios.request import EditRequest
 from behemoth.world.probes import ProbeSet
@@ -119,14 +119,7 @@ class UnlearningEditor(WeightEditor):
         self, model: torch.nn.Module, layers: list[int]
     ) -> dict[str, torch.nn.Parameter]:
         """The MLP parameters of blocks ``layers``, by name."""
-        paths = self.paths(model)
-        out: dict[str, torch.nn.Parameter] = {}
-        for layer in layers:
-            for part in ("mlp_in", "mlp_out"):
-                for mod_name in paths.at(part, layer):
-                    for pname, p in get_module(model, mod_name).named_parameters():
-                        out[f"{mod_name}.{pname}"] = p
-        return out
+        return block_parameters(model, self.paths(model), ("mlp_in", "mlp_out"), layers)
 
     def trainer(self, context: EditContext) -> UnlearningTrainer:
         return self.Trainer(self.config, context.world, context.retain)
@@ -135,16 +128,10 @@ class UnlearningEditor(WeightEditor):
         self, model: torch.nn.Module, requests: list[EditRequest], context: EditContext
     ) -> EditOutcome:
         params = self.tuned_parameters(model)
-        flags = {n: p.requires_grad for n, p in model.named_parameters()}
-        for p in model.parameters():
-            p.requires_grad_(False)
-        for p in params.values():
-            p.requires_grad_(True)
         trainer = self.trainer(context)
-        trainer.setup(model)
-        info = trainer.train(model, list(params.values()), requests)
-        for n, p in model.named_parameters():
-            p.requires_grad_(flags[n])
+        with trainable(model, params.values()):
+            trainer.setup(model)
+            info = trainer.train(model, list(params.values()), requests)
         info["tuned_parameters"] = len(params)
         info.pop("nll", None)
         return EditOutcome(model, info=info)

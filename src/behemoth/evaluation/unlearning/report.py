@@ -28,6 +28,7 @@ import torch
 
 from behemoth.evaluation.metrics import auc
 from behemoth.evaluation.scoring import score
+from behemoth.evaluation.uncertainty import bootstrap, wilson
 from behemoth.evaluation.unlearning.ks import ks_2samp_pvalue
 from behemoth.evaluation.unlearning.mia import (
     ATTACKS,
@@ -41,7 +42,6 @@ from behemoth.evaluation.unlearning.truth_ratio import (
     harmonic_mean,
     truth_ratio,
     truth_ratio_kept,
-    wilson,
 )
 from behemoth.scenarios.forget import forgotten_sno, held_out_facts
 from behemoth.scenarios.render import edge_prompts, statement_templates
@@ -241,6 +241,31 @@ def _acc(x: np.ndarray) -> Estimate:
     return Estimate(float(x.mean()) if n else float("nan"), lo, hi, n)
 
 
+def _utility_interval(m: Measured, sets: list[str], seed: int) -> tuple[float, float]:
+    """Percentile bootstrap of the model utility (the harmonic mean of each learned set's
+    accuracy, answer probability and truth-ratio score; TOFU, Maini et al. 2024, Sec. 2.5),
+    resampling retain items with replacement (each item its own cluster: no edits here)."""
+    if not sets:
+        return float("nan"), float("nan")
+    of = np.concatenate([np.full(len(m.retain_correct[k]), i) for i, k in enumerate(sets)])
+    at = np.concatenate([np.arange(len(m.retain_correct[k])) for k in sets])
+
+    def utility(idx: np.ndarray) -> float:
+        parts = []
+        for i, k in enumerate(sets):
+            rows = at[idx[of[idx] == i]]
+            if not len(rows):
+                return float("nan")
+            parts += [
+                float(m.retain_correct[k][rows].mean()),
+                float(m.retain_prob[k][rows].mean()),
+                truth_ratio_kept(m.retain_tr[k][rows]),
+            ]
+        return harmonic_mean(parts)
+
+    return bootstrap(utility, np.full(len(of), -1), seed=seed)
+
+
 def learned_sets(original: Measured) -> list[str]:
     """Probe sets the original model answers with accuracy >= LEARNED on retained facts."""
     return [k for k, v in original.retain_correct.items() if len(v) and v.mean() >= LEARNED]
@@ -267,7 +292,8 @@ def summarize(
             truth_ratio_kept(m.retain_tr[name]),
         ]
     n_ret = sum(len(m.retain_correct[k]) for k in learned_sets(original))
-    out["model_utility"] = Estimate(harmonic_mean(parts), nan, nan, n_ret)
+    lo, hi = _utility_interval(m, learned_sets(original), seed)
+    out["model_utility"] = Estimate(harmonic_mean(parts), lo, hi, n_ret)
     d, p = ks_2samp_pvalue(m.forget_tr, oracle.forget_tr) if oracle is not None else (nan, nan)
     out["forget_quality"] = Estimate(p, nan, nan, len(m.forget_tr))
     out["ks_d"] = Estimate(d, nan, nan, len(m.forget_tr))
@@ -283,5 +309,8 @@ def summarize(
         )
         lo, hi = paired_bootstrap_auc(m.mia_member[a], m.mia_nonmember[a], rng)
         out[f"auc/{a}"] = Estimate(val, lo, hi, len(m.mia_member[a]))
-        out[f"privleak/{a}"] = Estimate(privleak(val, ref), nan, nan, len(m.mia_member[a]))
+        # the oracle's AUC held fixed, PrivLeak rises with the AUC: its interval maps over
+        out[f"privleak/{a}"] = Estimate(
+            privleak(val, ref), privleak(lo, ref), privleak(hi, ref), len(m.mia_member[a])
+        )
     return out

@@ -19,8 +19,6 @@ retain-side scores (probability, accuracy where TOFU uses ROUGE, and the truth-r
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 
@@ -49,14 +47,3 @@ def harmonic_mean(values: list[float] | np.ndarray) -> float:
     if (v <= 0).any():
         return 0.0
     return float(len(v) / np.sum(1.0 / v))
-
-
-def wilson(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (Wilson 1927), 95% by default."""
-    if n <= 0:
-        return float("nan"), float("nan")
-    p = successes / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)

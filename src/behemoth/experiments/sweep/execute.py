@@ -28,7 +28,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from behemoth.experiments.config import ExperimentConfig
+    from behemoth.world.world import World
 
 #: Rows of these metrics measure the machine, not the model: they go to the timings.
 TIMING_METRICS = ("wall_time_s", "peak_memory_bytes", "memory_increase_bytes")
@@ -53,7 +57,7 @@ def _env(key: str, value: str) -> Iterator[None]:
             os.environ[key] = old
 
 
-def shared_world(shared: Path, config: dict[str, Any]) -> Any:
+def shared_world(shared: Path, config: dict[str, Any]) -> World:
     """The world of ``config`` (a resolved WorldConfig dict), generated once under ``shared``."""
     from behemoth.experiments.sweep.cache import shared_artifact
     from behemoth.world import World, WorldConfig, generate_world
@@ -68,7 +72,7 @@ def shared_world(shared: Path, config: dict[str, Any]) -> Any:
     return World.load(d)
 
 
-def shared_model(shared: Path, world: Any, config: dict[str, Any], build: bool = True) -> Path:
+def shared_model(shared: Path, world: World, config: dict[str, Any], build: bool = True) -> Path:
     """The model directory of ``config`` (a resolved RunConfig dict) trained once on ``world``
     (``build=False``: only where it is or would be)."""
     from behemoth.experiments.sweep.cache import artifact_dir, shared_artifact
@@ -164,7 +168,7 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
     return RunOutput(rows, timings)
 
 
-def experiment_config(config: dict[str, Any], world: Any, model_dir: Path) -> Any:
+def experiment_config(config: dict[str, Any], world: World, model_dir: Path) -> ExperimentConfig:
     """The :class:`~behemoth.experiments.config.ExperimentConfig` of one resolved sweep config:
     its scenario and editor settings (each already holding the run's seed), on the shared world
     and model; nothing written (the sweep stores the rows)."""
