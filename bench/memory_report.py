@@ -29,12 +29,22 @@ ORDER = ["serac", "grace", "rome", "memit", "alphaedit", "ft"]
 
 
 def load(dirs: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Post-edit rows per editor. The suite also reports the unedited model on the same items
+    (``phase`` "pre"); rows written without their phase are told apart by order (the suite
+    writes each evaluation's post rows first, so a repeated metric/split is a pre row)."""
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for d in dirs:
         for f in sorted(Path(d).glob("*.jsonl")):
+            seen: set[tuple[Any, ...]] = set()
             for line in f.read_text().splitlines():
-                if line.strip():
-                    r = json.loads(line)
+                if not line.strip():
+                    continue
+                r = json.loads(line)
+                if r["kind"] == "metric" and "phase" not in r:
+                    key = (r["edits_applied"], r["metric"], r["group"], r["split"])
+                    r["phase"] = "pre" if key in seen else "post"
+                    seen.add(key)
+                if r.get("phase", "post") == "post":
                     rows[r["editor"]].append(r)
     return rows
 

@@ -107,7 +107,9 @@ def run_editor(
                         {
                             "kind": "metric",
                             "edits_applied": i + 1,
-                            **{k: r[k] for k in ("metric", "group", "split", "value", "n")},
+                            **{
+                                k: r[k] for k in ("phase", "metric", "group", "split", "value", "n")
+                            },
                             **{k: r[k] for k in ("ci_low", "ci_high") if k in r},
                         }
                     )
