@@ -25,7 +25,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ORDER = ["serac", "grace", "rome", "memit", "alphaedit", "ft"]
+ORDER = ["serac", "serac-cross", "grace", "rome", "memit", "alphaedit", "ft"]
 
 
 def load(dirs: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -194,6 +194,24 @@ def table(rows: dict[str, list[dict[str, Any]]], at: dict[str, int]) -> str:
     return "\n".join(lines) + "\n\nItems behind each figure (n):\n\n" + "\n".join(counts)
 
 
+def compact(rows: dict[str, list[dict[str, Any]]], at: dict[str, int]) -> str:
+    """The README's table: the headline figures at each editor's last evaluation, with n."""
+    lines = [
+        "| editor | edits | retention | generalization (n) | drawdown (n) | s/edit | memory |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in [n for n in ORDER if n in at] + sorted(set(at) - set(ORDER)):
+        s = summary(rows[name], at[name])
+        mem = f"{s['memory_kb']:.0f} KB" if s["memory_kb"] else "-"
+        lines.append(
+            f"| {name} | {at[name]} | {cell(s['retention'], '{:.3f}')} | "
+            f"{cell(s['generalization'], '{:.3f}')} ({s['generalization'].n}) | "
+            f"{cell(s['drawdown'], '{:+.3f}')} ({s['drawdown'].n}) | "
+            f"{s['sec_per_edit']:.2f} | {mem} |"
+        )
+    return "\n".join(lines)
+
+
 def splits(
     rows: dict[str, list[dict[str, Any]]], at: dict[str, int], group: str, metric: str
 ) -> str:
@@ -250,6 +268,7 @@ def main() -> None:
     p.add_argument("runs", nargs="+")
     p.add_argument("--md", required=True)
     p.add_argument("--png", required=True)
+    p.add_argument("--readme", default=None, help="also write the README's compact table here")
     a = p.parse_args()
     rows = load(a.runs)
     last = {n: eval_points(r)[-1] for n, r in rows.items() if eval_points(r)}
@@ -264,6 +283,8 @@ def main() -> None:
         f"{splits(rows, last, 'specificity', 'drawdown')}\n"
     )
     Path(a.md).write_text(text)
+    if a.readme:
+        Path(a.readme).write_text(compact(rows, last) + "\n")
     plot(rows, a.png)
     print(text)
 
