@@ -8,8 +8,8 @@ Every editor gets the same `stream` scenario (n edits of distinct subjects, batc
 After each edit the edited prompt is scored once (immediate edit success) and the edit's wall
 time is kept; every ``--eval-every`` edits the whole evaluation suite runs on the applied edits
 (efficacy over all edits so far = retention, generalization, specificity, locality, drawdown).
-An editor stops at the first evaluation point past its time budget, so that slow weight editors
-report as many edits as fit. Rows go to ``OUT/<editor>.jsonl`` as they come (a killed run keeps
+An editor stops as soon as an edit ends past its time budget, with one last evaluation there
+(so that slow weight editors report as many edits as fit, and every editor is evaluated). Rows go to ``OUT/<editor>.jsonl`` as they come (a killed run keeps
 what it measured); ``bench/memory_report.py`` turns them into the table and the plot.
 """
 
@@ -56,6 +56,11 @@ def stepper(
     return model, lambda cur, q: editor.apply(cur, [q], context).model
 
 
+def budget_minutes(args: argparse.Namespace, name: str) -> float:
+    """The editor's time budget: ``--budgets`` entry, else ``--budget-minutes``."""
+    return float(json.loads(args.budgets).get(name, args.budget_minutes))
+
+
 def run_editor(
     name: str,
     model: torch.nn.Module,
@@ -92,7 +97,8 @@ def run_editor(
                     "memory_bytes": memory_of(current),
                 }
             )
-            if (i + 1) % args.eval_every == 0 or i + 1 == n:
+            over = time.perf_counter() - t_run > budget_minutes(args, name) * 60
+            if (i + 1) % args.eval_every == 0 or i + 1 == n or over:
                 t1 = time.perf_counter()
                 rec = evaluate(current, world, scenario, ref, run=name, upto=i + 1)
                 ev = time.perf_counter() - t1
@@ -101,12 +107,15 @@ def run_editor(
                         {
                             "kind": "metric",
                             "edits_applied": i + 1,
-                            **{k: r[k] for k in ("metric", "group", "split", "value", "n")},
+                            **{
+                                k: r[k] for k in ("phase", "metric", "group", "split", "value", "n")
+                            },
+                            **{k: r[k] for k in ("ci_low", "ci_high") if k in r},
                         }
                     )
                 emit({"kind": "eval", "edits_applied": i + 1, "seconds": ev})
                 print(f"{name}: {i + 1} edits, {time.perf_counter() - t_run:.0f} s", flush=True)
-                if time.perf_counter() - t_run > args.budget_minutes * 60:
+                if over or time.perf_counter() - t_run > budget_minutes(args, name) * 60:
                     emit({"kind": "stopped", "edits_applied": i + 1, "reason": "time budget"})
                     break
 
@@ -121,6 +130,9 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--specificity-size", type=int, default=500)
     p.add_argument("--budget-minutes", type=float, default=40.0)
+    p.add_argument(
+        "--budgets", default="{}", help='per-editor budgets in minutes, JSON {"ft": 15, ...}'
+    )
     p.add_argument("--settings", default="{}", help='editor settings, JSON {"rome": {...}, ...}')
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)

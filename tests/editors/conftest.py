@@ -116,12 +116,9 @@ def single_edits(edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path
     return SingleEdits(edit_model, tiny_world, stats_dir)
 
 
-# Known defects at the last session's stop, measured on the tiny model (see the closing note):
-# kept visible as expected failures until fixed, never silently skipped.
-KNOWN_FAILURES = {
-    "test_single_edit_efficacy_and_specificity[serac]": "SERAC with the suite's 150-step "
-    "networks routes 1 of 3 edits (efficacy 0.33)",
-}
+# Known defects, measured on the tiny model: kept visible as expected failures until fixed, never
+# silently skipped. ``test_id -> reason``; none at present.
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

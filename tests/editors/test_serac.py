@@ -150,3 +150,30 @@ def test_trained_networks_route_unseen_facts(
     rows = evaluate(model, tiny_world, stream, base).rows
     assert edit_success(rows) >= 0.8
     assert drawdown(rows) <= 0.05
+
+
+def test_headline_metrics_read_post_edit_rows_only() -> None:
+    """The suite also writes the unedited model's rows (phase "pre") on the same items; they
+    must not dilute SERAC's edit success and drawdown."""
+    rows = [
+        {"phase": "post", "metric": "efficacy", "group": "efficacy", "value": 1.0, "n": 10},
+        {
+            "phase": "post",
+            "metric": "generalization",
+            "group": "generalization",
+            "value": 0.5,
+            "n": 30,
+        },
+        {"phase": "post", "metric": "drawdown", "group": "specificity", "value": 0.1, "n": 20},
+        {"phase": "pre", "metric": "efficacy", "group": "efficacy", "value": 0.0, "n": 10},
+        {
+            "phase": "pre",
+            "metric": "generalization",
+            "group": "generalization",
+            "value": 0.0,
+            "n": 30,
+        },
+        {"phase": "pre", "metric": "drawdown", "group": "specificity", "value": 0.9, "n": 20},
+    ]
+    assert edit_success(rows) == pytest.approx((10 * 1.0 + 30 * 0.5) / 40)
+    assert drawdown(rows) == pytest.approx(0.1)

@@ -7,7 +7,8 @@
   (unedited model right minus edited model right) over every ``specificity`` split.
 
 Both are item-weighted means of rows the shared evaluation suite already produced, so they sit
-next to its figures without a second scoring pass.
+next to its figures without a second scoring pass. Only post-edit rows count: the suite also
+reports the unedited model on the same items (``phase="pre"``).
 """
 
 from __future__ import annotations
@@ -18,16 +19,20 @@ from typing import Any
 
 def _weighted(rows: Iterable[dict[str, Any]], metric: str, groups: tuple[str, ...]) -> float:
     num = den = 0.0
-    for r in rows:
+    for r in _post(rows):
         if r["metric"] == metric and r["group"] in groups:
             num += float(r["value"]) * int(r["n"])
             den += int(r["n"])
     return num / den if den else float("nan")
 
 
+def _post(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r.get("phase", "post") == "post"]
+
+
 def edit_success(rows: Iterable[dict[str, Any]]) -> float:
     """Item-weighted in-scope accuracy over the efficacy and generalization rows."""
-    rows = list(rows)
+    rows = _post(rows)
     num = den = 0.0
     for metric, group in (("efficacy", "efficacy"), ("generalization", "generalization")):
         v = _weighted(rows, metric, (group,))

@@ -49,7 +49,11 @@ class Encoder(nn.Module):
         self.table: torch.Tensor
         self.register_buffer("table", random_table(rows, width, seed))
         self.pos = nn.Embedding(max_len, width)
-        nn.init.normal_(self.pos.weight, std=0.02)
+        # Positions on the scale of the token table (N(0, 1) entries, norm ~sqrt(width)): at the
+        # usual std 0.02 they are drowned by the token vectors, and the counterfactual model must
+        # first grow them ~50x before it can find the answer at position 0 (tiny world, 150
+        # steps: counterfactual accuracy 0.42 with std 0.02, 0.88 with std 1).
+        nn.init.normal_(self.pos.weight, std=1.0)
         layer = nn.TransformerEncoderLayer(
             width, heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True
         )
