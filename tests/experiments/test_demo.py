@@ -136,3 +136,25 @@ def test_demo_table_shows_every_value_with_its_interval_and_n() -> None:
     assert "0.500 [" in by["rome"] and "n=30" in by["rome"]
     assert "1.000 [" in by["ft"] and "n=10" in by["ft"]
     assert by["ft"].split()[-1] == "-"  # a metric the run lacks is a dash, not 0
+
+
+def test_demo_table_reports_forgetting_on_the_forgotten_split_only() -> None:
+    from behemoth.experiments.demo import table_of
+
+    def row(split: str, value: float, n: int) -> dict[str, Any]:
+        return {
+            "run_id": "npo",
+            "label_scenario": "forget",
+            "label_editor": "npo",
+            "metric": "forget_accuracy",
+            "group": "forgetting",
+            "split": split,
+            "checkpoint": 1,
+            "phase": "post",
+            "value": value,
+            "n": n,
+        }
+
+    lines = table_of([row("forgotten", 0.1, 20), row("held_out", 1.0, 80)]).splitlines()
+    assert lines[0].split()[-1] == "forgotten"
+    assert "0.100 [" in lines[1] and lines[1].endswith("n=20")  # held-out items not pooled in

@@ -25,12 +25,15 @@ from behemoth.report.data import load_rows, ok_rows, pool_runs, pooled, runs
 
 log = logging.getLogger(__name__)
 
-COLUMNS = (
-    ("efficacy", "efficacy"),
-    ("generalization", "generalization"),
-    ("specificity", "specificity"),
-    ("locality", "specificity"),
-    ("efficacy_score", "efficacy"),
+#: (column, metric, group, split or None = pooled over the group's splits). ``forgotten``: an
+#: unlearning run's accuracy on the facts it was asked to forget (lower is better).
+COLUMNS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("efficacy", "efficacy", "efficacy", None),
+    ("generalization", "generalization", "generalization", None),
+    ("specificity", "specificity", "specificity", None),
+    ("locality", "locality", "specificity", None),
+    ("efficacy_score", "efficacy_score", "efficacy", None),
+    ("forgotten", "forget_accuracy", "forgetting", "forgotten"),
 )
 
 
@@ -70,12 +73,15 @@ def table_of(rows: list[dict[str, Any]]) -> str:
     """One line per editor and scenario: each headline metric at the end of the run, with its
     95% Wilson interval and n (the items behind it)."""
     info = runs(rows)
-    per = {m: pooled(rows, m, g) for m, g in COLUMNS}
-    lines = [f"{'editor':<14} {'scenario':<13} " + " ".join(f"{m:>{CELL}}" for m, _ in COLUMNS)]
+    per = {
+        c: pooled([r for r in rows if split is None or r.get("split") == split], m, g)
+        for c, m, g, split in COLUMNS
+    }
+    present = [c for c, *_ in COLUMNS if per[c]]
+    lines = [f"{'editor':<14} {'scenario':<13} " + " ".join(f"{c:>{CELL}}" for c in present)]
     for rid, m in sorted(info.items(), key=lambda kv: (kv[1]["scenario"], kv[1]["editor"])):
         vals = " ".join(
-            f"{pool_runs(per[c], [rid]).cell() if rid in per[c] else '-':>{CELL}}"
-            for c, _ in COLUMNS
+            f"{pool_runs(per[c], [rid]).cell() if rid in per[c] else '-':>{CELL}}" for c in present
         )
         lines.append(f"{m['editor']:<14} {m['scenario']:<13} {vals}")
     return "\n".join(lines)
