@@ -37,4 +37,4 @@ def test_dry_run_lists_the_runs(tmp_path: Path, capsys: pytest.CaptureFixture[st
         main(["sweep", "demo", "--scale", "quick", "--out", str(tmp_path / "o"), "--dry-run"]) == 0
     )
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[-1] == "14 runs" and len(out) == 15
+    assert out[-1] == "15 runs" and len(out) == 16  # 14 edits + one forgetting run
