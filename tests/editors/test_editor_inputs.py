@@ -39,6 +39,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "alphaedit": {"v_steps": 2, "mom2_n_tokens": 5_000},
     "ft": {"steps": 2},
     "lora": {"steps": 2},
+    "serac": {"train": {"steps": 20}},  # its networks, trained in prepare, once per world
 }
 
 

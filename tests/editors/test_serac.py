@@ -177,3 +177,13 @@ def test_headline_metrics_read_post_edit_rows_only() -> None:
     ]
     assert edit_success(rows) == pytest.approx((10 * 1.0 + 30 * 0.5) / 40)
     assert drawdown(rows) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 20])
+def test_short_training_runs(tiny_world: World, stream: Scenario, steps: int) -> None:
+    """A few steps (smoke tests, quick settings) train without the one-cycle schedule, whose
+    sub-step warmup divided by zero below 21 steps."""
+    nets = train_nets(
+        tiny_world, scenario_training_facts(stream), SeracNetsConfig(steps=steps), progress=False
+    )
+    assert nets.metrics  # trained and validated

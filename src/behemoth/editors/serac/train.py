@@ -148,9 +148,15 @@ def train_nets(
     nets.split = dict(split or {})
     params = [*nets.classifier.parameters(), *nets.counterfactual.parameters()]
     opt = torch.optim.Adam(params, lr=config.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.05
-    )
+    # One-cycle schedule with 5% warmup; below 21 steps its warmup would be under one step
+    # (torch divides by zero), so short runs (smoke tests) use the constant rate instead.
+    sched: torch.optim.lr_scheduler.LRScheduler
+    if config.steps > 20:
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.05
+        )
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     bar = tqdm(range(config.steps), desc="train-serac", unit="step", disable=not progress)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
