@@ -106,55 +106,73 @@ def test_run_edit_hands_the_retain_mix_to_the_editor(tiny_world: World, tiny_mod
     assert seen and all(c is not None and c.retain is scenario.retain.probes for c in seen)
 
 
+def _row(rid: str, metric: str, group: str, split: str, value: float, n: int) -> dict[str, Any]:
+    return {
+        "run_id": rid,
+        "label_scenario": "k-different",
+        "label_editor": rid,
+        "metric": metric,
+        "group": group,
+        "split": split,
+        "checkpoint": 1,
+        "phase": "post",
+        "value": value,
+        "n": n,
+    }
+
+
+def _block(table: str, title_start: str) -> list[str]:
+    """The lines of one headline table (its title line first)."""
+    for block in table.split("\n\n"):
+        if block.startswith(title_start):
+            return block.splitlines()
+    raise AssertionError(f"no table {title_start!r} in\n{table}")
+
+
 def test_demo_table_shows_every_value_with_its_interval_and_n() -> None:
     from behemoth.experiments.demo import table_of
     from behemoth.report.data import wilson
 
-    def row(rid: str, metric: str, group: str, split: str, value: float, n: int) -> dict[str, Any]:
-        return {
-            "run_id": rid,
-            "label_scenario": "k-different",
-            "label_editor": rid,
-            "metric": metric,
-            "group": group,
-            "split": split,
-            "checkpoint": 1,
-            "phase": "post",
-            "value": value,
-            "n": n,
-        }
-
     rows = [
-        row("rome", "efficacy", "efficacy", "edit", 0.9, 10),
-        row("rome", "specificity", "specificity", "same_subject", 0.5, 30),
-        row("ft", "efficacy", "efficacy", "edit", 1.0, 10),
+        _row("rome", "efficacy", "efficacy", "sro", 0.9, 10),
+        _row("rome", "specificity", "specificity", "same_subject", 0.5, 30),
+        _row("ft", "efficacy", "efficacy", "sro", 1.0, 10),
+        _row("ft", "specificity", "specificity", "other", 1.0, 40),
     ]
-    lines = table_of(rows).splitlines()
-    by = {ln.split()[0]: ln for ln in lines[1:]}
+    table = table_of(rows)
+    eff = {ln.split()[0]: ln for ln in _block(table, "edit success (efficacy)")[2:]}
     e = wilson(9, 10)
-    assert f"0.900 [{e.lo:.3f}, {e.hi:.3f}] n=10" in by["rome"]
-    assert "0.500 [" in by["rome"] and "n=30" in by["rome"]
-    assert "1.000 [" in by["ft"] and "n=10" in by["ft"]
-    assert by["ft"].split()[-1] == "-"  # a metric the run lacks is a dash, not 0
+    assert f"0.900 [{e.lo:.3f}, {e.hi:.3f}] n=10" in eff["rome"]
+    assert "1.000 [" in eff["ft"] and "n=10" in eff["ft"]
+    spec = _block(table, "specificity")
+    assert spec[1].split()[-2:] == ["same_subject", "other"]  # one column per split
+    by = {ln.split()[0]: ln for ln in spec[2:]}
+    assert "0.500 [" in by["rome"] and by["rome"].endswith("-")  # a split it lacks is a dash
+    assert "n=40" in by["ft"] and "n=30" not in by["ft"]
+    md = table_of(rows, markdown=True)
+    assert "| editor | scenario | same_subject | other |" in md
 
 
-def test_demo_table_reports_forgetting_on_the_forgotten_split_only() -> None:
+def test_demo_table_never_pools_splits_of_different_meaning() -> None:
+    """A run with 3 same-subject items at 0.0 and 5,000 other items at 1.0 must not read 0.999."""
     from behemoth.experiments.demo import table_of
 
-    def row(split: str, value: float, n: int) -> dict[str, Any]:
-        return {
-            "run_id": "npo",
-            "label_scenario": "forget",
-            "label_editor": "npo",
-            "metric": "forget_accuracy",
-            "group": "forgetting",
-            "split": split,
-            "checkpoint": 1,
-            "phase": "post",
-            "value": value,
-            "n": n,
-        }
+    rows = [
+        _row("rome", "specificity", "specificity", "same_subject", 0.0, 3),
+        _row("rome", "specificity", "specificity", "other", 1.0, 5000),
+    ]
+    line = _block(table_of(rows), "specificity")[2]
+    assert "0.000 [" in line and "n=3" in line and "1.000 [" in line and "n=5000" in line
+    assert "n=5003" not in line
 
-    lines = table_of([row("forgotten", 0.1, 20), row("held_out", 1.0, 80)]).splitlines()
-    assert lines[0].split()[-1] == "forgotten"
-    assert "0.100 [" in lines[1] and lines[1].endswith("n=20")  # held-out items not pooled in
+
+def test_demo_table_reports_forgetting_per_split() -> None:
+    from behemoth.experiments.demo import table_of
+
+    rows = [
+        _row("npo", "forget_accuracy", "forgetting", "held_out", 1.0, 80),
+        _row("npo", "forget_accuracy", "forgetting", "forgotten", 0.1, 20),
+    ]
+    lines = _block(table_of(rows), "forgetting")
+    assert lines[1].split()[-2:] == ["forgotten", "held_out"]
+    assert "0.100 [" in lines[2] and "n=20" in lines[2] and lines[2].endswith("n=80")

@@ -29,7 +29,7 @@ def test_wilson_interval() -> None:
 
 
 def test_summary_table_cells_show_interval_and_n() -> None:
-    from behemoth.report.html import summary_table
+    from behemoth.report.html import summary_tables
 
     rows = [
         {
@@ -40,7 +40,7 @@ def test_summary_table_cells_show_interval_and_n() -> None:
             "seed": seed,
             "metric": "efficacy",
             "group": "efficacy",
-            "split": "edit",
+            "split": "sro",
             "checkpoint": 1,
             "phase": "post",
             "value": value,
@@ -48,8 +48,9 @@ def test_summary_table_cells_show_interval_and_n() -> None:
         }
         for rid, seed, value in (("a", 0, 0.9), ("b", 1, 0.7))
     ]
-    head, body = summary_table(rows)
-    cell = body[0][head.index("edit success")]
+    (t,) = summary_tables(rows)
+    head, body = t.head, t.body
+    cell = body[0][head.index("sro")]
     e = wilson(16, 20)  # two seeds pooled: 9 + 7 of 20 items
     assert cell == f"0.800 [{e.lo:.3f}, {e.hi:.3f}] n=20" and body[0][head.index("runs")] == "2"
 

@@ -21,20 +21,9 @@ from behemoth.errors import ConfigError
 from behemoth.experiments.sweep import SweepSpec, load_spec, run_sweep
 from behemoth.experiments.sweep.backends import Backend
 from behemoth.report import Report, write_report
-from behemoth.report.data import load_rows, ok_rows, pool_runs, pooled, runs
+from behemoth.report.data import headline_tables, load_rows, ok_rows, runs
 
 log = logging.getLogger(__name__)
-
-#: (column, metric, group, split or None = pooled over the group's splits). ``forgotten``: an
-#: unlearning run's accuracy on the facts it was asked to forget (lower is better).
-COLUMNS: tuple[tuple[str, str, str, str | None], ...] = (
-    ("efficacy", "efficacy", "efficacy", None),
-    ("generalization", "generalization", "generalization", None),
-    ("specificity", "specificity", "specificity", None),
-    ("locality", "locality", "specificity", None),
-    ("efficacy_score", "efficacy_score", "efficacy", None),
-    ("forgotten", "forget_accuracy", "forgetting", "forgotten"),
-)
 
 
 @dataclass
@@ -69,22 +58,31 @@ def demo_table(study: Path) -> str:
     return table_of(ok_rows(load_rows(study)[0]))
 
 
-def table_of(rows: list[dict[str, Any]]) -> str:
-    """One line per editor and scenario: each headline metric at the end of the run, with its
-    95% Wilson interval and n (the items behind it)."""
+def table_of(rows: list[dict[str, Any]], *, markdown: bool = False) -> str:
+    """The headline tables (:data:`behemoth.report.data.HEADLINES`): one per metric, a line per
+    editor and scenario, a column per split (never pooled across splits), each cell the value at
+    the end of the run with its 95% Wilson interval and n (the items behind it)."""
     info = runs(rows)
-    per = {
-        c: pooled([r for r in rows if split is None or r.get("split") == split], m, g)
-        for c, m, g, split in COLUMNS
+    order = sorted(info.items(), key=lambda kv: (kv[1]["scenario"], kv[1]["editor"]))
+    groups: dict[tuple[str, ...], list[str]] = {
+        (m["editor"], m["scenario"]): [rid] for rid, m in order
     }
-    present = [c for c, *_ in COLUMNS if per[c]]
-    lines = [f"{'editor':<14} {'scenario':<13} " + " ".join(f"{c:>{CELL}}" for c in present)]
-    for rid, m in sorted(info.items(), key=lambda kv: (kv[1]["scenario"], kv[1]["editor"])):
-        vals = " ".join(
-            f"{pool_runs(per[c], [rid]).cell() if rid in per[c] else '-':>{CELL}}" for c in present
-        )
-        lines.append(f"{m['editor']:<14} {m['scenario']:<13} {vals}")
-    return "\n".join(lines)
+    blocks = []
+    for t in headline_tables(rows, groups, ["editor", "scenario"]):
+        if markdown:
+            lines = [f"**{t.title}**", "", "| " + " | ".join(t.head) + " |"]
+            lines.append("|" + "---|" * len(t.head))
+            lines += ["| " + " | ".join(r) + " |" for r in t.body]
+        else:
+            widths = [14, 13] + [CELL] * (len(t.head) - 2)
+            lines = [t.title]
+            for r in [t.head, *t.body]:
+                cells = [
+                    f"{c:<{w}}" if i < 2 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(r, widths))
+                ]
+                lines.append(" ".join(cells).rstrip())
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def run_demo(

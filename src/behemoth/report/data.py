@@ -1,10 +1,11 @@
 """The data behind a report: a sweep's table (or one run's records) as rows, and estimates.
 
 Pure Python over ``pyarrow``; no torch. Accuracy-type metrics (a mean of 0/1 items) are pooled
-over splits and seeds as successes / items and given a Wilson score interval (Wilson 1927,
-"Probable inference, the law of succession, and statistical inference", JASA 22: the interval
-p in which |p_hat - p| <= z sqrt(p(1-p)/n), solved for p), which stays inside [0, 1] and is
-sensible for n = 1 and for p_hat in {0, 1}, where the normal interval is not.
+over the seeds of one setting, within one split (never across splits), as successes / items,
+and given a Wilson score interval (Wilson 1927, "Probable inference, the law of succession,
+and statistical inference", JASA 22: the interval p in which |p_hat - p| <= z sqrt(p(1-p)/n),
+solved for p), which stays inside [0, 1] and is sensible for n = 1 and for p_hat in {0, 1},
+where the normal interval is not.
 """
 
 from __future__ import annotations
@@ -101,22 +102,112 @@ def final_checkpoint(rows: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def pooled(
-    rows: list[dict[str, Any]], metric: str, group: str | None = None
+    rows: list[dict[str, Any]], metric: str, group: str | None, split: str
 ) -> dict[str, Estimate]:
-    """run_id -> the metric pooled over its splits at the run's final checkpoint."""
+    """run_id -> the metric on one split at the run's final checkpoint.
+
+    Always one split: splits of different meaning (the edited subject's other facts, the rest
+    of the world, ...) are never pooled, since their sizes, not the editor, would set the
+    weights (a single edit's specificity is 87% ``other`` items and 0.06% ``same_subject``).
+    """
     last = final_checkpoint(rows)
     hits: dict[str, float] = defaultdict(float)
     ns: dict[str, int] = defaultdict(int)
     for r in rows:
         if r.get("metric") != metric or (group is not None and r.get("group") != group):
             continue
-        if r.get("checkpoint") != last.get(r["run_id"]) or r.get("value") is None:
+        if r.get("split") != split or r.get("phase") == "pre" or r.get("value") is None:
             continue
-        if r.get("phase") == "pre":
+        if r.get("checkpoint") != last.get(r["run_id"]):
             continue
         hits[r["run_id"]] += float(r["value"]) * int(r["n"])
         ns[r["run_id"]] += int(r["n"])
     return {k: wilson(hits[k], ns[k]) for k in ns}
+
+
+#: Splits in the order tables list them; splits not named here follow alphabetically.
+SPLIT_ORDER = (
+    "sro",
+    "rso",
+    "question_new",
+    "qa_new",
+    "same_subject",
+    "same_value",
+    "same_new_value",
+    "same_relation",
+    "other",
+    "forgotten",
+    "forgotten_rso",
+    "forgotten_question_new",
+    "forgotten_qa_new",
+    "held_out",
+)
+
+#: The headline tables: (title, metric, group); each table has one column per split.
+HEADLINES: tuple[tuple[str, str, str], ...] = (
+    ("edit success (efficacy)", "efficacy", "efficacy"),
+    ("edit success, magnitude (efficacy_score: new beats old)", "efficacy_score", "efficacy"),
+    (
+        "generalization: the edited fact in other templates and formats",
+        "generalization",
+        "generalization",
+    ),
+    ("specificity: accuracy on unedited facts", "specificity", "specificity"),
+    ("locality: answers unchanged from the unedited model", "locality", "specificity"),
+    (
+        "forgetting: share still answered (lower = forgotten; held_out: should stay)",
+        "forget_accuracy",
+        "forgetting",
+    ),
+)
+
+
+def splits_of(rows: Iterable[dict[str, Any]], metric: str, group: str | None) -> list[str]:
+    """The splits a metric was measured on (after-edit rows), in SPLIT_ORDER."""
+    found = {
+        str(r["split"])
+        for r in rows
+        if r.get("metric") == metric
+        and (group is None or r.get("group") == group)
+        and r.get("phase") != "pre"
+        and r.get("split") is not None
+    }
+    order = {s: i for i, s in enumerate(SPLIT_ORDER)}
+    return sorted(found, key=lambda s: (order.get(s, len(order)), s))
+
+
+@dataclass
+class HeadlineTable:
+    """One headline metric: a row per key (cells from ``Estimate.cell``), a column per split."""
+
+    title: str
+    head: list[str]
+    body: list[list[str]]
+
+
+def headline_tables(
+    rows: list[dict[str, Any]],
+    groups: dict[tuple[str, ...], list[str]],
+    key_names: list[str],
+) -> list[HeadlineTable]:
+    """The HEADLINES, one table each, one column per split, never pooled across splits.
+
+    ``groups`` maps a row key (e.g. (scenario, editor)) to the runs pooled into it (seeds of
+    one setting: items of the same split and meaning). Keys without data for a metric are left
+    out of its table; a split a key lacks is ``-``.
+    """
+    out = []
+    for title, metric, group in HEADLINES:
+        splits = splits_of(rows, metric, group)
+        per = {s: pooled(rows, metric, group, s) for s in splits}
+        body = []
+        for key, rids in groups.items():
+            cells = [pool_runs(per[s], rids).cell() for s in splits]
+            if any(c != "-" for c in cells):
+                body.append([*key, *cells])
+        if body:
+            out.append(HeadlineTable(title, [*key_names, *splits], body))
+    return out
 
 
 def pool_runs(per_run: dict[str, Estimate], runs: Iterable[str]) -> Estimate:

@@ -19,16 +19,7 @@ from matplotlib.figure import Figure
 
 import behemoth.report.plots as plots
 from behemoth.io import write_bytes
-from behemoth.report.data import load_rows, ok_rows, pool_runs, pooled, runs
-
-#: Columns of the summary table: (heading, metric, group).
-SUMMARY = (
-    ("edit success", "efficacy", "efficacy"),
-    ("generalization", "generalization", "generalization"),
-    ("remaining accuracy", "specificity", "specificity"),
-    ("locality", "locality", "specificity"),
-    ("forgotten still answered", "forget_accuracy", "forgetting"),
-)
+from behemoth.report.data import HeadlineTable, headline_tables, load_rows, ok_rows, runs
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px;color:#222}
@@ -80,22 +71,17 @@ def _table(head: list[str], body: list[list[str]], numeric_from: int = 0) -> str
     return f"<table><tr>{h}</tr>{''.join(rows)}</table>"
 
 
-def summary_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """Per (scenario, world, model, editor label): each SUMMARY metric pooled over seeds, with
-    its 95% Wilson interval and n (items), and the number of runs."""
-    info = runs(rows)
-    per = {h: pooled(rows, m, g) for h, m, g in SUMMARY}
-    present = [h for h, _, _ in SUMMARY if per[h]]
-    groups: dict[tuple[str, str, str, str], list[str]] = {}
-    for rid, m in info.items():
+def summary_tables(rows: list[dict[str, Any]]) -> list[HeadlineTable]:
+    """The headline tables (:data:`behemoth.report.data.HEADLINES`): a row per (scenario, world,
+    model, editor label) with its number of runs (seeds pooled: successes / items of one split),
+    a column per split, each cell with its 95% Wilson interval and n (items)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for rid, m in sorted(runs(rows).items()):
         if m["status"] == "ok":
-            groups.setdefault((m["scenario"], m["world"], m["model"], m["editor"]), []).append(rid)
-    head = ["scenario", "world", "model", "editor", "runs"] + present
-    body = [
-        [*key, str(len(rids))] + [pool_runs(per[h], rids).cell() for h in present]
-        for key, rids in sorted(groups.items())
-    ]
-    return head, body
+            key = (m["scenario"], m["world"], m["model"], m["editor"])
+            groups.setdefault(key, []).append(rid)
+    keyed = {(*k, str(len(v))): v for k, v in sorted(groups.items())}
+    return headline_tables(rows, keyed, ["scenario", "world", "model", "editor", "runs"])
 
 
 def write_report(source: str | Path, out: str | Path | None = None) -> Report:
@@ -124,12 +110,14 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
 
-    head, body = summary_table(rows)
     sections.append("<h2>Summary</h2>")
     sections.append(
-        "<p>Each cell: the metric pooled over the seeds' items, with its 95% Wilson interval.</p>"
+        "<p>One table per metric, one column per split (splits are never pooled). Each cell: the "
+        "metric at the end of the run over the seeds' items, its 95% Wilson interval and n.</p>"
     )
-    sections.append(_table(head, body, numeric_from=4))
+    for t in summary_tables(rows):
+        sections.append(f"<h3>{html.escape(t.title)}</h3>")
+        sections.append(_table(t.head, t.body, numeric_from=4))
 
     rank = plots.rank_data(rows)
     if rank:
@@ -139,7 +127,9 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
             "Rank vs edit success and remaining accuracy",
             plots.plot_rank(rank),
             "Measured rank of the weight update (max over changed matrices) per editor setting; "
-            "bars: 95% Wilson intervals over all items of all seeds.",
+            f"edit success on split {plots.EFFICACY_SPLIT}, remaining accuracy on each of "
+            f"{', '.join(plots.DAMAGE_SPLITS)} (one row each, never pooled); bars: 95% Wilson "
+            "intervals over all items of all seeds.",
         )
     maps = plots.heatmap_data(rows)
     if maps:
@@ -148,7 +138,8 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
             "heatmaps",
             "Layer x module heatmaps",
             plots.plot_heatmaps(maps),
-            "Edit success and remaining accuracy of edits confined to one layer and module.",
+            "Edit success and remaining accuracy (one map per split) of edits confined to one "
+            "layer and module.",
         )
     seq = plots.sequential_data(rows)
     if seq:
@@ -158,9 +149,10 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
                 f"sequential-{i}",
                 f"Sequential editing: {key}",
                 plots.plot_sequential(curves, key),
-                f"Disabling edit: a batch update norm > {plots.DISABLING_FACTOR:g}x the median "
-                f"before it; collapse: accuracy on unedited facts < "
-                f"{plots.COLLAPSE_FRACTION:g}x its first value.",
+                f"Retention: edit success ({plots.EFFICACY_SPLIT}) of the edits applied so far; "
+                f"accuracy on unedited facts: split {plots.WORLD_SPLIT}. Disabling edit: a batch "
+                f"update norm > {plots.DISABLING_FACTOR:g}x the median before it; collapse: "
+                f"accuracy on unedited facts < {plots.COLLAPSE_FRACTION:g}x the unedited model's.",
             )
     unl = plots.unlearning_data(rows)
     if unl:
@@ -169,7 +161,8 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
             "unlearning",
             "Forgetting against retention",
             plots.plot_unlearning(unl),
-            "Share of forgotten facts still answered vs accuracy on retained facts (95% intervals).",
+            f"Share of forgotten facts still answered (split {plots.FORGET_SPLIT}) vs accuracy on "
+            f"retained facts (split {plots.RETAIN_SPLIT}), with 95% intervals.",
         )
     if failed:
         sections.append('<h2 class="failed">Failed runs</h2>')

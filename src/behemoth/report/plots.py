@@ -20,6 +20,18 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from behemoth.report.data import Estimate, pool_runs, pooled, runs, scalar, site  # noqa: E402
 
+#: The split of edit success every plot draws (the edited prompt itself).
+EFFICACY_SPLIT = "sro"
+#: The splits of remaining accuracy the rank and site plots draw, each in its own row (never
+#: pooled): the edited subjects' other facts, and other subjects' facts of the edited relation.
+DAMAGE_SPLITS = ("same_subject", "same_relation")
+#: The split of retained accuracy the unlearning plot draws: facts of the other relations.
+RETAIN_SPLIT = "other"
+#: The split of the unlearning plot's forgetting: the forgotten facts in the trained template.
+FORGET_SPLIT = "forgotten"
+#: The split of the sequential plot's accuracy on unedited facts: other subjects' facts of the
+#: edited relations (in a stream, the largest set of unedited facts).
+WORLD_SPLIT = "same_relation"
 #: A collapse: world accuracy below this fraction of its value at the first checkpoint.
 COLLAPSE_FRACTION = 0.5
 #: A disabling edit: a batch whose update norm exceeds this multiple of the median before it.
@@ -33,23 +45,23 @@ class RankPoint:
     label: str
     rank: float
     efficacy: Estimate
-    specificity: Estimate
+    damage: dict[str, Estimate]  # DAMAGE_SPLITS present -> remaining accuracy on that split
 
 
 def rank_data(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[RankPoint]]:
     """(scenario, world) -> one point per editor label (seeds pooled): update rank against
-    edit success and remaining accuracy on unedited facts."""
+    edit success (EFFICACY_SPLIT) and remaining accuracy on each of DAMAGE_SPLITS."""
     info = runs(rows)
     rank = scalar(rows, "update_rank")
-    eff = pooled(rows, "efficacy", "efficacy")
-    spec = pooled(rows, "specificity", "specificity")
+    eff = pooled(rows, "efficacy", "efficacy", EFFICACY_SPLIT)
+    spec = {s: pooled(rows, "specificity", "specificity", s) for s in DAMAGE_SPLITS}
     cps: dict[str, set[Any]] = defaultdict(set)
     for r in rows:
         if r.get("group") != "cost" and r.get("phase") != "pre":
             cps[r["run_id"]].add(r.get("checkpoint"))
     groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for rid, m in info.items():
-        if rid in rank and rid in eff and rid in spec and len(cps[rid]) == 1:
+        if rid in rank and rid in eff and len(cps[rid]) == 1:
             groups[(m["scenario"], m["world"], m["editor"])].append(rid)
     out: dict[tuple[str, str], list[RankPoint]] = defaultdict(list)
     for (scen, world, label), rids in sorted(groups.items()):
@@ -60,7 +72,7 @@ def rank_data(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[RankPoin
                 label,
                 mean_rank,
                 pool_runs(eff, rids),
-                pool_runs(spec, rids),
+                {s: pool_runs(v, rids) for s, v in spec.items() if any(r in v for r in rids)},
             )
         )
     return dict(out)
@@ -76,18 +88,21 @@ def _err(e: Estimate) -> list[list[float]]:
 
 
 def plot_rank(data: dict[tuple[str, str], list[RankPoint]]) -> Figure:
-    """One column per (scenario, world): edit success (top) and remaining accuracy (bottom)
-    against the measured rank of the update, with 95% intervals."""
+    """One column per (scenario, world): edit success (top) and remaining accuracy on each of
+    DAMAGE_SPLITS (one row each) against the measured rank of the update, with 95% intervals."""
     keys = sorted(data)
+    n_rows = 1 + len(DAMAGE_SPLITS)
     fig, axes = plt.subplots(
-        2, len(keys), figsize=(3.6 * len(keys) + 1, 6), squeeze=False, sharey="row"
+        n_rows, len(keys), figsize=(3.6 * len(keys) + 1, 3 * n_rows), squeeze=False, sharey="row"
     )
     colours = _colour([p.editor for k in keys for p in data[k]])
     for j, key in enumerate(keys):
-        for i, attr in enumerate(("efficacy", "specificity")):
+        for i, split in enumerate((None, *DAMAGE_SPLITS)):
             ax = axes[i][j]
             for p in data[key]:
-                e = getattr(p, attr)
+                e = p.efficacy if split is None else p.damage.get(split)
+                if e is None:
+                    continue
                 ax.errorbar(
                     [max(p.rank, 0.8)],
                     [e.value],
@@ -102,10 +117,11 @@ def plot_rank(data: dict[tuple[str, str], list[RankPoint]]) -> Figure:
             ax.grid(alpha=0.3)
             if i == 0:
                 ax.set_title(f"{key[0]} | {key[1]}", fontsize=9)
-            else:
+            if i == n_rows - 1:
                 ax.set_xlabel("update rank (measured)")
-        axes[0][0].set_ylabel("edit success")
-        axes[1][0].set_ylabel("remaining accuracy")
+        axes[0][0].set_ylabel(f"edit success ({EFFICACY_SPLIT})")
+        for i, split in enumerate(DAMAGE_SPLITS, start=1):
+            axes[i][0].set_ylabel(f"remaining accuracy\n({split})")
     handles, labels = axes[0][0].get_legend_handles_labels()
     uniq = dict(zip(labels, handles))
     fig.legend(uniq.values(), uniq.keys(), loc="upper right", fontsize=8)
@@ -127,8 +143,11 @@ def heatmap_data(rows: list[dict[str, Any]]) -> list[Heatmap]:
     layer and module an edit was confined to (only editors swept over >= 2 sites)."""
     info = runs(rows)
     metrics = {
-        "edit success": pooled(rows, "efficacy", "efficacy"),
-        "remaining accuracy": pooled(rows, "specificity", "specificity"),
+        f"edit success ({EFFICACY_SPLIT})": pooled(rows, "efficacy", "efficacy", EFFICACY_SPLIT),
+        **{
+            f"remaining accuracy ({s})": pooled(rows, "specificity", "specificity", s)
+            for s in DAMAGE_SPLITS
+        },
     }
     cells: dict[tuple[str, str, str], dict[tuple[int, str], list[str]]] = defaultdict(
         lambda: defaultdict(list)
@@ -194,8 +213,8 @@ class Curve:
 
 def sequential_data(rows: list[dict[str, Any]]) -> dict[str, list[Curve]]:
     """scenario | world -> one curve per stream run (Gupta et al. 2024, arXiv 2401.07453):
-    retention of the edits applied so far and accuracy on unedited facts after every
-    evaluation, with disabling edits (an update-norm jump, > DISABLING_FACTOR x the median
+    retention of the edits applied so far (EFFICACY_SPLIT) and accuracy on unedited facts
+    (WORLD_SPLIT; one split, never pooled with others) after every evaluation, with disabling edits (an update-norm jump, > DISABLING_FACTOR x the median
     batch update before it) and the collapse (world accuracy < COLLAPSE_FRACTION x the unedited
     model's, or its first value when the table lacks it) marked."""
     by_run: dict[str, dict[str, dict[int, list[float]]]] = defaultdict(
@@ -205,16 +224,17 @@ def sequential_data(rows: list[dict[str, Any]]) -> dict[str, list[Curve]]:
         if r.get("value") is None or r.get("checkpoint") is None:
             continue
         if r.get("phase") == "pre":
-            if (r["metric"], r["group"]) == ("specificity", "specificity"):
+            if (r["metric"], r["group"], r["split"]) == ("specificity", "specificity", WORLD_SPLIT):
                 acc = by_run[r["run_id"]]["pre"][0]
                 acc[0] += float(r["value"]) * int(r["n"])
                 acc[1] += int(r["n"])
             continue
         key = {
-            ("efficacy", "efficacy"): "ret",
-            ("specificity", "specificity"): "acc",
-            ("batch_update_fro", "cost"): "norm",
-        }.get((r["metric"], r["group"]))
+            ("efficacy", "efficacy", EFFICACY_SPLIT): "ret",
+            ("specificity", "specificity", WORLD_SPLIT): "acc",
+        }.get((r["metric"], r["group"], str(r.get("split"))))
+        if (r["metric"], r["group"]) == ("batch_update_fro", "cost"):
+            key = "norm"
         if key is None:
             continue
         acc = by_run[r["run_id"]][key][int(r["checkpoint"])]
@@ -281,8 +301,8 @@ class TradeoffPoint:
 def unlearning_data(rows: list[dict[str, Any]]) -> dict[str, list[TradeoffPoint]]:
     """scenario | world -> per editor label: how much was forgotten against what was kept."""
     info = runs(rows)
-    forget = pooled(rows, "forget_accuracy", "forgetting")
-    keep = pooled(rows, "specificity", "specificity")
+    forget = pooled(rows, "forget_accuracy", "forgetting", FORGET_SPLIT)
+    keep = pooled(rows, "specificity", "specificity", RETAIN_SPLIT)
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for rid, m in info.items():
         if rid in forget and rid in keep:
@@ -318,8 +338,8 @@ def plot_unlearning(data: dict[str, list[TradeoffPoint]]) -> Figure:
             )
         ax.set_xlim(-0.05, 1.05)
         ax.set_ylim(-0.05, 1.05)
-        ax.set_xlabel("forgotten facts still answered (lower = forgotten)")
-        ax.set_ylabel("accuracy on retained facts")
+        ax.set_xlabel(f"forgotten facts still answered ({FORGET_SPLIT}; lower = forgotten)")
+        ax.set_ylabel(f"accuracy on retained facts ({RETAIN_SPLIT})")
         ax.set_title(key, fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
