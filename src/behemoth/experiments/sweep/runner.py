@@ -110,15 +110,22 @@ def run_sweep(
 
 
 def _interleave(runs: list[RunSpec]) -> list[RunSpec]:
-    """The first run of each (world, model) first, then the second of each, and so on: the
-    workers build different shared models in parallel instead of waiting on one."""
-    seen: dict[str, int] = {}
-    order = []
+    """Schedule order: the first run of each (world, model) first, so that the workers build
+    different shared models in parallel instead of waiting on one; then the remaining runs
+    grouped by (world, model) in the order their models were started, so that a free worker
+    takes runs whose model is (most likely) already built rather than blocking on the lock of
+    one still training (runs of the same world and model are otherwise in spec order)."""
+    firsts: list[int] = []
+    rest: dict[str, list[int]] = {}
     for i, r in enumerate(runs):
         key = canonical_json([r.config["world"], r.config["model"]])
-        order.append((seen.get(key, 0), i))
-        seen[key] = seen.get(key, 0) + 1
-    return [runs[i] for _, i in sorted(order)]
+        if key in rest:
+            rest[key].append(i)
+        else:
+            rest[key] = []
+            firsts.append(i)
+    order = firsts + [i for ids in rest.values() for i in ids]
+    return [runs[i] for i in order]
 
 
 def _status(done: int, running: int, failed: int) -> str:
