@@ -19,7 +19,14 @@ from matplotlib.figure import Figure
 
 import behemoth.report.plots as plots
 from behemoth.io import write_bytes
-from behemoth.report.data import HeadlineTable, headline_tables, load_rows, ok_rows, runs
+from behemoth.report.data import (
+    HeadlineTable,
+    final_checkpoint,
+    headline_tables,
+    load_rows,
+    ok_rows,
+    runs,
+)
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px;color:#222}
@@ -84,6 +91,44 @@ def summary_tables(rows: list[dict[str, Any]]) -> list[HeadlineTable]:
     return headline_tables(rows, keyed, ["scenario", "world", "model", "editor", "runs"])
 
 
+#: The retain-oracle table's columns: (heading, metric, split) of group ``unlearning`` rows.
+ORACLE_COLUMNS = (
+    ("forget acc", "forget_acc", "forgotten"),
+    ("held-out acc", "held_out_acc", "forgotten"),
+    ("model utility", "model_utility", "forgotten"),
+    ("forget quality (KS p)", "forget_quality", "forgotten"),
+    ("MIA AUC (loss)", "auc", "loss"),
+    ("PrivLeak % (loss)", "privleak", "loss"),
+)
+
+
+def oracle_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Runs judged against the retain oracle (a sweep's ``oracle: true``): one line per run (seeds
+    apart: a p-value or an AUC is not pooled), each value with the interval its row carries."""
+    last = final_checkpoint(rows)
+    cells: dict[str, dict[tuple[str, str], str]] = {}
+    for r in rows:
+        if r.get("group") != "unlearning" or r.get("checkpoint") != last.get(r["run_id"]):
+            continue
+        v, lo, hi = r.get("value"), r.get("ci_low"), r.get("ci_high")
+        text = "-" if v is None else f"{v:.3g}"
+        if v is not None and lo is not None and hi is not None:
+            text += f" [{lo:.3g}, {hi:.3g}]"
+        cells.setdefault(r["run_id"], {})[(r["metric"], r["split"])] = f"{text} n={r['n']}"
+    info = runs(rows)
+    body = []
+    for rid in sorted(
+        cells,
+        key=lambda k: (info[k]["scenario"], info[k]["world"], info[k]["editor"], info[k]["seed"]),
+    ):
+        m = info[rid]
+        body.append(
+            [m["scenario"], m["world"], m["editor"], str(m["seed"])]
+            + [cells[rid].get((metric, split), "-") for _, metric, split in ORACLE_COLUMNS]
+        )
+    return ["scenario", "world", "editor", "seed", *[h for h, _, _ in ORACLE_COLUMNS]], body
+
+
 def write_report(source: str | Path, out: str | Path | None = None) -> Report:
     """Write ``report.html`` and ``plots/*.png`` into ``out`` (default: ``source/report``)."""
     all_rows, title = load_rows(source)
@@ -118,6 +163,16 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
     for t in summary_tables(rows):
         sections.append(f"<h3>{html.escape(t.title)}</h3>")
         sections.append(_table(t.head, t.body, numeric_from=4))
+
+    head, body = oracle_table(rows)
+    if body:
+        sections.append("<h2>Unlearning against the retain oracle</h2>")
+        sections.append(
+            "<p>The retain oracle: the same model trained without the forget set. Forget quality: "
+            "KS test p-value of the forget set's truth ratios against the oracle's (TOFU); "
+            "PrivLeak: the run's membership AUC relative to the oracle's (MUSE).</p>"
+        )
+        sections.append(_table(head, body, numeric_from=3))
 
     rank = plots.rank_data(rows)
     if rank:

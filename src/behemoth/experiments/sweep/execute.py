@@ -13,7 +13,13 @@ written, the rows come back here) and returns:
   (``batch_update_fro``, the signal of Gupta et al.'s disabling edits);
 - ``timings``: what it cost on this machine (phase wall times: ``build_s`` finding or building
   the shared world and model, ``load_s`` loading them, ``prepare_s`` the editor's statistics,
-  ``reference_s``, ``edit_s``, ``eval_s``), kept apart so that tables compare byte for byte across machines and backends.
+  ``reference_s``, ``edit_s``, ``eval_s``, ``oracle_s``), kept apart so that tables compare
+  byte for byte across machines and backends.
+
+With ``oracle`` in the config (the spec's ``oracle: true``), a run of a forget scenario is also
+judged against the retain oracle (:mod:`behemoth.model.retain_oracle`, built once per forget set
+under ``<shared>/oracles``): group ``unlearning`` rows (forget quality, model utility, MIA AUCs,
+PrivLeak) from :func:`behemoth.evaluation.unlearning.report.summarize`.
 
 Every row carries ``checkpoint``: the number of edits applied when it was measured (0 for the
 unedited model's own scores, ``phase`` "pre", kept once per run).
@@ -165,7 +171,79 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
         for b in run.batches:
             done += b["requests"]
             rows.append(_cost_row(base, "batch_update_fro", "edit", b["update_fro"], done))
+    if config.get("oracle") and "forgetting/forgotten" in scenario.tests:
+        t = time.perf_counter()
+        seed = int(config["editor"]["settings"].get("seed", 0))
+        rows += oracle_rows(base, shared, model_dir, world, scenario, model, run.model, total, seed)
+        timings["oracle_s"] = time.perf_counter() - t
     return RunOutput(rows, timings)
+
+
+#: summarize() key -> (higher is better, ideal value); keys are ``metric`` or ``metric/split``.
+_ORACLE_METRICS: dict[str, tuple[bool | None, float | None]] = {
+    "forget_acc": (False, None),
+    "held_out_acc": (True, 1.0),
+    "retain_acc": (True, 1.0),
+    "model_utility": (True, None),
+    "forget_quality": (True, 1.0),
+    "ks_d": (False, 0.0),
+    "auc": (None, 0.5),
+    "privleak": (None, 0.0),
+}
+
+
+def oracle_rows(
+    base: dict[str, Any],
+    shared: Path,
+    model_dir: Path,
+    world: World,
+    scenario: Any,
+    original: Any,
+    edited: Any,
+    checkpoint: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """The run judged against the retain oracle of its forget set (TOFU, Maini et al. 2024,
+    sec. 2.2: forget quality = KS test p-value of the forget set's truth ratios against the
+    oracle's; model utility; MUSE's PrivLeak, Shi et al. 2024, relative to the oracle's AUC).
+    The oracle is trained once per forget set, under a lock, in ``<shared>/oracles``."""
+    from behemoth.evaluation.unlearning.report import ForgetSplit, measure, summarize
+    from behemoth.experiments.sweep.cache import file_lock
+    from behemoth.model import load_model
+    from behemoth.model.retain_oracle import retain_oracle
+
+    split = ForgetSplit.from_scenario(world, scenario, scenario.retain)
+    with file_lock(shared / "oracles" / f"{model_dir.name}.lock"):
+        odir = retain_oracle(
+            model_dir, world, split.forget, split.forget_sno, cache_dir=shared / "oracles"
+        )
+    oracle, _ = load_model(odir, world)
+    m_oracle = measure(oracle, world, split, seed=seed)
+    m_orig = measure(original, world, split, seed=seed)
+    m = measure(edited, world, split, seed=seed)
+    rows = []
+    for key, e in summarize(m, m_oracle, m_orig, seed=seed).items():
+        metric, _, part = key.partition("/")
+        better, ideal = _ORACLE_METRICS.get(metric, (None, None))
+        rows.append(
+            {
+                **base,
+                "metric": metric,
+                "group": "unlearning",
+                "split": part or "forgotten",
+                "family": "unlearning",
+                "higher_is_better": better,
+                "ideal": ideal,
+                "aggregation": "value",
+                "value": float(e.value),
+                "ci_low": None if math.isnan(e.lo) else float(e.lo),
+                "ci_high": None if math.isnan(e.hi) else float(e.hi),
+                "n": int(e.n),
+                "phase": "post",
+                "checkpoint": checkpoint,
+            }
+        )
+    return rows
 
 
 def experiment_config(config: dict[str, Any], world: World, model_dir: Path) -> ExperimentConfig:

@@ -11,6 +11,7 @@ A spec names each axis value with a label (the label is what tables and plots sh
       rome: {name: rome}
     seeds: [0, 1]
     eval_every: 0                       # with streams: also evaluate after every N batches
+    oracle: false                       # forget scenarios: also judge runs against the retain oracle
     scales: {paper: {models: {demo: {preset: pythia-31m}}}}   # deep-merged by --scale paper
 
 :func:`expand` validates every part (world, model, scenario and editor settings, each against
@@ -81,6 +82,11 @@ class SweepSpec(StrictConfig):
     editors: dict[str, EditorRef] = Field(description="Label -> editor, settings and grid.")
     seeds: list[int] = Field(default_factory=lambda: [0], description="Scenario/editor seeds.")
     eval_every: int = Field(0, ge=0, description="Streams: evaluate after every N batches.")
+    oracle: bool = Field(
+        False,
+        description="Forget scenarios: also judge each run against the retain oracle (a model "
+        "trained without the forget set, built once per forget set under the shared directory).",
+    )
     scales: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Named overrides of this spec (--scale NAME)."
     )
@@ -206,6 +212,8 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
                 "editor": {"name": e.name, "settings": ecfg},
                 "eval_every": spec.eval_every,
             }
+            if spec.oracle:  # only then: the run ids of sweeps without it stay as they were
+                config["oracle"] = True
             labels = {
                 "world": wl,
                 "model": ml,
