@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -105,3 +106,33 @@ def test_report_never_imports_torch(full_sweep: Path, tmp_path: Path) -> None:
 def test_bad_source(tmp_path: Path) -> None:
     with pytest.raises(BehemothError, match="SWEEP_OR_RUN"):
         write_report(tmp_path)
+
+
+def test_heatmaps_skip_a_split_the_scenario_lacks() -> None:
+    from behemoth.report.plots import heatmap_data
+
+    def row(rid: str, layer: int, metric: str, group: str, split: str) -> dict[str, object]:
+        cfg = json.dumps({"editor": {"settings": {"layer": layer}}})
+        return {
+            "run_id": rid,
+            "status": "ok",
+            "label_scenario": "s",
+            "label_world": "w",
+            "label_editor": rid,
+            "editor": "rome",
+            "config": cfg,
+            "metric": metric,
+            "group": group,
+            "split": split,
+            "checkpoint": 1,
+            "phase": "post",
+            "value": 1.0,
+            "n": 4,
+        }
+
+    rows = [row(f"r{la}", la, "efficacy", "efficacy", "sro") for la in (0, 1)]
+    rows += [row(f"r{la}", la, "specificity", "specificity", "same_subject") for la in (0, 1)]
+    titles = [h.title for h in heatmap_data(rows)]
+    assert any("edit success" in t for t in titles)
+    assert any("same_subject" in t for t in titles)
+    assert not any("same_relation" in t for t in titles)  # no rows of it: no empty map

@@ -170,6 +170,8 @@ def heatmap_data(rows: list[dict[str, Any]]) -> list[Heatmap]:
                 ]
                 for mo in modules
             ]
+            if all(math.isnan(v) for row in vals for v in row):
+                continue  # the scenario has no such split: no empty map
             out.append(Heatmap(f"{ed}: {name} | {scen} | {world}", layers, modules, vals))
     return out
 
