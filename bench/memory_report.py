@@ -236,9 +236,9 @@ def tables(rows: dict[str, list[dict[str, Any]]], at: dict[str, int]) -> str:
 
 def compact(rows: dict[str, list[dict[str, Any]]], at: dict[str, int]) -> str:
     """The README's table at each editor's last evaluation: every figure on one split, with n."""
-    gen = [f"gen. {sp} (n)" for sp in GEN_SPLITS]
-    dd = [f"drawdown {sp} (n)" for sp in SPEC_SPLITS[:2]]
-    head = ["editor", "edits", "retention (n)", *gen, *dd, "s/edit", "memory"]
+    gen = [f"gen. {sp}" for sp in GEN_SPLITS]
+    dd = [f"drawdown {sp}" for sp in SPEC_SPLITS[:2]]
+    head = ["editor", "edits", "retention", *gen, *dd, "s/edit", "memory"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in editors(at):
         s = summary(rows[name], at[name])
