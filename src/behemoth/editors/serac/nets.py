@@ -13,11 +13,12 @@ table's distribution; training additionally swaps subjects for spare random rows
 (``scratch`` rows after the vocabulary) so that the comparison cannot lean on the few hundred
 subjects of its training facts. Row ``vocab`` is the separator between edit and query.
 
-- :class:`Encoder`: bidirectional transformer, mean-pooled; shared by both classifier variants.
+- :class:`Encoder`: bidirectional transformer; shared by both classifier variants (the embedding
+  variant mean-pools it, the cross variant mean-pools each side of the pair apart).
 - :class:`ScopeClassifier`: ``embedding`` variant (SERAC's distance model: score
   ``exp(-scale * ||e(edit) - e(query)||^2)``, the authors' ``embedding_logsim_matrix`` with squared
   Euclidean distance) or ``cross`` variant (one encoder over ``edit [SEP] query``, as the paper's
-  cross-encoder classifier, Sec. 3.1; read out by :class:`PairHead`, which compares the edit
+  cross-encoder classifier, Sec. 3; read out by :class:`PairHead`, which compares the edit
   side with the query side).
 - :class:`Counterfactual`: a causal transformer over ``new answer, edit prompt, [SEP], query``
   whose next-token logits at the end are the edited answer; its output layer is tied to the
