@@ -17,7 +17,7 @@ from behemoth.errors import BehemothError
 from behemoth.world import World
 
 SMALL = {"variant": "cross", "width": 32, "scratch_rows": 256, "steps": 1}
-STEPS = 150  # the slow test's training steps
+STEPS = 250  # the slow test's training steps (~45-60 s on one thread; 150 are too few)
 
 
 def _nets(world: World, **kw: object) -> SeracNets:
@@ -77,10 +77,11 @@ def test_format_1_cross_nets_load_with_their_mean_head(tiny_world: World, tmp_pa
 def test_short_training_rejects_same_relation_other_subject(tiny_world: World) -> None:
     """The one-mean head passed almost every query of the edit's relation about another subject
     (tiny world, 400 steps, held-out subjects: false-positive rate 0.996 on them, precision
-    0.619); the comparison head must reject them after a short training."""
+    0.619); the comparison head must reject them after a short training (250 steps: 0.023,
+    precision 0.983, recall 1.000)."""
     S, R = tiny_world.graph.objects.shape
     facts = np.array([[s, r] for s in range(S) for r in range(R)])
     cfg = SeracNetsConfig.from_dict({"variant": "cross", "steps": STEPS})
     held = train_nets(tiny_world, facts, cfg, progress=False).metrics["held_out_subjects"]
     assert held["false_positive_rate_same_relation"] <= 0.1
-    assert held["precision"] >= 0.9 and held["recall"] >= 0.9
+    assert held["precision"] >= 0.95 and held["recall"] >= 0.95
