@@ -119,7 +119,10 @@ def validate(nets: SeracNets, sampler: PairSampler, batches: int = 8) -> dict[st
             at = slot == POSITIVES + j
             kind_fp[kind] += int(pred[at].sum())
             kind_n[kind] += int(at.sum())
-    per_kind = {f"false_positive_rate_{k}": kind_fp[k] / max(kind_n[k], 1) for k in kind_n}
+    per_kind: dict[str, float] = {}
+    for k in NEGATIVE_KINDS:  # which hard negatives pass (their counts for the intervals)
+        per_kind[f"false_positive_rate_{k}"] = kind_fp[k] / max(kind_n[k], 1)
+        per_kind[f"n_negative_{k}"] = kind_n[k]
     return {
         **per_kind,
         "precision": tp / max(tp + fp, 1),
