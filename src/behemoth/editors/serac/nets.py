@@ -105,9 +105,11 @@ class PairHead(nn.Module):
     query that shares the subject but not the relation (or the reverse), the hard negatives of
     SERAC's classifier (Mitchell et al. 2022, Sec. 3.2), still differs in the coordinates of
     the other. One mean over the whole pair (the head this replaces) has no such coordinates:
-    it sums both sides, and a hard negative's sum differs from a positive's only in the
-    mismatching half, by as little as one token's share of the mean (held-out subjects, demo
-    split: precision 0.636, false-positive rate 0.379).
+    it sums both sides, and whether two arbitrary vectors (a subject's fixed random row on each
+    side) are equal is not a linear function of their sum. Measured with that head (held-out
+    subjects): tiny world, 400 steps, 0.996 of same-relation / other-subject negatives passed
+    (same subject / other relation: 0.000), precision 0.619; demo split, 1,000 steps, precision
+    0.636. With this head: 0.016 and 0.988 (tiny), 0.000 and 1.000 (demo).
     """
 
     def __init__(self, width: int) -> None:
