@@ -5,8 +5,11 @@
 
 Per editor, at its last evaluation and at the largest number of edits every editor reached:
 immediate edit success (the edited prompt right after its edit), retention (efficacy over all
-edits applied so far), generalization, specificity, locality and drawdown (item-weighted over
-their splits), SERAC's edit success (in-scope accuracy), median seconds per edit, memory added.
+edits applied so far), median seconds per edit, memory added; then one table per metric with a
+column per split, never pooled across splits of different meaning: generalization (rso,
+question_new, qa_new), drawdown, specificity and locality (same_subject, same_value,
+same_new_value). SERAC's edit success (in-scope accuracy) is read per split: retention on the
+edited prompts, generalization on each other format. Each figure carries its 95% interval and n.
 """
 
 from __future__ import annotations
@@ -85,29 +88,6 @@ def proportion(parts: list[tuple[float, int]]) -> Figure:
     return Figure(k / n if n else float("nan"), n, lo, hi)
 
 
-def weighted(rows: list[dict[str, Any]], at: int, metric: str, groups: tuple[str, ...]) -> Figure:
-    """Item-weighted mean of ``metric`` over the splits of ``groups`` at ``at`` edits. Shares
-    (every metric but drawdown) get the Wilson interval of the pooled count; drawdown (a paired
-    difference) the normal interval from its splits' own intervals (independent splits,
-    se = sqrt(sum (n_i/N)^2 se_i^2)), when the rows carry them."""
-    sel = [r for r in rows if _is(r, at, metric) and r["group"] in groups and r["n"]]
-    if metric != "drawdown":
-        return proportion([(float(r["value"]), int(r["n"])) for r in sel])
-    n = sum(int(r["n"]) for r in sel)
-    if not n:
-        return Figure(float("nan"), 0)
-    mean = sum(float(r["value"]) * int(r["n"]) for r in sel) / n
-    var = 0.0
-    for r in sel:
-        if "ci_low" in r:
-            v_i = ((float(r["ci_high"]) - float(r["ci_low"])) / (2 * Z95)) ** 2
-        else:  # no interval in the row: a bound from the split's two accuracies (see below)
-            v_i = drawdown_var_bound(rows, at, r)
-        var += (int(r["n"]) / n) ** 2 * v_i
-    se = math.sqrt(var)
-    return Figure(mean, n, mean - Z95 * se, mean + Z95 * se)
-
-
 def drawdown_var_bound(rows: list[dict[str, Any]], at: int, dd: dict[str, Any]) -> float:
     """Upper bound of the variance of a split's drawdown mean when only means are kept: items
     d = ref_right - edited_right lie in {-1, 0, 1}, E[d^2] = P(ref right, edited wrong) +
@@ -126,25 +106,59 @@ def drawdown_var_bound(rows: list[dict[str, Any]], at: int, dd: dict[str, Any]) 
     return max(e2 - m * m, 0.0) / n
 
 
+GEN_SPLITS = ("rso", "question_new", "qa_new")
+SPEC_SPLITS = ("same_subject", "same_value", "same_new_value")
+# The plot has one line per editor, so it shows one stated split per metric: generalization
+# on `rso` (another template), drawdown on `same_subject` (untouched facts of edited subjects,
+# the hard negatives of a scope classifier). The tables give every split.
+
+
+def split_figure(
+    rows: list[dict[str, Any]], at: int, metric: str, group: str, split: str
+) -> Figure:
+    """``metric`` on one split of ``group`` at ``at`` edits, never pooled with another split.
+    Shares: Wilson interval of the split's count; drawdown (a paired difference over the split's
+    out-of-scope items, SERAC's definition): the row's own interval, or the bound below."""
+    sel = [
+        r
+        for r in rows
+        if _is(r, at, metric) and r["group"] == group and r["split"] == split and r["n"]
+    ]
+    if not sel:
+        return Figure(float("nan"), 0)
+    r = sel[0]
+    if metric != "drawdown":
+        return proportion([(float(r["value"]), int(r["n"]))])
+    m, n = float(r["value"]), int(r["n"])
+    if "ci_low" in r:
+        lo, hi = float(r["ci_low"]), float(r["ci_high"])
+    else:
+        se = math.sqrt(drawdown_var_bound(rows, at, r))
+        lo, hi = m - Z95 * se, m + Z95 * se
+    return Figure(m, n, max(-1.0, lo), min(1.0, hi))  # items lie in {-1, 0, 1}
+
+
 def summary(rows: list[dict[str, Any]], at: int) -> dict[str, Any]:
+    """Per-editor figures at ``at`` edits: retention (efficacy has one split, ``sro``), and the
+    generalization, specificity, locality and drawdown of each split separately (keys
+    ``metric/split``). SERAC's edit success (in-scope accuracy) is given per split too: it is
+    retention on the edited prompts and generalization on each other format."""
     edits = [r for r in rows if r["kind"] == "edit" and r["edit"] < at]
-    eff = weighted(rows, at, "efficacy", ("efficacy",))
-    gen = weighted(rows, at, "generalization", ("generalization",))
-    es = proportion([(eff.value, eff.n), (gen.value, gen.n)] if eff.n and gen.n else [])
     evals = [r["seconds"] for r in rows if r["kind"] == "eval" and r["edits_applied"] == at]
-    return {
+    out: dict[str, Any] = {
         "edits": at,
         "immediate": proportion([(float(e["success"]), 1) for e in edits]),
-        "retention": eff,
-        "generalization": gen,
-        "edit_success": es,
-        "specificity": weighted(rows, at, "specificity", ("specificity",)),
-        "locality": weighted(rows, at, "locality", ("specificity",)),
-        "drawdown": weighted(rows, at, "drawdown", ("specificity",)),
+        "retention": split_figure(rows, at, "efficacy", "efficacy", "sro"),
         "sec_per_edit": statistics.median(e["seconds"] for e in edits) if edits else float("nan"),
         "memory_kb": (edits[-1]["memory_bytes"] / 1024) if edits else float("nan"),
         "eval_s": evals[0] if evals else float("nan"),
     }
+    for sp in GEN_SPLITS:
+        out[f"generalization/{sp}"] = split_figure(rows, at, "generalization", "generalization", sp)
+    for metric in ("specificity", "locality", "drawdown"):
+        for sp in SPEC_SPLITS:
+            out[f"{metric}/{sp}"] = split_figure(rows, at, metric, "specificity", sp)
+    return out
 
 
 def value(x: Any) -> float:
@@ -159,91 +173,89 @@ COLS = [
     ("edits", "{:>5}"),
     ("immediate", "{:.3f}"),
     ("retention", "{:.3f}"),
-    ("generalization", "{:.3f}"),
-    ("edit_success", "{:.3f}"),
-    ("specificity", "{:.3f}"),
-    ("locality", "{:.3f}"),
-    ("drawdown", "{:+.3f}"),
     ("sec_per_edit", "{:.2f}"),
     ("memory_kb", "{:.1f}"),
     ("eval_s", "{:.1f}"),
 ]
 
 
-def cell(x: Any, fmt: str) -> str:
-    """A figure as ``value [lo, hi]`` (95%), or the plain value."""
+def cell(x: Any, fmt: str, with_n: bool = False) -> str:
+    """A figure as ``value [lo, hi]`` (95%), optionally ``(n N)``, or the plain value."""
     if not isinstance(x, Figure):
         return fmt.format(x)
-    if math.isnan(x.lo):
-        return fmt.format(x.value)
-    return f"{fmt.format(x.value)} [{fmt.format(x.lo)}, {fmt.format(x.hi)}]"
+    if x.n == 0:
+        return "-"
+    text = fmt.format(x.value)
+    if not math.isnan(x.lo):
+        text += f" [{fmt.format(x.lo)}, {fmt.format(x.hi)}]"
+    return text + (f" (n {x.n})" if with_n else "")
+
+
+def editors(at: dict[str, int]) -> list[str]:
+    return [n for n in ORDER if n in at] + sorted(set(at) - set(ORDER))
 
 
 def table(rows: dict[str, list[dict[str, Any]]], at: dict[str, int]) -> str:
-    """Values with 95% intervals, then the number of items behind each share."""
-    head = "| editor | " + " | ".join(c for c, _ in COLS) + " |"
-    lines = [head, "|" + "---|" * (len(COLS) + 1)]
-    counts = ["| editor | " + " | ".join(c for c, _ in COLS[1:8]) + " |"]
-    counts.append("|" + "---|" * 8)
-    for name in [n for n in ORDER if n in rows] + sorted(set(rows) - set(ORDER)):
-        if name not in at:
-            continue
+    """Edits, immediate success and retention with 95% intervals and n, speed and memory."""
+    lines = ["| editor | " + " | ".join(c for c, _ in COLS) + " |", "|" + "---|" * (len(COLS) + 1)]
+    for name in editors(at):
         s = summary(rows[name], at[name])
-        lines.append(f"| {name} | " + " | ".join(cell(s[c], f) for c, f in COLS) + " |")
-        counts.append(f"| {name} | " + " | ".join(str(s[c].n) for c, _ in COLS[1:8]) + " |")
-    return "\n".join(lines) + "\n\nItems behind each figure (n):\n\n" + "\n".join(counts)
-
-
-def compact(rows: dict[str, list[dict[str, Any]]], at: dict[str, int]) -> str:
-    """The README's table: the headline figures at each editor's last evaluation, with n."""
-    lines = [
-        "| editor | edits | retention | generalization (n) | drawdown (n) | s/edit | memory |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name in [n for n in ORDER if n in at] + sorted(set(at) - set(ORDER)):
-        s = summary(rows[name], at[name])
-        mem = f"{s['memory_kb']:.0f} KB" if s["memory_kb"] else "-"
-        lines.append(
-            f"| {name} | {at[name]} | {cell(s['retention'], '{:.3f}')} | "
-            f"{cell(s['generalization'], '{:.3f}')} ({s['generalization'].n}) | "
-            f"{cell(s['drawdown'], '{:+.3f}')} ({s['drawdown'].n}) | "
-            f"{s['sec_per_edit']:.2f} | {mem} |"
-        )
+        cells = [cell(s[c], f, with_n=c in ("immediate", "retention")) for c, f in COLS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def splits(
-    rows: dict[str, list[dict[str, Any]]], at: dict[str, int], group: str, metric: str
+def per_split(
+    rows: dict[str, list[dict[str, Any]]], at: dict[str, int], metric: str, splits: tuple[str, ...]
 ) -> str:
-    """Per split of ``group``: ``metric`` of each editor at its last evaluation."""
-    names = [n for n in ORDER if n in at]
-    found = sorted(
-        {
-            r["split"]
-            for n in names
-            for r in rows[n]
-            if r["kind"] == "metric" and r["group"] == group
-        }
+    """One table for ``metric``: a row per editor, a column per split (value [95%] (n))."""
+    fmt = "{:+.3f}" if metric == "drawdown" else "{:.3f}"
+    lines = ["| editor | " + " | ".join(splits) + " |", "|" + "---|" * (len(splits) + 1)]
+    for name in editors(at):
+        s = summary(rows[name], at[name])
+        cells = [cell(s[f"{metric}/{sp}"], fmt, with_n=True) for sp in splits]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def tables(rows: dict[str, list[dict[str, Any]]], at: dict[str, int]) -> str:
+    return (
+        f"{table(rows, at)}\n\n"
+        "Generalization per split (share of the edited facts answered with the new value in a "
+        "format the edit was not given):\n\n"
+        f"{per_split(rows, at, 'generalization', GEN_SPLITS)}\n\n"
+        "Drawdown per specificity split (accuracy of the unedited model minus the edited one on "
+        "the split's untouched facts, SERAC's definition over out-of-scope inputs):\n\n"
+        f"{per_split(rows, at, 'drawdown', SPEC_SPLITS)}\n\n"
+        "Specificity per split (accuracy on the untouched facts):\n\n"
+        f"{per_split(rows, at, 'specificity', SPEC_SPLITS)}\n\n"
+        "Locality per split (share of untouched facts whose answer did not change):\n\n"
+        f"{per_split(rows, at, 'locality', SPEC_SPLITS)}"
     )
-    lines = ["| split | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
-    for sp in found:
-        vals = []
-        for n in names:
-            v = [
-                r
-                for r in rows[n]
-                if _is(r, at[n], metric) and r["group"] == group and r["split"] == sp
-            ]
-            vals.append(f"{v[0]['value']:.3f} (n {v[0]['n']})" if v else "-")
-        lines.append(f"| {sp} | " + " | ".join(vals) + " |")
+
+
+def compact(rows: dict[str, list[dict[str, Any]]], at: dict[str, int]) -> str:
+    """The README's table at each editor's last evaluation: every figure on one split, with n."""
+    gen = [f"gen. {sp}" for sp in GEN_SPLITS]
+    dd = [f"drawdown {sp}" for sp in SPEC_SPLITS[:2]]
+    head = ["editor", "edits", "retention", *gen, *dd, "s/edit", "memory"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in editors(at):
+        s = summary(rows[name], at[name])
+        mem = f"{s['memory_kb']:.0f} KB" if s["memory_kb"] else "-"
+        cells = [name, str(at[name]), cell(s["retention"], "{:.3f}", True)]
+        cells += [cell(s[f"generalization/{sp}"], "{:.3f}", True) for sp in GEN_SPLITS]
+        cells += [cell(s[f"drawdown/{sp}"], "{:+.3f}", True) for sp in SPEC_SPLITS[:2]]
+        cells += [f"{s['sec_per_edit']:.2f}", mem]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def plot(rows: dict[str, list[dict[str, Any]]], png: str) -> None:
     panels = [
         ("retention", "retention (efficacy, all edits so far)"),
-        ("generalization", "generalization (other formats)"),
-        ("drawdown", "drawdown (accuracy lost, untouched facts)"),
+        ("generalization/rso", "generalization, split rso (another template)"),
+        ("drawdown/same_subject", "drawdown, split same_subject (untouched facts)"),
         ("sec_per_edit", "seconds per edit (median, loaded machine)"),
     ]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
@@ -275,12 +287,9 @@ def main() -> None:
     # the most edits at which every editor was evaluated
     common = max(set.intersection(*(set(eval_points(r)) for n, r in rows.items() if n in last)))
     text = (
-        f"At the last evaluation of each editor:\n\n{table(rows, last)}\n\n"
-        f"At {common} edits (reached by every editor):\n\n{table(rows, dict.fromkeys(last, common))}\n\n"
-        f"Generalization per format (accuracy of the new answer, last evaluation):\n\n"
-        f"{splits(rows, last, 'generalization', 'generalization')}\n\n"
-        f"Drawdown per specificity split (last evaluation):\n\n"
-        f"{splits(rows, last, 'specificity', 'drawdown')}\n"
+        f"### At the last evaluation of each editor\n\n{tables(rows, last)}\n\n"
+        f"### At {common} edits (reached by every editor)\n\n"
+        f"{tables(rows, dict.fromkeys(last, common))}\n"
     )
     Path(a.md).write_text(text)
     if a.readme:

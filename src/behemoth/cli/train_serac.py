@@ -43,6 +43,9 @@ SHARES = {
     "precision": "n_predicted",
     "recall": "n_positive",
     "false_positive_rate": "n_negative",
+    "false_positive_rate_same_subject": "n_negative_same_subject",
+    "false_positive_rate_same_relation": "n_negative_same_relation",
+    "false_positive_rate_random": "n_negative_random",
     "counterfactual_accuracy": "n_counterfactual",
 }
 
@@ -51,7 +54,7 @@ def classifier_table(metrics: dict[str, dict[str, float]]) -> str:
     """Per part (train, held-out subjects): each share with its 95% Wilson interval and n."""
     from behemoth.evaluation.uncertainty import wilson
 
-    lines = [f"  {'part':<18} {'measure':<24} {'value':>5} {'95% interval':>16} {'n':>7}"]
+    lines = [f"  {'part':<18} {'measure':<34} {'value':>5} {'95% interval':>16} {'n':>7}"]
     for part in ("train", "held_out_subjects"):
         for key, count in SHARES.items():
             if part not in metrics or key not in metrics[part]:
@@ -59,7 +62,7 @@ def classifier_table(metrics: dict[str, dict[str, float]]) -> str:
             v, n = metrics[part][key], int(metrics[part].get(count, 0))
             lo, hi = wilson(round(v * n), n)
             ci = f"[{lo:.3f}, {hi:.3f}]" if n else "-"
-            lines.append(f"  {part:<18} {key:<24} {v:>5.3f} {ci:>16} {n:>7}")
+            lines.append(f"  {part:<18} {key:<34} {v:>5.3f} {ci:>16} {n:>7}")
     return "\n".join(lines)
 
 

@@ -24,6 +24,9 @@ from behemoth.errors import BehemothError
 from behemoth.io import read_json, write_json
 
 FORMAT = "behemoth-serac-nets"
+# 2: the cross-encoder reads its pair out with a comparison head (``cross_head: pair``). Files
+# of version 1 (no ``version`` key) had the one-mean head; they load as ``cross_head: mean``.
+VERSION = 2
 META = "serac.json"
 WEIGHTS = "serac.safetensors"
 
@@ -50,7 +53,16 @@ class SeracNets:
         with torch.random.fork_rng(devices=[]):  # seeded init, global RNG left as it was
             torch.manual_seed(c.seed)
             classifier = ScopeClassifier(
-                c.variant, rows, c.width, c.layers, c.heads, c.max_len, c.seed, c.embed_dim
+                c.variant,
+                rows,
+                c.width,
+                c.layers,
+                c.heads,
+                c.max_len,
+                c.seed,
+                c.embed_dim,
+                sep=vocab,
+                cross_head=c.cross_head,
             )
             cf = Counterfactual(rows, vocab, c.width, c.layers, c.heads, c.max_len, c.seed + 1)
         return cls(c, vocab, world, classifier, cf, np.asarray(train_facts, dtype=np.int64))
@@ -73,6 +85,7 @@ class SeracNets:
     def meta(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
+            "version": VERSION,
             "config": self.config.to_dict(),
             "vocab": self.vocab,
             "world": self.world,
@@ -125,7 +138,7 @@ class SeracNets:
     def _from(cls, meta: dict[str, Any], t: dict[str, torch.Tensor], where: str) -> SeracNets:
         if "train_facts" not in t:
             raise BehemothError(f"SERAC: the networks in {where} lack their training facts")
-        cfg = SeracNetsConfig.from_dict(meta["config"])
+        cfg = SeracNetsConfig.from_dict(upgrade(meta, where)["config"])
         nets = cls.build(cfg, int(meta["vocab"]), str(meta["world"]), t["train_facts"].numpy())
         for prefix, mod in (
             ("classifier.", nets.classifier),
@@ -140,3 +153,18 @@ class SeracNets:
                 ) from None
         nets.split, nets.metrics = dict(meta.get("split", {})), dict(meta.get("metrics", {}))
         return nets.eval()
+
+
+def upgrade(meta: dict[str, Any], where: str) -> dict[str, Any]:
+    """Settings of a saved file in the current format: version 1 (no ``version``) predates
+    ``cross_head`` and its cross-encoders were read out by one mean over the pair, so they load
+    as ``cross_head: mean`` (their measured precision is 0.64: retrain them for the pair head)."""
+    version = int(meta.get("version", 1))
+    if version > VERSION:
+        raise BehemothError(
+            f"SERAC: the networks in {where} are of format version {version}, newer than this "
+            f"behemoth reads ({VERSION}); upgrade behemoth or retrain with `behemoth train-serac`"
+        )
+    if version == 1:
+        meta = {**meta, "config": {**meta["config"], "cross_head": "mean"}}
+    return meta

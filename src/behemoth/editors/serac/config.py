@@ -22,6 +22,11 @@ class SeracNetsConfig(StrictConfig):
         "embedding",
         description="Scope classifier: distance between embeddings, or a cross-encoder over edit [SEP] query.",
     )
+    cross_head: Literal["pair", "mean"] = Field(
+        "pair",
+        description="Cross-encoder read-out: pair = compare the edit side with the query side "
+        "([u, v, |u-v|, u*v] -> MLP); mean = one mean over the whole pair (format-1 networks).",
+    )
     width: int = Field(64, ge=8, description="Hidden width of both networks.")
     layers: int = Field(1, ge=1, description="Transformer layers of each network.")
     heads: int = Field(4, ge=1, description="Attention heads.")

@@ -13,10 +13,13 @@ table's distribution; training additionally swaps subjects for spare random rows
 (``scratch`` rows after the vocabulary) so that the comparison cannot lean on the few hundred
 subjects of its training facts. Row ``vocab`` is the separator between edit and query.
 
-- :class:`Encoder`: bidirectional transformer, mean-pooled; shared by both classifier variants.
+- :class:`Encoder`: bidirectional transformer; shared by both classifier variants (the embedding
+  variant mean-pools it, the cross variant mean-pools each side of the pair apart).
 - :class:`ScopeClassifier`: ``embedding`` variant (SERAC's distance model: score
   ``exp(-scale * ||e(edit) - e(query)||^2)``, the authors' ``embedding_logsim_matrix`` with squared
-  Euclidean distance) or ``cross`` variant (one encoder over ``edit [SEP] query``, a logistic head).
+  Euclidean distance) or ``cross`` variant (one encoder over ``edit [SEP] query``, as the paper's
+  cross-encoder classifier, Sec. 3; read out by :class:`PairHead`, which compares the edit
+  side with the query side).
 - :class:`Counterfactual`: a causal transformer over ``new answer, edit prompt, [SEP], query``
   whose next-token logits at the end are the edited answer; its output layer is tied to the
   fixed table so that copying works for any token.
@@ -31,6 +34,7 @@ import torch
 from torch import nn
 
 Variant = Literal["embedding", "cross"]
+CrossHead = Literal["pair", "mean"]
 
 
 def random_table(rows: int, width: int, seed: int) -> torch.Tensor:
@@ -76,8 +80,45 @@ class Encoder(nn.Module):
 
 
 def mean_pool(h: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+    """Mean of the states at the positions where ``pad`` is False: [B, T, W] -> [B, W]."""
     keep = (~pad).unsqueeze(-1).to(h.dtype)  # [B, T, 1]
     return (h * keep).sum(1) / keep.sum(1).clamp_min(1.0)
+
+
+def halves(ids: torch.Tensor, pad: torch.Tensor, sep: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masks [B, T] (True = NOT in the half, like ``pad``) of the edit side (before the first
+    ``sep``) and of the query side (after it) of ``edit [SEP] query`` rows."""
+    after = (ids == sep).long().cumsum(1) > 0  # the separator and everything after it
+    edit_out = after | pad
+    query_out = ~after | (ids == sep) | pad
+    return edit_out, query_out
+
+
+class PairHead(nn.Module):
+    """The cross-encoder's comparison head: ``[u, v, |u - v|, u * v] -> MLP -> logit``.
+
+    ``u`` and ``v`` are the mean states of the edit side and of the query side of the jointly
+    encoded ``edit [SEP] query`` (so each side has already attended to the other). Features
+    ``(u, v, |u - v|, u * v)`` are InferSent's pair features (Conneau et al. 2017, Sec. 3.2;
+    Sentence-BERT's classification objective, Reimers & Gurevych 2019, Eq. 1, uses
+    ``(u, v, |u - v|)``): ``|u - v|`` is zero in every coordinate where the two sides agree, so a
+    query that shares the subject but not the relation (or the reverse), the hard negatives of
+    SERAC's classifier (Mitchell et al. 2022, Sec. 3.2), still differs in the coordinates of
+    the other. One mean over the whole pair (the head this replaces) has no such coordinates:
+    it sums both sides, and whether two arbitrary vectors (a subject's fixed random row on each
+    side) are equal is not a linear function of their sum. Measured with that head (held-out
+    subjects): tiny world, 400 steps, 0.996 of same-relation / other-subject negatives passed
+    (same subject / other relation: 0.000), precision 0.619; demo split, 1,000 steps, precision
+    0.636. With this head: 0.016 and 0.988 (tiny), 0.000 and 1.000 (demo).
+    """
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(4 * width, width), nn.GELU(), nn.Linear(width, 1))
+
+    def forward(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """[B, W] edit side, [B, W] query side -> [B] logits."""
+        return self.mlp(torch.cat([u, v, (u - v).abs(), u * v], dim=-1)).squeeze(-1)
 
 
 class ScopeClassifier(nn.Module):
@@ -93,14 +134,21 @@ class ScopeClassifier(nn.Module):
         max_len: int,
         seed: int,
         embed_dim: int,
+        sep: int,
+        cross_head: CrossHead = "pair",
     ) -> None:
         super().__init__()
         self.variant = variant
+        self.sep = sep  # table row of the separator between edit and query
+        self.cross_head = cross_head
         self.encoder = Encoder(rows, width, layers, heads, max_len, seed, causal=False)
+        self.head: nn.Module
         if variant == "embedding":
             self.proj = nn.Linear(width, embed_dim)
             self.log_scale = nn.Parameter(torch.zeros(()))
-        else:
+        elif cross_head == "pair":
+            self.head = PairHead(width)
+        else:  # "mean": one mean over the whole pair, a logistic head (networks of format 1)
             self.head = nn.Linear(width, 1)
 
     # -- embedding variant -------------------------------------------------------------------------
@@ -121,7 +169,11 @@ class ScopeClassifier(nn.Module):
     # -- cross-encoder variant -------------------------------------------------------------------
     def cross_logit(self, ids: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """[B] logits of ``edit [SEP] query`` pairs (cross variant); log-score = logsigmoid."""
-        return self.head(mean_pool(self.encoder(ids, pad), pad)).squeeze(-1)
+        h = self.encoder(ids, pad)
+        if self.cross_head == "mean":
+            return self.head(mean_pool(h, pad)).squeeze(-1)
+        edit_out, query_out = halves(ids, pad, self.sep)
+        return self.head(mean_pool(h, edit_out), mean_pool(h, query_out))
 
 
 class Counterfactual(nn.Module):

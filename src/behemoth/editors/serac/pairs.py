@@ -27,7 +27,9 @@ from behemoth.world.vocab import PAD
 from behemoth.world.world import World
 
 POSITIVES = 2
-NEGATIVES = 3
+# the negatives of each edit, in the order :meth:`PairSampler.sample` draws them
+NEGATIVE_KINDS = ("same_subject", "same_relation", "random")
+NEGATIVES = len(NEGATIVE_KINDS)
 
 
 def query_formats(world: World) -> list[str]:

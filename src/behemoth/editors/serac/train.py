@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from behemoth.editors.serac.artifact import SeracNets
 from behemoth.editors.serac.config import SeracNetsConfig
-from behemoth.editors.serac.pairs import Batch, PairSampler
+from behemoth.editors.serac.pairs import NEGATIVE_KINDS, POSITIVES, Batch, PairSampler
 from behemoth.errors import BehemothError
 from behemoth.scenarios.scenario import Scenario
 from behemoth.world.rng import derive_rng
@@ -100,6 +100,8 @@ def validate(nets: SeracNets, sampler: PairSampler, batches: int = 8) -> dict[st
     nets.eval()
     tp = fp = fn = tn = 0
     cf_hits, cf_n = 0.0, 0
+    kind_fp = dict.fromkeys(NEGATIVE_KINDS, 0)
+    kind_n = dict.fromkeys(NEGATIVE_KINDS, 0)
     for _ in range(batches):
         b = sampler.sample(nets.config.batch_edits)
         out = losses(nets, b)
@@ -111,7 +113,18 @@ def validate(nets: SeracNets, sampler: PairSampler, batches: int = 8) -> dict[st
         tn += int((~pred & ~lab).sum())
         cf_hits += float(out["cf_hit"]) * len(b.cf_target)
         cf_n += len(b.cf_target)
+        # each edit's queries: POSITIVES in scope, then one negative of each kind, in order
+        slot = torch.arange(len(lab)) % (POSITIVES + len(NEGATIVE_KINDS))
+        for j, kind in enumerate(NEGATIVE_KINDS):
+            at = slot == POSITIVES + j
+            kind_fp[kind] += int(pred[at].sum())
+            kind_n[kind] += int(at.sum())
+    per_kind: dict[str, float] = {}
+    for k in NEGATIVE_KINDS:  # which hard negatives pass (their counts for the intervals)
+        per_kind[f"false_positive_rate_{k}"] = kind_fp[k] / max(kind_n[k], 1)
+        per_kind[f"n_negative_{k}"] = kind_n[k]
     return {
+        **per_kind,
         "precision": tp / max(tp + fp, 1),
         "recall": tp / max(tp + fn, 1),
         "false_positive_rate": fp / max(fp + tn, 1),
