@@ -60,7 +60,9 @@ def make_optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
     """AdamW; weight decay on matrices only (not biases, LayerNorms). With
     ``embedding_lr_scale`` != 1 the input embedding is a third group at that multiple of the
     peak rate (the schedule's factor applies to every group alike); at 1 the groups are the
-    two they always were, so earlier checkpoints still resume."""
+    two they always were, so earlier checkpoints still resume. A larger rate for the input
+    embedding than for hidden matrices is muP's rule for Adam (Yang et al. 2022, "Tensor
+    Programs V", Table 3: input weights at rate eta, hidden weights at eta / fan_in)."""
     t = cfg.train
     embed = model.get_input_embeddings().weight  # type: ignore[operator]
     apart = t.embedding_lr_scale != 1.0
