@@ -46,6 +46,7 @@ def test_overrides_and_seed() -> None:
         ("train.warmup_steps=100000", "train.warmup_steps", "warmup"),
         ("train.seq_len=4096", "train.seq_len", "max_position"),
         ("train.precision=fp16", "train.precision", ""),
+        ("train.embedding_lr_scale=0", "train.embedding_lr_scale", ""),
     ],
 )
 def test_bad_settings_name_the_field(override: str, field: str, needle: str) -> None:

@@ -75,11 +75,15 @@ class _Kill(Exception):
     pass
 
 
-@pytest.mark.parametrize("kill_at", [3, 11, 17])
-def test_resume_equals_uninterrupted(tiny_world: World, tmp_path: Path, kill_at: int) -> None:
+@pytest.mark.parametrize(("kill_at", "embedding_lr_scale"), [(3, 1), (11, 1), (17, 1), (11, 30)])
+def test_resume_equals_uninterrupted(
+    tiny_world: World, tmp_path: Path, kill_at: int, embedding_lr_scale: float
+) -> None:
     """Killed before the first checkpoint, right after one, and between two: resuming gives the
-    same weights, byte for byte, and the same log."""
+    same weights, byte for byte, and the same log (also with the input embedding's own
+    optimizer group, as the demo preset trains)."""
     cfg = _short(
+        embedding_lr_scale=embedding_lr_scale,
         batch_size=8,
         max_tokens=24 * 8 * 32,
         warmup_steps=4,

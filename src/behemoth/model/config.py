@@ -69,6 +69,13 @@ class TrainConfig(StrictConfig):
     )
     lr: float = Field(2e-3, gt=0.0, description="Peak learning rate.")
     min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Final learning rate / peak.")
+    embedding_lr_scale: float = Field(
+        1.0,
+        gt=0.0,
+        le=100.0,
+        description="The input embedding's learning rate / lr (its rows are the subjects the "
+        "facts are about; a larger rate speeds their memorization).",
+    )
     warmup_steps: int = Field(100, ge=0, description="Linear warmup steps.")
     weight_decay: float = Field(
         0.0, ge=0.0, description="AdamW decoupled weight decay (matrices only)."

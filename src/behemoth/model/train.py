@@ -57,14 +57,25 @@ def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
-    """AdamW; weight decay on matrices only (not biases, LayerNorms)."""
+    """AdamW; weight decay on matrices only (not biases, LayerNorms). With
+    ``embedding_lr_scale`` != 1 the input embedding is a third group at that multiple of the
+    peak rate (the schedule's factor applies to every group alike); at 1 the groups are the
+    two they always were, so earlier checkpoints still resume. A larger rate for the input
+    embedding than for hidden matrices is muP's rule for Adam (Yang et al. 2022, "Tensor
+    Programs V", Table 3: input weights at rate eta, hidden weights at eta / fan_in)."""
     t = cfg.train
-    decay = [p for p in model.parameters() if p.ndim >= 2]
+    embed = model.get_input_embeddings().weight  # type: ignore[operator]
+    apart = t.embedding_lr_scale != 1.0
+    decay = [p for p in model.parameters() if p.ndim >= 2 and not (apart and p is embed)]
     rest = [p for p in model.parameters() if p.ndim < 2]
-    groups = [
+    groups: list[dict[str, Any]] = [
         {"params": decay, "weight_decay": t.weight_decay},
         {"params": rest, "weight_decay": 0.0},
     ]
+    if apart:
+        groups.append(
+            {"params": [embed], "weight_decay": t.weight_decay, "lr": t.lr * t.embedding_lr_scale}
+        )
     return torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps, fused=True)
 
 
