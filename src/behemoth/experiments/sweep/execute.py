@@ -206,14 +206,20 @@ def oracle_rows(
     """The run judged against the retain oracle of its forget set (TOFU, Maini et al. 2024,
     sec. 2.2: forget quality = KS test p-value of the forget set's truth ratios against the
     oracle's; model utility; MUSE's PrivLeak, Shi et al. 2024, relative to the oracle's AUC).
-    The oracle is trained once per forget set, under a lock, in ``<shared>/oracles``."""
+    The oracle is trained once per forget set, under that forget set's lock, in
+    ``<shared>/oracles``."""
     from behemoth.evaluation.unlearning.report import ForgetSplit, measure, summarize
     from behemoth.experiments.sweep.cache import file_lock
     from behemoth.model import load_model
-    from behemoth.model.retain_oracle import retain_oracle
+    from behemoth.model.load import read_model_meta
+    from behemoth.model.retain_oracle import oracle_plan, retain_oracle
+    from behemoth.world.exclude import exclusion_mask
 
     split = ForgetSplit.from_scenario(world, scenario, scenario.retain)
-    with file_lock(shared / "oracles" / f"{model_dir.name}.lock"):
+    mask = exclusion_mask(world.graph, split.forget, split.forget_sno)
+    _, _, key = oracle_plan(read_model_meta(model_dir), world, mask)
+    # one lock per oracle: different forget sets train in parallel, one forget set once
+    with file_lock(shared / "oracles" / f"{key}.lock"):
         odir = retain_oracle(
             model_dir, world, split.forget, split.forget_sno, cache_dir=shared / "oracles"
         )
