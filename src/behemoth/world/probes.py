@@ -21,8 +21,18 @@ from behemoth.world.config import WorldConfig
 from behemoth.world.corpus import KIND_ONO, KIND_SNO, KIND_SO, facts_for
 from behemoth.world.graph import KINDS, Graph
 from behemoth.world.rng import hash_u64, stream_key
-from behemoth.world.templates import Slot, Template, get_template, is_fixed, render_matrix
+from behemoth.world.templates import (
+    Facts,
+    Slot,
+    Template,
+    get_template,
+    is_fixed,
+    render_matrix,
+)
 from behemoth.world.vocab import EOT, Vocabulary
+
+#: Rows per Parquet row group of probes.parquet.
+ROW_GROUP = 1 << 18
 
 
 @dataclass
@@ -91,16 +101,23 @@ def _set(
     obj: np.ndarray,
     seed: int,
     subject_tokens: np.ndarray | None = None,
+    fixed_facts: dict[int, Facts] | None = None,
 ) -> ProbeSet:
+    """``fixed_facts``: the facts of fixed templates by edge kind, shared by every set built
+    with the same dict (the caller's sets on the same rows): they depend on the rows alone."""
     t = get_template(template)
-    kinds = np.full(len(rel), kind, dtype=np.int64)
-    if is_fixed(t):  # a fixed template draws nothing: its sentences ignore the bits
-        bits = np.zeros(len(rel), dtype=np.uint64)
-    else:
-        edge_ids = (np.where(subj >= 0, subj, obj) * graph.n_relations + rel).astype(np.uint64)
-        key = stream_key(seed, f"probe-{name}")
-        bits = hash_u64(key, edge_ids * np.uint64(3) + np.uint64(kind))
-    facts = facts_for(vocab, graph, kinds, subj, rel, obj, bits, subject_tokens)
+    facts = fixed_facts.get(kind) if fixed_facts is not None and is_fixed(t) else None
+    if facts is None:
+        kinds = np.full(len(rel), kind, dtype=np.int64)
+        if is_fixed(t):  # a fixed template draws nothing: its sentences ignore the bits
+            bits = np.zeros(len(rel), dtype=np.uint64)
+        else:
+            edge_ids = (np.where(subj >= 0, subj, obj) * graph.n_relations + rel).astype(np.uint64)
+            key = stream_key(seed, f"probe-{name}")
+            bits = hash_u64(key, edge_ids * np.uint64(3) + np.uint64(kind))
+        facts = facts_for(vocab, graph, kinds, subj, rel, obj, bits, subject_tokens)
+        if fixed_facts is not None and is_fixed(t):
+            fixed_facts[kind] = facts
     n = len(facts)
     if is_fixed(t) and not t.refusal:
         # the prompt is itself a fixed template: end-of-text, then the elements before the
@@ -145,10 +162,23 @@ def build_probes(cfg: WorldConfig, graph: Graph, vocab: Vocabulary) -> dict[str,
     o = graph.objects.reshape(-1)
     st = vocab.subject(np.arange(S))  # [S, k], looked up per probe row below
     out: dict[str, ProbeSet] = {}
+    every_edge: dict[int, Facts] = {}  # facts of fixed templates over every edge, by kind
 
     def one(name: str, template: str, kind: int, trained: bool, rows: np.ndarray | slice) -> None:
+        shared = every_edge if isinstance(rows, slice) else None
         out[name] = _set(
-            name, template, kind, trained, vocab, graph, s[rows], r[rows], o[rows], cfg.seed, st
+            name,
+            template,
+            kind,
+            trained,
+            vocab,
+            graph,
+            s[rows],
+            r[rows],
+            o[rows],
+            cfg.seed,
+            st,
+            shared,
         )
 
     every = slice(None)
@@ -184,7 +214,9 @@ def save_probes(sets: dict[str, ProbeSet], path: str | Path) -> None:
       without); no column statistics (nothing reads them);
     - every column is declared non-null, so no definition levels are computed for the ids
       and none for the prompts' tokens;
-    - each set's prompts are handed over as its own tokens and offsets (no concatenated copy).
+    - each set's prompts are handed over as its own tokens and offsets (no concatenated copy);
+    - row groups of 2^18 rows: the writer's buffers for one row group are smaller and reused
+      (measured: ~0.05-0.09 s less than 2^20-row groups, for 0.7% more bytes).
 
     Reading gives the same probes as files written before (``load_probes`` reads both); the
     three string columns read back as dictionary-typed strings.
@@ -229,6 +261,7 @@ def save_probes(sets: dict[str, ProbeSet], path: str | Path) -> None:
         compression="zstd",
         use_dictionary=["set", "template", "kind", "object", "answer"],
         write_statistics=False,
+        row_group_size=ROW_GROUP,
     )
     tmp.replace(path)
 
