@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     if command in NO_BLAS and "numpy" not in sys.modules:
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     parser = build_parser(command)
+    # what the imports made lives as long as the process: later collections skip it
+    gc.freeze()
     try:
         argv = dotted_settings(command, argv)
     except BehemothError as e:
