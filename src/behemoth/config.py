@@ -7,12 +7,11 @@ CLI can print one line naming the field and the fix.
 
 from __future__ import annotations
 
-import difflib
+import re
 from pathlib import Path
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from behemoth.errors import ConfigError
@@ -59,6 +58,8 @@ class StrictConfig(BaseModel):
         return self.model_dump(mode="json")
 
     def to_yaml(self) -> str:
+        import yaml
+
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
@@ -72,6 +73,8 @@ class StrictConfig(BaseModel):
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, with one-line errors for a missing or malformed file."""
+    import yaml  # here, not at the top: commands given no YAML never pay for the import
+
     p = Path(path)
     if not p.is_file():
         raise ConfigError(
@@ -94,6 +97,30 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+#: Values YAML would read as a plain decimal integer or a lower-case boolean, read without it.
+_PLAIN_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+_PLAIN_BOOL = {"true": True, "false": False}
+
+
+def parse_value(raw: str) -> Any:
+    """One ``--set`` value as YAML reads it (a string if it is not valid YAML). Decimal
+    integers and ``true``/``false`` are read directly, with the value YAML gives them: most
+    overrides are such, and importing the YAML parser costs ~0.03 s of CPU time, 5% of
+    ``behemoth generate``'s start-up."""
+    if raw == "":
+        return ""
+    if _PLAIN_INT.fullmatch(raw):
+        return int(raw)
+    if raw in _PLAIN_BOOL:
+        return _PLAIN_BOOL[raw]
+    import yaml
+
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
 def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
     """Parse ``KEY=VALUE`` strings (values parsed as YAML, dotted keys nest) into a dict."""
     out: dict[str, Any] = {}
@@ -108,10 +135,7 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
             raise ConfigError(
                 "--set", f"{pair!r} has an empty key", "write e.g. --set subjects=500"
             )
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
-            value = raw
+        value = parse_value(raw)
         node = out
         parts = key.split(".")
         for part in parts[:-1]:
@@ -138,6 +162,8 @@ def validate(cls: type[C], data: dict[str, Any]) -> C:
         err = e.errors()[0]
         loc = ".".join(str(p) for p in err["loc"]) or cls.__name__
         if err["type"] == "extra_forbidden":
+            import difflib
+
             known = list(cls.model_fields)
             hint = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
             fix = f"did you mean {hint[0]!r}?" if hint else f"known keys: {', '.join(known)}"

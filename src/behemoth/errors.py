@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -26,6 +25,8 @@ class OutputExistsError(BehemothError):
 
 def suggest(name: str, choices: Iterable[str]) -> str:
     """The fix for an unknown name: "did you mean 'x'?" for a close match, else the choices."""
+    import difflib  # here, not at the top: every command imports this module, few need it
+
     options = sorted(choices)
     hint = difflib.get_close_matches(name, options, n=1)
     return f"did you mean {hint[0]!r}?" if hint else f"choose one of {', '.join(options)}"

@@ -225,3 +225,46 @@ def test_config_round_trips_through_dict_and_yaml(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text(cfg.to_yaml())
     assert WorldConfig.from_yaml(f) == cfg
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "0",
+        "7",
+        "-12",
+        "100000",
+        "true",
+        "false",
+        "-0",
+        "007",
+        "0x1F",
+        "+5",
+        "1_000",
+        "1e3",
+        "1.5",
+        "True",
+        "yes",
+        "off",
+        "null",
+        "~",
+        "sro",
+        "[1, 2]",
+        "{a: 1}",
+        "'3'",
+        "a: b: c",
+        "",
+    ],
+)
+def test_set_values_read_as_yaml_reads_them(raw: str) -> None:
+    """The fast path for plain integers and booleans gives exactly YAML's value and type."""
+    import yaml
+
+    from behemoth.config import parse_value
+
+    try:
+        want = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        want = raw
+    got = parse_value(raw)
+    assert got == want and type(got) is type(want)

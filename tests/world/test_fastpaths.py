@@ -116,6 +116,82 @@ def test_direct_writer_writes_exact_bytes(
     assert (tmp_path / "x.bin").read_bytes() == b"".join(a.tobytes() for a in parts)
 
 
+@pytest.mark.parametrize("refuse", [False, True])
+def test_direct_writers_fill_one_file_at_offsets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refuse: bool
+) -> None:
+    """Pieces written at block-aligned offsets of one file, last one first (so that the file
+    already extends past the earlier pieces): the file holds them in order once truncated."""
+    import os
+
+    from behemoth.world.shards import DirectWriter
+
+    if refuse:  # one direct write refused: that writer goes on with plain writes, same offset
+        real, calls = os.write, []
+
+        def write(fd: int, data: memoryview) -> int:
+            calls.append(1)
+            if len(calls) == 2:
+                raise OSError(22, "Invalid argument")
+            return real(fd, data)
+
+        monkeypatch.setattr(os, "write", write)
+    rng = np.random.default_rng(2)
+    sizes = (2048, 4096 * 600, 2 * 1024 * 1024 + 11)  # uint16: 1 block, 600 blocks, ragged end
+    parts = [rng.integers(0, 2**16, size=n, dtype=np.uint16) for n in sizes]
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"")
+    offsets = np.concatenate([[0], np.cumsum([a.nbytes for a in parts])])
+    for a, off in reversed(list(zip(parts, offsets))):
+        w = DirectWriter(path, int(off))
+        w.write(a[: len(a) // 3])
+        w.write(a[len(a) // 3 :])
+        w.close()
+    os.truncate(path, int(offsets[-1]))
+    assert path.read_bytes() == b"".join(a.tobytes() for a in parts)
+    with pytest.raises(ValueError, match="multiple of 4096"):
+        DirectWriter(path, 100)
+
+
+@pytest.mark.parametrize("shard_units", [None, 5000])
+def test_equal_length_documents_are_written_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shard_units: int | None
+) -> None:
+    """Documents of one length: a shard's pieces go straight into its file (nothing to join),
+    with the same bytes as one writer (one shard of 14,000 documents, or 5,000 + 5,000 + 4,000)."""
+    from behemoth.world import shards as mod
+
+    over = {"shard_units": shard_units} if shard_units else {}
+    cfg = WorldConfig(subjects=700, relations=4, objects=20, repeats=5, **over)
+    corpus = Corpus(cfg, sample_graph(cfg), Vocabulary.from_config(cfg))
+    assert mod.document_width(corpus) is not None
+    joined: list[Path] = []
+    in_place: set[str] = set()
+    real, real_in_place = mod._concatenate, mod._in_place
+
+    def spy(parts: list[Path], dest: Path) -> None:
+        joined.append(dest)
+        real(parts, dest)
+
+    def spy_in_place(path: Path) -> Path:
+        in_place.add(path.name)
+        return real_in_place(path)
+
+    one = write_shards(corpus, tmp_path / "one", workers=1)
+    monkeypatch.setattr(mod, "_concatenate", spy)
+    monkeypatch.setattr(mod, "_in_place", spy_in_place)
+    two = write_shards(corpus, tmp_path / "two", workers=3, chunk=101)
+    assert one == two and not joined
+    assert in_place == {s["file"] for s in two["shards"]}  # every shard in pieces
+    for s in one["shards"]:
+        assert (tmp_path / "one" / s["file"]).read_bytes() == (
+            tmp_path / "two" / s["file"]
+        ).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
+        s["file"] for s in two["shards"]
+    ]
+
+
 TABLE_WORLDS = [
     {},  # every document one S-O sentence: full-width rows
     {"nested_objects": 4, "questions_frac": 0.3, "max_subject_words": 10},  # ragged rows

@@ -247,6 +247,23 @@ def test_graph_file_is_parquet_with_every_edge_column(tmp_path: Path) -> None:
     )
 
 
+def test_graph_file_bytes_do_not_depend_on_how_the_kind_column_is_built(
+    tmp_path: Path,
+) -> None:
+    """graph.parquet's bytes make the world's fingerprint: the kind column built by Arrow
+    writes exactly what the Python list of strings it replaced wrote."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    g = graph(nested_objects=4)
+    g.save(tmp_path / "g.parquet")
+    t = g.table()
+    kinds = pa.array(t["kind"].to_pylist(), pa.string())  # as built from a Python list
+    t = t.set_column(0, "kind", kinds).replace_schema_metadata({b"behemoth.graph": b"1"})
+    pq.write_table(t, tmp_path / "list.parquet", compression="zstd")
+    assert (tmp_path / "g.parquet").read_bytes() == (tmp_path / "list.parquet").read_bytes()
+
+
 def test_parser_sanity_on_a_plain_world() -> None:
     """The stream parser used above reads back the graph's own objects."""
     _, g, vocab, corpus = build(subjects=10, repeats=2)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-
-from tqdm import tqdm
+import sys
+from typing import Any
 
 from behemoth.cli.common import add_config_args, add_out_args, int_at_least
 from behemoth.config import resolve
@@ -45,21 +45,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     preset = world_preset(args.preset) if args.preset else None
     cfg = resolve(WorldConfig, preset, args.config, args.overrides, args.seed)
-    bars: list[tqdm] = []
+    bars: list[Any] = []
 
     def progress(n: int) -> None:
         if not bars:  # created on first use: nothing is drawn when no shard is written
+            from tqdm import tqdm
+
             total = Corpus(cfg, sample_graph(cfg), Vocabulary.from_config(cfg)).n_units
             bars.append(tqdm(total=total, unit="doc", unit_scale=True, desc="shards", leave=False))
         bars[0].update(n)
 
+    # the bar is drawn on a terminal only (not into logs and pipes), and only then is tqdm
+    # imported (~0.05 s of CPU time, 8% of the command's start-up)
     world = generate_world(
         cfg,
         args.out,
         shards=not args.no_shards,
         force=args.force,
         workers=args.workers,
-        progress=progress,
+        progress=progress if sys.stderr.isatty() else None,
         force_size=args.force_size,
     )
     for bar in bars:

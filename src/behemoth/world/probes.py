@@ -21,8 +21,18 @@ from behemoth.world.config import WorldConfig
 from behemoth.world.corpus import KIND_ONO, KIND_SNO, KIND_SO, facts_for
 from behemoth.world.graph import KINDS, Graph
 from behemoth.world.rng import hash_u64, stream_key
-from behemoth.world.templates import Slot, Template, get_template, is_fixed, render_matrix
+from behemoth.world.templates import (
+    Facts,
+    Slot,
+    Template,
+    get_template,
+    is_fixed,
+    render_matrix,
+)
 from behemoth.world.vocab import EOT, Vocabulary
+
+#: Rows per Parquet row group of probes.parquet.
+ROW_GROUP = 1 << 18
 
 
 @dataclass
@@ -91,16 +101,23 @@ def _set(
     obj: np.ndarray,
     seed: int,
     subject_tokens: np.ndarray | None = None,
+    fixed_facts: dict[int, Facts] | None = None,
 ) -> ProbeSet:
+    """``fixed_facts``: the facts of fixed templates by edge kind, shared by every set built
+    with the same dict (the caller's sets on the same rows): they depend on the rows alone."""
     t = get_template(template)
-    kinds = np.full(len(rel), kind, dtype=np.int64)
-    if is_fixed(t):  # a fixed template draws nothing: its sentences ignore the bits
-        bits = np.zeros(len(rel), dtype=np.uint64)
-    else:
-        edge_ids = (np.where(subj >= 0, subj, obj) * graph.n_relations + rel).astype(np.uint64)
-        key = stream_key(seed, f"probe-{name}")
-        bits = hash_u64(key, edge_ids * np.uint64(3) + np.uint64(kind))
-    facts = facts_for(vocab, graph, kinds, subj, rel, obj, bits, subject_tokens)
+    facts = fixed_facts.get(kind) if fixed_facts is not None and is_fixed(t) else None
+    if facts is None:
+        kinds = np.full(len(rel), kind, dtype=np.int64)
+        if is_fixed(t):  # a fixed template draws nothing: its sentences ignore the bits
+            bits = np.zeros(len(rel), dtype=np.uint64)
+        else:
+            edge_ids = (np.where(subj >= 0, subj, obj) * graph.n_relations + rel).astype(np.uint64)
+            key = stream_key(seed, f"probe-{name}")
+            bits = hash_u64(key, edge_ids * np.uint64(3) + np.uint64(kind))
+        facts = facts_for(vocab, graph, kinds, subj, rel, obj, bits, subject_tokens)
+        if fixed_facts is not None and is_fixed(t):
+            fixed_facts[kind] = facts
     n = len(facts)
     if is_fixed(t) and not t.refusal:
         # the prompt is itself a fixed template: end-of-text, then the elements before the
@@ -145,10 +162,23 @@ def build_probes(cfg: WorldConfig, graph: Graph, vocab: Vocabulary) -> dict[str,
     o = graph.objects.reshape(-1)
     st = vocab.subject(np.arange(S))  # [S, k], looked up per probe row below
     out: dict[str, ProbeSet] = {}
+    every_edge: dict[int, Facts] = {}  # facts of fixed templates over every edge, by kind
 
     def one(name: str, template: str, kind: int, trained: bool, rows: np.ndarray | slice) -> None:
+        shared = every_edge if isinstance(rows, slice) else None
         out[name] = _set(
-            name, template, kind, trained, vocab, graph, s[rows], r[rows], o[rows], cfg.seed, st
+            name,
+            template,
+            kind,
+            trained,
+            vocab,
+            graph,
+            s[rows],
+            r[rows],
+            o[rows],
+            cfg.seed,
+            st,
+            shared,
         )
 
     every = slice(None)
@@ -174,37 +204,64 @@ def build_probes(cfg: WorldConfig, graph: Graph, vocab: Vocabulary) -> dict[str,
 def save_probes(sets: dict[str, ProbeSet], path: str | Path) -> None:
     """Write every set to one Parquet file (ids as int32: every id and index fits).
 
-    Written for speed on millions of rows: the per-row set / template / kind strings are
-    repeated by Arrow (not built as Python lists), dictionary encoding is kept for those three
-    columns only (the id columns have too many distinct values to gain from it), and no
-    column statistics are written (nothing reads them).
+    Written for speed on millions of rows (the 100,000 x 6 x 400 world has 2.4x10^6 probes,
+    and Parquet encoding was the largest part of ``behemoth generate``'s CPU time):
+
+    - the set / template / kind strings are handed over already dictionary-encoded (a row's
+      index into the few distinct values), so the writer never hashes 2.4x10^6 strings;
+    - ``object`` and ``answer`` (a few thousand distinct values at most) are dictionary
+      encoded, the other id columns not (too many distinct values, or compressed as well
+      without); no column statistics (nothing reads them);
+    - every column is declared non-null, so no definition levels are computed for the ids
+      and none for the prompts' tokens;
+    - each set's prompts are handed over as its own tokens and offsets (no concatenated copy);
+    - row groups of 2^18 rows: the writer's buffers for one row group are smaller and reused
+      (measured: ~0.05-0.09 s less than 2^20-row groups, for 0.7% more bytes).
+
+    Reading gives the same probes as files written before (``load_probes`` reads both); the
+    three string columns read back as dictionary-typed strings.
     """
-    tables = []
-    for p in sets.values():
-        n = len(p)
-        prompts = pa.ListArray.from_arrays(pa.array(p.offsets.astype(np.int32)), pa.array(p.tokens))
-        tables.append(
-            pa.table(
-                {
-                    "set": pa.repeat(pa.scalar(p.name), n),
-                    "template": pa.repeat(pa.scalar(p.template), n),
-                    "kind": pa.repeat(pa.scalar(p.kind), n),
-                    "trained": np.full(n, p.trained),
-                    "subject": p.subject.astype(np.int32),
-                    "relation": p.relation.astype(np.int32),
-                    "object": p.object.astype(np.int32),
-                    "answer": p.answer.astype(np.int32),
-                    "prompt": prompts,
-                }
+    ps = list(sets.values())
+    lengths = np.array([len(p) for p in ps], dtype=np.int64)
+    n = int(lengths.sum())
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+    for column, values in (
+        ("set", [p.name for p in ps]),
+        ("template", [p.template for p in ps]),
+        ("kind", [p.kind for p in ps]),
+    ):
+        distinct = list(dict.fromkeys(values))
+        index = np.repeat(np.array([distinct.index(v) for v in values], dtype=np.int32), lengths)
+        columns[column] = pa.DictionaryArray.from_arrays(index, pa.array(distinct, pa.string()))
+    columns["trained"] = pa.array(np.repeat(np.array([p.trained for p in ps], dtype=bool), lengths))
+    for column in ("subject", "relation", "object", "answer"):
+        ids = np.empty(n, dtype=np.int32)
+        at = 0
+        for p, k in zip(ps, lengths):
+            ids[at : at + k] = getattr(p, column)
+            at += int(k)
+        columns[column] = pa.array(ids)
+    prompt_type = pa.list_(pa.field("element", pa.int32(), nullable=False))
+    columns["prompt"] = pa.chunked_array(
+        [
+            pa.ListArray.from_arrays(
+                pa.array(p.offsets.astype(np.int32)),
+                pa.array(np.asarray(p.tokens, dtype=np.int32)),
+                type=prompt_type,
             )
-        )
+            for p in ps
+        ],
+        type=prompt_type,
+    )
+    schema = pa.schema([pa.field(k, v.type, nullable=False) for k, v in columns.items()])
     tmp = Path(path).with_name(f".{Path(path).name}.tmp")
     pq.write_table(
-        pa.concat_tables(tables),
+        pa.table(columns, schema=schema),
         tmp,
         compression="zstd",
-        use_dictionary=["set", "template", "kind"],
+        use_dictionary=["set", "template", "kind", "object", "answer"],
         write_statistics=False,
+        row_group_size=ROW_GROUP,
     )
     tmp.replace(path)
 

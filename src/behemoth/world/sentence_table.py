@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -36,9 +37,11 @@ class SentenceTable:
     items: np.ndarray  # [groups] distinct documents per group
     key_base: np.ndarray  # [groups] first row of each group
 
-    @property
+    @cached_property
     def uniform(self) -> bool:
-        """Whether every row has the full width (then rows are copied without masking)."""
+        """Whether every row has the full width (then rows are copied without masking).
+        Computed once: :meth:`gather` asks on every chunk, and comparing every row's length
+        each time was ~2% of writing the 100,000 x 6 x 400 world's shards (perf)."""
         return bool((self.lengths == self.rows.shape[1]).all())
 
     @classmethod

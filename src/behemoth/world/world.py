@@ -275,8 +275,9 @@ def write_world(
         for rel, src in (extra_files or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / rel)
+        sums = {name: _sha(tmp / name) for name in CHECKED_FILES}
         fingerprint = hashlib.sha256(
-            (_config_key(cfg) + _sha(tmp / "graph.parquet")).encode()
+            (_config_key(cfg) + sums["graph.parquet"]).encode()
         ).hexdigest()[:16]
         meta = {
             "format": FORMAT,
@@ -298,12 +299,13 @@ def write_world(
                 "tokens_written": shard_index["tokens"] if shard_index else None,
             },
             "probes": {name: len(p) for name, p in probes.items()},
-            "files": {name: _sha(tmp / name) for name in CHECKED_FILES},
+            "files": sums,
             **(extra_meta or {}),
         }
         write_json(tmp / "world.json", meta)
         write_provenance(tmp, {"seconds": round(time.perf_counter() - t0, 3)})
-    return World.load(out)
+    # as World.load reads it, without hashing again the files just written and hashed
+    return World(Path(out), cfg, read_json(Path(out) / "world.json", "WORLD:"))
 
 
 def estimate_shard_bytes(corpus: Corpus, sample: int = 2000) -> int:
