@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -89,24 +90,27 @@ def test_shards_split_into_pieces_are_identical(tmp_path: Path, overrides: dict)
     assert (tmp_path / "one" / one["shards"][0]["file"]).read_bytes() == stream.tobytes()
 
 
+def _refuse_write(monkeypatch: pytest.MonkeyPatch, nth: int) -> None:
+    """Make the ``nth`` call of ``os.write`` fail with EINVAL (as a refused direct write does)."""
+    real, calls = os.write, []
+
+    def write(fd: int, data: memoryview) -> int:
+        calls.append(1)
+        if len(calls) == nth:
+            raise OSError(22, "Invalid argument")
+        return real(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+
+
 @pytest.mark.parametrize("refuse", [False, True])
 def test_direct_writer_writes_exact_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refuse: bool
 ) -> None:
-    import os
-
     from behemoth.world.shards import DirectWriter
 
     if refuse:  # the first direct write is refused (EINVAL): it must go on with plain writes
-        real, calls = os.write, []
-
-        def write(fd: int, data: memoryview) -> int:
-            calls.append(1)
-            if len(calls) == 1:
-                raise OSError(22, "Invalid argument")
-            return real(fd, data)
-
-        monkeypatch.setattr(os, "write", write)
+        _refuse_write(monkeypatch, 1)
     rng = np.random.default_rng(1)
     parts = [rng.integers(0, 2**16, size=n, dtype=np.uint16) for n in (1, 4095, 3_000_001, 7)]
     w = DirectWriter(tmp_path / "x.bin")
@@ -122,20 +126,10 @@ def test_direct_writers_fill_one_file_at_offsets(
 ) -> None:
     """Pieces written at block-aligned offsets of one file, last one first (so that the file
     already extends past the earlier pieces): the file holds them in order once truncated."""
-    import os
-
     from behemoth.world.shards import DirectWriter
 
     if refuse:  # one direct write refused: that writer goes on with plain writes, same offset
-        real, calls = os.write, []
-
-        def write(fd: int, data: memoryview) -> int:
-            calls.append(1)
-            if len(calls) == 2:
-                raise OSError(22, "Invalid argument")
-            return real(fd, data)
-
-        monkeypatch.setattr(os, "write", write)
+        _refuse_write(monkeypatch, 2)
     rng = np.random.default_rng(2)
     sizes = (2048, 4096 * 600, 2 * 1024 * 1024 + 11)  # uint16: 1 block, 600 blocks, ragged end
     parts = [rng.integers(0, 2**16, size=n, dtype=np.uint16) for n in sizes]
