@@ -136,3 +136,40 @@ def test_heatmaps_skip_a_split_the_scenario_lacks() -> None:
     assert any("edit success" in t for t in titles)
     assert any("same_subject" in t for t in titles)
     assert not any("same_relation" in t for t in titles)  # no rows of it: no empty map
+
+
+def test_oracle_table_lists_each_run_with_its_own_interval() -> None:
+    """p-values and AUCs are not pooled: one line per run (seeds apart), each value as its row
+    gives it, with that row's interval; a metric a run lacks is a dash."""
+    from behemoth.report.html import oracle_table
+
+    def row(rid: str, seed: int, metric: str, split: str, value: float, ci: bool) -> dict:
+        return {
+            "run_id": rid,
+            "status": "ok",
+            "label_scenario": "forget",
+            "label_world": "w",
+            "label_editor": "npo",
+            "seed": seed,
+            "metric": metric,
+            "group": "unlearning",
+            "split": split,
+            "checkpoint": 30,
+            "phase": "post",
+            "value": value,
+            "n": 30,
+            "ci_low": 0.4 if ci else None,
+            "ci_high": 0.6 if ci else None,
+        }
+
+    rows = [
+        row("a", 0, "forget_quality", "forgotten", 0.239, False),
+        row("a", 0, "auc", "loss", 0.5, True),
+        row("b", 1, "forget_quality", "forgotten", 0.0346, False),
+    ]
+    head, body = oracle_table(rows)
+    assert [b[3] for b in body] == ["0", "1"]  # one line per seed, not pooled
+    fq, auc = head.index("forget quality (KS p)"), head.index("MIA AUC (loss)")
+    assert body[0][fq] == "0.239 n=30" and body[1][fq] == "0.0346 n=30"
+    assert body[0][auc] == "0.5 [0.4, 0.6] n=30" and body[1][auc] == "-"
+    assert oracle_table([{**rows[0], "group": "forgetting"}]) == (head, [])
