@@ -12,10 +12,13 @@ buffers every step. ``--profile NAME`` prints torch.profiler's table for one pre
 or ``paper-cpu`` = the paper's shape at CPU scale, 2,000 subjects x 6 relations x 400 objects),
 trains the ``--model`` preset on it with the real training loop and prints the tokens (and
 epochs, seconds) needed to reach 50/90/95/99% on the training template: the figure that later
-changes must not regress.
+changes must not regress. A preset name may carry its own overrides, ``NAME@KEY=VALUE,...``, to
+time a variant beside its preset in one run.
 
     .venv/bin/python bench/bench_train.py [--presets tiny demo pythia-31m] [--precision fp32]
         [--steps 30] [--threads 2] [--malloc] [--profile pythia-31m]
+    .venv/bin/python bench/bench_train.py --presets demo \
+        demo@model.width=64,model.heads=4,model.mlp=256 --thread-counts 1 2 --malloc
     .venv/bin/python bench/bench_train.py --learning demo paper-cpu [--model demo] [--out DIR]
 """
 
@@ -78,7 +81,9 @@ def bench_preset(
     profile: bool = False,
     overrides: tuple[str, ...] = (),
 ) -> dict[str, float]:
-    cfg = resolve_run(model_preset(name), None, [f"train.precision={precision}", *overrides])
+    preset, _, own = name.partition("@")  # "demo@model.width=64,model.heads=4": a variant
+    sets = [f"train.precision={precision}", *overrides, *(x for x in own.split(",") if x)]
+    cfg = resolve_run(model_preset(preset), None, sets)
     t = cfg.train
     acc = Accelerator(mixed_precision="no")
     model = build_model(cfg.model, vocab_size, cfg.seed)
@@ -134,6 +139,10 @@ def bench_preset(
 LEARNING_WORLDS = {
     "demo": {},
     "demo-300": {"subjects": 300},  # a quarter of the demo world: recipe comparisons in minutes
+    # one pass = each fact once, a fresh order per pass (exposures equal across facts at every
+    # pass boundary; with repeats 100 they vary by ~5 around 68 at 68 epochs)
+    "demo-r1": {"repeats": 1},
+    "demo-300-r1": {"subjects": 300, "repeats": 1},
     "paper-cpu": {"subjects": 2000, "relations": 6, "objects": 400, "repeats": 100},
 }
 
@@ -238,8 +247,9 @@ def main() -> None:
             print("mallopt unavailable")
             continue
         print(f"\n[{label}] matmul peak measured right before and after each preset, same threads")
+        w = max(12, *(len(x) for x in args.presets))
         print(
-            f"{'preset':12s} {'threads':>7s} {'params':>10s} {'tok/step':>9s} {'tok/s':>9s} "
+            f"{'preset':{w}s} {'threads':>7s} {'params':>10s} {'tok/step':>9s} {'tok/s':>9s} "
             f"{'GFLOP/s':>8s} {'matmul':>7s} {'ratio':>6s} {'data':>5s}"
         )
         for name in args.presets:
@@ -256,7 +266,7 @@ def main() -> None:
                 )
                 peak = (before + matmul_flops(0.6)) / 2
                 print(
-                    f"{name:12s} {n:7d} {r['params']:10,d} {r['tokens_per_step']:9,d} "
+                    f"{name:{w}s} {n:7d} {r['params']:10,d} {r['tokens_per_step']:9,d} "
                     f"{r['tok_s']:9,.0f} {r['flops'] / 1e9:8.1f} {peak / 1e9:7.1f} "
                     f"{r['flops'] / peak:6.0%} {r['data_share']:5.0%}",
                     flush=True,
