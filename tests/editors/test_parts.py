@@ -110,3 +110,17 @@ def test_exact_deltas_roundtrip_on_awkward_values() -> None:
         b.weight[0, 0] = 1e30
     with pytest.raises(BehemothError, match="not exactly representable"):
         exact_deltas(a, b)
+
+
+def test_second_moments_bar_is_silenced_inside_quiet_bars(
+    edit_model: torch.nn.Module, tiny_world: World, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The bar draws by default and not while a sweep runs a config (its summary owns stderr)."""
+    from behemoth.progress import quiet_bars
+
+    kw = dict(n_tokens=300, seq_len=32, batch_size=8)
+    second_moments(edit_model, tiny_world, [MLP_OUT], cache_dir=tmp_path / "a", **kw)
+    assert "second moments" in capsys.readouterr().err
+    with quiet_bars():
+        second_moments(edit_model, tiny_world, [MLP_OUT], cache_dir=tmp_path / "b", **kw)
+    assert "second moments" not in capsys.readouterr().err

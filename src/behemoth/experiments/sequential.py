@@ -39,6 +39,7 @@ from behemoth.evaluation.downstream import ProbeHits, probe_hits
 from behemoth.evaluation.records import Records
 from behemoth.evaluation.scoring import score
 from behemoth.evaluation.uncertainty import wilson
+from behemoth.progress import bars_enabled
 from behemoth.scenarios.scenario import Scenario
 from behemoth.world.world import World
 
@@ -99,7 +100,7 @@ class SequentialTracker:
         self._eff = eff[0] if eff else None
         self._ref_hits: ProbeHits = probe_hits(self.reference, self.world)
         self._bar: Any = None
-        if self.progress:
+        if self.progress and bars_enabled():
             from tqdm import tqdm
 
             self._bar = tqdm(

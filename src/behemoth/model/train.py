@@ -35,6 +35,7 @@ from behemoth.model.evaluate import check_sets, default_target, probe_metrics
 from behemoth.model.export import META, export_model
 from behemoth.model.logplot import LOG, write_log
 from behemoth.model.malloc import keep_freed_memory
+from behemoth.progress import bars_enabled
 from behemoth.world.exclude import mask_hash
 from behemoth.world.world import World
 
@@ -302,7 +303,7 @@ def _train(
         initial=state.step,
         unit="step",
         desc="train",
-        disable=not (progress and acc.is_main_process),
+        disable=not (progress and acc.is_main_process and bars_enabled()),
         dynamic_ncols=True,
     )
     # the running loss stays on the device between evaluations (no sync per step); its value

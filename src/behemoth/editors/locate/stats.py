@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from behemoth.editors.hooks import hooked
+from behemoth.progress import bars_enabled
 from behemoth.world.world import World
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def second_moments(
         unit="tok",
         unit_scale=True,
         desc="second moments",
-        disable=not progress,
+        disable=not (progress and bars_enabled()),
         leave=False,
     )
     try:

@@ -22,6 +22,7 @@ from behemoth.editors.serac.artifact import SeracNets
 from behemoth.editors.serac.config import SeracNetsConfig
 from behemoth.editors.serac.pairs import NEGATIVE_KINDS, POSITIVES, Batch, PairSampler
 from behemoth.errors import BehemothError
+from behemoth.progress import bars_enabled
 from behemoth.scenarios.scenario import Scenario
 from behemoth.world.rng import derive_rng
 from behemoth.world.world import World
@@ -170,7 +171,12 @@ def train_nets(
         )
     else:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-    bar = tqdm(range(config.steps), desc="train-serac", unit="step", disable=not progress)
+    bar = tqdm(
+        range(config.steps),
+        desc="train-serac",
+        unit="step",
+        disable=not (progress and bars_enabled()),
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         for step in bar:

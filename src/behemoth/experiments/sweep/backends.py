@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from behemoth.errors import BehemothError
+from behemoth.progress import quiet_bars
 
 #: Memory a run may need (torch, a small model, its copies and scores): bounds the pool size.
 RUN_MEMORY_BYTES = 1_500_000_000
@@ -51,7 +52,8 @@ def run_task(fn_path: str, config: dict[str, Any], run_id: str, shared: str) -> 
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
     try:
-        out = resolve_function(fn_path)(config, run_id, Path(shared))
+        with quiet_bars():  # the sweep's live summary owns the terminal
+            out = resolve_function(fn_path)(config, run_id, Path(shared))
         marker.unlink(missing_ok=True)
         return TaskResult(run_id, out.rows, out.timings, None)
     except Exception as e:  # a failing run is data, not the end of the sweep
