@@ -177,3 +177,18 @@ def test_alphaedit_remembers_earlier_edits_in_the_run_not_on_the_editor(
     in_run = editor.apply(edit_model, [second], ctx)  # same run: K_p holds the first edit
     fresh = editor.apply(edit_model, [second], ctx.fresh())
     assert any(not torch.equal(in_run.deltas[k], fresh.deltas[k]) for k in in_run.deltas)
+
+
+def test_lora_adds_no_third_party_deprecation_noise(
+    edit_model: torch.nn.Module, tiny_world: World, stats_dir: Path
+) -> None:
+    """PEFT reads ``model.is_gradient_checkpointing``, which transformers deprecates with a
+    FutureWarning: that is PEFT's call, not the user's, so the editor keeps it off their screen
+    (it printed once per sweep worker)."""
+    import warnings
+
+    editor = make_editor("lora", edit_model, tiny_world, stats_dir, steps=1, layers=[2])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        editor.apply(edit_model, make_requests(tiny_world, 1, seed=5))
+    assert not [w for w in seen if "is_gradient_checkpointing" in str(w.message)]

@@ -11,6 +11,7 @@ are those of merging it, so they can still be applied and removed exactly).
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict
@@ -89,7 +90,11 @@ class LoraEditor(WeightEditor):
             # GPT-2's Conv1D stores [in, out]; PEFT must know (it would warn and guess).
             fan_in_fan_out=any(stored_transposed(model, t) for t in targets),
         )
-        wrapped = get_peft_model(model, peft_cfg)  # injects adapters into our private copy
+        with warnings.catch_warnings():
+            # PEFT reads model.is_gradient_checkpointing, which transformers deprecates: PEFT's
+            # call, nothing the user can act on
+            warnings.filterwarnings("ignore", ".*is_gradient_checkpointing", FutureWarning)
+            wrapped = get_peft_model(model, peft_cfg)  # injects adapters into our private copy
         params = [p for p in wrapped.parameters() if p.requires_grad]
         info = GradientTrainer(cfg, context.world, context.retain).train(wrapped, params, requests)
         info["targets"] = targets
