@@ -69,6 +69,14 @@ def test_render_mixed_equals_row_by_row_packing(k: int, names: tuple[str, ...]) 
     np.testing.assert_array_equal(flat, np.concatenate(expect))
 
 
+def _assert_same_files(one: Path, two: Path, index: dict) -> None:
+    """Every shard of ``index`` has the same bytes in both directories, and ``two`` holds
+    nothing else (no piece left behind)."""
+    for s in index["shards"]:
+        assert (one / s["file"]).read_bytes() == (two / s["file"]).read_bytes()
+    assert sorted(p.name for p in two.iterdir()) == [s["file"] for s in index["shards"]]
+
+
 @pytest.mark.parametrize(
     "overrides",
     [{"subjects": 400}, {"subjects": 300, "shuffle": False, "nested_objects": 4}],
@@ -79,13 +87,7 @@ def test_shards_split_into_pieces_are_identical(tmp_path: Path, overrides: dict)
     one = write_shards(corpus, tmp_path / "one", workers=1)
     two = write_shards(corpus, tmp_path / "two", workers=2, chunk=97)  # 1 shard, 8 pieces
     assert one == two
-    for s in one["shards"]:
-        assert (tmp_path / "one" / s["file"]).read_bytes() == (
-            tmp_path / "two" / s["file"]
-        ).read_bytes()
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
-        s["file"] for s in two["shards"]
-    ]
+    _assert_same_files(tmp_path / "one", tmp_path / "two", two)
     stream = corpus.render_positions(0, corpus.n_units).astype(corpus.vocab.dtype)
     assert (tmp_path / "one" / one["shards"][0]["file"]).read_bytes() == stream.tobytes()
 
@@ -177,13 +179,7 @@ def test_equal_length_documents_are_written_in_place(
     two = write_shards(corpus, tmp_path / "two", workers=3, chunk=101)
     assert one == two and not joined
     assert in_place == {s["file"] for s in two["shards"]}  # every shard in pieces
-    for s in one["shards"]:
-        assert (tmp_path / "one" / s["file"]).read_bytes() == (
-            tmp_path / "two" / s["file"]
-        ).read_bytes()
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
-        s["file"] for s in two["shards"]
-    ]
+    _assert_same_files(tmp_path / "one", tmp_path / "two", two)
 
 
 TABLE_WORLDS = [
