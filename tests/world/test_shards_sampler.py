@@ -152,3 +152,22 @@ def test_sampler_sources_are_checked(world_factory: WorldFactory) -> None:
         world.sampler(8, 2, source="shards")
     with pytest.raises(BehemothError, match="unknown source"):
         world.sampler(8, 2, source="disk")
+
+
+def test_order_seed_reorders_the_same_documents(tiny_world) -> None:
+    """A replicate's data order: another permutation of one pass's very documents; 0 is the
+    world's own order (the shards')."""
+    from behemoth.world.corpus import Corpus
+
+    w = tiny_world
+    own = Corpus(w.config, w.graph, w.vocab)
+    same = Corpus(w.config, w.graph, w.vocab, order_seed=0)
+    other = Corpus(w.config, w.graph, w.vocab, order_seed=3)
+    n = own.n_units
+    a, b, c = (x.units_at(np.arange(n)) for x in (own, same, other))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert np.array_equal(np.sort(a), np.sort(c))  # each document exactly once per pass
+    ta = own.render_positions(0, n)
+    tc = other.render_positions(0, n)
+    assert np.array_equal(np.bincount(ta), np.bincount(tc, minlength=len(np.bincount(ta))))

@@ -124,8 +124,13 @@ class TrainConfig(StrictConfig):
 class RunConfig(StrictConfig):
     """Everything that determines a trained model, given its world."""
 
-    seed: int = Field(
-        0, ge=0, description="Seeds the weight initialization (and nothing else varies)."
+    seed: int = Field(0, ge=0, description="Seeds the weight initialization.")
+    data_seed: int = Field(
+        0,
+        ge=0,
+        description="The order of the training stream: 0 = the world's own (the order its "
+        "shards hold), another value = another permutation of the same documents. A trained "
+        "replicate differs from its siblings in both seeds.",
     )
     model: ModelConfig = Field(default_factory=lambda: ModelConfig.model_validate({}))
     train: TrainConfig = Field(default_factory=lambda: TrainConfig.model_validate({}))
@@ -145,7 +150,25 @@ class RunConfig(StrictConfig):
                 f"{self.train.total_steps} steps of train.max_tokens",
                 "lower train.warmup_steps or raise train.max_tokens",
             )
+        if self.data_seed and self.train.data == "shards":
+            raise ConfigError(
+                "data_seed",
+                f"{self.data_seed} asks for another data order, but shards hold the world's own",
+                "use train.data=stream or data_seed=0",
+            )
         return self
+
+    def replicate(self, index: int) -> RunConfig:
+        """Replicate ``index`` of this recipe: weight initialization and data order both shifted
+        by ``index`` (replicate 0 is the recipe itself). Replicates are the unit of replication
+        of every finding (a model trained once more, not an edit repeated)."""
+        if index < 0:
+            raise ConfigError("replicates", f"index {index} is negative", "count from 0")
+        if not index:
+            return self
+        d = self.to_dict()
+        d["seed"], d["data_seed"] = self.seed + index, self.data_seed + index
+        return RunConfig.model_validate(d)
 
 
 def resolve_run(

@@ -256,7 +256,9 @@ def _train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, t.warmup_steps, total, t.min_lr_ratio)
     )
-    sampler = world.sampler(t.seq_len, t.batch_size, source=t.data, exclude=exclude)
+    sampler = world.sampler(
+        t.seq_len, t.batch_size, source=t.data, exclude=exclude, order_seed=cfg.data_seed
+    )
     state = TrainState()
     if ckpt is not None:
         state = restore(

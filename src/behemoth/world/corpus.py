@@ -60,6 +60,9 @@ class Corpus:
 
     ``exclude``: a boolean mask over fact ids (:mod:`behemoth.world.exclude`); sentences
     stating an excluded edge are dropped from every document (the stream order is unchanged).
+    ``order_seed``: which permutation of the documents each pass uses; 0 is the world's own
+    order (the one its shards hold), another value another order of the very same documents
+    (a trained replicate's data order, :class:`behemoth.model.config.RunConfig` ``data_seed``).
     """
 
     def __init__(
@@ -68,8 +71,12 @@ class Corpus:
         graph: Graph,
         vocab: Vocabulary,
         exclude: np.ndarray | None = None,
+        order_seed: int = 0,
     ) -> None:
+        if order_seed < 0:
+            raise ValueError(f"order_seed: {order_seed} is negative")
         self.cfg, self.graph, self.vocab = cfg, graph, vocab
+        self.order_seed = order_seed
         if exclude is not None and len(exclude) != n_fact_ids(graph):
             raise ValueError(
                 f"exclude: mask of {len(exclude)} ids, the world has {n_fact_ids(graph)}"
@@ -117,7 +124,8 @@ class Corpus:
         if cycle not in perms:
             if len(perms) >= 2:
                 perms.pop(next(iter(perms)))
-            perms[cycle] = Permutation(self.n_units, stream_key(self.cfg.seed, f"shuffle-{cycle}"))
+            name = f"shuffle-{cycle}" if not self.order_seed else f"shuffle-{cycle}-{self.order_seed}"
+            perms[cycle] = Permutation(self.n_units, stream_key(self.cfg.seed, name))
         return perms[cycle]
 
     # -- rendering ---------------------------------------------------------------------------

@@ -118,17 +118,28 @@ class World:
         batch_size: int,
         source: str = "stream",
         exclude: np.ndarray | None = None,
+        order_seed: int = 0,
     ) -> StreamSampler | ShardSampler:
         """Training batches: ``stream`` renders on the fly; ``shards`` reads the written shards.
 
         ``exclude`` (stream only): a fact-id mask (:mod:`behemoth.world.exclude`) of edges no
-        training sentence may state."""
+        training sentence may state. ``order_seed`` (stream only): another order of the same
+        documents (0: the world's own, the shards' order)."""
+        if order_seed and source != "stream":
+            raise BehemothError(
+                "data_seed: shards hold the world's own order; another order needs data=stream"
+            )
         if exclude is not None and exclude.any():
             if source != "stream":
                 raise BehemothError(
                     "data: shards hold every fact; excluding facts needs data=stream"
                 )
-            corpus = Corpus(self.config, self.graph, self.vocab, exclude=exclude)
+            corpus = Corpus(
+                self.config, self.graph, self.vocab, exclude=exclude, order_seed=order_seed
+            )
+            return StreamSampler(corpus, seq_len, batch_size)
+        if order_seed:
+            corpus = Corpus(self.config, self.graph, self.vocab, order_seed=order_seed)
             return StreamSampler(corpus, seq_len, batch_size)
         if source == "stream":
             return StreamSampler(self.corpus, seq_len, batch_size)
