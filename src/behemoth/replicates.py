@@ -39,12 +39,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 from behemoth.errors import ConfigError
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 9999  # the bootstrap of p_improve: resamples of the models (scipy's default)
+
+#: per-model values: a sequence of floats or a 1-D numpy array (NaN = the model has no value)
+Values = Sequence[float] | npt.NDArray[np.floating]
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ def _bounds_text(bounds: tuple[float, float] | None) -> str:
 
 
 def across_models(
-    values: Sequence[float],
+    values: Values,
     n_items: Sequence[int] | None = None,
     bounds: tuple[float, float] | None = (0.0, 1.0),
 ) -> ReplicateEstimate:
@@ -139,7 +143,7 @@ def across_models(
     )
 
 
-def holds(values: Sequence[float], threshold: float, above: bool = True) -> tuple[int, int]:
+def holds(values: Values, threshold: float, above: bool = True) -> tuple[int, int]:
     """(k, n): the finding "value > threshold" (``above``) or "value < threshold" holds on k of
     the n models that have a value (NaN dropped). Strict comparisons: equal is not above."""
     v = np.asarray(values, dtype=np.float64).reshape(-1)
@@ -171,8 +175,8 @@ def _p_improve(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def compare(
-    a: Sequence[float],
-    b: Sequence[float],
+    a: Values,
+    b: Values,
     bounds: tuple[float, float] | None = (0.0, 1.0),
     seed: int = 0,
 ) -> Comparison:
