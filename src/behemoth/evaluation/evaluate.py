@@ -25,6 +25,15 @@ from behemoth.world.world import World
 
 #: Groups whose items belong to one edit: restricted to the applied edits when ``upto`` is set.
 EDIT_GROUPS = ("efficacy", "generalization", "portability", "forgetting", "membership")
+#: Specificity splits whose items are neighbours of one edit (the first edit of their subject,
+#: of their relation's old value, of its new value): restricted like ``EDIT_GROUPS``, so at a
+#: stream's checkpoint they hold only neighbours of edits already applied (issue 21). The
+#: other splits (same_relation, other, ...) are no edit's own and are always scored whole.
+EDIT_SPECIFICITY = ("same_subject", "same_value", "same_new_value")
+
+
+def _applied_only(t: TestSet) -> bool:
+    return t.group in EDIT_GROUPS or (t.group == "specificity" and t.split in EDIT_SPECIFICITY)
 
 
 def _tests(scenario: Scenario, upto: int | None) -> list[tuple[TestSet, np.ndarray]]:
@@ -34,7 +43,7 @@ def _tests(scenario: Scenario, upto: int | None) -> list[tuple[TestSet, np.ndarr
         if t.group == "retain":
             continue
         rows = np.arange(len(t))
-        if upto is not None and t.group in EDIT_GROUPS:
+        if upto is not None and _applied_only(t):
             rows = np.flatnonzero(t.edit < upto)
             t = t.subset(rows)
         if len(t):
@@ -108,7 +117,10 @@ def evaluate(
       predictions on the specificity sets). Never modified. When evaluating many times (a
       stream), pass ``reference_scores(reference_model, scenario)`` instead: scored once.
     - ``upto``: only the first ``upto`` requests are applied (sequential editing): the efficacy,
-      generalization, portability and forgetting items of later requests are left out.
+      generalization, portability, forgetting and membership items of later requests are left
+      out, and so are the ``same_subject`` / ``same_value`` / ``same_new_value`` specificity
+      items whose edit (``TestSet.edit``: the first request of their subject or value) is not
+      applied yet (``EDIT_SPECIFICITY``).
     - ``cost``: an :class:`~behemoth.evaluation.cost.EditCost` to record next to the metrics.
     - ``run`` / ``protocol`` / ``extra``: written into every row (e.g. ``extra={"step": 10}``).
     - ``pre_rows``: with a reference, also every metric of the unedited model on the same items
