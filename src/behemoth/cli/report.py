@@ -10,7 +10,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="an HTML report of a sweep or a run (tables, plots with intervals)",
         description="Reads DIR/results.parquet (a sweep) or DIR/records.parquet (a run of "
-        "`behemoth edit`); writes OUT/report.html and OUT/plots/*.png.",
+        "`behemoth edit`); writes OUT/report.html and OUT/plots/*.png, and prints a one-screen summary: "
+        "each number over the trained models (mean, 95%% interval over models, SD, holds on k "
+        "of n models) and every finding whose sign differs between models.",
     )
     p.add_argument("source", metavar="SWEEP_OR_RUN", help="a sweep or run directory")
     p.add_argument("--out", default=None, help="report directory (default: SWEEP_OR_RUN/report)")
@@ -18,9 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from behemoth.report import write_report
+    from behemoth.report import summary_of, write_report
 
     rep = write_report(args.source, args.out)
+    print(summary_of(args.source))
     print(f"{rep.runs} runs ({rep.failed} failed), {len(rep.plots)} plots")
     print(f"report: {rep.path}")
     return 0

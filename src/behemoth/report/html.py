@@ -19,11 +19,15 @@ from matplotlib.figure import Figure
 
 import behemoth.report.plots as plots
 from behemoth.io import write_bytes
+from behemoth.report.compare import EditorComparison, editor_comparisons
 from behemoth.report.data import (
+    FINDINGS,
     HeadlineTable,
+    Mixed,
     final_checkpoint,
     headline_tables,
     load_rows,
+    model_name,
     ok_rows,
     runs,
 )
@@ -34,7 +38,7 @@ table{border-collapse:collapse;font-size:13px;margin:1em 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 th{background:#f3f3f3} td.num{text-align:right;font-variant-numeric:tabular-nums}
 figure.plot{margin:1.5em 0} figure.plot img{max-width:100%}
-.failed{color:#a00}
+.failed{color:#a00} .flag{color:#a60;font-weight:600}
 """
 
 
@@ -78,17 +82,63 @@ def _table(head: list[str], body: list[list[str]], numeric_from: int = 0) -> str
     return f"<table><tr>{h}</tr>{''.join(rows)}</table>"
 
 
-def summary_tables(rows: list[dict[str, Any]]) -> list[HeadlineTable]:
-    """The headline tables (:data:`behemoth.report.data.HEADLINES`): a row per (scenario, world,
-    model, editor label) with its number of runs (seeds pooled: successes / items of one split),
-    a column per split, each cell with its 95% Wilson interval and n (items)."""
+def setting_groups(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], list[str]]:
+    """(scenario, world, model, editor, runs) -> the setting's runs (its trained models x
+    seeds), for rows that finished."""
     groups: dict[tuple[str, ...], list[str]] = {}
     for rid, m in sorted(runs(rows).items()):
         if m["status"] == "ok":
             key = (m["scenario"], m["world"], m["model"], m["editor"])
             groups.setdefault(key, []).append(rid)
-    keyed = {(*k, str(len(v))): v for k, v in sorted(groups.items())}
-    return headline_tables(rows, keyed, ["scenario", "world", "model", "editor", "runs"])
+    return {(*k, str(len(v))): v for k, v in sorted(groups.items())}
+
+
+def summary_tables(
+    rows: list[dict[str, Any]], mixed: list[Mixed] | None = None
+) -> list[HeadlineTable]:
+    """The headline tables (:data:`behemoth.report.data.HEADLINES`): a row per (scenario, world,
+    model, editor label) with its number of runs, a column per split; each cell the estimate
+    over trained models (mean, 95% t-interval over models, between-model SD, n models, n items;
+    one model: its within-run interval) and "holds on k of n models" for the metric's
+    finding."""
+    return headline_tables(
+        rows, setting_groups(rows), ["scenario", "world", "model", "editor", "runs"], mixed
+    )
+
+
+def comparison_table(comps: list[EditorComparison]) -> tuple[list[str], list[list[str]]]:
+    """A vs B: paired difference over models, P(A beats B on a new model), sign flips."""
+    head = [
+        "scenario",
+        "world",
+        "model",
+        "what (split)",
+        "A",
+        "B",
+        "A - B per model: mean [95% t over models] sd",
+        "P(A beats B on a new model) [95% bootstrap]",
+        "A > B / A < B (models)",
+        "flag",
+    ]
+    body = []
+    for c in comps:
+        p, lo, hi = c.p_beats
+        d = c.result.diff.per_model
+        body.append(
+            [
+                c.scenario,
+                c.world,
+                c.model,
+                f"{c.what} ({c.split})",
+                c.a,
+                c.b,
+                c.result.diff.fmt(),
+                f"{p:.2f} [{lo:.2f}, {hi:.2f}]",
+                f"{sum(x > 0 for x in d)} / {sum(x < 0 for x in d)} of {len(d)}",
+                "sign differs between models" if c.flagged else "",
+            ]
+        )
+    return head, body
 
 
 #: The retain-oracle table's columns: (heading, metric, split) of group ``unlearning`` rows.
@@ -129,6 +179,11 @@ def oracle_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]
     return ["scenario", "world", "editor", "seed", *[h for h, _, _ in ORACLE_COLUMNS]], body
 
 
+def mixed_line(m: Mixed) -> str:
+    """``single | w | m | rome: efficacy (sro): success >= 0.9 holds on 2 of 5 models``."""
+    return f"{' | '.join(m.key[:4])}: {m.metric} ({m.split}): {m.finding} holds on {m.k} of {m.n} models"
+
+
 def write_report(source: str | Path, out: str | Path | None = None) -> Report:
     """Write ``report.html`` and ``plots/*.png`` into ``out`` (default: ``source/report``)."""
     all_rows, title = load_rows(source)
@@ -155,14 +210,41 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
 
+    mixed: list[Mixed] = []
+    tables = summary_tables(rows, mixed)
+    comps = editor_comparisons(rows)
+    flagged = [c for c in comps if c.flagged]
+    n_models = len({m["unit"] for m in info.values()})
     sections.append("<h2>Summary</h2>")
     sections.append(
-        "<p>One table per metric, one column per split (splits are never pooled). Each cell: the "
-        "metric at the end of the run over the seeds' items, its 95% Wilson interval and n.</p>"
+        f"<p>{n_models} trained model{'s' * (n_models != 1)} (world, model, replicate): the "
+        "trained model is the unit of replication. One table per metric, one column per split "
+        "(splits are never pooled). Each cell: the mean over models of each model's value at the "
+        "end of its runs, the 95% Student-t interval over models and the between-model SD, with "
+        "the number of models and of items; with 1 model, that model's within-run interval. "
+        "Findings per model: "
+        + html.escape("; ".join(f"{k}: {f.text}" for k, f in FINDINGS.items()))
+        + ' ("holds on k of n models").</p>'
     )
-    for t in summary_tables(rows):
+    if flagged or mixed:
+        sections.append('<h3 class="flag">Findings that differ between trained models</h3><ul>')
+        sections.extend(f'<li class="flag">{html.escape(c.line())}</li>' for c in flagged)
+        sections.extend(f"<li>{html.escape(mixed_line(m))}</li>" for m in mixed)
+        sections.append("</ul>")
+    for t in tables:
         sections.append(f"<h3>{html.escape(t.title)}</h3>")
-        sections.append(_table(t.head, t.body, numeric_from=4))
+        sections.append(_table(t.head, t.body, numeric_from=5))
+    if comps:
+        sections.append("<h2>Comparisons on the same trained models and requests</h2>")
+        sections.append(
+            "<p>Editor settings that ran on the same trained models and edit requests (same "
+            "seeds): the paired difference A - B per model, its mean with the 95% t-interval "
+            "over models and SD; the probability that A beats B on a new model (Agarwal et al. "
+            "2021, probability of improvement; for forgetting, lower beats), with a bootstrap "
+            "interval over models; flagged where the sign of A - B differs between models.</p>"
+        )
+        head, body = comparison_table(comps)
+        sections.append(_table(head, body, numeric_from=6))
 
     head, body = oracle_table(rows)
     if body:
@@ -183,8 +265,9 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
             plots.plot_rank(rank),
             "Measured rank of the weight update (max over changed matrices) per editor setting; "
             f"edit success on split {plots.EFFICACY_SPLIT}, remaining accuracy on each of "
-            f"{', '.join(plots.DAMAGE_SPLITS)} (one row each, never pooled); bars: 95% Wilson "
-            "intervals over all items of all seeds.",
+            f"{', '.join(plots.DAMAGE_SPLITS)} (one row each, never pooled). Faint: each trained model; "
+            "bold with bars: the mean over models and its 95% t-interval over models (1 model: "
+            "its within-run interval). Points at the same rank are spread apart slightly.",
         )
     maps = plots.heatmap_data(rows)
     if maps:
@@ -194,7 +277,7 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
             "Layer x module heatmaps",
             plots.plot_heatmaps(maps),
             "Edit success and remaining accuracy (one map per split) of edits confined to one "
-            "layer and module.",
+            "layer and module: the mean over trained models.",
         )
     seq = plots.sequential_data(rows)
     if seq:
@@ -207,7 +290,9 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
                 f"Retention: edit success ({plots.EFFICACY_SPLIT}) of the edits applied so far; "
                 f"accuracy on unedited facts: split {plots.WORLD_SPLIT}. Disabling edit: a batch "
                 f"update norm > {plots.DISABLING_FACTOR:g}x the median before it; collapse: "
-                f"accuracy on unedited facts < {plots.COLLAPSE_FRACTION:g}x the unedited model's.",
+                f"accuracy on unedited facts < {plots.COLLAPSE_FRACTION:g}x the unedited model's. "
+                "One faint line per trained model (rN: replicate N), the mean over models bold "
+                "with its 95% t-band over models; 0 edits: the unedited model.",
             )
     unl = plots.unlearning_data(rows)
     if unl:
@@ -217,15 +302,24 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
             "Forgetting against retention",
             plots.plot_unlearning(unl),
             f"Share of forgotten facts still answered (split {plots.FORGET_SPLIT}) vs accuracy on "
-            f"retained facts (split {plots.RETAIN_SPLIT}), with 95% intervals.",
+            f"retained facts (split {plots.RETAIN_SPLIT}): each trained model faint, the mean over "
+            "models bold with its 95% t-intervals over models (1 model: its within-run "
+            "intervals).",
         )
     if failed:
         sections.append('<h2 class="failed">Failed runs</h2>')
         sections.append(
             _table(
-                ["run", "scenario", "world", "editor", "error"],
+                ["run", "model (world | model | replicate)", "scenario", "editor", "seed", "error"],
                 [
-                    [k, v["scenario"], v["world"], v["editor"], str(v["error"])]
+                    [
+                        k,
+                        model_name(v["unit"]),
+                        v["scenario"],
+                        v["editor"],
+                        str(v["seed"]),
+                        str(v["error"]),
+                    ]
                     for k, v in sorted(failed.items())
                 ],
                 numeric_from=99,
@@ -235,7 +329,8 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>behemoth report: {html.escape(title)}</title><style>{CSS}</style></head><body>"
         f"<h1>behemoth report: {html.escape(title)}</h1>"
-        f"<p>{len(info)} runs ({len(failed)} failed); {len(saved)} plots.</p>"
+        f"<p>{len(info)} runs ({len(failed)} failed) on "
+        f"{len({m['unit'] for m in info.values()})} trained models; {len(saved)} plots.</p>"
         + "".join(sections)
         + f"<script>{CHECK_JS}</script></body></html>\n"
     )
