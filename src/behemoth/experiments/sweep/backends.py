@@ -35,6 +35,7 @@ class TaskResult:
     rows: list[dict[str, Any]]
     timings: dict[str, float]
     error: str | None
+    items: Any = None  # a pyarrow Table of the run's per-item values (None: none kept)
 
 
 def resolve_function(path: str) -> Any:
@@ -55,7 +56,7 @@ def run_task(fn_path: str, config: dict[str, Any], run_id: str, shared: str) -> 
         with quiet_bars():  # the sweep's live summary owns the terminal
             out = resolve_function(fn_path)(config, run_id, Path(shared))
         marker.unlink(missing_ok=True)
-        return TaskResult(run_id, out.rows, out.timings, None)
+        return TaskResult(run_id, out.rows, out.timings, None, out.items)
     except Exception as e:  # a failing run is data, not the end of the sweep
         where = traceback.extract_tb(e.__traceback__)[-1]
         msg = f"{type(e).__name__}: {e} (at {Path(where.filename).name}:{where.lineno})"

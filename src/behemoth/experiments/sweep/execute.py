@@ -46,8 +46,13 @@ TIMING_METRICS = ("wall_time_s", "peak_memory_bytes", "memory_increase_bytes")
 
 @dataclass
 class RunOutput:
+    """``rows``: aggregate records; ``timings``: this machine's phase times; ``items``: every
+    item's value (a pyarrow Table, one row per item and checkpoint, ``edits_applied`` on each),
+    from which any interval of ``rows`` can be recomputed (None: the run function keeps none)."""
+
     rows: list[dict[str, Any]]
     timings: dict[str, float] = field(default_factory=dict)
+    items: Any = None
 
 
 @contextlib.contextmanager
@@ -176,7 +181,22 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
         seed = int(config["editor"]["settings"].get("seed", 0))
         rows += oracle_rows(base, shared, model_dir, world, scenario, model, run.model, total, seed)
         timings["oracle_s"] = time.perf_counter() - t
-    return RunOutput(rows, timings)
+    return RunOutput(rows, timings, _items(run.records))
+
+
+def _items(records: Any) -> Any:
+    """The run's item table without its ``run`` name (the sweep's run id says it) and with the
+    checkpoint of every item (``edits_applied``; a single-batch run's items were all measured
+    after its one batch)."""
+    import pyarrow as pa
+
+    table = records.items_table()
+    if "run" in table.column_names:
+        table = table.drop_columns(["run"])
+    if "edits_applied" not in table.column_names:
+        total = max((int(r.get("edits_applied") or 0) for r in records.rows), default=0)
+        table = table.append_column("edits_applied", pa.array([total] * table.num_rows, pa.int64()))
+    return table
 
 
 #: summarize() key -> (higher is better, ideal value); keys are ``metric`` or ``metric/split``.

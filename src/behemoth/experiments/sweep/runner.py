@@ -22,6 +22,7 @@ from behemoth.experiments.sweep.store import (
     is_finished,
     write_manifest,
     write_run,
+    write_items,
     write_tables,
 )
 
@@ -91,7 +92,7 @@ def run_sweep(
                     bar.set_postfix_str(status)
                 continue
             run = by_id[res.run_id]
-            write_run(out, run, res.rows, res.timings, res.error)
+            write_run(out, run, res.rows, res.timings, res.error, res.items)
             if res.error is None:
                 done += 1
             else:
@@ -106,6 +107,7 @@ def run_sweep(
         bar.close()
         backend.close()
         write_tables(out, runs)
+        write_items(out, runs)
     return SweepResult(out, runs, done, failed, skipped, time.perf_counter() - t0)
 
 

@@ -4,7 +4,7 @@ A spec names each axis value with a label (the label is what tables and plots sh
 
     name: rank-sweep
     worlds:    {independent: {preset: demo}, correlated: {preset: correlated}}
-    models:    {demo: {preset: demo}}
+    models:    {demo: {preset: demo, replicates: 5}}   # 5 trained models of one recipe
     scenarios: {single: {name: single}, 10 different: {name: k-different, settings: {k: 10}}}
     editors:
       lora: {name: lora, settings: {targets: [mlp_out]}, grid: {rank: [1, 4, 16]}}
@@ -39,6 +39,20 @@ class PresetRef(StrictConfig):
 
     preset: str = Field(description="Name of a shipped preset.")
     set: dict[str, Any] = Field(default_factory=dict, description="Overrides of its settings.")
+
+
+class ModelRef(PresetRef):
+    """A model recipe and how many trained replicates of it the sweep runs on.
+
+    Replicate ``i`` is :meth:`behemoth.model.config.RunConfig.replicate` of the recipe: its own
+    seed for the weight initialization and for the data order (replicate 0 is the recipe as
+    written). Each is trained once, as a shared artifact, and every row names it (column
+    ``replicate``): the trained model is the unit of replication of every finding.
+    """
+
+    replicates: int = Field(
+        1, ge=1, le=100, description="Trained models of this recipe (different init and data order)."
+    )
 
 
 class ScenarioRef(StrictConfig):
@@ -77,7 +91,9 @@ class SweepSpec(StrictConfig):
 
     name: str = Field("sweep", description="Name of the sweep (shown in the report).")
     worlds: dict[str, PresetRef] = Field(description="Label -> world preset and overrides.")
-    models: dict[str, PresetRef] = Field(description="Label -> model preset and overrides.")
+    models: dict[str, ModelRef] = Field(
+        description="Label -> model preset, overrides and number of trained replicates."
+    )
     scenarios: dict[str, ScenarioRef] = Field(description="Label -> scenario and settings.")
     editors: dict[str, EditorRef] = Field(description="Label -> editor, settings and grid.")
     seeds: list[int] = Field(default_factory=lambda: [0], description="Scenario/editor seeds.")
@@ -117,7 +133,7 @@ class RunSpec:
     """One run of a sweep: its id, the labels of its axis values and its resolved config."""
 
     run_id: str
-    labels: dict[str, str]  # world, model, scenario, editor (with grid values), seed
+    labels: dict[str, str]  # world, model, replicate, scenario, editor (with grid values), seed
     config: dict[str, Any]
 
 
@@ -180,14 +196,17 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
         k: validate(WorldConfig, deep_merge(world_preset(w.preset), w.set)).to_dict()
         for k, w in spec.worlds.items()
     }
-    models = {
-        k: validate(RunConfig, deep_merge(model_preset(m.preset), m.set)).to_dict()
-        for k, m in spec.models.items()
-    }
+    models = {}
+    for k, m in spec.models.items():
+        recipe = _with_field(
+            f"models.{k}", validate, RunConfig, deep_merge(model_preset(m.preset), m.set)
+        )
+        for i in range(m.replicates):
+            models[(k, i)] = _with_field(f"models.{k}", recipe.replicate, i).to_dict()
     for label, s in spec.scenarios.items():
         _with_field(f"scenarios.{label}", get_scenario, s.name)
     runs: list[RunSpec] = []
-    for (wl, wc), (ml, mc), (sl, s), (el, e), seed in itertools.product(
+    for (wl, wc), ((ml, rep), mc), (sl, s), (el, e), seed in itertools.product(
         worlds.items(), models.items(), spec.scenarios.items(), spec.editors.items(), spec.seeds
     ):
         if (e.scenarios is not None and sl not in e.scenarios) or (
@@ -217,6 +236,7 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
             labels = {
                 "world": wl,
                 "model": ml,
+                "replicate": str(rep),
                 "scenario": sl,
                 "editor": _grid_label(el, point),
                 "seed": str(seed),

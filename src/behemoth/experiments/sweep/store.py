@@ -5,10 +5,16 @@ Layout of a sweep's ``--out`` directory::
     sweep.json            the spec as run (resolved, with its scale) and the run ids
     runs/<run_id>/        one per finished run, written atomically (all or nothing):
         rows.parquet      what the run measured (deterministic for its config)
+        items.parquet     every item's value at every checkpoint (``edits_applied``), from
+                          which each row's interval can be recomputed
         run.json          status (ok / failed), error, labels, config, timings
     results.parquet       every run's rows, runs in id order, one row per
                           (run, metric, split, checkpoint) with the run's labels and config
+    items.parquet         every run's items with its run id and labels (written at the end)
     timings.parquet       per run: phase wall times on this machine (not deterministic)
+
+``behemoth.results.load(out)`` reads ``results.parquet`` (``load(out, "items")`` the items) into a
+pandas DataFrame.
 
 A run is finished when its directory exists, so a sweep killed at any point resumes with the
 runs it had finished; ``results.parquet`` is rebuilt from them, so it is the same whatever the
@@ -35,6 +41,7 @@ RUN_COLUMNS = (
     "error",
     "label_world",
     "label_model",
+    "replicate",
     "label_scenario",
     "label_editor",
     "seed",
@@ -60,6 +67,7 @@ def _run_columns(run: RunSpec, status: str, error: str | None) -> dict[str, Any]
         "error": error,
         "label_world": run.labels["world"],
         "label_model": run.labels["model"],
+        "replicate": int(run.labels.get("replicate", 0)),
         "label_scenario": run.labels["scenario"],
         "label_editor": run.labels["editor"],
         "seed": int(run.labels["seed"]),
@@ -85,8 +93,9 @@ def write_run(
     rows: list[dict[str, Any]],
     timings: dict[str, float],
     error: str | None = None,
+    items: pa.Table | None = None,
 ) -> None:
-    """Record a finished run (its rows, or its error) atomically under ``out/runs``."""
+    """Record a finished run (its rows and items, or its error) atomically under ``out/runs``."""
     status = "ok" if error is None else "failed"
     cols = _run_columns(run, status, error)
     if error is not None:
@@ -94,6 +103,8 @@ def write_run(
     full = [{**{k: _clean(v) for k, v in r.items() if k != "run"}, **cols} for r in rows]
     with atomic_dir(run_dir(out, run.run_id), force=True, marker="run.json") as tmp:
         pq.write_table(pa.Table.from_pylist(full), tmp / "rows.parquet")
+        if items is not None and error is None:
+            pq.write_table(items, tmp / "items.parquet")
         write_json(
             tmp / "run.json",
             {
@@ -133,6 +144,28 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp)
     tmp.replace(path)
+
+
+def write_items(out: Path, runs: list[RunSpec]) -> int:
+    """Rebuild the sweep's ``items.parquet`` from its finished runs' items (run id order), each
+    with the run's id and labels; return how many item rows it holds."""
+    tables = []
+    for run in sorted(runs, key=lambda r: r.run_id):
+        f = run_dir(out, run.run_id) / "items.parquet"
+        if not f.is_file():
+            continue
+        t = pq.read_table(f)
+        cols = _run_columns(run, "ok", None)
+        for k in ("run_id", "label_world", "label_model", "replicate", "label_scenario"):
+            t = t.append_column(k, pa.array([cols[k]] * t.num_rows))
+        t = t.append_column("label_editor", pa.array([cols["label_editor"]] * t.num_rows))
+        t = t.append_column("seed", pa.array([cols["seed"]] * t.num_rows, pa.int64()))
+        tables.append(t)
+    if not tables:
+        return 0
+    table = pa.concat_tables(tables, promote_options="default")
+    _write_parquet(table, out / "items.parquet")
+    return table.num_rows
 
 
 def write_tables(out: Path, runs: list[RunSpec]) -> int:
