@@ -20,9 +20,9 @@ from behemoth.experiments.sweep.backends import Backend, LocalBackend, Task
 from behemoth.experiments.sweep.spec import RunSpec, SweepSpec, canonical_json, expand
 from behemoth.experiments.sweep.store import (
     is_finished,
+    write_items,
     write_manifest,
     write_run,
-    write_items,
     write_tables,
 )
 

@@ -51,7 +51,10 @@ class ModelRef(PresetRef):
     """
 
     replicates: int = Field(
-        1, ge=1, le=100, description="Trained models of this recipe (different init and data order)."
+        1,
+        ge=1,
+        le=100,
+        description="Trained models of this recipe (different init and data order).",
     )
 
 
