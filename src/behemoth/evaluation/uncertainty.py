@@ -1,16 +1,51 @@
-"""95% intervals for every reported number: Wilson over items, bootstrap clustered by edit, and
-mean / sd / interval over repeated seeds.
+"""95% intervals within one run (items nested in edits) and over repeated seeds of one run.
 
-- A share of binary items (accuracy, ES/PS/NS) gets the Wilson score interval (Wilson 1927;
-  Brown, Cai & DasGupta 2001 recommend it over the normal interval for small n or p near 0/1):
-  ``(p + z^2/2n -/+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)``.
-- Anything else (magnitudes, probability differences, AUC, the harmonic-mean Score) gets a
-  percentile bootstrap that resamples *edits* with replacement (Efron & Tibshirani 1993,
-  Ch. 13; clustered because the items of one edit are not independent). Items tied to no edit
-  (``edit == -1``, e.g. ``specificity/other``) are their own clusters. Seeded: the same input
-  gives the same interval.
-- :func:`over_seeds` summarizes a scenario repeated over seeds (or edit orderings): mean,
-  sample sd and the Student-t 95% interval of the mean over seeds.
+Every interval names the method that produced it (the ``interval`` column of a record row, the
+third value of :func:`item_interval`), and each method below is stated exactly enough to be
+recomputed from ``items.parquet`` (columns ``edit`` and ``value``; select one metric, group,
+split, phase, ``edits_applied`` and, with several seeds, ``seed``; NaN/null values dropped).
+
+Clusters. The items of one edit share its fate (an edit that fails loses all its items), so they
+are not independent. The resampling unit is the *edit*: every id ``edit >= 0`` is one cluster;
+every item with ``edit == -1`` (tied to no edit, e.g. ``specificity/other``) is a cluster of its
+own. Clusters are ordered by edit id, then the lone items in item order (:func:`clusters`).
+
+Methods of :func:`item_interval` (the mean of per-item values), chosen in this order:
+
+- ``"no items"``: NaN, NaN.
+- ``"wilson"``: every item is its own cluster and every value is 0 or 1. The Wilson score
+  interval (Wilson 1927, JASA 22; recommended for small n or p near 0/1 by Brown, Cai &
+  DasGupta 2001, Statist. Sci. 16) of k = sum of values of n = items:
+  ``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")`` (computed by
+  :func:`behemoth.intervals.wilson`, tested equal to scipy).
+- ``"one edit: no interval"``: all items belong to one edit, so nothing varies between edits:
+  NaN, NaN (a bootstrap would print a zero-width interval).
+- ``"wilson over edits (no spread between edits)"``: items share edits, values are 0/1 and
+  every cluster has the same share p (e.g. 10 edits that all succeeded, where the clustered
+  bootstrap has zero width): the Wilson interval of p with n = the number of clusters,
+  ``wilson(p * C, C)``; the edits are the independent units and none of them varied.
+- ``"all values equal: no interval"``: non-binary values with no spread between clusters.
+- ``"bootstrap_edit"``: otherwise, the percentile bootstrap clustered by edit (Efron &
+  Tibshirani 1993, ch. 13; Field & Welsh 2007, JRSS-B 69, for resampling clusters): per cluster
+  c the pair (s_c = sum of its values, n_c = its item count), the statistic the ratio
+  ``sum s / sum n`` (the item mean), computed as ``scipy.stats.bootstrap((s, n), ratio,
+  paired=True, vectorized=True, n_resamples=N_BOOT, method="percentile",
+  confidence_level=0.95, rng=np.random.default_rng(seed))`` with seed 0 (``batch`` does not
+  change the draws). The percentile interval of a mean of values in [a, b] stays in [a, b],
+  so shares get intervals within [0, 1].
+
+Other statistics of a test set (AUC, harmonic-mean Score, ...) get :func:`bootstrap_interval`:
+the same clusters resampled by ``scipy.stats.bootstrap((cluster_ids,), stat_of_their_items,
+vectorized=False, n_resamples=N_BOOT, rng=np.random.default_rng(seed))``, the interval the
+2.5% and 97.5% quantiles (``np.nanquantile``, linear) of the bootstrap distribution with
+resamples whose statistic is undefined (NaN) left out; one cluster or a zero-width
+distribution gives NaN, NaN and says so in the method.
+
+:func:`over_seeds` summarizes a scenario repeated over seeds: mean, sample SD (ddof=1) and the
+Student-t 95% interval of the mean over the m seeds, ``scipy.stats.t.interval(0.95, m - 1,
+loc=mean, scale=sd / sqrt(m))``, clipped to the metric's range when it is bounded
+(:func:`metric_bounds`: shares to [0, 1]); across trained models use
+:func:`behemoth.replicates.across_models`, the same computation.
 """
 
 from __future__ import annotations
@@ -20,42 +55,133 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from behemoth.intervals import Z95, wilson
 
-N_BOOT = 1000
+__all__ = [
+    "N_BOOT",
+    "Z95",
+    "bootstrap",
+    "bootstrap_interval",
+    "bootstrap_mean",
+    "clusters",
+    "item_interval",
+    "metric_bounds",
+    "over_seeds",
+    "wilson",
+]
+
+N_BOOT = 2000  # bootstrap resamples of the edits (percentile ends: 2.5% / 97.5% quantiles)
+CONFIDENCE = 0.95
+_BATCH = 250  # resamples computed at once (memory only: the draws are the same for any batch)
+
+NAN = float("nan")
 
 
-def _clusters(edit: np.ndarray) -> np.ndarray:
-    """Cluster ids 0..C-1: one per edit, one per item without an edit (edit < 0)."""
-    e = np.asarray(edit, dtype=np.int64).copy()
+def clusters(edit: np.ndarray) -> np.ndarray:
+    """Cluster ids 0..C-1: one per edit id >= 0 (in ascending id order), then one per item
+    without an edit (``edit < 0``), in item order."""
+    e = np.asarray(edit, dtype=np.int64).copy().reshape(-1)
     lone = e < 0
     e[lone] = e.max(initial=0) + 1 + np.arange(int(lone.sum()))
     return np.unique(e, return_inverse=True)[1].reshape(-1)
 
 
-def _percentile(stats: np.ndarray) -> tuple[float, float]:
-    stats = stats[~np.isnan(stats)]
-    if not len(stats):
-        return float("nan"), float("nan")
-    lo, hi = np.quantile(stats, [0.025, 0.975])
-    return float(lo), float(hi)
+_clusters = clusters  # the former private name
+
+
+def _ratio(s: np.ndarray, n: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.asarray(s.sum(axis=axis) / n.sum(axis=axis))
+
+
+def _cluster_sums(v: np.ndarray, edit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per cluster (sum of values, item count) of the non-NaN items."""
+    ok = ~np.isnan(v)
+    c = clusters(np.asarray(edit).reshape(-1)[ok])
+    C = int(c.max(initial=-1)) + 1
+    return (
+        np.bincount(c, weights=v[ok], minlength=C),
+        np.bincount(c, minlength=C).astype(np.float64),
+    )
+
+
+def _ratio_bootstrap(sums: np.ndarray, cnts: np.ndarray, seed: int) -> tuple[float, float]:
+    res = stats.bootstrap(
+        (sums, cnts),
+        _ratio,
+        paired=True,
+        vectorized=True,
+        n_resamples=N_BOOT,
+        batch=_BATCH,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def bootstrap_mean(
     values: np.ndarray, edit: np.ndarray, n_boot: int = N_BOOT, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile interval of the item mean, resampling edits (NaN items are skipped)."""
-    v = np.asarray(values, dtype=np.float64)
-    ok = ~np.isnan(v)
-    if not ok.any():
-        return float("nan"), float("nan")
-    c = _clusters(np.asarray(edit)[ok])
-    C = int(c.max()) + 1
-    sums = np.bincount(c, weights=v[ok], minlength=C)
-    cnts = np.bincount(c, minlength=C).astype(np.float64)
-    w = np.random.default_rng(seed).multinomial(C, np.full(C, 1.0 / C), size=n_boot)
-    return _percentile((w @ sums) / (w @ cnts))
+    """Percentile interval of the item mean, resampling edits (NaN items are skipped); see the
+    module docstring (``"bootstrap_edit"``). NaN, NaN with fewer than two clusters."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    sums, cnts = _cluster_sums(v, edit)
+    if len(sums) < 2:
+        return NAN, NAN
+    if n_boot != N_BOOT:
+        res = stats.bootstrap(
+            (sums, cnts),
+            _ratio,
+            paired=True,
+            vectorized=True,
+            n_resamples=n_boot,
+            batch=_BATCH,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+        return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return _ratio_bootstrap(sums, cnts, seed)
+
+
+def bootstrap_interval(
+    stat: Callable[[np.ndarray], float],
+    edit: np.ndarray,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> tuple[float, float, str]:
+    """(low, high, method): percentile interval of ``stat(item_indices)``, resampling edits
+    with replacement (an edit drawn m times contributes its items m times); see the module
+    docstring. Degenerate cases return NaN, NaN and say why."""
+    c = clusters(np.asarray(edit))
+    C = int(c.max(initial=-1)) + 1
+    if C == 0:
+        return NAN, NAN, "no items"
+    if C == 1:
+        return NAN, NAN, "one edit: no interval"
+    members = [np.flatnonzero(c == k) for k in range(C)]
+
+    def on_clusters(ids: np.ndarray) -> float:
+        return float(stat(np.concatenate([members[int(k)] for k in ids])))
+
+    res = stats.bootstrap(
+        (np.arange(C),),
+        on_clusters,
+        vectorized=False,
+        n_resamples=n_boot,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    dist = np.asarray(res.bootstrap_distribution, dtype=np.float64)
+    dist = dist[~np.isnan(dist)]
+    if not len(dist):
+        return NAN, NAN, "statistic undefined on every resample: no interval"
+    lo, hi = np.quantile(dist, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    if lo == hi:
+        return NAN, NAN, f"no spread between the {C} edits: no interval"
+    return float(lo), float(hi), "bootstrap_edit"
 
 
 def bootstrap(
@@ -64,50 +190,58 @@ def bootstrap(
     n_boot: int = N_BOOT,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile interval of ``stat(item_indices)``, resampling edits with replacement."""
-    c = _clusters(np.asarray(edit))
-    C = int(c.max(initial=-1)) + 1
-    if C == 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    items = np.arange(len(c))
-    out = np.empty(n_boot)
-    for b in range(n_boot):
-        times = np.bincount(rng.integers(0, C, size=C), minlength=C)  # draws of each edit
-        out[b] = stat(np.repeat(items, times[c]))  # an edit drawn m times: its items m times
-    return _percentile(out)
+    """(low, high) of :func:`bootstrap_interval` (the method string dropped)."""
+    lo, hi, _ = bootstrap_interval(stat, edit, n_boot, seed)
+    return lo, hi
 
 
 def item_interval(values: np.ndarray, edit: np.ndarray, seed: int = 0) -> tuple[float, float, str]:
-    """(low, high, method) for the mean of per-item values: Wilson when every applicable item
-    is 0 or 1, else the edit-clustered bootstrap."""
-    v = np.asarray(values, dtype=np.float64)
-    ok = v[~np.isnan(v)]
-    if len(ok) and np.isin(ok, (0.0, 1.0)).all():
-        return (*wilson(float(ok.sum()), len(ok)), "wilson")
-    return (*bootstrap_mean(v, edit, seed=seed), "bootstrap_edit")
+    """(low, high, method) of the mean of per-item values (NaN items skipped), the method
+    chosen as the module docstring lists: Wilson only when every item is its own cluster,
+    else the bootstrap clustered by edit, and degenerate cases named instead of a zero-width
+    interval."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    e = np.asarray(edit).reshape(-1)
+    ok = ~np.isnan(v)
+    if not ok.any():
+        return NAN, NAN, "no items"
+    binary = bool(np.isin(v[ok], (0.0, 1.0)).all())
+    sums, cnts = _cluster_sums(v, e)
+    C, n = len(sums), int(ok.sum())
+    if n == C and binary:
+        return (*wilson(float(v[ok].sum()), n), "wilson")
+    if C == 1:
+        return NAN, NAN, "one item: no interval" if n == 1 else "one edit: no interval"
+    shares = sums / cnts
+    if np.all(shares == shares[0]):
+        if binary:
+            lo, hi = wilson(float(shares[0]) * C, C)
+            return lo, hi, "wilson over edits (no spread between edits)"
+        return NAN, NAN, "all values equal: no interval"
+    return (*_ratio_bootstrap(sums, cnts, seed), "bootstrap_edit")
 
 
-def t975(df: int) -> float:
-    """The Student-t 0.975 quantile with ``df`` degrees of freedom: the x with
-    integral_0^x pdf = 0.475, found by bisection on a Simpson-rule integral of the density
-    Gamma((v+1)/2) / (sqrt(v pi) Gamma(v/2)) (1 + t^2/v)^(-(v+1)/2) (accurate to 1e-6)."""
-    if df < 1:
-        return float("nan")
-    v = float(df)
-    c = math.exp(math.lgamma((v + 1) / 2) - math.lgamma(v / 2)) / math.sqrt(v * math.pi)
+#: Metrics whose values lie in a known range (others: the family decides, see metric_bounds).
+_RANGES: dict[str, tuple[float, float]] = {
+    "drawdown": (-1.0, 1.0),  # accuracy lost: 1 - 0 per item, so [-1, 1]
+    "score": (0.0, 1.0),  # harmonic mean of three shares
+    "membership_auc": (0.0, 1.0),
+    "membership_gap": (0.0, 0.5),  # |AUC - 0.5|
+}
 
-    def mass(x: float) -> float:
-        t = np.linspace(0.0, x, 4001)
-        f = c * (1 + t * t / v) ** (-(v + 1) / 2)
-        h = x / 4000
-        return float(h / 3 * (f[0] + f[-1] + 4 * f[1:-1:2].sum() + 2 * f[2:-1:2].sum()))
 
-    lo, hi = Z95, 13.0  # t_{0.975} lies between the normal quantile and t_1 = 12.706
-    for _ in range(50):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if mass(mid) < 0.475 else (lo, mid)
-    return (lo + hi) / 2
+def metric_bounds(row: dict[str, Any]) -> tuple[float, float] | None:
+    """The range of a record row's value, or None when unbounded: shares (families
+    ``accuracy``/``probability``) lie in [0, 1], probability differences (``*_prob_diff``) in
+    [-1, 1]; log-probability gaps and costs are unbounded."""
+    metric = str(row.get("metric") or "")
+    if metric in _RANGES:
+        return _RANGES[metric]
+    if metric.endswith("_prob_diff"):
+        return (-1.0, 1.0)
+    if row.get("family") in ("accuracy", "probability"):
+        return (0.0, 1.0)
+    return None
 
 
 def over_seeds(
@@ -119,26 +253,46 @@ def over_seeds(
 
     Rows are grouped by ``keys`` (absent keys read as None); each group must hold one row per
     value of ``seed_key`` (the seed or ordering the run was repeated with). The interval is
-    mean -/+ t_{0.975, m-1} sd / sqrt(m) over the m seeds (NaN for m = 1).
+    the Student-t interval of the mean over the m seeds (``scipy.stats.t.interval``), clipped
+    to :func:`metric_bounds` of the metric (an accuracy's never passes 1); NaN for m = 1, and
+    zero width named as such when every seed gave the same value. ``interval`` names it.
     """
     groups: dict[tuple[Any, ...], dict[Any, float]] = {}
+    first: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in rows:
         if seed_key not in r:
             raise KeyError(f"row of {r.get('metric')!r} has no {seed_key!r}; tag runs with it")
-        g = groups.setdefault(tuple(r.get(k) for k in keys), {})
+        key = tuple(r.get(k) for k in keys)
+        g = groups.setdefault(key, {})
+        first.setdefault(key, r)
         s = r[seed_key]
         if s in g:
             raise ValueError(
                 f"two rows of {dict(zip(keys, (r.get(k) for k in keys)))} for {seed_key}={s}"
             )
-        g[s] = float(r["value"]) if r.get("value") is not None else float("nan")
+        g[s] = float(r["value"]) if r.get("value") is not None else NAN
     out = []
     for key, by_seed in groups.items():
         v = np.array([x for x in by_seed.values() if not math.isnan(x)])
         m = len(v)
-        mean = float(v.mean()) if m else float("nan")
-        sd = float(v.std(ddof=1)) if m > 1 else float("nan")
-        half = t975(m - 1) * sd / math.sqrt(m) if m > 1 else float("nan")
+        bounds = metric_bounds(first[key])
+        mean = float(v.mean()) if m else NAN
+        sd = float(v.std(ddof=1)) if m > 1 else NAN
+        lo = hi = NAN
+        if m < 2:
+            how = "one seed: no interval" if m else "no value"
+        elif sd == 0.0:
+            lo = hi = mean
+            how = f"all {m} seeds equal: no spread"
+        else:
+            lo, hi = (
+                float(x)
+                for x in stats.t.interval(CONFIDENCE, m - 1, loc=mean, scale=sd / math.sqrt(m))
+            )
+            how = "t over seeds"
+            if bounds is not None:
+                lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+                how += f" (clipped to [{bounds[0]:g}, {bounds[1]:g}])"
         out.append(
             {
                 **dict(zip(keys, key)),
@@ -146,8 +300,9 @@ def over_seeds(
                 "n_seeds": m,
                 "mean": mean,
                 "sd": sd,
-                "ci_low": mean - half,
-                "ci_high": mean + half,
+                "ci_low": lo,
+                "ci_high": hi,
+                "interval": how,
             }
         )
     return out
