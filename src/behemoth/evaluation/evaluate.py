@@ -18,7 +18,7 @@ from behemoth.evaluation.cost import EditCost
 from behemoth.evaluation.metrics import AGGREGATIONS, Scored, metrics_for, target_beats_other
 from behemoth.evaluation.records import PROTOCOL, PROTOCOL_VERSION, Records
 from behemoth.evaluation.scoring import Scores, score
-from behemoth.evaluation.uncertainty import bootstrap, item_interval, wilson
+from behemoth.evaluation.uncertainty import bootstrap_interval, item_interval, wilson
 from behemoth.scenarios.scenario import Scenario
 from behemoth.scenarios.testset import TestSet, concat_probes
 from behemoth.world.world import World
@@ -197,11 +197,10 @@ def _metric_rows(
         if m.aggregation == "mean":
             lo, hi, method = item_interval(values, t.edit)
         else:
-            lo, hi = bootstrap(
+            lo, hi, method = bootstrap_interval(
                 lambda idx, f=agg, v=values: f(v[idx], _sub(s, idx)),  # type: ignore[misc]
                 t.edit,
             )
-            method = "bootstrap_edit"
         rec.rows.append(
             {
                 **base,
@@ -266,7 +265,7 @@ def score_rows(
     all_idx = np.arange(len(v))
     if np.isnan(hm(all_idx)):
         return []
-    lo, hi = bootstrap(hm, edit)
+    lo, hi, method = bootstrap_interval(hm, edit)
     return [
         {
             **base,
@@ -281,7 +280,7 @@ def score_rows(
             "n": int((~np.isnan(v)).sum()),
             "ci_low": lo,
             "ci_high": hi,
-            "interval": "bootstrap_edit",
+            "interval": method,
         }
     ]
 
