@@ -3,7 +3,9 @@
 A stage module exposes ``register(subparsers)``, which adds its subcommand(s) and sets
 ``func(args) -> int`` as the handler. Add a stage by adding its commands to ``COMMANDS``.
 
-Only the module of the command being run is imported: ``behemoth --help`` lists the commands
+Every command that computes takes ``--threads N`` and says how many threads it chose
+(:func:`behemoth.cli.common.configure_threads`, :mod:`behemoth.threads`); ``train`` also takes
+``--reproducible``. Only the module of the command being run is imported: ``behemoth --help`` lists the commands
 from ``COMMANDS`` alone, and ``behemoth generate`` never loads torch or PEFT (a test checks).
 """
 
@@ -18,6 +20,12 @@ import sys
 from types import ModuleType
 from typing import NoReturn
 
+from behemoth.cli.common import (
+    THREADED,
+    add_reproducible_arg,
+    add_threads_arg,
+    configure_threads,
+)
 from behemoth.errors import BehemothError
 
 #: command -> (stage module under behemoth.cli, one-line help shown by ``behemoth --help``)
@@ -111,6 +119,10 @@ def build_parser(command: str | None = None, *, full: bool = False) -> argparse.
             if stage not in registered:
                 _import_quietly(f"behemoth.cli.{stage}").register(sub)
                 registered.add(stage)
+            if name in THREADED:  # --threads on every command that computes (cli/common.py)
+                add_threads_arg(sub.choices[name])
+            if name == "train":
+                add_reproducible_arg(sub.choices[name])
         else:
             sub.add_parser(name, help=help_)
     return parser
@@ -144,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
+        if args.command in THREADED:
+            configure_threads(args.command, args)
         return int(args.func(args) or 0)
     except BehemothError as e:
         print(f"behemoth: error: {e}", file=sys.stderr)

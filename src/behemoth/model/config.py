@@ -111,6 +111,13 @@ class TrainConfig(StrictConfig):
     threads: int | None = Field(
         None, ge=1, description="torch CPU threads (null = torch's default)."
     )
+    reproducible: bool = Field(
+        False,
+        description="Train in the mode whose weights are bitwise identical on every x86-64 "
+        "CPU and at every load: one thread, ATen's portable kernels, MKL's compatible branch, "
+        "oneDNN off (behemoth.threads.training_threads); slower, measured in "
+        "bench/bench_reproducible.py.",
+    )
 
     @property
     def tokens_per_step(self) -> int:

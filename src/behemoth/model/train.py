@@ -36,6 +36,7 @@ from behemoth.model.export import META, export_model
 from behemoth.model.logplot import LOG, write_log
 from behemoth.model.malloc import keep_freed_memory
 from behemoth.progress import bars_enabled
+from behemoth.threads import forward_work, gpt_params, training_threads
 from behemoth.world.exclude import mask_hash
 from behemoth.world.world import World
 
@@ -208,13 +209,13 @@ def _train_locked(
             "config", "no config given and no run to resume", "pass a preset or a config"
         )
     keep_freed_memory()
-    threads = torch.get_num_threads()
-    if cfg.train.threads is not None:
-        torch.set_num_threads(cfg.train.threads)
-    try:
+    # threads from the free cores and the step's size, at most the recipe's train.threads
+    # (behemoth.threads: --threads wins); the reproducible mode pins one and portable kernels
+    m, t = cfg.model, cfg.train
+    params = gpt_params(world.vocab_size, m.width, m.layers, m.mlp)
+    work = forward_work(params, t.tokens_per_step)
+    with training_threads(work, t.threads, t.reproducible):
         return _train(world, cfg, out, ckpt, progress, on_step, force, exclude, until_step)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(
