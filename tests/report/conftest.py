@@ -9,7 +9,8 @@ import pytest
 from behemoth.config import validate
 from behemoth.experiments.sweep import SweepSpec, run_sweep
 from behemoth.experiments.sweep.backends import LocalBackend
-from tests.experiments.sweep.conftest import TOY_FN, toy_spec_dict
+from tests.experiments.sweep.conftest import toy_spec_dict
+from tests.report.toy import TOY_FN
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -15,21 +16,15 @@ import pytest
 
 from behemoth.errors import BehemothError
 from behemoth.report import write_report
-from behemoth.report.data import wilson
 from behemoth.report.plots import rank_data, sequential_data
 
 ROOT = Path(__file__).resolve().parents[2]
 PLOTS = {"rank", "heatmaps", "sequential-0", "unlearning"}
 
 
-def test_wilson_interval() -> None:
-    e = wilson(0, 1)
-    assert e.value == 0 and e.lo == 0 and 0.7 < e.hi < 0.8  # n=1: wide, inside [0, 1]
-    e = wilson(50, 100)
-    assert e.lo == pytest.approx(0.4038, abs=1e-3) and e.hi == pytest.approx(0.5962, abs=1e-3)
-
-
 def test_summary_table_cells_show_interval_and_n() -> None:
+    """Two edit seeds of one trained model: one model's value (their items averaged), shown
+    with its within-run interval (the rows' own intervals combined) and "1 model"."""
     from behemoth.report.html import summary_tables
 
     rows = [
@@ -46,14 +41,21 @@ def test_summary_table_cells_show_interval_and_n() -> None:
             "phase": "post",
             "value": value,
             "n": 10,
+            "ci_low": value - 0.2,
+            "ci_high": min(value + 0.1, 1.0),
         }
         for rid, seed, value in (("a", 0, 0.9), ("b", 1, 0.7))
     ]
     (t,) = summary_tables(rows)
     head, body = t.head, t.body
     cell = body[0][head.index("sro")]
-    e = wilson(16, 20)  # two seeds pooled: 9 + 7 of 20 items
-    assert cell == f"0.800 [{e.lo:.3f}, {e.hi:.3f}] n=20" and body[0][head.index("runs")] == "2"
+    # half-widths 0.15 each, weights 1/2: se = sqrt(2 (0.5 * 0.15 / z)^2)
+    half = math.sqrt(2) * 0.5 * 0.15
+    assert cell == (
+        f"0.800 [{0.8 - half:.3f}, {0.8 + half:.3f}] (1 model, n=20); "
+        "success >= 0.9 holds on 0 of 1 model"
+    )
+    assert body[0][head.index("runs")] == "2"
 
 
 @pytest.mark.slow
@@ -89,7 +91,7 @@ def test_plots_drawn_only_with_data(full_sweep: Path, tmp_path: Path) -> None:
 def test_sequential_marks_disabling_and_collapse(full_sweep: Path) -> None:
     rows = pq.read_table(full_sweep / "results.parquet").to_pylist()
     curves = [c for cs in sequential_data(rows).values() for c in cs]
-    assert curves and all(c.checkpoints == [3, 6, 9, 12] for c in curves)
+    assert curves and all(c.checkpoints == [0, 3, 6, 9, 12] for c in curves)  # 0: unedited
     assert all(c.disabling == [11] for c in curves)  # the toy's update-norm jump
 
 
