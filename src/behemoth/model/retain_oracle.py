@@ -3,13 +3,21 @@
 Unlearning benchmarks (TOFU, Maini et al. 2024, Sec. 2.2; MUSE, Shi et al. 2024) judge an
 unlearned model against a "retain model" trained without the forget data, which on real data
 they can rarely afford. Here it is one more training run: the original model's config and seed,
-a corpus from which every sentence stating a forgotten edge is dropped
-(:mod:`behemoth.world.exclude`), and exactly the original's number of optimizer steps (same
-token budget, same learning-rate schedule; early stopping is off since the forgotten facts can
-no longer reach the target accuracy). Everything else in the corpus stream is unchanged.
+a corpus in which every sentence stating a forgotten edge is replaced, in place, by padding of
+its length (:mod:`behemoth.world.exclude`), and exactly the original's number of optimizer
+steps (same token budget, same learning-rate schedule; early stopping is off since the
+forgotten facts can no longer reach the target accuracy). Every retained token sits where it
+sits in the original's stream, so the oracle reads each retained fact exactly as often as the
+original, at the same steps (issue 21; ``tests/world/test_oracle_exposure.py`` counts it).
 
-Oracles are cached on disk by (world fingerprint, run config, seed, steps, forget-set hash):
-every method and run that forgets the same facts reuses one model.
+Replicates: ``replicate=i`` trains the oracle of the i-th replicate of the recipe
+(:meth:`behemoth.model.config.RunConfig.replicate`: another weight initialization and data
+order). Two oracles (replicates 0 and 1) give the noise floor of every forget-quality and
+membership figure (:func:`behemoth.evaluation.unlearning.report.summarize`, ``oracle2``): how
+far apart two models that never saw the forget set already are.
+
+Oracles are cached on disk by (world fingerprint, run config, seed, steps, forget-set hash,
+exposure protocol): every method and run that forgets the same facts reuses one model.
 """
 
 from __future__ import annotations
@@ -39,11 +47,20 @@ def default_oracle_dir() -> Path:
     return (Path(root) if root else Path.home() / ".cache" / "behemoth") / "oracles"
 
 
-def oracle_plan(meta: dict[str, Any], world: World, mask: np.ndarray) -> tuple[RunConfig, int, str]:
-    """(run config, steps, cache key) of the oracle of the model described by ``meta``."""
+#: How the oracle's stream leaves facts out (part of the cache key): "padded" = excluded
+#: sentences replaced by padding in place (earlier oracles dropped them and repacked).
+EXPOSURE = "padded"
+
+
+def oracle_plan(
+    meta: dict[str, Any], world: World, mask: np.ndarray, replicate: int = 0
+) -> tuple[RunConfig, int, str]:
+    """(run config, steps, cache key) of the oracle of the model described by ``meta``, for
+    replicate ``replicate`` of its recipe (0 = the original's own seeds)."""
     data = json.loads(json.dumps(meta["config"]))
     data["train"]["target_accuracy"] = None  # the budget, not the probes, ends the run
-    cfg = RunConfig.from_dict(data)
+    data["train"]["data"] = "stream"  # the shards' own stream, rendered with the exclusion
+    cfg = RunConfig.from_dict(data).replicate(replicate)
     steps = int(meta["result"]["steps"])
     ident = json.dumps(
         {
@@ -51,6 +68,7 @@ def oracle_plan(meta: dict[str, Any], world: World, mask: np.ndarray) -> tuple[R
             "config": cfg.to_dict(),
             "steps": steps,
             "forget": mask_hash(mask),
+            "exposure": EXPOSURE,
         },
         sort_keys=True,
     )
@@ -65,16 +83,18 @@ def retain_oracle(
     *,
     cache_dir: str | Path | None = None,
     progress: bool = False,
+    replicate: int = 0,
 ) -> Path:
     """Directory of the oracle of the model in ``model_dir`` for the forget set given as flat
     S-O edge ids ``s * R + r`` (and S-NO consequences ``sno_edges``); trained once, then read
-    from the cache. An interrupted oracle run resumes where it stopped."""
+    from the cache. An interrupted oracle run resumes where it stopped. ``replicate``: the
+    oracle of that replicate of the recipe (another init and data order; see module doc)."""
     from behemoth.model.train import train_model
 
     meta = read_model_meta(model_dir)
     check_world(meta, world)
     mask = exclusion_mask(world.graph, so_edges, sno_edges)
-    cfg, steps, key = oracle_plan(meta, world, mask)
+    cfg, steps, key = oracle_plan(meta, world, mask, replicate)
     out = Path(cache_dir) if cache_dir is not None else default_oracle_dir()
     out = out / key
     if (out / META).is_file():

@@ -28,7 +28,7 @@ from behemoth.world.templates import (
     is_fixed,
     render_mixed,
 )
-from behemoth.world.vocab import DOT, EOT, Vocabulary
+from behemoth.world.vocab import DOT, EOT, PAD, Vocabulary
 
 #: Every template the pretraining corpus can use, in a fixed order (ids are indices).
 CORPUS_TEMPLATES = (
@@ -58,8 +58,9 @@ class Group:
 class Corpus:
     """Renders any range of the (infinite, cycling) document stream of a world.
 
-    ``exclude``: a boolean mask over fact ids (:mod:`behemoth.world.exclude`); sentences
-    stating an excluded edge are dropped from every document (the stream order is unchanged).
+    ``exclude``: a boolean mask over fact ids (:mod:`behemoth.world.exclude`); every sentence
+    stating an excluded edge is replaced, in every document, by as many ``PAD`` tokens as it had
+    (the stream's order, lengths and every other token's position are unchanged).
     ``order_seed``: which permutation of the documents each pass uses; 0 is the world's own
     order (the one its shards hold), another value another order of the very same documents
     (a trained replicate's data order, :class:`behemoth.model.config.RunConfig` ``data_seed``).
@@ -124,7 +125,9 @@ class Corpus:
         if cycle not in perms:
             if len(perms) >= 2:
                 perms.pop(next(iter(perms)))
-            name = f"shuffle-{cycle}" if not self.order_seed else f"shuffle-{cycle}-{self.order_seed}"
+            name = (
+                f"shuffle-{cycle}" if not self.order_seed else f"shuffle-{cycle}-{self.order_seed}"
+            )
             perms[cycle] = Permutation(self.n_units, stream_key(self.cfg.seed, name))
         return perms[cycle]
 
@@ -284,11 +287,7 @@ class Corpus:
             tmpl[base] = self._base_templates(bits[base])
         else:
             tmpl = self._base_templates(bits)
-        if self.exclude is not None:
-            keep = ~self.exclude[fact_ids(g, kind, subj, rel, obj)]
-            kind, subj, rel, obj = kind[keep], subj[keep], rel[keep], obj[keep]
-            bits, tmpl = bits[keep], tmpl[keep]
-        return render_mixed(
+        tokens, lengths = render_mixed(
             tmpl,
             CORPUS_TEMPLATES,
             self._facts(kind, subj, rel, obj, bits),
@@ -296,6 +295,13 @@ class Corpus:
             SENTENCE_TAIL,
             dtype,
         )
+        if self.exclude is not None:
+            # an excluded sentence keeps its place and length as padding: every other token
+            # stays at the position it has in the original stream (see world/exclude.py)
+            drop = self.exclude[fact_ids(g, kind, subj, rel, obj)]
+            if drop.any():
+                tokens[_sentence_positions(lengths, drop)] = PAD
+        return tokens, lengths
 
     @cached_property
     def _objects_flat(self) -> np.ndarray:
@@ -318,6 +324,15 @@ class Corpus:
         self, kind: np.ndarray, subj: np.ndarray, rel: np.ndarray, obj: np.ndarray, bits: np.ndarray
     ) -> Facts:
         return facts_for(self.vocab, self.graph, kind, subj, rel, obj, bits, self.subject_tokens)
+
+
+def _sentence_positions(lengths: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """Flat token positions of the sentences ``which`` (bool) of a rendering whose sentence
+    lengths are ``lengths``."""
+    starts = np.cumsum(lengths) - lengths
+    ln = lengths[which]
+    first = np.repeat(starts[which], ln)
+    return first + np.arange(int(ln.sum())) - np.repeat(np.cumsum(ln) - ln, ln)
 
 
 def facts_for(

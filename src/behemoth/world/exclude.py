@@ -4,9 +4,19 @@ Every edge of a world has one *fact id*: S-O edge (s, r) is ``s * R + r``, its S
 is ``S * R + s * R + r`` and O-NO edge (r, o) is ``2 * S * R + r * O + o``. A corpus built with
 an exclusion mask over these ids drops every sentence stating an excluded edge, in any template
 (statements, inversions, questions) and with either of its objects (a dissenting minority
-statement of (s, r) states (s, r) too). Biographies keep their other sentences. The stream is
-otherwise unchanged: the same documents in the same order, so a model trained on it for the same
-number of tokens differs from the original only by what it never read.
+statement of (s, r) states (s, r) too). Biographies keep their other sentences.
+
+Exposure (issue 21). An excluded sentence is not dropped but replaced by ``PAD`` tokens of its
+own length, in place: the stream keeps every document, every length and every other token at
+the position it has in the original stream. Over any token budget, and so over the original's
+step count, the oracle therefore reads each retained fact exactly as many times as the original
+did, in the same context windows and at the same steps of the learning-rate schedule.
+(Dropping the sentences and repacking, as before, made the oracle read each retained fact
+1.14-1.15x as often at the same step count on the tiny world with half of one relation
+forgotten; the issue measured 1.17-1.35x on other worlds. Stopping the oracle earlier cannot
+make the counts equal for every fact, since a repacked stream reaches the facts at other
+steps.) The padding is read as input; the training loss should not ask the model to predict it
+(``PAD`` never occurs in an unexcluded stream).
 """
 
 from __future__ import annotations
