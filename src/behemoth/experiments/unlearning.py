@@ -1,10 +1,19 @@
 """One unlearning study: every method on one forget set, judged against the retain oracle.
 
 ``run_unlearning(model_dir, world, scenario, methods)`` trains (or reads from the cache) the
-retain oracle of the scenario's forget set, applies each method to the original model with the
-unlearning retain mix (never a held-out subject), measures every model on the same items
+retain oracles of the scenario's forget set (``oracle_replicates``, default 2: replicates 0 and
+1 of the recipe), applies each method to the original model with the unlearning retain mix
+(never a held-out subject), measures every model on the same items
 (:mod:`behemoth.evaluation.unlearning.report`), runs the relearning attack on each, and returns
-one row per model (original, oracle, methods) with n and 95% intervals.
+one row per model (original, oracle, the second oracle as the noise floor, methods) with n and
+95% intervals. Every row also carries the noise floor (``noise/...``: oracle 2 against oracle
+1's forget quality, AUCs and PrivLeak) beside its own forget-quality and membership figures.
+
+Protocol (issue 21): the methods stop on a validation split of the forget facts
+(``stop_share``, :mod:`behemoth.editors.unlearning.trainer`) and every forget-side figure is
+measured on the other forget facts; membership AUCs and PrivLeak are MUSE's (forget 0,
+"holdout" 1: negative PrivLeak = under-unlearned), Min-K% at k = 40% (stated in tokens), and
+the non-members are counterfactual statements, not a holdout set.
 
     python -m behemoth.experiments.unlearning MODEL_DIR --out results/unlearn
 """
@@ -131,8 +140,9 @@ def run_unlearning(
     relearn_threshold: float = 0.5,
     relearn_steps: int = 50,
     seed: int = 0,
+    oracle_replicates: int = 2,
 ) -> list[Row]:
-    """Rows of the original model, the retain oracle and every method (see module doc).
+    """Rows of the original model, the retain oracle(s) and every method (see module doc).
 
     ``work_dir`` caches each method's measurement, so a study can run its methods while the
     oracle trains (``methods_only``: stop there and return no rows) and finish later."""
@@ -151,7 +161,11 @@ def run_unlearning(
             f"scenario {scenario.name}: its retain mix holds held-out subjects; "
             "unlearning would rehearse the facts it is tested on"
         )
-    split = ForgetSplit.from_scenario(world, scenario, retain)
+    if with_oracle and oracle_replicates < 1:
+        raise BehemothError(
+            f"oracle_replicates: {oracle_replicates}; train at least 1 oracle (2 for the noise floor)"
+        )
+    split = ForgetSplit.from_scenario(world, scenario, retain, _stop_share(methods))
     train_set, rest = _relearn_sets(world, split, relearn_share, seed)
 
     def attack(model: torch.nn.Module) -> Relearning:
@@ -167,34 +181,67 @@ def run_unlearning(
         return []
     m_orig = measure(original, world, split, seed=seed)
     m_oracle: Measured | None = None
+    m_oracle2: Measured | None = None
     rows = []
     if with_oracle:
-        t0 = time.perf_counter()
-        odir = retain_oracle(model_dir, world, split.forget, split.forget_sno, cache_dir=oracle_dir)
-        oracle_wait = time.perf_counter() - t0
-        oracle, _ = load_model(odir, world)
-        m_oracle = measure(oracle, world, split, seed=seed)
-        rows.append(
-            Row(
-                "retain oracle",
-                summarize(m_oracle, m_oracle, m_orig, seed=seed),
-                attack(oracle),
-                training_seconds(odir),
-                {"oracle_dir": str(odir), "seconds_this_call": oracle_wait},
+        oracles = []
+        for i in range(oracle_replicates):
+            t0 = time.perf_counter()
+            odir = retain_oracle(
+                model_dir,
+                world,
+                split.forgotten,
+                split.forget_sno,
+                cache_dir=oracle_dir,
+                replicate=i,
             )
-        )
+            wait = time.perf_counter() - t0
+            model, _ = load_model(odir, world)
+            oracles.append((odir, model, measure(model, world, split, seed=seed), wait))
+        m_oracle = oracles[0][2]
+        m_oracle2 = oracles[1][2] if len(oracles) > 1 else None
+        for i, (odir, model, m, wait) in enumerate(oracles):
+            name = "retain oracle" if i == 0 else f"retain oracle {i + 1} (noise floor)"
+            rows.append(
+                Row(
+                    name,
+                    summarize(m, m_oracle, m_orig, seed=seed, oracle2=m_oracle2),
+                    attack(model),
+                    training_seconds(odir),
+                    {"oracle_dir": str(odir), "seconds_this_call": wait, "replicate": i},
+                )
+            )
     rows.insert(
         0,
         Row(
             "original",
-            summarize(m_orig, m_oracle, m_orig, seed=seed),
+            summarize(m_orig, m_oracle, m_orig, seed=seed, oracle2=m_oracle2),
             attack(original),
             training_seconds(model_dir),
         ),
     )
     for label, (m, rl, secs, info) in results.items():
-        rows.append(Row(label, summarize(m, m_oracle, m_orig, seed=seed), rl, secs, info))
+        row = summarize(m, m_oracle, m_orig, seed=seed, oracle2=m_oracle2)
+        rows.append(Row(label, row, rl, secs, info))
     return rows
+
+
+def _stop_share(methods: dict[str, dict[str, Any]]) -> float | None:
+    """The methods' common ``stop_share`` (None when every one runs a fixed budget): the
+    forget facts their stopping rule watches are measured by none of them."""
+    from behemoth.editors.unlearning.trainer import UnlearnConfig
+
+    shares = set()
+    for settings in methods.values():
+        cfg = {k: v for k, v in settings.items() if k in UnlearnConfig.model_fields}
+        c = UnlearnConfig.model_validate(cfg)
+        if c.stop_when_forgotten:
+            shares.add(c.stop_share)
+    if len(shares) > 1:
+        raise BehemothError(
+            f"stop_share: the methods use {sorted(shares)}; give every method the same share"
+        )
+    return shares.pop() if shares else None
 
 
 COLUMNS = (
@@ -203,10 +250,11 @@ COLUMNS = (
     ("retain_acc/{trained}", "retain acc"),
     ("model_utility", "utility"),
     ("forget_quality", "forget quality"),
-    ("privleak/loss", "privleak"),
+    ("privleak/min_k", "privleak Min-K% 40%"),
+    ("privleak/loss", "privleak loss"),
+    ("auc/min_k", "AUC Min-K% 40%"),
     ("auc/loss", "AUC loss"),
     ("auc/zlib", "AUC zlib"),
-    ("auc/min_k", "AUC Min-K%"),
     ("auc/min_k_pp", "AUC Min-K%++"),
 )
 
@@ -214,7 +262,10 @@ COLUMNS = (
 def table_markdown(rows: list[Row], trained: str) -> str:
     """The study as a markdown table: each value with its 95% interval and n (the items behind
     it). Forget quality is a KS test's p-value (the forget set's truth ratios against the
-    oracle's): shown with its n, it has no interval of its own."""
+    oracle's): shown with its n, it has no interval of its own. AUCs are MUSE's (forget 0,
+    holdout 1: near 0 = still recognized); PrivLeak < 0 = under-unlearned. The second oracle's
+    row ("noise floor") is oracle 2 judged against oracle 1: the forget quality, AUC and
+    PrivLeak two models that never saw the forget set already differ by."""
     head = ["method", *[c[1] for c in COLUMNS], "relearn steps", "seconds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -223,6 +274,8 @@ def table_markdown(rows: list[Row], trained: str) -> str:
             e = r.metrics[key.format(trained=trained)]
             digits = 1 if key.startswith("privleak") else 3
             text = e.fmt(digits) if key != "forget_quality" else f"p={e.value:.2g}"
+            if not np.isfinite(e.value) and e.n == 0:
+                text = "-"
             cells.append(f"{text} n={e.n}")
         cells += [r.relearning.fmt(), f"{r.seconds:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -253,6 +306,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--methods-only", action="store_true", help="run the methods, not the oracle")
     ap.add_argument("--no-oracle", action="store_true", help="a table without the oracle")
     ap.add_argument("--relearn-steps", type=int, default=50, help="most relearning steps")
+    ap.add_argument(
+        "--oracle-replicates",
+        type=int,
+        default=2,
+        help="retain oracles to train (replicates 0..n-1; 2 or more give the noise floor)",
+    )
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
@@ -271,6 +330,7 @@ def main(argv: list[str] | None = None) -> None:
         methods_only=args.methods_only,
         with_oracle=not args.no_oracle,
         relearn_steps=args.relearn_steps,
+        oracle_replicates=args.oracle_replicates,
     )
     if args.methods_only:
         return

@@ -4,6 +4,9 @@
 ``summarize(unlearned, oracle, original)`` turns three such measurements into the table row:
 
 - forget accuracy: forgotten facts, the world's training template, greedy token = true object;
+  never on the facts an unlearning run's stopping rule watched (``ForgetSplit.stop``, the same
+  :func:`~behemoth.editors.unlearning.trainer.stop_edges`): those are left out of every
+  forget-side measure (accuracy, forget quality, membership), issue 21;
 - held-out accuracy: facts of the forgotten relation(s) left out of the forget set (and of every
   training mix): the oracle knows them, an over-broad method loses them;
 - retain accuracy per probe set (every format the world has), on every fact neither forgotten
@@ -11,9 +14,15 @@
   (accuracy >= 0.5 there), of retain accuracy, mean P(true object) and the truth-ratio score;
 - forget quality: KS p-value between the unlearned and the oracle's truth ratios on the forget
   set (TOFU);
-- membership inference: LOSS / zlib / Min-K% / Min-K%++ AUCs of forgotten facts (true object)
-  against the same prompts answered by objects no sentence ever paired with them, and PrivLeak
-  of each relative to the oracle (MUSE).
+- membership inference: LOSS / zlib / Min-K% (k = 40%, MUSE's, stated in tokens as
+  ``min_k_tokens``) / Min-K%++ AUCs in MUSE's orientation (:mod:`.mia`: forget 0, "holdout" 1;
+  near 0 = still recognized) of forgotten facts (true object) against the same prompts answered
+  by objects no sentence ever paired with them (counterfactual statements, not a holdout set of
+  real facts), and PrivLeak of each relative to the oracle (MUSE; negative = under-unlearned);
+- the noise floor (issue 21): with a second oracle (another replicate: init and data order,
+  :meth:`behemoth.model.config.RunConfig.replicate`), the same forget quality, KS D, AUCs and
+  PrivLeak of oracle 2 against oracle 1 (``noise/...``), beside every figure: two models that
+  never saw the forget set differ by that much, so a method within it is indistinguishable.
 
 Every estimate carries n and a 95% interval: Wilson for accuracies, a paired bootstrap for AUCs.
 """
@@ -26,14 +35,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from behemoth.evaluation.metrics import auc
+from behemoth.editors.unlearning.trainer import stop_edges
 from behemoth.evaluation.scoring import score
 from behemoth.evaluation.uncertainty import bootstrap, wilson
 from behemoth.evaluation.unlearning.ks import ks_2samp_pvalue
 from behemoth.evaluation.unlearning.mia import (
     ATTACKS,
+    MIN_K_RATIO,
     TokenStats,
     attack_scores,
+    min_k_tokens,
+    muse_auc,
     paired_bootstrap_auc,
     privleak,
 )
@@ -59,24 +71,46 @@ LEARNED = 0.5
 @dataclass(frozen=True)
 class ForgetSplit:
     """Flat S-O edge ids (s * R + r): forgotten, held out, rehearsed (the unlearning run's
-    retain mix: left out of retain accuracy); S-NO consequences forgotten."""
+    retain mix: left out of retain accuracy); S-NO consequences forgotten; ``stop``: forgotten
+    facts the unlearning run's stopping rule watched, left out of every forget-side measure
+    (``forget`` is the measured rest; the oracle leaves out ``forget`` and ``stop`` both)."""
 
     forget: np.ndarray
     held_out: np.ndarray
     forget_sno: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     rehearsed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    stop: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def forgotten(self) -> np.ndarray:
+        """Every forgotten S-O fact: measured (``forget``) and watched (``stop``), sorted."""
+        return np.union1d(self.forget, self.stop)
 
     @classmethod
     def from_scenario(
-        cls, world: World, scenario: Scenario, retain: TestSet | None = None
+        cls,
+        world: World,
+        scenario: Scenario,
+        retain: TestSet | None = None,
+        stop_share: float | None = 0.2,
     ) -> ForgetSplit:
+        """The split of ``scenario``; ``stop_share``: the unlearning methods' ``stop_share``
+        (their stopping rule's validation facts are set apart), None when every method ran
+        a fixed budget (nothing set apart)."""
         R = world.graph.n_relations
         so = [q for q in scenario.requests if q.kind == "S-O"]
-        forget = np.array(sorted({q.subject * R + q.relation for q in so}), dtype=np.int64)
+        every = np.array(sorted({q.subject * R + q.relation for q in so}), dtype=np.int64)
+        stop = stop_edges(every, stop_share) if stop_share else np.zeros(0, dtype=np.int64)
         reh = np.zeros(0, dtype=np.int64)
         if retain is not None:
             reh = np.unique(retain.probes.subject * R + retain.probes.relation)
-        return cls(forget, held_out_facts(scenario, R), forgotten_sno(scenario, R), reh)
+        return cls(
+            np.setdiff1d(every, stop),
+            held_out_facts(scenario, R),
+            forgotten_sno(scenario, R),
+            reh,
+            stop,
+        )
 
 
 @dataclass
@@ -91,6 +125,8 @@ class Measured:
     forget_tr: np.ndarray
     mia_member: dict[str, np.ndarray]
     mia_nonmember: dict[str, np.ndarray]
+    #: scored tokens of each membership text (Min-K% takes ``min_k_tokens`` of them)
+    mia_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def save_measured(m: Measured, path: str | Path) -> None:
@@ -99,6 +135,7 @@ def save_measured(m: Measured, path: str | Path) -> None:
         "forget_correct": m.forget_correct,
         "held_correct": m.held_correct,
         "forget_tr": m.forget_tr,
+        "mia_tokens": m.mia_tokens,
     }
     for prefix, d in (
         ("retain_correct", m.retain_correct),
@@ -129,6 +166,7 @@ def load_measured(path: str | Path) -> Measured:
         data["forget_tr"],
         group("mia_member"),
         group("mia_nonmember"),
+        data.get("mia_tokens", np.zeros(0, dtype=np.int64)),
     )
 
 
@@ -194,6 +232,7 @@ def measure(
         )
     gone = np.zeros(S * R, bool)
     gone[split.forget] = True
+    gone[split.stop] = True
     gone[split.held_out] = True
     gone[split.rehearsed] = True
     gone_sno = np.zeros(S * R, bool)
@@ -232,6 +271,7 @@ def measure(
         forget_tr=f_tr,
         mia_member=attack_scores(stats(mem_p)),
         mia_nonmember=attack_scores(stats(non_p)),
+        mia_tokens=np.array([len(p.prompt(i)) for i in range(len(mem_p))], dtype=np.int64),
     )
 
 
@@ -271,11 +311,37 @@ def learned_sets(original: Measured) -> list[str]:
     return [k for k, v in original.retain_correct.items() if len(v) and v.mean() >= LEARNED]
 
 
-def summarize(
-    m: Measured, oracle: Measured | None, original: Measured, *, seed: int = 0
+def _membership(
+    m: Measured, ref: Measured | None, rng: np.random.Generator, prefix: str = ""
 ) -> dict[str, Estimate]:
-    """The table row of ``m``: accuracies, utility, forget quality, MIA AUCs and PrivLeak
-    (the last two NaN without an oracle)."""
+    """MUSE's AUC of each attack on ``m`` and its PrivLeak relative to ``ref``'s AUC."""
+    nan = float("nan")
+    out = {}
+    for a in ATTACKS:
+        val = muse_auc(m.mia_member[a], m.mia_nonmember[a])
+        base = muse_auc(ref.mia_member[a], ref.mia_nonmember[a]) if ref is not None else nan
+        lo, hi = paired_bootstrap_auc(m.mia_member[a], m.mia_nonmember[a], rng)
+        n = len(m.mia_member[a])
+        out[f"{prefix}auc/{a}"] = Estimate(val, lo, hi, n)
+        # the reference's AUC held fixed, PrivLeak rises with the AUC: its interval maps over
+        out[f"{prefix}privleak/{a}"] = Estimate(
+            privleak(val, base), privleak(lo, base), privleak(hi, base), n
+        )
+    return out
+
+
+def summarize(
+    m: Measured,
+    oracle: Measured | None,
+    original: Measured,
+    *,
+    seed: int = 0,
+    oracle2: Measured | None = None,
+) -> dict[str, Estimate]:
+    """The table row of ``m``: accuracies, utility, forget quality, MIA AUCs (MUSE's
+    orientation) and PrivLeak (NaN without an oracle), the Min-K% k in tokens, and with a second
+    oracle ``oracle2`` the noise floor: ``noise/forget_quality``, ``noise/ks_d``,
+    ``noise/auc/<attack>`` and ``noise/privleak/<attack>`` of oracle 2 against ``oracle``."""
     rng = derive_rng(seed, "unlearning-bootstrap")
     nan = float("nan")
     out = {
@@ -297,20 +363,13 @@ def summarize(
     d, p = ks_2samp_pvalue(m.forget_tr, oracle.forget_tr) if oracle is not None else (nan, nan)
     out["forget_quality"] = Estimate(p, nan, nan, len(m.forget_tr))
     out["ks_d"] = Estimate(d, nan, nan, len(m.forget_tr))
-    labels = np.concatenate(
-        [np.ones(len(m.mia_member["loss"]), bool), np.zeros(len(m.mia_nonmember["loss"]), bool)]
-    )
-    for a in ATTACKS:
-        val = auc(np.concatenate([m.mia_member[a], m.mia_nonmember[a]]), labels)
-        ref = (
-            auc(np.concatenate([oracle.mia_member[a], oracle.mia_nonmember[a]]), labels)
-            if oracle is not None
-            else nan
-        )
-        lo, hi = paired_bootstrap_auc(m.mia_member[a], m.mia_nonmember[a], rng)
-        out[f"auc/{a}"] = Estimate(val, lo, hi, len(m.mia_member[a]))
-        # the oracle's AUC held fixed, PrivLeak rises with the AUC: its interval maps over
-        out[f"privleak/{a}"] = Estimate(
-            privleak(val, ref), privleak(lo, ref), privleak(hi, ref), len(m.mia_member[a])
-        )
+    out.update(_membership(m, oracle, rng))
+    if len(m.mia_tokens):
+        k = min_k_tokens(m.mia_tokens, MIN_K_RATIO)
+        out["min_k_tokens"] = Estimate(float(np.median(k)), float(k.min()), float(k.max()), len(k))
+    if oracle is not None and oracle2 is not None:
+        d2, p2 = ks_2samp_pvalue(oracle2.forget_tr, oracle.forget_tr)
+        out["noise/forget_quality"] = Estimate(p2, nan, nan, len(oracle2.forget_tr))
+        out["noise/ks_d"] = Estimate(d2, nan, nan, len(oracle2.forget_tr))
+        out.update(_membership(oracle2, oracle, derive_rng(seed, "noise-bootstrap"), "noise/"))
     return out
