@@ -293,8 +293,7 @@ def reproducible_problem() -> str | None:
     ``COMPATIBLE`` branch. Both are fixed at their first use in a process, so this works until
     torch first computes something, not after (a process that already did must be restarted
     with the variables set)."""
-    for k, v in REPRODUCIBLE_ENV.items():
-        os.environ.setdefault(k, v)
+    os.environ.update(REPRODUCIBLE_ENV)  # whatever was asked before: the mode means these
     import torch
 
     cap = torch.backends.cpu.get_cpu_capability()
