@@ -7,7 +7,13 @@ MEMIT's update, projected so that it cannot change the outputs of preserved know
 
 (keys as columns, as in the paper). The solution lies in the range of P (multiply Eq. 14 by
 the bracket: alpha Delta^T = P (...)), so Delta k = 0 for every key in the span of C's large
-eigenvectors: the knowledge the corpus exercises is untouched. K_p K_p^T accumulates the keys
+eigenvectors: the knowledge the corpus exercises is untouched. Because Delta^T = P Delta^T,
+P M Delta^T = P M P Delta^T (M = K K^T + K_p K_p^T), and Eq. 14's solution is also the
+solution of the symmetric system (P M P + alpha I) Delta^T = P K R^T, which is what is solved:
+its eigenvalues lie in [alpha, alpha + trace(P M P)], so its condition number is bounded
+without a decomposition, and alpha = ``l2`` x trace(C) is already a ridge relative to the trace
+(issue 20's rule; :mod:`behemoth.editors.locate.solve`). The update is refused, never written,
+when its norm exceeds ``max_update_ratio`` x the layer's. K_p K_p^T accumulates the keys
 of all earlier edits of the run (the sequential setting, Sec. 3.3), read from the model after
 each edit as the reference code does, so later edits do not overwrite earlier ones. They live
 in the run's lineage (:class:`behemoth.editors.context.Lineage`), not on the editor: a new run,
@@ -30,6 +36,7 @@ import torch
 from behemoth.editors.alphaedit.config import AlphaEditConfig
 from behemoth.editors.context import EditContext
 from behemoth.editors.locate.common import mean_keys
+from behemoth.editors.locate.solve import solve, trace_ridge
 from behemoth.editors.memit.editor import MemitEditor
 from behemoth.editors.prompts import PromptBatch
 from behemoth.editors.registry import register_editor
@@ -63,13 +70,27 @@ class AlphaEditEditor(MemitEditor):
     def _layer_update(
         self, module: str, K: torch.Tensor, R: torch.Tensor, context: EditContext
     ) -> torch.Tensor:
+        """Delta^T = (P M P + alpha I)^-1 P K R^T, M = K K^T + K_p K_p^T: Eq. 14's solution
+        written as a symmetric system (see the module docstring), solved with its conditioning
+        checked (:mod:`behemoth.editors.locate.solve`)."""
         dev = K.device
         P = self.P[module].to(dev)
         alpha = self.config.l2 * float(torch.trace(self.C[module]))
-        A = P @ (K.T @ K + self.edited_kk(context)[module].to(dev)) + alpha * torch.eye(
-            K.shape[1], dtype=K.dtype, device=dev
-        )
-        return torch.linalg.solve(A, P @ K.T @ R).T  # [d, d_ff]
+        M = K.T @ K + self.edited_kk(context)[module].to(dev)
+        PMP = P @ M @ P
+        PMP = (PMP + PMP.T) / 2  # symmetric up to rounding; made exactly so
+        A = PMP + alpha * torch.eye(K.shape[1], dtype=K.dtype, device=dev)
+        mu = trace_ridge(A, self.config.solve_ridge)  # on top of alpha, as for ROME and MEMIT
+        return solve(
+            A,
+            P @ K.T @ R,
+            mu=mu,
+            spectrum=(alpha + mu, alpha + mu + float(torch.trace(PMP))),
+            editor=self.name,
+            module=module,
+            covariance=self.C[module],
+            fix="raise l2 or solve_ridge, or edit another layer",
+        ).T  # [d, d_ff]
 
     def _after_edit(
         self, model: torch.nn.Module, rw: PromptBatch, n: int, context: EditContext

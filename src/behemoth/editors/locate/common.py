@@ -59,6 +59,18 @@ class LocateEditConfig(EditorConfig):
     stats_dir: str | None = Field(
         None, description="Cache of statistics (default $BEHEMOTH_CACHE/stats)."
     )
+    solve_ridge: float = Field(
+        1e-6,
+        ge=0,
+        description="Ridge of every linear solve, times the solved matrix's mean eigenvalue "
+        "(trace / d); 0 = the papers' plain solve (see behemoth.editors.locate.solve).",
+    )
+    max_update_ratio: float = Field(
+        1000.0,
+        gt=0,
+        description="Refuse an update whose norm exceeds this times the layer weight's norm "
+        "(the layer is never written; ordinary edits measure 0.2-6, see locate/solve.py).",
+    )
 
     def check_prefixes(self) -> None:
         if self.n_prefixes and (not self.prefix_lengths or min(self.prefix_lengths) < 1):

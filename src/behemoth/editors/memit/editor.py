@@ -10,7 +10,11 @@ Many edits at once, spread over a range of MLP layers L = {l_1 < ... < l_top} (A
 
        Delta_l = R^T K_l (lambda C_l + K_l^T K_l)^-1          (Eq. 14, solved in float64)
 
-   added to the down-projection W_l before the next layer's keys are read.
+   added to the down-projection W_l before the next layer's keys are read. The solve carries
+   a ridge relative to its trace (``solve_ridge``), and an update whose norm is absurd against
+   W_l's (``max_update_ratio``) is refused, never written (:mod:`behemoth.editors.locate.solve`;
+   issue 20: a replicate with 114 of 256 dead units at layer 1 had a key covariance of
+   condition number ~7e14, and the plain solve wrote entries up to 3.5e5).
 
 lambda (``mom2_update_weight``) sets how much of a residual one layer writes: for a single
 edit key k, Delta_l k = R * kappa / (lambda + kappa) with kappa = k^T C^-1 k. Over *all* corpus
@@ -47,6 +51,7 @@ from behemoth.editors.locate.common import (
     target_settings,
     typical_output_norm,
 )
+from behemoth.editors.locate.solve import check_update, solve, trace_ridge
 from behemoth.editors.locate.target import optimize_targets
 from behemoth.editors.memit.config import MemitConfig
 from behemoth.editors.prompts import PromptBatch, kl_batch, rewrite_batch
@@ -118,6 +123,14 @@ class MemitEditor(WeightEditor):
             W = linear_weight(model, module)
             with torch.no_grad():
                 delta = self._layer_update(module, K, R.to(K.device), context)  # [d, d_ff]
+                ratio = check_update(
+                    delta,
+                    W,
+                    max_ratio=cfg.max_update_ratio,
+                    editor=self.name,
+                    module=module,
+                    covariance=self.C[module],
+                )
                 W.copy_((W.detach().double() + delta.to(W.device)).to(W.dtype))
             keys[module] = K
             info["layers"].append(
@@ -125,6 +138,7 @@ class MemitEditor(WeightEditor):
                     "module": module,
                     "residual_norm": float(R.norm(dim=1).mean()),
                     "update_norm": float(delta.norm()),
+                    "update_ratio": ratio,
                 }
             )
         self._after_edit(model, rw, n, context)
@@ -135,10 +149,13 @@ class MemitEditor(WeightEditor):
     def _layer_update(
         self, module: str, K: torch.Tensor, R: torch.Tensor, context: EditContext
     ) -> torch.Tensor:
-        """Delta = R^T K (lambda C + K^T K)^-1 (MEMIT Eq. 14), float64."""
+        """Delta = R^T K (lambda C + K^T K + mu I)^-1 (MEMIT Eq. 14), float64; mu =
+        ``solve_ridge`` x the matrix's mean eigenvalue (:mod:`behemoth.editors.locate.solve`:
+        dead units make C singular, and the plain solve then writes garbage)."""
         C = self.C[module].to(K.device)
-        A = self._lambda(K.shape[1]) * C + K.T @ K  # [d_ff, d_ff], symmetric positive definite
-        return torch.linalg.solve(A, K.T @ R).T  # [d, d_ff]
+        A = self._lambda(K.shape[1]) * C + K.T @ K  # [d_ff, d_ff], symmetric PSD
+        mu = trace_ridge(A, self.config.solve_ridge)
+        return solve(A, K.T @ R, mu=mu, editor=self.name, module=module, covariance=C).T
 
     def _after_edit(  # noqa: B027
         self, model: torch.nn.Module, rw: PromptBatch, n: int, context: EditContext

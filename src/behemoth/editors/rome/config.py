@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from behemoth.editors.locate.common import LocateEditConfig
@@ -17,9 +15,4 @@ class RomeConfig(LocateEditConfig):
     )
     mom2_adjustment: bool = Field(
         True, description="Use C^-1 (ROME). False replaces C by the identity, which is not ROME."
-    )
-    value: Literal["averaged", "r-rome"] = Field(
-        "averaged",
-        description="What k* maps to: W k* + b + delta (averaged, default) or the plain "
-        "prompt's output + delta (r-rome, Gupta et al.'s exact update).",
     )

@@ -8,22 +8,30 @@ key of the edited fact maps to a new value:
 1. k* = mean_j k(x_j + p): the input of W at the edit position, averaged over the prompt alone
    and after random corpus contexts (Sec. 3.1, Eq. 3).
 2. C = E[k k^T] over the training corpus (Eq. 2; :mod:`behemoth.editors.locate.stats`).
-3. v* = W k* + b + delta, with delta optimized to make the new object likely (Eq. 4;
-   :mod:`behemoth.editors.locate.target`).
-4. W' = W + (v* - W k* - b) (C^-1 k*)^T / ((C^-1 k*)^T k*)  (Eq. 2's closed form), so that
-   W' k* + b = v* exactly. The original code puts the key of the plain prompt in the
-   denominator while C^-1 k* uses the averaged key; r-ROME shows this mismatch causes the
-   "disabling edits" of sequential editing. Here k* is used in both places.
+3. delta, optimized to make the new object likely when added to the module's output at the
+   edit position of every context (Eq. 4; :mod:`behemoth.editors.locate.target`).
+4. W' = W + delta (C^-1 k*)^T / ((C^-1 k*)^T k*)  (Eq. 2's closed form), so that
+   W' k* = W k* + delta exactly. The original code puts the key of the plain prompt in the
+   denominator while C^-1 k* uses the averaged key; r-ROME (Gupta et al. 2024, "Rebuilding
+   ROME: Resolving Model Collapse during Sequential Model Editing", arXiv 2403.07175, Sec. 4)
+   shows this mismatch causes the "disabling edits" of sequential editing and uses k* in both
+   places, as here.
 
-Which value k* maps to (``value``): r-ROME's exact update (``r-rome``; Gupta et al. 2024,
-"Rebuilding ROME", Sec. 4) maps it to v* = v_0 + delta, v_0 the module's output for the plain
-prompt, so its numerator v* - W k* - b = delta + W (k_plain - k*) also carries the key shift.
-The default (``averaged``) maps k* to W k* + b + delta: delta is optimized as an offset added
-to *every* context's own output (plain and prefixed rows alike, :mod:`.target`), and the mean
-of those outputs is W k* + b, so this is the value the optimization actually found; it differs
-from r-ROME's by W (k_plain - k*), whose norm each request reports as ``key_shift_norm`` (at the
-default ``prompt_last`` site it is small: plain and averaged keys put the same share of their
-energy in every direction measured, bench/alphaedit_geometry.py).
+The numerator is delta, as in the r-ROME authors' released code (scalable-model-editing/
+rebuilding-rome, ``r_rome/r_rome_main.py``: ``targets = zs - cur_zs``, the target z = v_0 +
+delta minus the current output at the *plain* prompt, v_0, i.e. delta). It is not
+v_0 + delta - W k* - b, the literal "W' k* = v*" reading of Eq. 2 with v_0 the plain prompt's
+output, which adds W (k_plain - k*) to the numerator: delta was optimized as an offset added to
+*every* context's own output (plain and prefixed rows alike), and the mean of those outputs is
+W k* + b, so W k* + b + delta is the value the optimization found. Until issue 21 behemoth had
+both (``value=averaged`` / ``value=r-rome``), and ``value=r-rome`` was the one the authors'
+code does not compute; there is now one update, the authors'. Each request reports
+``key_shift_norm`` = |v_0 - (W k* + b)|, the part of the plain prompt's output the averaged key
+does not share.
+
+The solve C^-1 k* carries a ridge relative to C's trace (``solve_ridge``) and the update is
+refused, never written, when its norm is absurd against the layer's (``max_update_ratio``;
+:mod:`behemoth.editors.locate.solve`).
 
 Several requests are applied one after another, each on the model edited by the previous.
 """
@@ -44,6 +52,7 @@ from behemoth.editors.locate.common import (
     target_settings,
     typical_output_norm,
 )
+from behemoth.editors.locate.solve import check_update, solve, trace_ridge
 from behemoth.editors.locate.target import optimize_targets
 from behemoth.editors.prompts import kl_batch, rewrite_batch
 from behemoth.editors.registry import register_editor
@@ -105,15 +114,22 @@ class RomeEditor(WeightEditor):
                 b64 = bias.detach().double() if bias is not None else torch.zeros_like(delta)
                 v_avg = W64 @ k_star + b64  # = the mean output over the contexts (linear)
                 v0 = tgt.init[0].double().to(k_star.device)  # the plain prompt's output
-                # the value k* must map to (see the module docstring: ``value``)
-                v_star = (v0 if cfg.value == "r-rome" else v_avg) + delta
-                u = self._solve(k_star)  # C^-1 k*  [d_ff]
+                v_star = v_avg + delta  # what k* maps to (r-ROME's code: numerator delta)
+                u = self._solve(k_star, module)  # C^-1 k*  [d_ff]
                 denom = u @ k_star  # (C^-1 k*)^T k*, with the SAME averaged key (r-ROME)
                 if not torch.isfinite(denom) or denom <= 0:
                     raise BehemothError(
                         f"rome: degenerate key at {module} (k*^T C^-1 k* = {float(denom):.3g})"
                     )
-                update = torch.outer(v_star - v_avg, u) / denom  # [d, d_ff], rank one
+                update = torch.outer(delta, u) / denom  # [d, d_ff], rank one
+                ratio = check_update(
+                    update,
+                    W64,
+                    max_ratio=cfg.max_update_ratio,
+                    editor=self.name,
+                    module=module,
+                    covariance=self.C,
+                )
                 W.copy_((W64 + update).to(W.dtype))
             ks.append(k_star)
             vs.append(v_star)
@@ -124,6 +140,7 @@ class RomeEditor(WeightEditor):
                     "delta_norm": float(delta.norm()),
                     "v0_norm": float(tgt.init.norm()),
                     "update_norm": float(update.norm()),
+                    "update_ratio": ratio,
                     "key_shift_norm": float((v0 - v_avg).norm()),
                 }
             )
@@ -131,7 +148,16 @@ class RomeEditor(WeightEditor):
             model, info=info, tensors={"k_star": torch.stack(ks), "v_star": torch.stack(vs)}
         )
 
-    def _solve(self, k: torch.Tensor) -> torch.Tensor:
+    def _solve(self, k: torch.Tensor, module: str) -> torch.Tensor:
+        """(C + mu I)^-1 k, mu = solve_ridge x trace(C) / d (:mod:`behemoth.editors.locate.solve`)."""
         if self.C is None:
             return k
-        return torch.linalg.solve(self.C.to(k.device), k)
+        C = self.C.to(k.device)
+        return solve(
+            C,
+            k[:, None],
+            mu=trace_ridge(C, self.config.solve_ridge),
+            editor=self.name,
+            module=module,
+            covariance=C,
+        )[:, 0]
