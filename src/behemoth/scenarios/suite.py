@@ -42,6 +42,7 @@ from behemoth.scenarios.render import REFUSAL_TWIN, edge_prompts, statement_temp
 from behemoth.scenarios.request import EditRequest
 from behemoth.scenarios.scenario import ScenarioConfig, requests_probes, slot_object
 from behemoth.scenarios.testset import TestSet, concat_probes, make_testset
+from behemoth.world.exclude import relation_sizes
 from behemoth.world.rng import derive_rng
 from behemoth.world.world import World
 
@@ -516,28 +517,41 @@ def _forgetting_extra(
         add(make_testset("forgetting", "held_out", p, np.full(len(p), target), old))
     # Membership (Shokri et al. 2017 style, loss-based): members are the forgotten facts with their
     # true objects; non-members are the same prompts answered by an object the model never saw
-    # with them: uniform over the relation's objects other than the true one and the edge's
-    # minority (dissenting) object, which the corpus does state.
+    # with them: uniform over the relation's own objects (two for a binarized relation,
+    # ``relation_sizes``) other than the true one and the edge's minority (dissenting) object,
+    # which the corpus does state. A fact whose relation has no such object left has no pair.
     s = np.array([requests[i].subject for i in so])
     rr = np.array([requests[i].relation for i in so])  # forget sets may span relations
     true = g.objects[s, rr]
-    fake = _unseen_objects(true, g.minority[s, rr], world.config.objects, cfg.seed)
+    n_obj = relation_sizes(world.config.binarize_first, world.config.objects, rr)
+    fake = _unseen_objects(true, g.minority[s, rr], n_obj, cfg.seed)
+    has = fake >= 0
+    if not has.any():
+        return
+    s, rr, true, fake = s[has], rr[has], true[has], fake[has]
     mem = edge_prompts(world, tmpl, "S-O", s, rr, true)
     non = edge_prompts(world, tmpl, "S-O", s, rr, fake)
     both = concat_probes([mem, non])
     both.template = tmpl
     member = np.concatenate([np.ones(len(s), bool), np.zeros(len(s), bool)])
-    edit = np.concatenate([np.array(so), np.array(so)])
+    kept = np.array(so)[has]
+    edit = np.concatenate([kept, kept])
     add(make_testset("membership", "forgotten_vs_unseen", both, None, -1, edit, member))
 
 
-def _unseen_objects(true: np.ndarray, minority: np.ndarray, n_obj: int, seed: int) -> np.ndarray:
-    """Per item, an object uniform over 0..n_obj-1 except its true and minority objects."""
+def _unseen_objects(
+    true: np.ndarray, minority: np.ndarray, n_obj: np.ndarray, seed: int
+) -> np.ndarray:
+    """Per item, an object uniform over 0..n_obj[i]-1 except its true and minority objects
+    (-1 where none is left, e.g. a binarized relation whose other object is the minority)."""
     rng = derive_rng(seed, "membership")
     out = np.empty(len(true), dtype=np.int64)
-    for i, (t, m) in enumerate(zip(true, minority)):
+    for i, (t, m, n) in enumerate(zip(true, minority, n_obj)):
         seen = sorted({int(t), int(m)} - {-1})
-        x = int(rng.integers(0, n_obj - len(seen)))
+        if int(n) - len(seen) <= 0:
+            out[i] = -1
+            continue
+        x = int(rng.integers(0, int(n) - len(seen)))
         for v in seen:  # shift past the excluded objects, in increasing order
             x += x >= v
         out[i] = x
