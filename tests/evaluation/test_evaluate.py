@@ -176,7 +176,11 @@ def test_records_are_tidy_and_written(tiny_world: World, tmp_path: Path) -> None
     import pyarrow.parquet as pq
 
     items = pq.read_table(tmp_path / "items.parquet").to_pydict()
-    eff = [v for m, v in zip(items["metric"], items["value"]) if m == "efficacy"]
+    eff = [
+        v
+        for m, ph, v in zip(items["metric"], items["phase"], items["value"])
+        if m == "efficacy" and ph == "post"
+    ]
     assert len(eff) == 2 and np.mean(eff) == pytest.approx(rec.value("efficacy"))
     assert "efficacy" in rec.table() and "same_relation" in rec.table()
     assert rec.summary().splitlines()[2].startswith("efficacy ")

@@ -35,7 +35,9 @@ def test_pre_rows_score_and_prob_diff(tiny_world: World) -> None:
     assert rec.value("score", "es_ps_ns") == 1.0
     assert rec.value("score", "es_ps_ns", phase="pre") == 0.0
     score = next(r for r in post if r["metric"] == "score")
-    assert score["interval"] == "bootstrap_edit" and score["ci_low"] == score["ci_high"] == 1.0
+    # every edit ideal: no spread between edits, so no interval (not a zero-width one)
+    assert score["interval"] == "no spread between the 4 edits: no interval"
+    assert math.isnan(score["ci_low"]) and math.isnan(score["ci_high"])
     # accuracies get Wilson intervals; the summary shows pre next to post, per split
     eff = next(r for r in post if r["metric"] == "efficacy")
     assert eff["interval"] == "wilson" and eff["ci_low"] == pytest.approx(0.5101, abs=1e-3)  # 4/4

@@ -129,7 +129,8 @@ def evaluate(
 
     Every row carries ``phase`` ("pre"/"post"), ``edits_applied`` (all requests unless ``upto``),
     ``n`` and a 95% interval ``ci_low``/``ci_high`` (``interval`` names the method, see
-    :mod:`behemoth.evaluation.uncertainty`). Per-item values are kept for post-edit rows.
+    :mod:`behemoth.evaluation.uncertainty`). Per-item values are kept for every metric row,
+    pre and post, each item with its ``phase``, ``edits_applied`` and ``batches_applied``.
     """
     pairs = _tests(scenario, upto)
     sets = [t for t, _ in pairs]
@@ -153,7 +154,7 @@ def evaluate(
     for phase, row_base, scored, with_ref in phases:
         row_base = {**row_base, "phase": phase}
         for t, sc_ in zip(sets, scored):
-            _metric_rows(rec, t, sc_, row_base, with_ref, run, items=phase == "post")
+            _metric_rows(rec, t, sc_, row_base, with_ref, run, items=True)
         rec.rows.extend(score_rows(sets, scored, row_base))
     if cost is not None:
         rec.extend(cost_records(cost, {**base, "phase": "post"}))
@@ -220,7 +221,17 @@ def _metric_rows(
         )
         if items:
             rec.add_items(
-                run, m.name, t.group, t.split, t.edit, t.probes.subject, t.probes.relation, values
+                run,
+                m.name,
+                t.group,
+                t.split,
+                t.edit,
+                t.probes.subject,
+                t.probes.relation,
+                values,
+                phase=base.get("phase", "post"),
+                edits_applied=base.get("edits_applied"),
+                batches_applied=base.get("batches_applied"),
             )
 
 

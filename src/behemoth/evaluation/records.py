@@ -3,7 +3,18 @@
 Every row names the protocol that produced it (and its version), so results of different
 semantics (one-shot vs sequential editing) never mix silently. Metric rows also carry ``phase``
 ("pre": the unedited model, "post": the edited one), ``edits_applied`` (0 for pre rows), ``n``
-and a 95% interval (``ci_low``, ``ci_high``, ``interval``). Written as Parquet and JSONL.
+and a 95% interval (``ci_low``, ``ci_high``) with ``interval`` naming the method that produced
+it (see :mod:`behemoth.evaluation.uncertainty`). Written as Parquet and JSONL.
+
+Item table (``items.parquet``, columns :data:`ITEM_COLUMNS`): one row per item of every metric
+row, pre-edit and post-edit, at every checkpoint, each with the checkpoint it was measured at:
+``phase``, ``edits_applied`` (0 for pre rows, as their aggregate rows) and ``batches_applied``
+(null outside a stream). The aggregate row of (run, metric, group, split, phase, edits_applied,
+batches_applied) is recomputed from its items: value = mean of the non-null ``value`` (for
+``aggregation == "mean"``), n = their count, and the interval by
+:func:`behemoth.evaluation.uncertainty.item_interval(values, edit)`, whose docstring states each
+method exactly. Both files load into pandas in one line: ``pd.read_parquet(out /
+"records.parquet")``, ``pd.read_parquet(out / "items.parquet")`` (or :meth:`Records.to_pandas`).
 """
 
 from __future__ import annotations
@@ -15,25 +26,47 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 #: The evaluation protocol; bump the version whenever a metric's definition changes.
 PROTOCOL = "behemoth-eval"
 PROTOCOL_VERSION = 2  # 2: phase, edits_applied on every row, 95% intervals, score, prob diffs
-ITEM_COLUMNS = ("run", "metric", "group", "split", "item", "edit", "subject", "relation", "value")
+ITEM_SCHEMA = pa.schema(
+    [
+        ("run", pa.string()),
+        ("metric", pa.string()),
+        ("group", pa.string()),
+        ("split", pa.string()),
+        ("phase", pa.string()),  # "pre" (the unedited model) or "post"
+        ("edits_applied", pa.int64()),  # the checkpoint (0 for pre items, like their rows)
+        ("batches_applied", pa.int64()),  # the stream's batches so far (null outside a stream)
+        ("item", pa.int64()),  # the item's index in its test set at this checkpoint
+        ("edit", pa.int64()),  # the edit whose item it is (-1: none; the bootstrap's cluster)
+        ("subject", pa.int64()),
+        ("relation", pa.int64()),
+        ("value", pa.float64()),  # null = not applicable
+    ]
+)
+ITEM_COLUMNS = tuple(ITEM_SCHEMA.names)
 
 
 @dataclass
 class Records:
-    """Aggregated rows (list of dicts) and per-item values (columns)."""
+    """Aggregated rows (list of dicts) and per-item values (columns).
+
+    ``items`` holds the post-edit item chunks (what the stream tracker reads), ``pre_items``
+    the unedited model's; :meth:`items_table` and :meth:`write` hold both."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     items: list[pa.Table] = field(default_factory=list)  # chunks with columns ITEM_COLUMNS
+    pre_items: list[pa.Table] = field(default_factory=list)  # likewise, phase "pre"
 
     def extend(self, other: Records) -> Records:
         self.rows.extend(other.rows)
         self.items.extend(other.items)
+        self.pre_items.extend(other.pre_items)
         return self
 
     def add_items(
@@ -46,41 +79,46 @@ class Records:
         subject: np.ndarray,
         relation: np.ndarray,
         values: np.ndarray,
+        *,
+        phase: str = "post",
+        edits_applied: int | None = None,
+        batches_applied: int | None = None,
     ) -> None:
-        """Per-item values of one metric on one test set (NaN = not applicable -> null)."""
+        """Per-item values of one metric on one test set (NaN = not applicable -> null),
+        measured at the checkpoint ``edits_applied`` / ``batches_applied`` in ``phase``."""
         n = len(values)
-        self.items.append(
+        (self.pre_items if phase == "pre" else self.items).append(
             pa.table(
                 {
                     "run": pa.array([run] * n, pa.string()),
                     "metric": pa.array([metric] * n, pa.string()),
                     "group": pa.array([group] * n, pa.string()),
                     "split": pa.array([split] * n, pa.string()),
+                    "phase": pa.array([phase] * n, pa.string()),
+                    "edits_applied": pa.array([edits_applied] * n, pa.int64()),
+                    "batches_applied": pa.array([batches_applied] * n, pa.int64()),
                     "item": np.arange(n, dtype=np.int64),
                     "edit": np.asarray(edit, dtype=np.int64),
                     "subject": np.asarray(subject, dtype=np.int64),
                     "relation": np.asarray(relation, dtype=np.int64),
                     "value": pa.array(np.asarray(values, dtype=np.float64), from_pandas=True),
-                }
+                },
+                schema=ITEM_SCHEMA,
             )
         )
 
     def items_table(self) -> pa.Table:
-        if not self.items:
-            return pa.table(
-                {
-                    c: pa.array(
-                        [],
-                        pa.float64()
-                        if c == "value"
-                        else pa.string()
-                        if c in ("run", "metric", "group", "split")
-                        else pa.int64(),
-                    )
-                    for c in ITEM_COLUMNS
-                }
-            )
-        return pa.concat_tables(self.items)
+        """Every item, post-edit chunks first, then pre-edit (columns :data:`ITEM_COLUMNS`)."""
+        chunks = [t.cast(ITEM_SCHEMA) for t in self.items + self.pre_items]
+        return pa.concat_tables(chunks) if chunks else ITEM_SCHEMA.empty_table()
+
+    def to_pandas(self, items: bool = False) -> pd.DataFrame:
+        """The rows (or with ``items=True`` the item table) as a pandas DataFrame: the same
+        columns ``pd.read_parquet`` gives for the written ``records.parquet`` / ``items.parquet``."""
+        if items:
+            return self.items_table().to_pandas()
+        keys = list(dict.fromkeys(k for r in self.rows for k in r))
+        return pd.DataFrame([{k: r.get(k) for k in keys} for r in self.rows], columns=keys)
 
     def value(self, metric: str, split: str | None = None, phase: str = "post") -> float:
         """The value of one metric on one split, post-edit unless ``phase="pre"``.
@@ -105,16 +143,18 @@ class Records:
         return float(sum(r["value"] * r["n"] for r in ok) / n) if n else float("nan")
 
     def table(self) -> str:
-        """A readable table: one line per metric, split and phase, with n and the 95% interval."""
+        """A readable table: one line per metric, split and phase, with n, the 95% interval
+        and the method that produced it."""
         head = (
             f"{'metric':<24} {'split':<28} {'phase':<5} {'value':>10} {'95% interval':>21} "
-            f"{'n':>7}  family"
+            f"{'n':>7}  {'family':<14} interval"
         )
         lines = [head, "-" * len(head)]
         for r in self.rows:
+            fam = f"{r['family']} {_arrow(r)}"
             lines.append(
                 f"{r['metric']:<24} {r['split']:<28} {r.get('phase', ''):<5} "
-                f"{_fmt(r['value']):>10} {_ci(r):>21} {r['n']:>7}  {r['family']} {_arrow(r)}"
+                f"{_fmt(r['value']):>10} {_ci(r):>21} {r['n']:>7}  {fam:<14} {_method(r)}"
             )
         return "\n".join(lines)
 
@@ -122,23 +162,24 @@ class Records:
         """The headline figures: per metric and split (never pooled across splits), the
         post-edit value with n and its 95% interval, next to the pre-edit value when known."""
         pre = {
-            (r["metric"], r["split"]): r
+            _twin(r): r
             for r in self.rows
             if r.get("phase") == "pre" and r["group"] not in ("world", "cost")
         }
         head = (
             f"{'metric':<24} {'split':<28} {'pre-edit':>9} {'post-edit':>10} "
-            f"{'95% interval':>21} {'n':>7}  family"
+            f"{'95% interval':>21} {'n':>7}  {'family':<14} interval"
         )
         lines = [head, "-" * len(head)]
         for r in self.rows:
             if r["group"] in ("world", "cost") or r.get("phase", "post") != "post":
                 continue
-            p = pre.get((r["metric"], r["split"]))
+            p = pre.get(_twin(r))
             pv = _fmt(p["value"]) if p else "-"
+            fam = f"{r['family']} {_arrow(r)}"
             lines.append(
                 f"{r['metric']:<24} {r['split']:<28} {pv:>9} {_fmt(r['value']):>10} "
-                f"{_ci(r):>21} {r['n']:>7}  {r['family']} {_arrow(r)}"
+                f"{_ci(r):>21} {r['n']:>7}  {fam:<14} {_method(r)}"
             )
         return "\n".join(lines)
 
@@ -166,6 +207,20 @@ def _ci(r: dict[str, Any]) -> str:
     if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
         return "-"
     return f"[{_fmt(lo)}, {_fmt(hi)}]"
+
+
+#: What makes a pre-edit row the twin of a post-edit row: the same run, seed, checkpoint and
+#: test set (the pre row's own ``edits_applied`` is 0, so the checkpoint is ``batches_applied``).
+TWIN_KEYS = ("run", "scenario", "editor", "seed", "batches_applied", "metric", "group", "split")
+
+
+def _twin(r: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(r.get(k) for k in TWIN_KEYS)
+
+
+def _method(r: dict[str, Any]) -> str:
+    """The interval's method; ``-`` when the row has none (a cost, a single value)."""
+    return str(r.get("interval") or "-")
 
 
 def _arrow(r: dict[str, Any]) -> str:

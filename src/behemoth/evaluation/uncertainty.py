@@ -51,6 +51,7 @@ loc=mean, scale=sd / sqrt(m))``, clipped to the metric's range when it is bounde
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -165,15 +166,17 @@ def bootstrap_interval(
     def on_clusters(ids: np.ndarray) -> float:
         return float(stat(np.concatenate([members[int(k)] for k in ids])))
 
-    res = stats.bootstrap(
-        (np.arange(C),),
-        on_clusters,
-        vectorized=False,
-        n_resamples=n_boot,
-        confidence_level=CONFIDENCE,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
+    with warnings.catch_warnings():  # scipy's own ends are NaN when a resample's stat is:
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)  # ours skip those
+        res = stats.bootstrap(
+            (np.arange(C),),
+            on_clusters,
+            vectorized=False,
+            n_resamples=n_boot,
+            confidence_level=CONFIDENCE,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
     dist = np.asarray(res.bootstrap_distribution, dtype=np.float64)
     dist = dist[~np.isnan(dist)]
     if not len(dist):
