@@ -217,3 +217,22 @@ def test_metric_bounds() -> None:
     assert metric_bounds({"metric": "drawdown", "family": "accuracy"}) == (-1.0, 1.0)
     assert metric_bounds({"metric": "efficacy_prob_diff", "family": "magnitude"}) == (-1.0, 1.0)
     assert metric_bounds({"metric": "efficacy_magnitude", "family": "magnitude"}) is None
+
+
+def test_seeds_table_prints_the_clipped_interval_and_its_method() -> None:
+    from behemoth.experiments.summary import seeds_table
+
+    rows = [
+        {"metric": "efficacy", "family": "accuracy", "group": "efficacy", "split": "sro",
+         "phase": "post", "seed": s, "value": v}
+        for s, v in enumerate([0.96, 1.0, 1.0, 0.99])
+    ] + [
+        {"metric": "efficacy", "family": "accuracy", "group": "efficacy", "split": "sro",
+         "phase": "pre", "seed": 0, "value": 0.0}
+    ]  # fmt: skip
+    lines = seeds_table(over_seeds(rows)).splitlines()
+    assert lines[0].endswith("interval")
+    post = next(x for x in lines if " post " in x)
+    assert "1.0000]" in post and post.endswith("t over seeds (clipped to [0, 1])")
+    pre = next(x for x in lines if " pre " in x)
+    assert pre.endswith("one seed: no interval") and " - " in pre

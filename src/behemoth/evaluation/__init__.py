@@ -3,8 +3,12 @@
 ``evaluate(model, world, scenario, reference_model=None)`` -> :class:`Records` (tidy rows and
 per-item values, ``.table()``, ``.write(dir)``); ``evaluate_probes`` scores every probe of a
 world; ``measure_cost`` / ``weight_delta_metrics`` / ``param_deltas`` measure an edit's cost.
-Every row has n and a 95% interval (``wilson``, ``bootstrap_mean``, ``bootstrap``);
-``over_seeds`` summarizes a scenario repeated over seeds.
+Every row has n, a 95% interval and ``interval``, the name of the method that produced it
+(:mod:`behemoth.evaluation.uncertainty`: ``item_interval`` picks Wilson for independent 0/1 items,
+the bootstrap clustered by edit wherever items share an edit, and names degenerate cases;
+``bootstrap_interval`` for other statistics); ``over_seeds`` summarizes a scenario repeated over
+seeds (across trained models: :mod:`behemoth.replicates`). ``Records.to_pandas()`` or
+``pd.read_parquet`` of the written ``records.parquet`` / ``items.parquet`` loads results.
 """
 
 from behemoth.evaluation.cost import EditCost, measure_cost, param_deltas, weight_delta_metrics
@@ -12,7 +16,15 @@ from behemoth.evaluation.evaluate import evaluate, evaluate_probes, reference_sc
 from behemoth.evaluation.metrics import METRICS, Metric, Scored, get_metric, register_metric
 from behemoth.evaluation.records import PROTOCOL, PROTOCOL_VERSION, Records, read_records
 from behemoth.evaluation.scoring import Scores, probe_accuracy, score
-from behemoth.evaluation.uncertainty import bootstrap, bootstrap_mean, over_seeds, wilson
+from behemoth.evaluation.uncertainty import (
+    bootstrap,
+    bootstrap_interval,
+    bootstrap_mean,
+    item_interval,
+    metric_bounds,
+    over_seeds,
+    wilson,
+)
 
 __all__ = [
     "METRICS",
@@ -24,11 +36,14 @@ __all__ = [
     "Scored",
     "Scores",
     "bootstrap",
+    "bootstrap_interval",
     "bootstrap_mean",
     "evaluate",
     "evaluate_probes",
     "get_metric",
+    "item_interval",
     "measure_cost",
+    "metric_bounds",
     "over_seeds",
     "param_deltas",
     "probe_accuracy",

@@ -3,7 +3,13 @@
 - the final checkpoint's records (per metric, split and phase; never averaged over checkpoints),
 - per checkpoint of a stream: retention of earlier edits and unedited-fact accuracy (Wilson),
   the largest normalized weight distance, and the detection results,
-- with several seeds: mean, sd and the t interval over seeds of every final number.
+- with several seeds: mean, sd and the t interval over seeds of every final number (clipped
+  to a share's [0, 1]), with the method that produced each interval
+  (:func:`behemoth.evaluation.uncertainty.over_seeds`).
+
+Every interval is printed with the name of its method (the records' ``interval`` column: e.g.
+``wilson``, ``bootstrap_edit``, ``one edit: no interval``), so a reader knows what it means and
+can recompute it from ``items.parquet`` (:mod:`behemoth.evaluation.uncertainty`).
 """
 
 from __future__ import annotations
@@ -62,20 +68,22 @@ def checkpoint_table(seq_rows: list[dict[str, Any]]) -> str:
 
 
 def seeds_table(summary: list[dict[str, Any]]) -> str:
-    """Mean, sd and the 95% t interval over seeds (n = seeds) of each final number."""
+    """Mean, sd and the 95% t interval over seeds (n = seeds) of each final number, with the
+    interval's method (clipped to a share's bounds; degenerate cases named)."""
     head = (
         f"{'metric':<24} {'split':<28} {'phase':<5} {'mean':>8} {'sd':>8} "
-        f"{'95% interval':>21} {'n seeds':>7}"
+        f"{'95% interval':>21} {'n seeds':>7}  interval"
     )
     lines = [head, "-" * len(head)]
     last = max((r.get("batches_applied") or 0 for r in summary), default=0)
     for r in summary:
         if (r.get("batches_applied") or 0) != last or r["group"] == "cost":
             continue
-        ci = f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}]"
+        no_ci = any(r[k] is None or math.isnan(r[k]) for k in ("ci_low", "ci_high"))
+        ci = "-" if no_ci else f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}]"
         lines.append(
             f"{r['metric']:<24} {r['split']:<28} {r['phase'] or '':<5} {_f(r['mean']):>8} "
-            f"{_f(r['sd']):>8} {ci:>21} {r['n_seeds']:>7}"
+            f"{_f(r['sd']):>8} {ci:>21} {r['n_seeds']:>7}  {r.get('interval') or 't over seeds'}"
         )
     return "\n".join(lines)
 
