@@ -222,12 +222,19 @@ def oracle_rows(
     edited: Any,
     checkpoint: int,
     seed: int,
+    settings: dict[str, Any] | None = None,
+    replicates: int = 2,
 ) -> list[dict[str, Any]]:
     """The run judged against the retain oracle of its forget set (TOFU, Maini et al. 2024,
     sec. 2.2: forget quality = KS test p-value of the forget set's truth ratios against the
-    oracle's; model utility; MUSE's PrivLeak, Shi et al. 2024, relative to the oracle's AUC).
-    The oracle is trained once per forget set, under that forget set's lock, in
-    ``<shared>/oracles``."""
+    oracle's; model utility; MUSE's AUC and PrivLeak, Shi et al. 2024, relative to the oracle's
+    AUC: negative = under-unlearned). ``replicates`` oracles (replicates 0, 1, ... of the
+    recipe) are trained once per forget set, each under its own lock, in ``<shared>/oracles``;
+    the second gives the noise floor (``noise_<metric>`` rows: oracle 2 against oracle 1)
+    beside every forget-quality and membership figure. Forget-side figures leave out the facts
+    an unlearning method's stopping rule watched (``stop_share`` of the editor ``settings``,
+    default 0.2; none when ``stop_when_forgotten`` is false)."""
+    from behemoth.editors.unlearning.trainer import UnlearnConfig
     from behemoth.evaluation.unlearning.report import ForgetSplit, measure, summarize
     from behemoth.experiments.sweep.cache import file_lock
     from behemoth.model import load_model
@@ -235,26 +242,39 @@ def oracle_rows(
     from behemoth.model.retain_oracle import oracle_plan, retain_oracle
     from behemoth.world.exclude import exclusion_mask
 
-    split = ForgetSplit.from_scenario(world, scenario, scenario.retain)
-    mask = exclusion_mask(world.graph, split.forget, split.forget_sno)
-    _, _, key = oracle_plan(read_model_meta(model_dir), world, mask)
-    # one lock per oracle: different forget sets train in parallel, one forget set once
-    with file_lock(shared / "oracles" / f"{key}.lock"):
-        odir = retain_oracle(
-            model_dir, world, split.forget, split.forget_sno, cache_dir=shared / "oracles"
-        )
-    oracle, _ = load_model(odir, world)
-    m_oracle = measure(oracle, world, split, seed=seed)
+    chosen = {k: v for k, v in (settings or {}).items() if k in UnlearnConfig.model_fields}
+    ucfg = UnlearnConfig.model_validate(chosen)
+    share = ucfg.stop_share if ucfg.stop_when_forgotten else None
+    split = ForgetSplit.from_scenario(world, scenario, scenario.retain, share)
+    mask = exclusion_mask(world.graph, split.forgotten, split.forget_sno)
+    measured = []
+    for i in range(max(1, replicates)):
+        _, _, key = oracle_plan(read_model_meta(model_dir), world, mask, i)
+        # one lock per oracle: different forget sets train in parallel, one forget set once
+        with file_lock(shared / "oracles" / f"{key}.lock"):
+            odir = retain_oracle(
+                model_dir,
+                world,
+                split.forgotten,
+                split.forget_sno,
+                cache_dir=shared / "oracles",
+                replicate=i,
+            )
+        oracle, _ = load_model(odir, world)
+        measured.append(measure(oracle, world, split, seed=seed))
+    m_oracle2 = measured[1] if len(measured) > 1 else None
     m_orig = measure(original, world, split, seed=seed)
     m = measure(edited, world, split, seed=seed)
     rows = []
-    for key, e in summarize(m, m_oracle, m_orig, seed=seed).items():
-        metric, _, part = key.partition("/")
+    summary = summarize(m, measured[0], m_orig, seed=seed, oracle2=m_oracle2)
+    for key, e in summary.items():
+        noise = key.startswith("noise/")
+        metric, _, part = key.removeprefix("noise/").partition("/")
         better, ideal = _ORACLE_METRICS.get(metric, (None, None))
         rows.append(
             {
                 **base,
-                "metric": metric,
+                "metric": f"noise_{metric}" if noise else metric,
                 "group": "unlearning",
                 "split": part or "forgotten",
                 "family": "unlearning",
