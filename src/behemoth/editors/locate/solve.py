@@ -32,7 +32,7 @@ below 2 (issue 20, point 8). Three rules keep that from happening silently:
    two edits. With half of layer 0's units made nearly dead (pre-activations ~ -5), its key
    covariance had rank 65 of 128 and condition number 1.9e15, and the plain solve wrote an
    update of norm 5.4e4 (43,000 x the layer's; entries up to 4,170 where weights are below
-   0.07); with the default ridge the same edit wrote 0.70 x
+   0.07); with the default ridge the same edit wrote 0.32 x
    (tests/editors/test_locate_conditioning.py).
 """
 

@@ -2,39 +2,78 @@
 activations of forget prompts toward a fixed random direction scaled by the steering coefficient,
 L_forget = E_{D_f} mean_t ||h_theta(x)_t - c u||^2, and keep those of retain prompts where the
 frozen model puts them, L_retain = E_{D_r} mean_t ||h_theta(x)_t - h_ref(x)_t||^2;
-L = L_forget + alpha L_retain (``alpha`` is ``retain_weight``). Only the MLPs of blocks
-l-2, l-1, l are trained (the paper's choice), unless ``layers`` says otherwise. The activations
-are block l's output (the residual stream); u ~ U[0, 1)^d normalized, as in the paper's code.
+L = L_forget + alpha L_retain (``alpha`` is ``retain_weight``); u ~ U[0, 1)^d normalized, as in
+the paper's code.
+
+Which activations and which parameters follow WMDP's released code (centerforaisafety/wmdp,
+``rmu/unlearn.py``), where behemoth differed until issue 21:
+
+- **Activations**: the output of block l, read by a forward hook on the block module (WMDP's
+  ``forward_with_cache(model, inputs, module=model.model.layers[layer_id])``). It was
+  ``hidden_states[l + 1]``, which for the last block is the state *after the final layer
+  norm* in Hugging Face models, not the block's output.
+- **Parameters**: the MLP down-projections of blocks l-2, l-1, l only (WMDP's
+  ``--layer_ids 5,6,7 --param_ids 6``: parameter 6 of a Mistral/Zephyr decoder layer is
+  ``mlp.down_proj.weight``). It trained both MLP matrices. ``layers`` picks other blocks;
+  still their down-projections (its weight and, where the model has one, its bias).
+- **Steering coefficient relative to the activation norm** (adaptive RMU: Dang et al. 2025,
+  "On Effects of Steering Latent Representation for Large Language Model Unlearning", AAAI,
+  arXiv 2408.06223, Sec. 4: c = beta ||h_frozen(x_F)||). The fixed default c = 20 was about 14x
+  below the ~270 norm of these activations, so the forget term shrank them toward the origin
+  instead of steering them. Now c = ``steering_scale`` (beta) x the mean norm of the frozen
+  model's layer-l output at the steered positions of the forget prompts, measured once when
+  training starts (the run's info reports it: ``steering_coeff``, ``activation_norm``);
+  ``steering_coeff`` sets a fixed c instead (WMDP's own choice, 6.5 for Zephyr-7B).
 
 Where the paper steers every token of a forget document, the default here steers only the answer
 position (``positions="answer"``): in a world of facts every earlier position of a forget prompt
 is shared with facts that are kept (the leading ``<|endoftext|>`` with every fact, the subject
-with its other relations), so steering it contradicts the retain term. Measured on the ``tiny``
-model (8 facts, 30 steps, 64 retain facts): every position moved the forget NLL 0.033 -> 0.032
-at lr 1e-3 and 0.033 -> 0.067 at lr 1e-2; the answer position alone 0.033 -> 6.1 at lr 1e-2
-with 96% of the other subjects' facts kept. Activations here are ~270 wide in norm, so Adam needs
-the larger step (lr 1e-2, the default) to move them within a few dozen steps."""
+with its other relations), so steering it contradicts the retain term.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field, model_validator
 
 from behemoth.editors.context import EditContext
 from behemoth.editors.gradient.trainer import TrainBatch
-from behemoth.editors.layers import layer_index
+from behemoth.editors.hooks import hooked
+from behemoth.editors.layers import block_parameters, layer_index, resolve_paths, select_layers
 from behemoth.editors.prompts import PromptBatch
 from behemoth.editors.registry import register_editor
 from behemoth.editors.unlearning import losses as L
 from behemoth.editors.unlearning.trainer import UnlearnConfig, UnlearningEditor, UnlearningTrainer
 from behemoth.errors import ConfigError
+from behemoth.scenarios.request import EditRequest
+
+STEERING_SCALE = 2.0
+"""Default beta: the control vector twice as long as the activations it replaces, so the forget
+term steers them rather than shrinking them (beta < 1 pulls them toward the origin).
+
+Measured on the ``tiny`` model (forget-facts k 8, 30 steps, 64 retain facts a step, layer 2,
+down-projections of blocks 0-2; forget NLL from 0.033; other subjects' ``sro`` accuracy): the
+frozen model's mean norm at the answer position of block 2's output is 87.0, so WMDP's fixed
+c = 20 is 4.3x below it (forget NLL 3.05, others kept 0.932); beta 1: 1.79 / 0.918; beta 2:
+2.45 / 0.870; beta 5: 4.52 / 0.484; beta 2 at layer 3: 4.84 / 0.913. Dang et al. use beta of
+a few units on 7B models; 2 is the largest of these that kept >= 0.85 of the other facts."""
 
 
 class RmuConfig(UnlearnConfig):
-    layer: int = Field(2, description="Layer l whose output (residual stream) is steered.")
-    steering_coeff: float = Field(20.0, gt=0, description="c: the norm of the control vector c u.")
+    layer: int = Field(2, description="Layer l whose block output (residual stream) is steered.")
+    steering_scale: float = Field(
+        STEERING_SCALE,
+        gt=0,
+        description="beta: c = beta x the frozen model's mean activation norm at layer l on the "
+        "forget prompts (adaptive RMU, Dang et al. 2025).",
+    )
+    steering_coeff: float | None = Field(
+        None,
+        gt=0,
+        description="A fixed c instead (WMDP's choice, 6.5 for Zephyr-7B); null = steering_scale.",
+    )
     retain_weight: float = Field(10.0, ge=0, description="alpha: weight of the retain term.")
     lr: float = Field(1e-2, gt=0, description="Adam learning rate.")
     positions: Literal["answer", "all"] = Field(
@@ -66,25 +105,51 @@ class RmuTrainer(UnlearningTrainer):
     uses_reference = True
 
     def setup(self, model: torch.nn.Module) -> None:
-        cfg = self.cfg
-        n = int(model.config.num_hidden_layers)  # type: ignore[union-attr,arg-type]
-        self.layer = layer_index(cfg.layer, n, "layer")  # type: ignore[attr-defined]
+        cfg: RmuConfig = self.cfg  # type: ignore[assignment]
+        paths = resolve_paths(model, cfg.arch, cfg.paths)
+        self.layer = layer_index(cfg.layer, paths.n_layers(model), "layer")
+        self.block = paths.one("block", self.layer)
         d = int(model.config.hidden_size)  # type: ignore[union-attr,arg-type]
         gen = torch.Generator().manual_seed(cfg.seed)
         u = torch.rand(d, generator=gen)
-        dev = next(model.parameters()).device
-        self.control = (cfg.steering_coeff * u / u.norm()).to(dev)  # type: ignore[attr-defined]
+        self.direction = (u / u.norm()).to(next(model.parameters()).device)
+        self.coeff: float | None = cfg.steering_coeff
+        self.activation_norm: float | None = None
 
     def _hidden(self, model: torch.nn.Module, batch: PromptBatch) -> torch.Tensor:
-        out = model(input_ids=batch.ids, output_hidden_states=True)
-        return out.hidden_states[self.layer + 1].float()  # [n, T, d]: block l's output
+        """[n, T, d] block l's output (a scoped forward hook on the block, as WMDP's code)."""
+        with hooked(model, outputs=[self.block], detach=False) as rec:
+            model(input_ids=batch.ids)
+        return rec.outputs[self.block].float()
+
+    def control(self, reference: torch.nn.Module | None, batch: PromptBatch) -> torch.Tensor:
+        """c u; on first use with ``steering_coeff`` null, c = beta x the frozen model's mean
+        activation norm at the steered positions of the forget prompts (adaptive RMU)."""
+        if self.coeff is None:
+            assert reference is not None
+            cfg: RmuConfig = self.cfg  # type: ignore[assignment]
+            with torch.no_grad():
+                h = self._hidden(reference, batch)
+            mask = _mask(batch, cfg.positions == "answer")
+            self.activation_norm = float(h.norm(dim=-1)[mask].mean())
+            self.coeff = cfg.steering_scale * self.activation_norm
+        return self.coeff * self.direction
+
+    def train(
+        self, model: torch.nn.Module, params: list[torch.nn.Parameter], requests: list[EditRequest]
+    ) -> dict[str, Any]:
+        info = super().train(model, params, requests)
+        info["steering_coeff"] = self.coeff
+        info["activation_norm"] = self.activation_norm
+        return info
 
     def compute_loss(
         self, model: torch.nn.Module, batch: TrainBatch, reference: torch.nn.Module | None = None
     ) -> torch.Tensor:
         answer_only = self.cfg.positions == "answer"  # type: ignore[attr-defined]
         mask = _mask(batch.edit, answer_only)
-        loss = L.rmu_forget_loss(self._hidden(model, batch.edit), self.control, mask)
+        control = self.control(reference, batch.edit)
+        loss = L.rmu_forget_loss(self._hidden(model, batch.edit), control, mask)
         if batch.retain_facts is not None and self.cfg.retain_weight > 0:
             assert reference is not None
             r = batch.retain_facts
@@ -103,10 +168,15 @@ class Rmu(UnlearningEditor):
     config: RmuConfig
 
     def tuned_parameters(self, model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
+        """The MLP down-projections of blocks l-2..l (WMDP's ``param_ids``), or of ``layers``."""
+        paths = self.paths(model)
+        n = paths.n_layers(model)
         if self.config.layers is not None:
-            return super().tuned_parameters(model)
-        top = layer_index(self.config.layer, self.paths(model).n_layers(model), "layer")
-        return self.mlp_parameters(model, list(range(max(0, top - 2), top + 1)))
+            layers = select_layers(self.config.layers, n)
+        else:
+            top = layer_index(self.config.layer, n, "layer")
+            layers = list(range(max(0, top - 2), top + 1))
+        return block_parameters(model, paths, ("mlp_out",), layers)
 
     def trainer(self, context: EditContext) -> RmuTrainer:
         return RmuTrainer(self.config, context.world, context.retain)
