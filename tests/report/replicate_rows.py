@@ -19,16 +19,23 @@ N_KEPT = 50
 
 
 def row(
-    editor: str, rep: int | None, metric: str, group: str, split: str, value: float, n: int, **kw: Any
+    label: str,
+    rep: int | None,
+    metric: str,
+    group: str,
+    split: str,
+    value: float,
+    n: int,
+    **kw: Any,
 ) -> dict[str, Any]:
     r = {
-        "run_id": f"{editor}-r{rep}",
+        "run_id": f"{label}-r{rep}",
         "status": "ok",
         "label_world": "w",
         "label_model": "tiny",
         "label_scenario": "10 different",
-        "label_editor": editor,
-        "editor": editor,
+        "label_editor": label,
+        "editor": label,
         "seed": 0,
         "config": "{}",
         "metric": metric,
@@ -58,7 +65,13 @@ def replicate_rows(reps: int = 5) -> list[dict[str, Any]]:
             )
             rows.append(
                 row(
-                    ed, i, "specificity", "specificity", "same_relation", UNEDITED[i], N_KEPT,
+                    ed,
+                    i,
+                    "specificity",
+                    "specificity",
+                    "same_relation",
+                    UNEDITED[i],
+                    N_KEPT,
                     phase="pre",
                 )
             )

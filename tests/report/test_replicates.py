@@ -89,12 +89,13 @@ def test_flagged_findings_in_report_and_printed_summary(tmp_path: Path) -> None:
     rep = write_report(src)
     html = rep.path.read_text()
     assert "Findings that differ between trained models" in html
-    assert "sign differs between models: ft &gt; rome on 2 of 5 models" in html
+    assert "sign differs: A &gt; B on 2 of 5 models, A &lt; B on 3" in html
     assert "P(A beats B on a new model)" in html
     text = summary_text(load_rows(src)[0])
     assert "on 2 trained model" not in text and "on 10 trained models" not in text
     assert "10 runs (0 failed) on 5 trained models" in text
-    assert "FLAGGED" in text and "ft > rome on 2 of 5 models, ft < rome on 3" in text
+    assert "FLAGGED" in text and "A = ft, B = rome: A - B = -0.100 [" in text
+    assert "sign differs: A > B on 2 of 5 models, A < B on 3" in text
     assert "success >= 0.9 on 2 of 5" in text
     assert len(text.splitlines()) <= 40
 
@@ -139,7 +140,9 @@ def test_seeds_within_a_model_are_averaged_before_models() -> None:
 def test_failed_runs_name_their_model(tmp_path: Path) -> None:
     rows = replicate_rows()
     rows.append(
-        row("memit", 3, "run_failed", "run", "all", 0.0, 0, status="failed", error="ill-conditioned")
+        row(
+            "memit", 3, "run_failed", "run", "all", 0.0, 0, status="failed", error="ill-conditioned"
+        )
     )
     rep = write_report(write_results(rows, tmp_path / "s"))
     html = rep.path.read_text()
@@ -152,17 +155,59 @@ def _stream_rows() -> list[dict]:
     for rep in range(3):
         for c in (5, 10, 15):
             rows.append(
-                row("rome", rep, "efficacy", "efficacy", "sro", 1 - c / 30 - rep / 10, c,
-                    checkpoint=c, run_id=f"s{rep}")
+                row(
+                    "rome",
+                    rep,
+                    "efficacy",
+                    "efficacy",
+                    "sro",
+                    1 - c / 30 - rep / 10,
+                    c,
+                    checkpoint=c,
+                    run_id=f"s{rep}",
+                )
             )
             rows.append(
-                row("rome", rep, "specificity", "specificity", "same_relation", 0.9 - c / 50, 50,
-                    checkpoint=c, run_id=f"s{rep}")
+                row(
+                    "rome",
+                    rep,
+                    "specificity",
+                    "specificity",
+                    "same_relation",
+                    0.9 - c / 50,
+                    50,
+                    checkpoint=c,
+                    run_id=f"s{rep}",
+                )
             )
-        rows.append(row("rome", rep, "efficacy", "efficacy", "sro", 0.0, 15, checkpoint=5,
-                        run_id=f"s{rep}", phase="pre"))
-        rows.append(row("rome", rep, "specificity", "specificity", "same_relation", UNEDITED[rep],
-                        50, checkpoint=5, run_id=f"s{rep}", phase="pre"))
+        rows.append(
+            row(
+                "rome",
+                rep,
+                "efficacy",
+                "efficacy",
+                "sro",
+                0.0,
+                15,
+                checkpoint=5,
+                run_id=f"s{rep}",
+                phase="pre",
+            )
+        )
+        rows.append(
+            row(
+                "rome",
+                rep,
+                "specificity",
+                "specificity",
+                "same_relation",
+                UNEDITED[rep],
+                50,
+                checkpoint=5,
+                run_id=f"s{rep}",
+                phase="pre",
+            )
+        )
     return rows
 
 
@@ -189,3 +234,31 @@ def test_sequential_legend_names_every_series() -> None:
     fig = plot_sequential(curves, "t")
     names = [t.get_text() for t in fig.legends[0].get_texts()]
     assert names == ["memit (1 model)", "rome (1 model)", "disabling edit", "collapse"]
+
+
+def test_rank_plot_labels_every_series_and_hides_none() -> None:
+    """Issue 23: the legend listed only "rome"; LoRA rank 1 hid under ROME at 2^0."""
+    from behemoth.report.plots import plot_rank, rank_data
+
+    rows = []
+    for ed, name, rank in (
+        ("rome", "rome", 1.0),
+        ("lora rank=1", "lora", 1.0),
+        ("lora rank=4", "lora", 4.0),
+    ):
+        for i in range(3):
+            rows.append(row(ed, i, "efficacy", "efficacy", "sro", 0.9 - i / 10, 10, editor=name))
+            rows.append(row(ed, i, "update_rank", "cost", "all", rank, 1, editor=name))
+    data = rank_data(rows)
+    fig = plot_rank(data)
+    names = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    assert names == [
+        "lora rank=1 (3 models)",
+        "lora rank=4 (3 models)",
+        "rome (3 models)",
+        "one trained model (faint)",
+    ]
+    ax = fig.axes[0]
+    xs = [c.get_offsets()[0][0] for c in ax.collections if len(c.get_offsets())]
+    at_one = sorted({round(float(x), 4) for x in xs if 0 < x < 1.5})
+    assert len(at_one) == 2 and at_one[0] < 1 < at_one[1]  # rome and lora rank 1 side by side

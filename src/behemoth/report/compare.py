@@ -73,13 +73,16 @@ class EditorComparison:
         return f"{self.a} > {self.b} on {up} of {len(d)} models, {self.a} < {self.b} on {down}"
 
     def line(self) -> str:
-        """One printed line naming the setting, the paired difference and where it flips."""
-        r = self.result
-        better = "higher" if self.higher_is_better else "lower"
+        """One printed line naming the setting, the paired difference and where it flips:
+        ``single | w | tiny, edit success (sro): A = ft, B = rome: A - B = -0.100 [...] sd
+        0.292; sign differs: A > B on 2 of 5 models, A < B on 3``."""
+        d = self.result.diff.per_model
+        up, down = sum(x > 0 for x in d), sum(x < 0 for x in d)
+        lower = "" if self.higher_is_better else ", lower is better"
         return (
-            f"{self.scenario} | {self.world} | {self.model}: {self.what} ({self.metric}, "
-            f"{self.split}; {better} is better): {self.a} - {self.b} = {r.diff.fmt()}; "
-            f"sign differs between models: {self.sign_text()}"
+            f"{self.scenario} | {self.world} | {self.model}, {self.what} ({self.split}{lower}): "
+            f"A = {self.a}, B = {self.b}: A - B = {self.result.diff.fmt()}; sign differs: "
+            f"A > B on {up} of {len(d)} models, A < B on {down}"
         )
 
 
@@ -98,7 +101,8 @@ def _mean_over_seeds(vals: list[RunValue]) -> float:
 
 def editor_comparisons(rows: list[dict[str, Any]], seed: int = 0) -> list[EditorComparison]:
     """Every pair of editor settings that ran on the same >= MIN_MODELS models and requests,
-    on each metric of COMPARED and each of its splits; flagged (sign-flipping) ones first."""
+    on each metric of COMPARED and each of its splits; flagged (sign-flipping) ones first,
+    largest mean difference first."""
     info = runs(rows)
     settings: dict[tuple[str, str, str], dict[str, list[str]]] = defaultdict(
         lambda: defaultdict(list)
@@ -122,9 +126,9 @@ def editor_comparisons(rows: list[dict[str, Any]], seed: int = 0) -> list[Editor
                     xb = [_mean_over_seeds([vb[k] for k in shared if k[0] == u]) for u in units]
                     res = compare(xa, xb, bounds=(0.0, 1.0), seed=seed)
                     out.append(
-                        EditorComparison(
-                            scen, world, model, a, b, what, metric, split, higher, res
-                        )
+                        EditorComparison(scen, world, model, a, b, what, metric, split, higher, res)
                     )
-    out.sort(key=lambda c: not c.flagged)
+    # flagged first, and among them the largest mean differences: those a single model would
+    # most likely have shown as a finding
+    out.sort(key=lambda c: (not c.flagged, -abs(c.result.diff.value)))
     return out

@@ -84,6 +84,26 @@ def _models_note(n: int) -> str:
     return f"{n} model{'s' * (n != 1)}"
 
 
+def _legend_right(fig: Figure, handles: dict[str, Any], title: str | None = None) -> None:
+    """One figure legend naming every series, in a margin added at the right that is wide
+    enough for its longest label (nothing drawn under it, nothing cut off)."""
+    longest = max([len(k) for k in handles] + [len(title or "")])
+    reserve = 0.35 + 0.05 * longest  # inches: ~0.05 in per character at 7 pt
+    width = fig.get_figwidth() + reserve
+    fig.set_figwidth(width)
+    fig.legend(
+        list(handles.values()),
+        list(handles.keys()),
+        loc="upper left",
+        bbox_to_anchor=(1 - reserve / width + 0.005, 0.97),
+        fontsize=7,
+        title=title,
+        title_fontsize=7,
+        frameon=False,
+    )
+    fig.tight_layout(rect=(0, 0, 1 - reserve / width, 0.97 if fig.get_suptitle() else 1))
+
+
 #: Legend entry for the faint per-model marks.
 FAINT_HANDLE_LABEL = "one trained model (faint)"
 
@@ -129,11 +149,7 @@ def rank_data(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[RankPoin
                 label,
                 mean_rank,
                 _setting(eff, rids, info),
-                {
-                    s: _setting(v, rids, info)
-                    for s, v in spec.items()
-                    if any(r in v for r in rids)
-                },
+                {s: _setting(v, rids, info) for s, v in spec.items() if any(r in v for r in rids)},
             )
         )
     return dict(out)
@@ -156,9 +172,10 @@ def plot_rank(data: dict[tuple[str, str], list[RankPoint]]) -> Figure:
     each of DAMAGE_SPLITS (one row each) against the measured rank of the update: each
     setting's models faint, their mean with its 95% interval over models."""
     keys = sorted(data)
-    n_rows = 1 + len(DAMAGE_SPLITS)
+    damage = [s for s in DAMAGE_SPLITS if any(s in p.damage for k in keys for p in data[k])]
+    n_rows = 1 + len(damage)
     fig, axes = plt.subplots(
-        n_rows, len(keys), figsize=(3.8 * len(keys) + 2.6, 3 * n_rows), squeeze=False, sharey="row"
+        n_rows, len(keys), figsize=(3.8 * len(keys) + 0.6, 3 * n_rows), squeeze=False, sharey="row"
     )
     labels = [p.label for k in keys for p in data[k]]
     colours = _colour(labels)
@@ -166,7 +183,7 @@ def plot_rank(data: dict[tuple[str, str], list[RankPoint]]) -> Figure:
     handles: dict[str, Any] = {}
     for j, key in enumerate(keys):
         xs = _dodged(data[key])
-        for i, split in enumerate((None, *DAMAGE_SPLITS)):
+        for i, split in enumerate((None, *damage)):
             ax = axes[i][j]
             for p in data[key]:
                 e = p.efficacy if split is None else p.damage.get(split)
@@ -189,19 +206,10 @@ def plot_rank(data: dict[tuple[str, str], list[RankPoint]]) -> Figure:
             if i == n_rows - 1:
                 ax.set_xlabel("update rank (measured)")
     axes[0][0].set_ylabel(f"edit success ({EFFICACY_SPLIT})")
-    for i, split in enumerate(DAMAGE_SPLITS, start=1):
+    for i, split in enumerate(damage, start=1):
         axes[i][0].set_ylabel(f"remaining accuracy\n({split})")
     handles[FAINT_HANDLE_LABEL] = Line2D([], [], ls="", marker="o", color="grey", alpha=FAINT)
-    fig.legend(
-        list(handles.values()),
-        list(handles.keys()),
-        loc="upper left",
-        bbox_to_anchor=(1 - 2.5 / fig.get_figwidth(), 1),
-        fontsize=7,
-        title="editor setting (mean, 95% interval)",
-        title_fontsize=7,
-    )
-    fig.tight_layout(rect=(0, 0, 1 - 2.6 / fig.get_figwidth(), 1))
+    _legend_right(fig, handles, "editor setting (mean, 95% interval)")
     return fig
 
 
@@ -314,7 +322,7 @@ def sequential_data(rows: list[dict[str, Any]]) -> dict[str, list[Curve]]:
     for r in rows:
         if r.get("value") is None:
             continue
-        key = wanted.get((r.get("metric"), r.get("group"), str(r.get("split"))))
+        key = wanted.get((str(r.get("metric")), str(r.get("group")), str(r.get("split"))))
         if r.get("phase") == "pre":
             if key is not None:
                 acc = by_run[r["run_id"]][f"pre_{key}"][0]
@@ -378,9 +386,7 @@ def _series(curves: list[Curve]) -> dict[str, _Series]:
         for unit, cs in sorted(models.items()):
             cps = sorted(set.intersection(*(set(c.checkpoints) for c in cs)))
             ret = [sum(c.retention[c.checkpoints.index(x)] for c in cs) / len(cs) for x in cps]
-            acc = [
-                sum(c.world_accuracy[c.checkpoints.index(x)] for c in cs) / len(cs) for x in cps
-            ]
+            acc = [sum(c.world_accuracy[c.checkpoints.index(x)] for c in cs) / len(cs) for x in cps]
             s.per_model[unit] = (cps, ret, acc)
             s.disabling[unit] = sorted({d for c in cs for d in c.disabling})
             first = [c.collapse for c in cs if c.collapse is not None]
@@ -394,7 +400,7 @@ def plot_sequential(curves: list[Curve], title: str) -> Figure:
     """Retention and accuracy on unedited facts against edits applied: per editor setting, one
     faint line per trained model (labelled r<replicate> at its end), the mean over models bold
     with its 95% band over models (Student-t; from 2 models)."""
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4), sharex=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
     series = _series(curves)
     colours = _colour(list(series))
     handles: dict[str, Any] = {}
@@ -431,8 +437,8 @@ def plot_sequential(curves: list[Curve], title: str) -> Figure:
                 ax.fill_between(
                     common, [e.lo for e in ests], [e.hi for e in ests], color=c, alpha=0.15, lw=0
                 )
-        handles[f"{label} (mean of {_models_note(n)})" if n > 1 else f"{label} (1 model)"] = (
-            Line2D([], [], color=c, lw=2.5 if n > 1 else 1)
+        handles[f"{label} (mean of {_models_note(n)})" if n > 1 else f"{label} (1 model)"] = Line2D(
+            [], [], color=c, lw=2.5 if n > 1 else 1
         )
     if any(len(s.per_model) > 1 for s in series.values()):
         handles["one trained model rN (faint)"] = Line2D([], [], color="grey", alpha=FAINT)
@@ -448,15 +454,8 @@ def plot_sequential(curves: list[Curve], title: str) -> Figure:
         ax.set_ylim(-0.05, 1.05)
         ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
-    fig.legend(
-        list(handles.values()),
-        list(handles.keys()),
-        loc="upper left",
-        bbox_to_anchor=(0.77, 0.95),
-        fontsize=7,
-    )
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout(rect=(0, 0, 0.77, 1))
+    _legend_right(fig, handles)
     return fig
 
 
@@ -465,7 +464,9 @@ def plot_sequential(curves: list[Curve], title: str) -> Figure:
 class TradeoffPoint:
     editor: str
     label: str
-    forget: ReplicateEstimate  # forget_accuracy: still answers the forgotten fact (lower = forgotten)
+    forget: (
+        ReplicateEstimate  # forget_accuracy: still answers the forgotten fact (lower = forgotten)
+    )
     retain: ReplicateEstimate  # accuracy on unedited facts
     per_model: list[tuple[float, float]]  # (forget, retain) of each trained model
 
@@ -500,7 +501,7 @@ def plot_unlearning(data: dict[str, list[TradeoffPoint]]) -> Figure:
     """Forgetting against retention per editor setting: each model faint, the mean over models
     with its 95% intervals over models in both directions."""
     keys = sorted(data)
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.8 * len(keys) + 2.6, 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.8 * len(keys) + 0.4, 4.2), squeeze=False)
     colours = _colour([p.label for k in keys for p in data[k]])
     markers = _markers([p.editor for k in keys for p in data[k]])
     handles: dict[str, Any] = {}
@@ -528,14 +529,5 @@ def plot_unlearning(data: dict[str, list[TradeoffPoint]]) -> Figure:
         ax.set_title(key, fontsize=9)
         ax.grid(alpha=0.3)
     handles[FAINT_HANDLE_LABEL] = Line2D([], [], ls="", marker="o", color="grey", alpha=FAINT)
-    fig.legend(
-        list(handles.values()),
-        list(handles.keys()),
-        loc="upper left",
-        bbox_to_anchor=(1 - 2.5 / fig.get_figwidth(), 0.95),
-        fontsize=7,
-        title="editor setting (mean, 95% interval)",
-        title_fontsize=7,
-    )
-    fig.tight_layout(rect=(0, 0, 1 - 2.6 / fig.get_figwidth(), 1))
+    _legend_right(fig, handles, "editor setting (mean, 95% interval)")
     return fig

@@ -30,7 +30,7 @@ PRINTED: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("still answered", "forget_accuracy", "forgetting", ("forgotten",)),
 )
 #: At most this many settings and flagged findings are printed (the rest: in the report).
-MAX_SETTINGS = 12
+MAX_SETTINGS = 8
 MAX_FLAGGED = 10
 
 
@@ -50,6 +50,7 @@ def summary_text(rows: list[dict[str, Any]], title: str = "") -> str:
     groups: dict[tuple[str, ...], list[str]] = {}
     for rid, m in sorted(runs(ok).items()):
         groups.setdefault((m["scenario"], m["world"], m["model"], m["editor"]), []).append(rid)
+    groups = dict(sorted(groups.items()))
     cache: dict[tuple[str, str | None, str, str], dict[str, RunValue]] = {}
     chosen = []
     for what, metric, group, prefer in PRINTED:
@@ -68,7 +69,9 @@ def summary_text(rows: list[dict[str, Any]], title: str = "") -> str:
             if kn is not None and f is not None:
                 text += f"; {f.text} on {kn[0]} of {kn[1]}"
                 if 0 < kn[0] < kn[1]:
-                    mixed.append(f"{' | '.join(key)}: {what} ({split}): {f.text} on {kn[0]} of {kn[1]} models")
+                    mixed.append(
+                        f"{' | '.join(key)}: {what} ({split}): {f.text} on {kn[0]} of {kn[1]} models"
+                    )
             parts.append(f"    {what} ({split}): {text}")
         if i < MAX_SETTINGS and parts:
             lines.append(f"{' | '.join(key)} ({len(rids)} runs)")
