@@ -36,7 +36,8 @@ Methods of :func:`item_interval` (the mean of per-item values), chosen in this o
 
 Other statistics of a test set (AUC, harmonic-mean Score, ...) get :func:`bootstrap_interval`:
 the same clusters resampled by ``scipy.stats.bootstrap((cluster_ids,), stat_of_their_items,
-vectorized=False, n_resamples=N_BOOT, rng=np.random.default_rng(seed))``, the interval the
+vectorized=False, n_resamples=N_BOOT, rng=np.random.default_rng(seed))`` (the statistic gets
+every item of each drawn edit, repeated as often as the edit was drawn), the interval the
 2.5% and 97.5% quantiles (``np.nanquantile``, linear) of the bootstrap distribution with
 resamples whose statistic is undefined (NaN) left out; one cluster or a zero-width
 distribution gives NaN, NaN and says so in the method.
@@ -161,10 +162,11 @@ def bootstrap_interval(
         return NAN, NAN, "no items"
     if C == 1:
         return NAN, NAN, "one edit: no interval"
-    members = [np.flatnonzero(c == k) for k in range(C)]
+    items = np.arange(len(c))
 
     def on_clusters(ids: np.ndarray) -> float:
-        return float(stat(np.concatenate([members[int(k)] for k in ids])))
+        times = np.bincount(ids, minlength=C)  # draws of each edit: its items that many times
+        return float(stat(np.repeat(items, times[c])))
 
     with warnings.catch_warnings():  # scipy's own ends are NaN when a resample's stat is:
         warnings.simplefilter("ignore", stats.DegenerateDataWarning)  # ours skip those
