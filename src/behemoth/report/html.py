@@ -179,6 +179,10 @@ def oracle_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]
     return ["scenario", "world", "editor", "seed", *[h for h, _, _ in ORACLE_COLUMNS]], body
 
 
+#: At most this many findings that differ between models are listed at the top of a report.
+MAX_LISTED = 15
+
+
 def mixed_line(m: Mixed) -> str:
     """``single | w | m | rome: efficacy (sro): success >= 0.9 holds on 2 of 5 models``."""
     return f"{' | '.join(m.key[:4])}: {m.metric} ({m.split}): {m.finding} holds on {m.k} of {m.n} models"
@@ -228,9 +232,17 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
     )
     if flagged or mixed:
         sections.append('<h3 class="flag">Findings that differ between trained models</h3><ul>')
-        sections.extend(f'<li class="flag">{html.escape(c.line())}</li>' for c in flagged)
-        sections.extend(f"<li>{html.escape(mixed_line(m))}</li>" for m in mixed)
+        items = [f'<li class="flag">{html.escape(c.line())}</li>' for c in flagged]
+        items += [f"<li>{html.escape(mixed_line(m))}</li>" for m in mixed]
+        sections.extend(items[:MAX_LISTED])
         sections.append("</ul>")
+        if len(items) > MAX_LISTED:
+            sections.append(
+                f"<p>{len(flagged)} comparisons change sign and {len(mixed)} findings hold on "
+                f"some models only; the first {MAX_LISTED} are listed (sign flips with the "
+                "largest mean difference first), every one is in the tables below (comparisons: "
+                "column flag; findings: holds on k of n).</p>"
+            )
     for t in tables:
         sections.append(f"<h3>{html.escape(t.title)}</h3>")
         sections.append(_table(t.head, t.body, numeric_from=5))
