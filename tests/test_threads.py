@@ -113,6 +113,7 @@ def test_other_load_sees_a_busy_process() -> None:
     assert threads.other_load(samples=3, interval=0.0) >= 0.0
 
 
+@pytest.mark.slow  # imports transformers
 def test_gpt_params_matches_the_built_model() -> None:
     from behemoth.model import build_model, count_params, model_preset, resolve_run
 
