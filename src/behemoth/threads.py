@@ -36,7 +36,7 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,13 +187,13 @@ def parse_threads(text: str, where: str) -> int:
     return value
 
 
-def requested(env: dict[str, str] | None = None, *, omp: bool = False) -> tuple[int, str] | None:
+def requested(env: Mapping[str, str] | None = None, *, omp: bool = False) -> tuple[int, str] | None:
     """The thread count asked for explicitly, and by what: ``BEHEMOTH_THREADS`` (``--threads``),
     then (with ``omp``) ``OMP_NUM_THREADS``; None when neither is set."""
-    env = os.environ if env is None else env
+    variables: Mapping[str, str] = os.environ if env is None else env
     names = [ENV, "OMP_NUM_THREADS"] if omp else [ENV]
     for name in names:
-        text = env.get(name, "").strip()
+        text = variables.get(name, "").strip()
         if text:
             return parse_threads(text, name), "--threads" if name == ENV else name
     return None
@@ -339,15 +339,13 @@ def training_threads(work_size: float, cap: int | None, reproducible: bool) -> I
     import torch
 
     before = torch.get_num_threads()
-    mkldnn = torch.backends.mkldnn.enabled
     deterministic = torch.are_deterministic_algorithms_enabled()
     set_threads(1)
-    torch.backends.mkldnn.enabled = False
     torch.use_deterministic_algorithms(True)
     log.info("threads: 1 (reproducible training: portable kernels, MKL compatible branch)")
     try:
-        yield 1
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield 1
     finally:
         torch.set_num_threads(before)
-        torch.backends.mkldnn.enabled = mkldnn
         torch.use_deterministic_algorithms(deterministic)
