@@ -3,8 +3,11 @@
 Hartvigsen et al. 2023, Sec. 3. ``GraceModel`` answers like any causal LM (``forward(input_ids)``
 returns the base model's output object): while it runs, a scoped forward hook on the wrapped
 linear module reads the module's input at each row's last token (the query), finds the nearest
-key and, within that key's radius, replaces the module's output at that token by the key's value
-(the authors' ``replace_last``). The hook is removed when the call returns, even on an error, so
+key and, within that key's radius, replaces the module's output by the key's value: with
+``replacement: replace_prompt`` (the authors' default) at every position *before* the key token,
+as their ``layer_out[:, :token_to_edit] = value`` (the key token's own output is kept; later
+layers read the replaced positions through attention); with ``replace_last`` at the key token
+only. The hook is removed when the call returns, even on an error, so
 the base model is never left modified; with an empty codebook no hook is installed at all and the
 output is the base model's, bit for bit.
 
@@ -130,6 +133,7 @@ class GraceModel(EditWrapper):
         seen: dict[str, torch.Tensor] = {}
         mod = get_module(self.base, self.module_name)
         book = self.codebook
+        prompt = self.config_.replacement == "replace_prompt"
 
         def hook(_m: torch.nn.Module, args: tuple[Any, ...], out: torch.Tensor) -> torch.Tensor:
             rows = torch.arange(out.shape[0], device=out.device)
@@ -143,6 +147,13 @@ class GraceModel(EditWrapper):
                 new = book.values.to(out.device)[idx[hit]]
             if not bool(hit.any()):
                 return out
+            if prompt:  # positions 0 .. key-1 of each hit row (the authors' replace_prompt)
+                vals = out.new_zeros(out.shape[0], out.shape[2]).index_put(
+                    (rows[hit],), new.to(out.dtype)
+                )
+                pos = torch.arange(out.shape[1], device=out.device)
+                where = (pos[None, :] < last[:, None]) & hit[:, None]  # [B, T]
+                return torch.where(where[..., None], vals[:, None, :], out)
             out = out.clone()
             out[rows[hit], last[hit]] = new.to(out.dtype)
             return out
