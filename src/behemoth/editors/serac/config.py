@@ -50,6 +50,13 @@ class SeracNetsConfig(StrictConfig):
     val_share: float = Field(
         0.1, ge=0.0, lt=1.0, description="Share of training subjects held out for validation."
     )
+    formats: list[str] | None = Field(
+        None,
+        description="Prompt formats of the training pairs (edits and queries): null = every "
+        "format of the world (statement templates, question, qa_new: the generalization test "
+        "formats included, as the paper trains on paraphrases); e.g. [sro] = the edit's own "
+        "format only, never a generalization format (like-for-like with weight editors).",
+    )
 
 
 class SeracConfig(EditorConfig):

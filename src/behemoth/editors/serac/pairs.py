@@ -9,6 +9,14 @@ answer in-scope inputs given the edit. Here, for an edit of fact (s, r) to a ran
 - hard negatives: the same subject with another relation, the same relation with another
   subject, and one random fact (three per edit).
 
+Formats (``SeracNetsConfig.formats``): by default every format, as the paper trains on
+paraphrases of the edit. These include every format a scenario's generalization split tests
+(``rso``, ``question``, ``qa_new``: the formats other than the edit's), so SERAC's
+generalization is then measured in formats its networks were trained to route and answer,
+while weight editors see the edit's own prompt only: not like-for-like. ``formats: [sro]``
+(the edit's own template) trains on that format alone, and the generalization formats are
+never rendered (the comparison with weight editors on equal terms).
+
 Only the facts given (``facts``: [n, 2] subject, relation) are ever rendered, edits and queries
 alike, so a caller that passes facts disjoint from a scenario's tests trains networks that never
 saw a test fact. Sequences are token ids of the networks' table: world tokens, then the
@@ -22,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from behemoth.errors import ConfigError
 from behemoth.scenarios.render import edge_prompts, statement_templates
 from behemoth.world.vocab import PAD
 from behemoth.world.world import World
@@ -35,6 +44,24 @@ NEGATIVES = len(NEGATIVE_KINDS)
 def query_formats(world: World) -> list[str]:
     """Every S-O prompt format of the world: statement templates, question, new QA format."""
     return [*statement_templates(world), "question", "qa_new"]
+
+
+def training_formats(world: World, formats: list[str] | None) -> list[str]:
+    """The formats training pairs are drawn in: ``formats``, checked against the world's
+    (:func:`query_formats`), or all of them when ``formats`` is None."""
+    every = query_formats(world)
+    if formats is None:
+        return every
+    if not formats:
+        raise ConfigError("formats", "is empty", f"give at least one of {', '.join(every)}")
+    for f in formats:
+        if f not in every:
+            raise ConfigError(
+                "formats",
+                f"{f!r} is not a prompt format of this world",
+                f"choose from {', '.join(every)}",
+            )
+    return list(dict.fromkeys(formats))
 
 
 def n_objects(world: World, relation: int) -> int:
@@ -96,6 +123,7 @@ class PairSampler:
         rng: np.random.Generator,
         scratch_rows: int,
         scratch_share: float,
+        formats: list[str] | None = None,
     ) -> None:
         if len(facts) < 2:
             raise ValueError("SERAC needs at least two training facts")
@@ -108,7 +136,7 @@ class PairSampler:
         self.subject_range = world.vocab.ranges["subject"]
         g = world.graph
         s, r = self.facts[:, 0], self.facts[:, 1]
-        self.formats = query_formats(world)
+        self.formats = training_formats(world, formats)
         # prompts[f][k]: fact k rendered in format f (its true answer is never used)
         self.prompts = [self._render(f, s, r, g.objects[s, r]) for f in self.formats]
         self.by_subject = {int(a): np.flatnonzero(s == a) for a in np.unique(s)}

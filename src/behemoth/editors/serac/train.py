@@ -157,7 +157,9 @@ def train_nets(
         raise BehemothError(
             "SERAC: no training facts left after the validation split; lower val_share"
         )
-    train = PairSampler(world, facts[~is_val], rng, config.scratch_rows, config.scratch_share)
+    train = PairSampler(
+        world, facts[~is_val], rng, config.scratch_rows, config.scratch_share, config.formats
+    )
     nets = SeracNets.build(config, int(world.vocab.size), world.fingerprint, facts)
     nets.split = dict(split or {})
     params = [*nets.classifier.parameters(), *nets.counterfactual.parameters()]
@@ -195,7 +197,9 @@ def train_nets(
     nets.eval()
     metrics: dict[str, Any] = {"train": validate(nets, train)}
     if is_val.sum() >= 2:
-        held = PairSampler(world, facts[is_val], derive_rng(config.seed, "serac-val"), 0, 0.0)
+        held = PairSampler(
+            world, facts[is_val], derive_rng(config.seed, "serac-val"), 0, 0.0, config.formats
+        )
         metrics["held_out_subjects"] = validate(nets, held)
     metrics["facts"] = {"train": int((~is_val).sum()), "held_out": int(is_val.sum())}
     nets.metrics = metrics
