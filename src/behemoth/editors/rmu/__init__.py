@@ -18,9 +18,10 @@ Which activations and which parameters follow WMDP's released code (centerforais
   still their down-projections (its weight and, where the model has one, its bias).
 - **Steering coefficient relative to the activation norm** (adaptive RMU: Dang et al. 2025,
   "On Effects of Steering Latent Representation for Large Language Model Unlearning", AAAI,
-  arXiv 2408.06223, Sec. 4: c = beta ||h_frozen(x_F)||). The fixed default c = 20 was about 14x
-  below the ~270 norm of these activations, so the forget term shrank them toward the origin
-  instead of steering them. Now c = ``steering_scale`` (beta) x the mean norm of the frozen
+  arXiv 2408.06223, Sec. 4: c = beta ||h_frozen(x_F)||). The former fixed default c = 20 was below
+  the norm of the activations it replaces (the old docstring quoted ~270, 14x; measured here at
+  the answer position of the ``tiny`` model's block 2: 87, 4.3x), so the forget term shrank
+  them toward the origin instead of steering them. Now c = ``steering_scale`` (beta) x the mean norm of the frozen
   model's layer-l output at the steered positions of the forget prompts, measured once when
   training starts (the run's info reports it: ``steering_coeff``, ``activation_norm``);
   ``steering_coeff`` sets a fixed c instead (WMDP's own choice, 6.5 for Zephyr-7B).
@@ -55,7 +56,7 @@ term steers them rather than shrinking them (beta < 1 pulls them toward the orig
 
 Measured on the ``tiny`` model (forget-facts k 8, 30 steps, 64 retain facts a step, layer 2,
 down-projections of blocks 0-2; forget NLL from 0.033; other subjects' ``sro`` accuracy): the
-frozen model's mean norm at the answer position of block 2's output is 87.0, so WMDP's fixed
+frozen model's mean norm at the answer position of block 2's output is 87.0, so the former fixed
 c = 20 is 4.3x below it (forget NLL 3.05, others kept 0.932); beta 1: 1.79 / 0.918; beta 2:
 2.45 / 0.870; beta 5: 4.52 / 0.484; beta 2 at layer 3: 4.84 / 0.913. Dang et al. use beta of
 a few units on 7B models; 2 is the largest of these that kept >= 0.85 of the other facts."""
