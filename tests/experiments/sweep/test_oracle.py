@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from behemoth.config import validate
 from behemoth.experiments.sweep.spec import SweepSpec, expand
 from behemoth.world import World
@@ -51,9 +53,11 @@ def test_forget_run_gets_rows_against_the_oracle(
     scen = run.config["scenario"]
     scenario = build_scenario(world, scen["name"], scen["settings"])
     split = ForgetSplit.from_scenario(world, scenario, scenario.retain)
-    mask = exclusion_mask(world.graph, split.forget, split.forget_sno)
-    _, _, key = oracle_plan(read_model_meta(model_dir), world, mask)
-    shutil.copytree(tiny_model, shared / "oracles" / key)
+    mask = exclusion_mask(world.graph, split.forgotten, split.forget_sno)
+    assert len(split.stop) and not np.isin(split.stop, split.forget).any()
+    for i in (0, 1):  # two oracles: the second gives the noise floor
+        _, _, key = oracle_plan(read_model_meta(model_dir), world, mask, i)
+        shutil.copytree(tiny_model, shared / "oracles" / key)
 
     out = execute(run.config, run.run_id, shared)
     got = {(r["metric"], r["split"]): r for r in out.rows if r["group"] == "unlearning"}
@@ -65,4 +69,9 @@ def test_forget_run_gets_rows_against_the_oracle(
         and ("privleak", "loss") in got
         and ("model_utility", "forgotten") in got
     )
+    assert ("privleak", "min_k") in got and ("min_k_tokens", "forgotten") in got
+    # the noise floor beside them: two identical stand-in oracles are indistinguishable
+    assert got[("noise_forget_quality", "forgotten")]["value"] == 1.0
+    assert got[("noise_ks_d", "forgotten")]["value"] == 0.0
+    assert ("noise_auc", "min_k") in got and ("noise_privleak", "min_k") in got
     assert "oracle_s" in out.timings

@@ -12,8 +12,9 @@ order):
 - Min-K% (Shi et al. 2024, "Detecting Pretraining Data", Eq. 3): the mean log-probability of
   the k lowest-probability tokens, k = max(1, floor(ratio * L)) of a text's L scored tokens
   (MUSE's ``int(len * ratio)``, never empty). MUSE's PrivLeak uses ratio 0.4 (its default key
-  ``forget_holdout_Min-40%``), so does behemoth: a statement of this world scores 6-9 tokens,
-  and 40% of them is 2-3 tokens where 20% would be one (:func:`min_k_tokens` gives k).
+  ``forget_holdout_Min-40%``), so does behemoth: a demo-world statement has 9 tokens (8
+  scored), and 40% of them is 3 tokens where 20% was one; the tiny world's score 4 tokens
+  (:func:`min_k_tokens` gives k; the report prints it as ``min_k_tokens``).
 - Min-K%++ (Zhang et al. 2024, "Min-K%++", Eq. 5): the same over token scores normalized by
   the model's own distribution at that position, (log p(x_t) - mu_t) / sigma_t with
   mu_t = E_{z~p}[log p(z)] and sigma_t^2 = E_{z~p}[(log p(z))^2] - mu_t^2.
