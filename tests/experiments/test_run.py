@@ -49,3 +49,54 @@ def test_stream_over_two_seeds_writes_curves_detection_and_seed_summary(
     eff = [r for r in res.seed_summary if r["metric"] == "efficacy" and r["phase"] == "post"]
     assert eff and all(r["n_seeds"] == 2 for r in eff)
     assert "efficacy" in json.dumps(edit["over_seeds"])
+
+
+@pytest.mark.slow
+def test_replicates_train_once_and_every_number_is_stated_over_them(
+    tiny_world: World, tiny_model: Path, tmp_path: Path
+) -> None:
+    """``replicates: 2``: replicate 1 of the model's recipe (seed + 1, data order + 1) is trained
+    once under the cache, the run repeated on it, rows name their replicate, and edit.json holds
+    each number over the two models."""
+    config = ExperimentConfig(
+        model=str(tiny_model),
+        scenario="k-different",
+        scenario_settings={"k": 3},
+        editor="rome",
+        editor_settings={"layer": 2},
+        replicates=2,
+        cache=str(tmp_path / "cache"),
+        save_artifact=False,
+    )
+    assert "cache" not in json.dumps(config.run_id())
+    one = config.model_copy(update={"replicates": 1, "cache": None})
+    assert one.run_id() == ExperimentConfig(**{**one.to_dict(), "cache": "/elsewhere"}).run_id()
+    out = tmp_path / "run"
+    res = run_experiment(config, out)
+    rows = read_records(out)
+    assert {r["replicate"] for r in rows} == {0, 1}
+    (built,) = [d for d in (tmp_path / "cache" / "models").iterdir() if d.is_dir()]
+    meta = json.loads((built / "behemoth_model.json").read_text())
+    base = json.loads((tiny_model / "behemoth_model.json").read_text())["config"]
+    assert (meta["config"]["seed"], meta["config"]["data_seed"]) == (
+        base["seed"] + 1,
+        base.get("data_seed", 0) + 1,
+    )
+    edit = json.loads((out / "edit.json").read_text())
+    eff = [
+        r
+        for r in edit["over_replicates"]
+        if r["metric"] == "efficacy" and r["phase"] == "post" and r["split"] == "sro"
+    ]
+    assert len(eff) == 1 and eff[0]["n_models"] == 2
+    per = [r["value"] for r in rows if r["metric"] == "efficacy" and r.get("phase") == "post"]
+    assert eff[0]["mean"] == pytest.approx(sum(per) / 2)
+    assert (
+        0.0 <= eff[0]["ci_low"] <= eff[0]["ci_high"] <= 1.0
+        or eff[0]["per_model"][0] == eff[0]["per_model"][1]
+    )
+    # a second run finds the replicate trained: nothing retrained
+    stamp = (built / "model.safetensors").stat().st_mtime_ns
+    run_experiment(config, None)
+    assert (built / "model.safetensors").stat().st_mtime_ns == stamp
+    assert len(res.runs) == 2

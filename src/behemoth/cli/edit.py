@@ -55,6 +55,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="repeat the run once per seed; report mean, sd and 95%% interval over seeds",
     )
     p.add_argument(
+        "--replicates",
+        type=int_at_least(1),
+        default=1,
+        metavar="N",
+        help="run on N trained models of MODEL's recipe (each its own init and data order, "
+        "trained once under $BEHEMOTH_CACHE); report every number over them",
+    )
+    p.add_argument(
         "--eval-every",
         type=int_at_least(0),
         default=0,
@@ -104,6 +112,7 @@ def experiment_config(args: argparse.Namespace) -> Any:
             "seeds": args.seeds if args.seeds else None if args.seed is None else [args.seed],
             "eval_every": args.eval_every,
             "device": args.device,
+            "replicates": args.replicates,
         },
     )
 
@@ -161,8 +170,8 @@ def run_trace(args: argparse.Namespace) -> int:
             res.tokens,
             tmp / "trace.png",
             kind=args.kind,
-            title=f"relation {args.relation}: {res.n_facts} facts, P clean {res.clean:.2f}, "
-            f"corrupted {res.corrupted:.2f}",
+            title=f"relation {args.relation}: {res.n_facts} facts, P clean {res.clean:.3f}, "
+            f"corrupted {res.corrupted:.3f}",
         )
         write_json(
             tmp / "trace.json",

@@ -76,9 +76,16 @@ def run(args: argparse.Namespace) -> int:
         f"{len(runs)} runs: {res.done} done now, {res.skipped} already finished, "
         f"{res.failed} failed, in {res.seconds:.0f} s"
     )
-    print(f"table: {res.table}")
+    print(f"table: {res.table} (items: {res.out / 'items.parquet'})")
+    if res.table.is_file():
+        from behemoth.report.summary import summary_of
+
+        print()
+        print(summary_of(args.out))
     if args.report:
         from behemoth.report import write_report
 
         print(f"report: {write_report(args.out).path}")
+    else:
+        print(f"the HTML report with every table and plot: behemoth report {args.out}")
     return 1 if res.failed else 0

@@ -23,7 +23,14 @@ from behemoth.scenarios.scenario import ScenarioConfig, get_scenario
 
 
 class ExperimentConfig(StrictConfig):
-    """One experiment: a scenario applied by an editor to a model, once per seed.
+    """One experiment: a scenario applied by an editor to a model, once per replicate and seed.
+
+    ``replicates``: run on this many trained models of the model's recipe (replicate 0 is
+    ``model``; replicate i is its recipe trained again with its own init and data order,
+    :mod:`behemoth.experiments.replicates`, trained once under ``cache``); every row names its
+    replicate, and with several, ``edit.json["over_replicates"]`` states each number over them.
+    ``cache``: where replicates (and statistics) are kept; a machine-local path, so it never
+    enters the run id (null: ``$BEHEMOTH_CACHE``, else ``~/.cache/behemoth``).
 
     ``seeds``: the run is repeated once per seed, each seed setting both the scenario's seed
     (which edits, in which order) and the editor's; null = one run with the seeds the settings
@@ -39,6 +46,12 @@ class ExperimentConfig(StrictConfig):
     editor: str = Field(description="A registered editor.")
     editor_settings: dict[str, Any] = Field(default_factory=dict)
     seeds: list[int] | None = Field(None, min_length=1, description="Seeds to repeat the run with.")
+    replicates: int = Field(
+        1, ge=1, le=100, description="Trained models of the recipe to run on (1: the model only)."
+    )
+    cache: str | None = Field(
+        None, description="Where replicates are trained once (null: $BEHEMOTH_CACHE or ~/.cache)."
+    )
     eval_every: int = Field(0, ge=0, description="Also evaluate after every N batches (0: end).")
     device: str = Field("cpu", description="Torch device the model is edited on.")
     disabling_factor: float = Field(
@@ -92,8 +105,11 @@ class ExperimentConfig(StrictConfig):
 
     def run_id(self) -> str:
         """A stable id of the run: the first 12 hex digits of SHA-256 over the resolved config
-        (canonical JSON; the device is left out, it changes no result)."""
-        d = {k: v for k, v in self.resolved().items() if k != "device"}
+        (canonical JSON; the device and the cache location are left out: they change no result).
+        With one replicate the id is what it was before replicates existed."""
+        d = {k: v for k, v in self.resolved().items() if k not in ("device", "cache")}
+        if d.get("replicates") == 1:
+            del d["replicates"]
         text = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

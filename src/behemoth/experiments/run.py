@@ -1,17 +1,23 @@
 """``run_experiment(config, out)``: the one place a run is wired.
 
-Load the world and the model, then per seed: build the scenario, build the editor, prepare it
+Load the world and the model, then per trained replicate (``config.replicates``; replicate 0 is
+the model itself, the others trained once, :mod:`behemoth.experiments.replicates`) and per seed:
+build the scenario, build the editor, prepare it
 with the run's :class:`EditContext`, apply the batches in order (evaluating on the schedule,
 with the sequential bookkeeping of :mod:`behemoth.experiments.sequential`), and finally write
 everything atomically into ``out``::
 
-    records.*          evaluation records (rows carry ``seed`` and ``edits_applied``)
+    records.*          evaluation records (rows carry ``replicate``, ``seed`` and
+                       ``edits_applied``; items.parquet every item at every checkpoint)
     sequential.parquet per-edit update norms and success, per-checkpoint retention, weight
                        distances and world accuracy; sequential.png plots them (streams)
     edit.json          editor, scenario, run id, per-batch log, deltas, detection results,
-                       and with several seeds the mean / sd / interval over seeds
+                       with several seeds the mean / sd / interval over seeds, and with
+                       several replicates each number over the trained models
+                       (``over_replicates``: mean, t interval over models, between-model SD)
     editor.yaml        the resolved editor config; experiment.yaml the resolved experiment
-    model/ (adapter/, memory/)   the edited artifact; with several seeds seed-S/model/ ...
+    model/ (adapter/, memory/)   the edited artifact; with several seeds seed-S/model/ ...,
+                       with several replicates replicate-R/[seed-S/]model/ ...
     measurements.json  time and memory (kept apart: every other file is byte-identical for the
                        same config), provenance.json
 
@@ -56,8 +62,9 @@ SEED_KEYS = ("metric", "group", "split", "phase", "edits_applied", "batches_appl
 
 @dataclass
 class SeedRun:
-    """One seed's run: its scenario, the edit run, the sequential bookkeeping, the wall times of
-    the editor's preparation and of the unedited model's reference scores."""
+    """One seed's run on one trained replicate: its scenario, the edit run, the sequential
+    bookkeeping, the wall times of the editor's preparation and of the unedited model's
+    reference scores, and the unedited model it started from."""
 
     seed: int | None
     scenario: Scenario
@@ -65,6 +72,9 @@ class SeedRun:
     tracker: SequentialTracker
     prepare_seconds: float
     reference_seconds: float = 0.0
+    replicate: int = 0
+    model_dir: Path | None = None
+    original: Any = None
 
 
 @dataclass
@@ -75,6 +85,7 @@ class ExperimentResult:
     records: Records
     runs: list[SeedRun] = field(default_factory=list)
     seed_summary: list[dict[str, Any]] = field(default_factory=list)
+    replicate_summary: list[dict[str, Any]] = field(default_factory=list)
     edit: dict[str, Any] = field(default_factory=dict)
 
 
@@ -106,6 +117,104 @@ def run_experiment(
     guard = prepare_guard or contextlib.nullcontext
     runs: list[SeedRun] = []
     records = Records()
+    for rep in range(config.replicates):
+        if rep:
+            from behemoth.experiments.replicates import default_cache, trained_replicate
+            from behemoth.model import load_model
+
+            cache = Path(config.cache) if config.cache else default_cache()
+            say(f"replicate {rep} of {config.replicates}: training once under {cache} if absent")
+            rep_dir = trained_replicate(config.model, world, rep, cache)
+            loaded_rep: Any = load_model(rep_dir, world)[0]
+            model = loaded_rep.to(config.device)
+        else:
+            rep_dir = Path(config.model)
+        for sr in _seed_runs(config, model, world, run_name, guard, progress, say, rep):
+            sr.model_dir, sr.original = rep_dir, model
+            records.extend(_tagged(sr.run.records, sr.seed, rep if config.replicates > 1 else None))
+            runs.append(sr)
+    keys = SEED_KEYS + ("replicate",)
+    seed_summary = over_seeds(records.rows, keys=keys) if len(config.run_seeds()) > 1 else []
+    rep_summary = over_replicates(records.rows) if config.replicates > 1 else []
+    result = ExperimentResult(
+        config, config.run_id(), out_dir, records, runs, seed_summary, rep_summary
+    )
+    if out_dir is not None:
+        _write(result, world, out_dir, force)
+    return result
+
+
+def over_replicates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each number of the run stated over the trained replicates: per (seed, metric, group,
+    split, phase, checkpoint), the mean of the per-model values, the Student-t 95% interval over
+    models and the between-model SD (:func:`behemoth.replicates.across_models`; shares bounded
+    to [0, 1])."""
+    from behemoth.replicates import across_models
+
+    keys = ("seed", *SEED_KEYS)
+    groups: dict[tuple[Any, ...], dict[int, dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("value") is None:
+            continue
+        groups.setdefault(tuple(r.get(k) for k in keys), {})[int(r.get("replicate", 0))] = r
+    out = []
+    for key, by_rep in groups.items():
+        reps = sorted(by_rep)
+        vals = [float(by_rep[i]["value"]) for i in reps]
+        est = across_models(
+            vals, [int(by_rep[i].get("n") or 0) for i in reps], bounds=_bounds(by_rep[reps[0]])
+        )
+        out.append(
+            {
+                **dict(zip(keys, key)),
+                "replicates": reps,
+                "n_models": est.n_models,
+                "mean": est.value,
+                "ci_low": est.lo,
+                "ci_high": est.hi,
+                "sd_between_models": est.sd,
+                "per_model": list(est.per_model),
+                "method": est.method,
+            }
+        )
+    return out
+
+
+def _tagged(rec: Records, seed: int | None, replicate: int | None) -> Records:
+    """``rec`` with its items naming their seed (and replicate), as its rows already do, so the
+    items of several seeds and replicates in one run stay apart."""
+    import pyarrow as pa
+
+    def tag(t: pa.Table) -> pa.Table:
+        t = t.append_column("seed", pa.array([seed] * t.num_rows, pa.int64()))
+        if replicate is not None:
+            t = t.append_column("replicate", pa.array([replicate] * t.num_rows, pa.int64()))
+        return t
+
+    return Records(rec.rows, [tag(t) for t in rec.items], [tag(t) for t in rec.pre_items])
+
+
+def _bounds(row: dict[str, Any]) -> tuple[float, float] | None:
+    """The range a metric's value can take: shares in [0, 1], a drawdown (a difference of two
+    shares) in [-1, 1], anything else unbounded."""
+    if row.get("family") != "accuracy" or row.get("aggregation") != "mean":
+        return None
+    return (-1.0, 1.0) if row.get("metric") == "drawdown" else (0.0, 1.0)
+
+
+def _seed_runs(
+    config: ExperimentConfig,
+    model: Any,
+    world: World,
+    run_name: str,
+    guard: Callable[[], AbstractContextManager[Any]],
+    progress: bool,
+    say: Callable[[str], None],
+    replicate: int,
+) -> list[SeedRun]:
+    """Every seed's run on one trained model."""
+    runs: list[SeedRun] = []
+    extra_rep = {"replicate": replicate} if config.replicates > 1 else {}
     for seed in config.run_seeds():
         scen_cfg = config.scenario_config(seed)
         scenario = get_scenario(config.scenario).build(world, scen_cfg)
@@ -138,20 +247,17 @@ def run_experiment(
                 ref,
                 run=run_name,
                 eval_every=config.eval_every,
-                extra={"seed": scen_cfg.seed},
+                extra={"seed": scen_cfg.seed, **extra_rep},
                 context=context,
                 on_batch=tracker.after_batch,
                 on_checkpoint=tracker.at_checkpoint,
             )
         finally:
             tracker.close()
-        records.extend(run.records)
-        runs.append(SeedRun(scen_cfg.seed, scenario, run, tracker, prepare_s, reference_s))
-    seed_summary = over_seeds(records.rows, keys=SEED_KEYS) if len(runs) > 1 else []
-    result = ExperimentResult(config, config.run_id(), out_dir, records, runs, seed_summary)
-    if out_dir is not None:
-        _write(result, model, world, out_dir, force)
-    return result
+        runs.append(
+            SeedRun(scen_cfg.seed, scenario, run, tracker, prepare_s, reference_s, replicate)
+        )
+    return runs
 
 
 def _whole_deltas(model: Any, run: EditRun) -> dict[str, Any]:
@@ -163,28 +269,33 @@ def _whole_deltas(model: Any, run: EditRun) -> dict[str, Any]:
     return delta_norms(model, exact_deltas(model, edited))
 
 
-def _write(result: ExperimentResult, model: Any, world: World, out: Path, force: bool) -> None:
+def _write(result: ExperimentResult, world: World, out: Path, force: bool) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     cfg = result.config
-    rec = Records(list(result.records.rows), list(result.records.items))
+    rec = Records(
+        list(result.records.rows), list(result.records.items), list(result.records.pre_items)
+    )
     many = len(result.runs) > 1
+    reps = cfg.replicates > 1
     per_seed, measured_batches, seq_rows = [], [], []
     for sr in result.runs:
         rows, batches, measured = split_measurements(sr.run.records.rows, sr.run.batches)
+        rep = {"replicate": sr.replicate} if reps else {}
         measured_batches.append(
-            {"seed": sr.seed, "prepare_seconds": sr.prepare_seconds, **measured}
+            {**rep, "seed": sr.seed, "prepare_seconds": sr.prepare_seconds, **measured}
         )
         per_seed.append(
             {
+                **rep,
                 "seed": sr.seed,
                 "batches": batches,
-                "deltas": _whole_deltas(model, sr.run),
+                "deltas": _whole_deltas(sr.original, sr.run),
                 "sequential": sr.tracker.summary(),
             }
         )
-        seq_rows += sr.tracker.rows
+        seq_rows += [{**r, **rep} for r in sr.tracker.rows]
     rec.rows, _, _ = split_measurements(rec.rows, [])
     first = result.runs[0]
     edit = {
@@ -194,11 +305,14 @@ def _write(result: ExperimentResult, model: Any, world: World, out: Path, force:
         "scenario": first.scenario.config,
         "model": str(Path(cfg.model).resolve()),
         "world": world.fingerprint,
-        "seeds": [sr.seed for sr in result.runs],
+        "seeds": cfg.run_seeds() if reps else [sr.seed for sr in result.runs],
+        **({"replicates": cfg.replicates} if reps else {}),
         **({"runs": per_seed} if many else {k: v for k, v in per_seed[0].items() if k != "seed"}),
     }
-    if many:
+    if len(cfg.run_seeds()) > 1:
         edit["over_seeds"] = result.seed_summary
+    if reps:
+        edit["over_replicates"] = result.replicate_summary
     result.edit = edit
     with atomic_dir(out, force=force, marker="edit.json") as tmp:
         rec.write(tmp)
@@ -212,8 +326,9 @@ def _write(result: ExperimentResult, model: Any, world: World, out: Path, force:
         write_json(tmp / "measurements.json", {"runs": measured_batches})
         if cfg.save_artifact:
             for sr in result.runs:
-                where = tmp / f"seed-{sr.seed}" if many else tmp
-                _save_artifact(sr.run, Path(cfg.model), world, where)
+                where = tmp / f"replicate-{sr.replicate}" if reps else tmp
+                where = where / f"seed-{sr.seed}" if len(cfg.run_seeds()) > 1 else where
+                _save_artifact(sr.run, sr.model_dir or Path(cfg.model), world, where)
         (tmp / "editor.yaml").write_text(cfg.editor_config(cfg.run_seeds()[0]).to_yaml())
         (tmp / "experiment.yaml").write_text(yaml.safe_dump(cfg.resolved(), sort_keys=True))
         write_json(tmp / "edit.json", edit)

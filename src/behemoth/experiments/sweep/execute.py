@@ -86,12 +86,13 @@ def shared_world(shared: Path, config: dict[str, Any]) -> World:
 def shared_model(shared: Path, world: World, config: dict[str, Any], build: bool = True) -> Path:
     """The model directory of ``config`` (a resolved RunConfig dict) trained once on ``world``
     (``build=False``: only where it is or would be)."""
+    from behemoth.experiments.replicates import model_key
     from behemoth.experiments.sweep.cache import artifact_dir, shared_artifact
     from behemoth.model import RunConfig, train_model
 
     # the world's directory name is its config's hash: a world regenerated differently (e.g. by
     # a new version) under the same fingerprint never gets a model trained on the old one
-    key = {"world": world.fingerprint, "world_dir": Path(world.path).name, "config": config}
+    key = model_key(world, config)
     if not build:
         return artifact_dir(shared, "models", key)
     return shared_artifact(
@@ -193,6 +194,15 @@ def _items(records: Any) -> Any:
     table = records.items_table()
     if "run" in table.column_names:
         table = table.drop_columns(["run"])
+    if "phase" in table.column_names and "batches_applied" in table.column_names:
+        import pyarrow.compute as pc
+
+        # the unedited model's items: kept once, from the final evaluation (as its rows are)
+        last = max((int(r.get("batches_applied") or 0) for r in records.rows), default=0)
+        stale = pc.and_(
+            pc.equal(table["phase"], "pre"), pc.not_equal(table["batches_applied"], last)
+        )
+        table = table.filter(pc.invert(stale))
     if "edits_applied" not in table.column_names:
         total = max((int(r.get("edits_applied") or 0) for r in records.rows), default=0)
         table = table.append_column("edits_applied", pa.array([total] * table.num_rows, pa.int64()))

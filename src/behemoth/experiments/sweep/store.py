@@ -102,7 +102,7 @@ def write_run(
         rows = [{"metric": "run_failed", "group": "run", "split": "", "value": None}]
     full = [{**{k: _clean(v) for k, v in r.items() if k != "run"}, **cols} for r in rows]
     with atomic_dir(run_dir(out, run.run_id), force=True, marker="run.json") as tmp:
-        pq.write_table(pa.Table.from_pylist(full), tmp / "rows.parquet")
+        pq.write_table(_table(full), tmp / "rows.parquet")  # every row's keys, not the first's
         if items is not None and error is None:
             pq.write_table(items, tmp / "items.parquet")
         write_json(
