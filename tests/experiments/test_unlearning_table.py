@@ -41,3 +41,21 @@ def test_every_cell_has_an_interval_and_n() -> None:
         assert " n=" in cell, (key, cell)
         if key != "forget_quality":  # a p-value: n only
             assert "[" in cell and "]" in cell, (key, cell)
+
+
+def test_noise_floor_and_muse_columns() -> None:
+    """With a second oracle every row carries oracle 2 vs oracle 1 (the noise floor); the table
+    leads with MUSE's PrivLeak (Min-K% 40%), LOSS beside it; an unforgotten model's is < 0."""
+    rng = np.random.default_rng(1)
+    original, oracle, oracle2 = (
+        _measured(rng, 1.0, 2.0),
+        _measured(rng, 0.1, 0.0),
+        _measured(rng, 0.1, 0.0),
+    )
+    row = summarize(original, oracle, original, oracle2=oracle2)
+    for key in ("noise/forget_quality", "noise/ks_d", "noise/auc/min_k", "noise/privleak/min_k"):
+        assert key in row and np.isfinite(row[key].value), key
+    assert "noise/auc/min_k" not in summarize(original, oracle, original)
+    assert row["privleak/min_k"].value < -50 and row["auc/min_k"].value < 0.2
+    keys = [k for k, _ in COLUMNS]
+    assert keys.index("privleak/min_k") < keys.index("privleak/loss")
