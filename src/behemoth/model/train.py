@@ -38,6 +38,7 @@ from behemoth.model.malloc import keep_freed_memory
 from behemoth.progress import bars_enabled
 from behemoth.threads import forward_work, gpt_params, training_threads
 from behemoth.world.exclude import mask_hash
+from behemoth.world.vocab import PAD
 from behemoth.world.world import World
 
 log = logging.getLogger(__name__)
@@ -95,9 +96,17 @@ def train_step(
         logits = model(input_ids=batch).logits  # [b, T, V]
     # next-token targets: position i predicts token i+1; the last position has none
     labels = F.pad(batch[:, 1:], (0, 1), value=-100)  # [b, T]
-    loss = F.cross_entropy(
-        logits.float().view(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
-    )
+    flat = logits.float().view(-1, logits.shape[-1])
+    padded = labels == PAD  # a retain oracle's excluded sentences (world/exclude.py)
+    if bool(padded.any()):
+        # No loss on padding, and each remaining token weighs what it weighs in the original
+        # stream (the sum over the b (T - 1) targets the batch would have without exclusions),
+        # so the oracle's gradient from every retained fact is the original's.
+        labels = labels.masked_fill(padded, -100)
+        total = F.cross_entropy(flat, labels.reshape(-1), ignore_index=-100, reduction="sum")
+        loss = total / (batch.shape[0] * (batch.shape[1] - 1))
+    else:  # the ordinary stream has no padding: the plain mean, bit for bit as before
+        loss = F.cross_entropy(flat, labels.reshape(-1), ignore_index=-100)
     acc.backward(loss)
     if grad_clip > 0:
         acc.clip_grad_norm_(model.parameters(), grad_clip)
@@ -162,7 +171,9 @@ def train_model(
     budget of another run. Both are recorded in the model's metadata.
     """
     out = Path(out)
-    check_out(out, force, META, "a trained model")  # before the world is even loaded
+    where = world.path if isinstance(world, World) else world
+    # before the world is even loaded; never into (or around) the world it reads
+    check_out(out, force, META, "a trained model", inputs={"WORLD": where})
     world = world if isinstance(world, World) else World.load(world)
     with out_lock(out):
         return _train_locked(world, cfg, out, resume, force, progress, on_step, exclude, until_step)

@@ -180,7 +180,18 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
     if config.get("oracle") and "forgetting/forgotten" in scenario.tests:
         t = time.perf_counter()
         seed = int(config["editor"]["settings"].get("seed", 0))
-        rows += oracle_rows(base, shared, model_dir, world, scenario, model, run.model, total, seed)
+        rows += oracle_rows(
+            base,
+            shared,
+            model_dir,
+            world,
+            scenario,
+            model,
+            run.model,
+            total,
+            seed,
+            settings=config["editor"]["settings"],
+        )
         timings["oracle_s"] = time.perf_counter() - t
     return RunOutput(rows, timings, _items(run.records))
 
