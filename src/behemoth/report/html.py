@@ -18,7 +18,8 @@ from typing import Any
 from matplotlib.figure import Figure
 
 import behemoth.report.plots as plots
-from behemoth.io import write_bytes
+from behemoth.errors import OutputExistsError
+from behemoth.io import check_text_path, out_lock, read_json, write_bytes, write_json
 from behemoth.report.compare import EditorComparison, editor_comparisons
 from behemoth.report.data import (
     FINDINGS,
@@ -147,6 +148,10 @@ ORACLE_COLUMNS = (
     ("held-out acc", "held_out_acc", "forgotten"),
     ("model utility", "model_utility", "forgotten"),
     ("forget quality (KS p)", "forget_quality", "forgotten"),
+    ("noise floor: oracle 2 vs 1 (KS p)", "noise_forget_quality", "forgotten"),
+    ("MIA AUC (Min-40%)", "auc", "min_k"),
+    ("PrivLeak % (Min-40%)", "privleak", "min_k"),
+    ("noise floor PrivLeak % (Min-40%)", "noise_privleak", "min_k"),
     ("MIA AUC (loss)", "auc", "loss"),
     ("PrivLeak % (loss)", "privleak", "loss"),
 )
@@ -188,13 +193,59 @@ def mixed_line(m: Mixed) -> str:
     return f"{' | '.join(m.key[:4])}: {m.metric} ({m.split}): {m.finding} holds on {m.k} of {m.n} models"
 
 
-def write_report(source: str | Path, out: str | Path | None = None) -> Report:
-    """Write ``report.html`` and ``plots/*.png`` into ``out`` (default: ``source/report``)."""
+#: The files a report wrote into its folder (relative names): a later report into the same
+#: folder removes those it does not write again, and never anything else.
+WRITTEN = ".behemoth-report.json"
+
+
+def check_report_out(out: str | Path, force: bool = False) -> Path:
+    """``out`` may receive a report: new, empty or an earlier report's folder (``report.html``),
+    else only with ``force`` (which adds the report's files and removes none of the others)."""
+    check_text_path("--out", out)
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise OutputExistsError(
+                f"--out: {out} exists and is not a directory; choose another path"
+            )
+        ours = (out / "report.html").is_file() or (out / WRITTEN).is_file()
+        if not ours and not force and any(out.iterdir()):
+            raise OutputExistsError(
+                f"--out: {out} holds files that are not a report; choose a new or empty "
+                "directory, or pass --force to add the report beside them (nothing is removed)"
+            )
+    return out
+
+
+def _earlier_files(out: Path) -> list[str]:
+    """The files an earlier report wrote into ``out`` (from its record; none without one)."""
+    if not (out / WRITTEN).is_file():
+        return []
+    try:
+        names = read_json(out / WRITTEN, "the report's record").get("files", [])
+    except Exception:  # a damaged record: remove nothing rather than guess
+        return []
+    return [n for n in names if isinstance(n, str) and n.startswith("plots/") and "/." not in n]
+
+
+def write_report(
+    source: str | Path, out: str | Path | None = None, *, force: bool = False
+) -> Report:
+    """Write ``report.html`` and ``plots/*.png`` into ``out`` (default: ``source/report``).
+
+    ``out`` must be new, empty or an earlier report's folder, unless ``force``; the files an
+    earlier report recorded (``.behemoth-report.json``) and this one no longer writes are
+    removed, nothing else. Holds ``out``'s lock throughout (a concurrent report is refused)."""
+    out = check_report_out(out if out is not None else Path(source) / "report", force)
     all_rows, title = load_rows(source)
-    out = Path(out) if out is not None else Path(source) / "report"
+    with out_lock(out):
+        check_report_out(out, force)
+        return _write_report(all_rows, title, out)
+
+
+def _write_report(all_rows: Any, title: str, out: Path) -> Report:
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    for old in (out / "plots").glob("*.png"):  # plots of an earlier report of this source
-        old.unlink()
+    earlier = _earlier_files(out)
     rows = ok_rows(all_rows)
     info = runs(all_rows)
     failed = {k: v for k, v in info.items() if v["status"] != "ok"}
@@ -264,7 +315,14 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
         sections.append(
             "<p>The retain oracle: the same model trained without the forget set. Forget quality: "
             "KS test p-value of the forget set's truth ratios against the oracle's (TOFU); "
-            "PrivLeak: the run's membership AUC relative to the oracle's (MUSE).</p>"
+            "PrivLeak: (AUC - AUC of the oracle) / AUC of the oracle in MUSE's orientation "
+            "(forget set labelled 0, non-members 1: an under-unlearned model has a negative "
+            "PrivLeak, near -100%; an over-unlearned one a positive PrivLeak); Min-K% with k = "
+            "40% of a statement's scored tokens (MUSE's default attack), the LOSS attack beside "
+            "it. Non-members here are counterfactual statements (the facts with another object), "
+            "not a held-out set. The noise floor: a second oracle (another init and data order) "
+            "judged against the first; a figure within it does not tell the run from an "
+            "oracle.</p>"
         )
         sections.append(_table(head, body, numeric_from=3))
 
@@ -347,4 +405,9 @@ def write_report(source: str | Path, out: str | Path | None = None) -> Report:
         + f"<script>{CHECK_JS}</script></body></html>\n"
     )
     write_bytes(out / "report.html", doc.encode())
+    mine = {f"plots/{p.name}" for p in saved}
+    for name in earlier:  # plots of an earlier report that this one no longer has
+        if name not in mine:
+            (out / name).unlink(missing_ok=True)
+    write_json(out / WRITTEN, {"files": sorted(mine | {"report.html"})})
     return Report(out / "report.html", saved, len(info), len(failed))
