@@ -18,7 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,12 +81,49 @@ def _refuse_held(out: Path, pid: int) -> OutputExistsError:
     )
 
 
+#: What a command reads: ``{"WORLD": path, ...}`` (the label names the argument) or paths.
+Inputs = Mapping[str, str | Path | None] | Iterable[str | Path | None]
+
+
+def _labelled(inputs: Inputs) -> list[tuple[str, Path]]:
+    items = inputs.items() if isinstance(inputs, Mapping) else (("input", p) for p in inputs)
+    return [(label, Path(p)) for label, p in items if p is not None and str(p) != ""]
+
+
+def check_not_input(out: str | Path, inputs: Inputs) -> None:
+    """Refuse an output that is one of the command's inputs, contains one or lies inside one:
+    writing it (``--force`` replaces ``out`` whole) would destroy what the command reads.
+    Paths are compared after resolving symbolic links and ``..``."""
+    o = Path(out).resolve()
+    for label, p in _labelled(inputs):
+        i = p.resolve()
+        if o == i:
+            how = "is"
+        elif o in i.parents:
+            how = "contains"
+        elif i in o.parents:
+            how = "lies inside"
+        else:
+            continue
+        raise OutputExistsError(
+            f"--out: {out} {how} the input {label} ({p}); writing it would destroy the input "
+            "(even with --force): choose a directory outside the input"
+        )
+
+
 def check_out(
-    out: str | Path, force: bool = False, marker: str | None = None, what: str = "an artifact"
+    out: str | Path,
+    force: bool = False,
+    marker: str | None = None,
+    what: str = "an artifact",
+    inputs: Inputs = (),
 ) -> Path:
-    """Everything about ``out`` that can be checked before any work: it is a new or empty
-    directory (or ``force``), its parent can be written, and no live run is writing it."""
+    """Everything about ``out`` that can be checked before any work: it is not one of the
+    ``inputs`` (nor contains one, nor lies inside one), a new or empty directory (or ``force``),
+    its parent can be written, and no live run is writing it."""
+    check_text_path("--out", out)
     out = Path(out)
+    check_not_input(out, inputs)
     lock = lock_path(out)
     pid = _holder(lock)
     if pid is not None:
@@ -201,24 +238,40 @@ def clean_leftovers(out: str | Path) -> list[Path]:
     return removed
 
 
+def check_text_path(field: str, path: str | Path) -> None:
+    """A path given on the command line holds no line break or other control character (a
+    name no listing, shell or log line shows as it is)."""
+    bad = sorted({c for c in str(path) if ord(c) < 32 or ord(c) == 127})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise BehemothError(
+            f"{field}: {str(path)!r} holds control characters ({shown}); give a path without them"
+        )
+
+
 def glob_escape(s: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in s)
 
 
 @contextlib.contextmanager
 def atomic_dir(
-    out: str | Path, force: bool = False, marker: str | None = None, what: str = "an artifact"
+    out: str | Path,
+    force: bool = False,
+    marker: str | None = None,
+    what: str = "an artifact",
+    inputs: Inputs = (),
 ) -> Iterator[Path]:
     """Yield a temporary directory that replaces ``out`` only if the block succeeds.
 
     ``out`` may already exist only if it is empty, or ``force`` is set. ``marker`` names
     the file that identifies the artifact kind (e.g. ``world.json``) and ``what`` describes it,
     for the error message. The run holds ``out``'s lock throughout and first removes the
-    leftovers of dead runs into the same place.
+    leftovers of dead runs into the same place. ``inputs``: what the block reads (``out``
+    must not be, contain or lie inside any of them: see :func:`check_not_input`).
     """
-    out = check_out(out, force, marker, what)
+    out = check_out(out, force, marker, what, inputs)
     with out_lock(out):
-        check_out(out, force, marker, what)  # again, now that no other run can interfere
+        check_out(out, force, marker, what, inputs)  # again, now that no other run can interfere
         clean_leftovers(out)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
         umask = os.umask(0)

@@ -122,15 +122,20 @@ def run(args: argparse.Namespace) -> int:
 
     from behemoth.experiments.run import run_experiment
     from behemoth.experiments.summary import describe
-    from behemoth.io import check_out
+    from behemoth.io import check_out, out_lock
 
-    # Every name, setting and the output place are checked before a model is loaded.
-    check_out(args.out, args.force, "edit.json")
+    # Every name, setting and the output place are checked before a model is loaded, and the
+    # lock of --out is taken before anything is computed: a second edit into the same place is
+    # refused at once, not after computing the whole edit.
+    inputs = {"MODEL": args.model, "--world": args.world}
+    check_out(args.out, args.force, "edit.json", inputs=inputs)
     config = experiment_config(args)
     hf_logging.disable_progress_bar()
-    result = run_experiment(
-        config, args.out, force=args.force, progress=not args.no_progress, echo=print
-    )
+    with out_lock(args.out):
+        check_out(args.out, args.force, "edit.json", inputs=inputs)
+        result = run_experiment(
+            config, args.out, force=args.force, progress=not args.no_progress, echo=print
+        )
     print()
     print(describe(result))
     print(f"  written to {args.out}")

@@ -48,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as e:
         err = e.errors()[0]
         raise BehemothError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
+    from behemoth.io import check_out
+
+    check_out(args.out, args.force, inputs={"WORLD": args.world})
     world = World.load(args.world)
     summary = export_finetuning(world, opt, args.out, force=args.force)
     rows = ", ".join(f"{k} {v:,}" for k, v in summary["train_rows"].items())

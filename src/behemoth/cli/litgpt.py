@@ -38,9 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_convert(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
+    from behemoth.io import check_out
     from behemoth.model.litgpt import convert_litgpt
     from behemoth.world.world import World
 
+    check_out(args.out, args.force, inputs={"CHECKPOINT": args.checkpoint, "--world": args.world})
     hf_logging.disable_progress_bar()
     world = World.load(args.world)
     out = convert_litgpt(args.checkpoint, world, args.out, force=args.force)
@@ -52,8 +54,10 @@ def run_convert(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
+    from behemoth.io import check_out
     from behemoth.model.litgpt import export_litgpt
 
+    check_out(args.out, args.force, inputs={"MODEL": args.model})
     hf_logging.disable_progress_bar()
     out = export_litgpt(args.model, args.out, force=args.force)
     print(f"exported {args.model} as a LitGPT checkpoint in {out}")

@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    check_out(args.out, args.force)
+    check_out(args.out, args.force, inputs={"WORLD": args.world})
     world = World.load(args.world)
     meta = export_reference(world, args.out, force=args.force, units_per_shard=args.units_per_shard)
     print(
@@ -58,7 +58,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    check_out(args.out, args.force, "world.json", "a world")
+    check_out(args.out, args.force, "world.json", "a world", inputs={"DIR": args.dir})
     world = import_reference(
         args.dir, args.out, force=args.force, seed=args.seed, shards=args.shards
     )

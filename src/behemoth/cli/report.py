@@ -16,13 +16,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("source", metavar="SWEEP_OR_RUN", help="a sweep or run directory")
     p.add_argument("--out", default=None, help="report directory (default: SWEEP_OR_RUN/report)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty folder that is not a report (its files are kept)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from behemoth.report import summary_of, write_report
+    from behemoth.report.html import check_report_out
 
-    rep = write_report(args.source, args.out)
+    if args.out is not None:
+        check_report_out(args.out, args.force)  # before reading anything
+    rep = write_report(args.source, args.out, force=args.force)
     print(summary_of(args.source))
     print(f"{rep.runs} runs ({rep.failed} failed), {len(rep.plots)} plots")
     print(f"report: {rep.path}")

@@ -220,6 +220,7 @@ def convert_litgpt(
             "embedding rows; give the world the model was trained on (import-reference keeps "
             "the reference's ids)"
         )
+    inputs = {"CHECKPOINT": checkpoint, "--world": world.path}
     meta = {
         "world": {"path": str(world.path.resolve()), "fingerprint": world.fingerprint},
         "seed": None,
@@ -233,7 +234,7 @@ def convert_litgpt(
             "sha256": file_sha256(weights),
         },
     }
-    with atomic_dir(out, force=force, marker=META, what="a model") as tmp:
+    with atomic_dir(out, force=force, marker=META, what="a model", inputs=inputs) as tmp:
         model.config.use_cache = True  # generation downstream, as export_model writes it
         model.save_pretrained(str(tmp), safe_serialization=True)
         for name in TOKENIZER_FILES:
@@ -259,7 +260,9 @@ def export_litgpt(model_dir: str | Path, out: str | Path, *, force: bool = False
         vocab_size = read_json(d / META).get("vocab_size")
     model = GPTNeoXForCausalLM.from_pretrained(str(d), dtype=torch.float32)
     lit, state = model_to_litgpt(model, vocab_size, name=f"behemoth-{d.resolve().name}")
-    with atomic_dir(out, force=force, marker=WEIGHTS, what="a LitGPT checkpoint") as tmp:
+    with atomic_dir(
+        out, force=force, marker=WEIGHTS, what="a LitGPT checkpoint", inputs={"MODEL": d}
+    ) as tmp:
         torch.save(state, tmp / WEIGHTS)
         (tmp / CONFIG).write_text(yaml.safe_dump(lit, sort_keys=True))
         for name in TOKENIZER_FILES:

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from behemoth.errors import BehemothError, ConfigError
-from behemoth.io import atomic_dir, write_json
+from behemoth.io import atomic_dir, check_not_input, write_json
 from behemoth.world.config import WorldConfig
 from behemoth.world.corpus import Corpus
 from behemoth.world.graph import Graph
@@ -228,7 +228,13 @@ def export_reference(
         units_per_shard = max(1, -(-corpus.n_units // n_shards))
     speller = TextSpeller(vocab)
     kept = world.path / "reference"
-    with atomic_dir(out, force=force, marker="metadata/metadata.json", what="an export") as tmp:
+    with atomic_dir(
+        out,
+        force=force,
+        marker="metadata/metadata.json",
+        what="an export",
+        inputs={"WORLD": world.path},
+    ) as tmp:
         for sub in ("data", "validations", "questions", "metadata"):
             (tmp / sub).mkdir()
         tokens = sentences = shards = 0
@@ -519,6 +525,7 @@ def import_reference(
     ``seed`` seeds the imported world's corpus stream (default: the ``seed`` in args.json, as
     our exports record it, else 0); the graph itself is taken as it is."""
     src = Path(src)
+    check_not_input(out, {"DIR": src})
     graph_path = src / GRAPH_FILE
     if not graph_path.is_file():
         raise BehemothError(

@@ -1,0 +1,182 @@
+"""Issue 24: nothing lost, nothing silently wrong.
+
+An output is never one of the command's inputs (nor contains one, nor lies inside one), even
+with --force; report and demo never write into (or delete from) a folder that is not theirs;
+refusals are one line naming the field and the fix, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from behemoth.cli.main import main
+from behemoth.config import validate
+from behemoth.errors import OutputExistsError
+from behemoth.experiments.sweep import SweepSpec, run_sweep
+from behemoth.experiments.sweep.backends import LocalBackend
+from behemoth.io import check_not_input, check_out
+from behemoth.world import World
+from tests.experiments.sweep.conftest import toy_spec_dict
+from tests.report.toy import TOY_FN
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def refused(argv: list[str], capsys: pytest.CaptureFixture[str], root: Path) -> str:
+    """``behemoth ARGV`` exits 2 with one line on stderr and changes nothing under ``root``."""
+    before = _snapshot(root)
+    try:
+        rc = main(argv)
+    except SystemExit as e:
+        rc = e.code
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert rc == 2, err
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert _snapshot(root) == before, "a refused run changed files"
+    return lines[0]
+
+
+@pytest.fixture
+def world_copy(tmp_path: Path, tiny_world: World) -> Path:
+    w = tmp_path / "w"
+    shutil.copytree(tiny_world.path, w, ignore=shutil.ignore_patterns("shards"))
+    return w
+
+
+# -- 1. data loss: an output is never an input --------------------------------------------------
+
+
+def test_check_not_input_is_inside_and_contains(tmp_path: Path) -> None:
+    inp = tmp_path / "a" / "world"
+    inp.mkdir(parents=True)
+    for out, how in (
+        (inp, "is"),
+        (inp / "sub", "lies inside"),
+        (tmp_path / "a", "contains"),
+        (tmp_path / "a" / "world" / ".." / "world", "is"),
+    ):
+        with pytest.raises(OutputExistsError, match=f"{how} the input WORLD"):
+            check_not_input(out, {"WORLD": inp})
+    link = tmp_path / "link"
+    link.symlink_to(inp)
+    with pytest.raises(OutputExistsError, match="is the input WORLD"):
+        check_not_input(link, {"WORLD": inp})
+    check_not_input(tmp_path / "a" / "other", {"WORLD": inp, "--world": None})
+    with pytest.raises(OutputExistsError, match="even with --force"):
+        check_out(inp, force=True, inputs={"WORLD": inp})
+
+
+@pytest.mark.parametrize("where", ["same", "inside", "around"])
+def test_train_never_replaces_its_world(
+    where: str, world_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = {"same": world_copy, "inside": world_copy / "m", "around": world_copy.parent}[where]
+    line = refused(
+        ["train", str(world_copy), "--preset", "tiny", "--out", str(out), "--force"],
+        capsys,
+        world_copy.parent,
+    )
+    assert line.startswith("behemoth: error: --out:") and "input WORLD" in line
+    assert World.load(world_copy).fingerprint  # still a world
+
+
+def test_exports_never_replace_their_input(
+    world_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    for argv in (
+        ["export-reference", str(world_copy), "--out", str(world_copy), "--force"],
+        ["export-finetuning", str(world_copy), "--out", str(world_copy), "--force"],
+        ["export-litgpt", str(model), "--out", str(model), "--force"],
+        ["convert-litgpt", str(model), "--world", str(world_copy), "--out", str(model), "--force"],
+        ["convert-litgpt", str(model), "--world", str(world_copy), "--out", str(world_copy / "x")],
+        ["import-reference", str(world_copy), "--out", str(world_copy), "--force"],
+        ["edit", str(model), "--scenario", "single", "--editor", "rome", "--out", str(model)],
+    ):
+        line = refused(argv, capsys, tmp_path)
+        assert "--out:" in line and "the input" in line, argv
+
+
+def test_newline_in_out_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = refused(
+        ["generate", "--preset", "tiny", "--out", str(tmp_path / "a\nb")], capsys, tmp_path
+    )
+    assert "--out:" in line and "control characters" in line
+
+
+# -- 1. report and demo: a folder that is not theirs --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    spec = toy_spec_dict(
+        scenarios={"single": {"name": "single"}},
+        editors={"lora": {"name": "lora", "grid": {"rank": [1, 4]}}},
+        seeds=[0],
+    )
+    out = tmp_path_factory.mktemp("sweeps") / "s"
+    run_sweep(
+        validate(SweepSpec, spec), out, backend=LocalBackend(0), run_fn=TOY_FN, progress=False
+    )
+    return out
+
+
+def test_report_refuses_a_foreign_folder_and_keeps_its_files(
+    small_sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest = tmp_path / "thesis"
+    (dest / "plots").mkdir(parents=True)
+    (dest / "plots" / "thesis_figure.png").write_bytes(b"mine")
+    (dest / "notes.txt").write_text("mine")
+    line = refused(["report", str(small_sweep), "--out", str(dest)], capsys, tmp_path)
+    assert "--out:" in line and "--force" in line
+    assert main(["report", str(small_sweep), "--out", str(dest), "--force"]) == 0
+    assert (dest / "plots" / "thesis_figure.png").read_bytes() == b"mine"
+    assert (dest / "notes.txt").read_text() == "mine"
+    assert (dest / "report.html").is_file()
+    # a second report into its own folder needs no --force and still keeps the user's files
+    assert main(["report", str(small_sweep), "--out", str(dest)]) == 0
+    assert (dest / "plots" / "thesis_figure.png").read_bytes() == b"mine"
+
+
+def test_report_removes_only_the_plots_it_wrote(small_sweep: Path, tmp_path: Path) -> None:
+    from behemoth.report import write_report
+    from behemoth.report.html import WRITTEN
+
+    dest = tmp_path / "r"
+    rep = write_report(small_sweep, dest)
+    record = json.loads((dest / WRITTEN).read_text())
+    assert {f"plots/{p.name}" for p in rep.plots} <= set(record["files"])
+    stale = dest / "plots" / "gone.png"  # a plot an earlier report wrote and this one does not
+    stale.write_bytes(b"old")
+    (dest / WRITTEN).write_text(json.dumps({"files": [*record["files"], "plots/gone.png"]}))
+    (dest / "plots" / "user.png").write_bytes(b"user")
+    write_report(small_sweep, dest)
+    assert not stale.exists() and (dest / "plots" / "user.png").read_bytes() == b"user"
+
+
+def test_demo_refuses_a_foreign_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dest = tmp_path / "d"
+    dest.mkdir()
+    (dest / "thesis.tex").write_text("mine")
+    line = refused(["demo", "--quick", "--out", str(dest)], capsys, tmp_path)
+    assert "--out:" in line and "--force" in line and "thesis.tex" in line
+    line = refused(
+        ["demo", "--quick", "--editors", "", "--out", str(tmp_path / "e")], capsys, tmp_path
+    )
+    assert line.startswith("behemoth: error: --editors:")
+    line = refused(
+        ["demo", "--quick", "--editors", "rome,,ft", "--out", str(tmp_path / "e")], capsys, tmp_path
+    )
+    assert line.startswith("behemoth: error: --editors:")
