@@ -512,6 +512,17 @@ def _check_layout(meta_dir: Path, cfg: WorldConfig) -> None:
             )
 
 
+def _refuse_links(src: Path, paths: list[Path]) -> None:
+    """The files an import copies into the world are the reference's own: a symbolic link
+    (to /etc/passwd, or another world's files) is refused, never followed."""
+    for p in paths:
+        if p.is_symlink():
+            raise BehemothError(
+                f"DIR: {p} is a symbolic link; an import copies only the files the reference "
+                f"wrote into {src}: replace the link by the file or folder itself"
+            )
+
+
 def import_reference(
     src: str | Path,
     out: str | Path,
@@ -566,6 +577,7 @@ def import_reference(
         if (src / folder).is_dir():
             for f in sorted((src / folder).glob("*.txt")):
                 extra[f"reference/{folder}/{f.name}"] = f
+    _refuse_links(src, [meta_dir, src / "validations", src / "questions", *extra.values()])
     _check_layout(meta_dir, cfg)
     if (meta_dir / "tokenizer.json").is_file():
         from tokenizers import Tokenizer

@@ -7,6 +7,7 @@ pieces of one) at once, and the bytes do not depend on how many workers ran.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import multiprocessing as mp
 import os
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from behemoth.errors import BehemothError
 from behemoth.world.corpus import Corpus
 
 #: Documents rendered per step. Small enough that a chunk's temporaries stay in the CPU cache
@@ -277,9 +279,18 @@ def write_shards(
                 raise RuntimeError(f"{path.name}: {tokens} tokens written, {expected} expected")
             os.truncate(_in_place(path), tokens * itemsize)
             _in_place(path).replace(path)
+    # every shard's size and SHA-256, checked whenever training reads them (read_shards)
+    with ThreadPoolExecutor(max(1, min(workers, len(shards)))) as hashers:
+        sums = list(hashers.map(file_sha256, [path for _, _, path in shards]))
     index = [
-        {"file": path.name, "units": [a, b], "tokens": sum(counts[i] for i in ids)}
-        for (a, b, path), ids in zip(shards, pieces)
+        {
+            "file": path.name,
+            "units": [a, b],
+            "tokens": sum(counts[i] for i in ids),
+            "bytes": sum(counts[i] for i in ids) * itemsize,
+            "sha256": sha,
+        }
+        for (a, b, path), ids, sha in zip(shards, pieces, sums)
     ]
     return {
         "dtype": corpus.vocab.dtype.name,
@@ -299,8 +310,66 @@ def _in_place(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp")
 
 
-def read_shards(directory: str | Path, index: dict[str, Any]) -> list[np.memmap]:
-    """Memory-map every shard (no copy)."""
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in blocks (hashlib releases the GIL: threads hash in parallel)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_shards(directory: str | Path, index: dict[str, Any]) -> None:
+    """Refuse shards that are not the ones written: each must exist with the size and SHA-256
+    its index records (a truncated or altered shard is named). Shards written before the
+    index recorded them have no checksum and are refused too: integrity is not optional."""
     directory = Path(directory)
+    fix = "regenerate the world with shards, or train with --set train.data=stream"
+    try:
+        itemsize = np.dtype(index["dtype"]).itemsize
+        entries = list(index["shards"])
+        if not entries:
+            raise ValueError("no shards")
+    except (KeyError, TypeError, ValueError):
+        raise BehemothError(
+            f"data: {directory / 'index.json'} is not a shard index; {fix}"
+        ) from None
+    for s in entries:
+        name = s.get("file") if isinstance(s, dict) else None
+        if not isinstance(name, str) or Path(name).name != name or name.startswith("."):
+            raise BehemothError(
+                f"data: {directory / 'index.json'} names no shard file ({name!r}); {fix}"
+            )
+        f = directory / name
+        if not f.is_file():
+            raise BehemothError(f"data: shard {f} is missing; {fix}")
+        want, sha = s.get("bytes"), s.get("sha256")
+        if (
+            not isinstance(want, int)
+            or not isinstance(sha, str)
+            or want != s.get("tokens", -1) * itemsize
+        ):
+            raise BehemothError(
+                f"data: {directory / 'index.json'} records no size and checksum of {name} "
+                f"(shards of an older version); {fix}"
+            )
+        size = f.stat().st_size
+        if size != want:
+            raise BehemothError(
+                f"data: shard {f} holds {size:,} bytes, not the {want:,} written (truncated or "
+                f"replaced); {fix}"
+            )
+        if file_sha256(f) != sha:
+            raise BehemothError(
+                f"data: shard {f} is not the file written (checksum differs: damaged or "
+                f"replaced); {fix}"
+            )
+
+
+def read_shards(directory: str | Path, index: dict[str, Any]) -> list[np.memmap]:
+    """Memory-map every shard (no copy), after checking each against its index
+    (:func:`verify_shards`)."""
+    directory = Path(directory)
+    verify_shards(directory, index)
     dtype = np.dtype(index["dtype"])
     return [np.memmap(directory / s["file"], dtype=dtype, mode="r") for s in index["shards"]]

@@ -166,22 +166,57 @@ def _sha(path: Path) -> str:
 
 # The files every later stage relies on; world.json records their SHA-256 ("files").
 CHECKED_FILES = ("graph.parquet", "probes.parquet", "tokenizer.json", "tokenizer_config.json")
+#: The shard index (which records every shard's size and SHA-256) when shards are written.
+SHARD_INDEX = "shards/index.json"
 T = TypeVar("T")
 
 
 def _check_files(path: Path, meta: dict[str, Any]) -> None:
-    """Refuse a world whose files are missing or differ from what was generated."""
-    sums = meta.get("files") or {}
+    """Refuse a world whose files are missing or differ from what was generated.
+
+    Checksums are mandatory: every world this version writes records them, and a world.json
+    without them (or with some missing) is refused, unless a person marked the world as
+    legacy by hand (``"legacy": true`` in world.json): its files are then read unchecked, with
+    a warning. Other recorded files (the shard index) are checked when present."""
+    sums = meta.get("files")
+    legacy = meta.get("legacy") is True
+    if not isinstance(sums, dict) or not all(isinstance(sums.get(n), str) for n in CHECKED_FILES):
+        if not legacy:
+            raise BehemothError(
+                f"WORLD: {path / 'world.json'} records no checksums of its files ('files'), so "
+                "they cannot be checked; regenerate the world (or, for a world written before "
+                'checksums, add "legacy": true to world.json to read it unchecked)'
+            )
+        log.warning("world %s is marked legacy: its files are read without checksums", path)
+        sums = {}
     for name in CHECKED_FILES:
         f = path / name
         if not f.is_file():
             raise BehemothError(f"WORLD: {f} is missing; regenerate the world")
-        want = sums.get(name)
-        if want is not None and _sha(f) != want:
+    for name, want in sums.items():
+        if not _recordable(name):
+            raise BehemothError(
+                f"WORLD: {path / 'world.json'} records a checksum of {name!r}, which is no "
+                "file of a world; regenerate the world"
+            )
+        f = path / name
+        if name == SHARD_INDEX and not f.is_file():
+            continue  # the optional shards were removed: never read
+        if not f.is_file():
+            raise BehemothError(f"WORLD: {f} is missing; regenerate the world")
+        if not isinstance(want, str) or _sha(f) != want:
             raise BehemothError(
                 f"WORLD: {f} is not the file this world was generated with (checksum differs: "
                 "damaged or replaced); regenerate the world"
             )
+
+
+def _recordable(name: str) -> bool:
+    """A file world.json may record a checksum of: the checked files, the shard index, the
+    reference's files kept by an import (never outside the world's directory)."""
+    parts = Path(name).parts
+    inside = bool(parts) and not Path(name).is_absolute() and ".." not in parts
+    return inside and (name in CHECKED_FILES or name == SHARD_INDEX or parts[0] == "reference")
 
 
 def _read(path: Path, load: Callable[[Path], T]) -> T:
@@ -287,6 +322,9 @@ def write_world(
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / rel)
         sums = {name: _sha(tmp / name) for name in CHECKED_FILES}
+        if shard_index is not None:
+            sums[SHARD_INDEX] = _sha(tmp / SHARD_INDEX)
+        sums.update({rel: _sha(tmp / rel) for rel in sorted(extra_files or {})})
         fingerprint = hashlib.sha256(
             (_config_key(cfg) + sums["graph.parquet"]).encode()
         ).hexdigest()[:16]
