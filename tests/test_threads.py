@@ -131,7 +131,9 @@ def test_training_threads_caps_and_restores(monkeypatch: pytest.MonkeyPatch) -> 
         assert n == torch.get_num_threads() == 1
     assert torch.get_num_threads() == 2
     monkeypatch.setattr(threads, "cpu_state", lambda: CpuState(2, 4.0))
-    with training_threads(math.inf, 2, False) as n:  # the demo's 2, on a busy machine
+    with training_threads(math.inf, 2, False) as n:  # the demo's 2, on a busy machine: still 2
+        assert n == torch.get_num_threads() == 2  # (the weights must not depend on the load)
+    with training_threads(math.inf, None, False) as n:  # no recipe count: chosen from the load
         assert n == torch.get_num_threads() == 1
     monkeypatch.setenv(threads.ENV, "2")
     with training_threads(0.0, 1, False) as n:

@@ -312,12 +312,27 @@ def reproducible_problem() -> str | None:
 
 @contextmanager
 def training_threads(work_size: float, cap: int | None, reproducible: bool) -> Iterator[int]:
-    """The threads of a training run (:func:`threads_for`, at most ``cap``, the recipe's
-    ``train.threads``); with ``reproducible``, the mode that gives the same weights on every
+    """The threads of a training run: exactly ``cap`` (the recipe's ``train.threads``) unless
+    ``--threads`` / ``OMP_NUM_THREADS`` ask otherwise, so that a recipe's weights do not depend
+    on the machine's load; without a cap, :func:`threads_for` (chosen from the free cores). With ``reproducible``, the mode that gives the same weights on every
     x86-64 CPU at every load: one thread, ATen's portable kernels and MKL's compatible branch
     (:func:`reproducible_problem`), oneDNN off (it generates code for the CPU it runs on) and
     ``torch.use_deterministic_algorithms``. What is switched is restored after the block."""
     if not reproducible:
+        if cap is not None and requested(omp=True) is None:
+            # A recipe that names its threads trains on exactly that many, whatever the load:
+            # the thread count sets the order of float sums, and the same config and seed must
+            # give the same weights on the same machine (only an explicit --threads changes it).
+            import torch
+
+            before = torch.get_num_threads()
+            set_threads(cap)
+            log.info("threads: %d (the recipe's train.threads) for training", cap)
+            try:
+                yield cap
+            finally:
+                torch.set_num_threads(before)
+            return
         with threads_for(work_size, "training", cap) as n:
             yield n
         return

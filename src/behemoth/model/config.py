@@ -109,7 +109,11 @@ class TrainConfig(StrictConfig):
     )
     checkpoint_every: int = Field(1000, ge=1, description="Steps between resumable checkpoints.")
     threads: int | None = Field(
-        None, ge=1, description="torch CPU threads (null = torch's default)."
+        None,
+        ge=1,
+        description="torch CPU threads of training: exactly this many (the count sets the "
+        "order of float sums, so the weights); null = chosen from the free cores; --threads "
+        "overrides.",
     )
     reproducible: bool = Field(
         False,
