@@ -55,20 +55,13 @@ def test_every_command_is_registered_by_its_stage(command: str) -> None:
 
 
 def test_settings_are_named_group_dot_key_in_every_command() -> None:
-    from behemoth.cli.main import dotted_settings
+    from behemoth.cli.common import GROUPS, Dotted, split_dotted
 
     argv = ["edit", "m", "--editor", "lora", "--editor.rank", "8", "--scenario.k=10"]
-    assert dotted_settings("edit", argv) == [
-        "edit",
-        "m",
-        "--editor",
-        "lora",
-        "--set",
-        "rank=8",
-        "--scenario-set",
-        "k=10",
+    rest, found = split_dotted("edit", argv)
+    assert rest == ["edit", "m", "--editor", "lora"]
+    assert found == [Dotted("editor", "rank", "8"), Dotted("scenario", "k", "10")]
+    assert split_dotted("evaluate", ["evaluate", "m", "--scenario.k", "3"])[1] == [
+        Dotted("scenario", "k", "3")
     ]
-    assert dotted_settings("evaluate", ["evaluate", "m", "--scenario.k", "3"])[-2:] == [
-        "--set",
-        "k=3",
-    ]
+    assert set(GROUPS) >= {"generate", "train", "evaluate", "edit"}

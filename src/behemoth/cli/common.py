@@ -1,16 +1,20 @@
-"""Arguments shared by stages: preset / config / --set / --seed / --out / --force."""
+"""Arguments shared by stages: preset / config / --GROUP.KEY settings / --seed / --out / --force."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 
 def add_config_args(p: argparse.ArgumentParser, what: str) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", help=f"a named {what} preset")
     src.add_argument("--config", help=f"a YAML file of {what} settings")
-    add_set_arg(p)
+    add_set_arg(
+        p, f"deprecated: write --{what}.KEY VALUE (one {what} setting; values parsed as YAML)"
+    )
     p.add_argument("--seed", type=int, default=None, help="the root seed (overrides the config's)")
 
 
@@ -143,3 +147,146 @@ def configure_threads(command: str, args: argparse.Namespace) -> None:
     else:
         work = math.inf if params is None else threads.forward_work(params, tokens)
     threads.use_threads(work, command)
+
+
+# --- one flag grammar: --GROUP.KEY VALUE in every command -----------------------------------
+
+#: Per command, the settings groups it accepts as ``--GROUP.KEY VALUE`` (or
+#: ``--GROUP.KEY=VALUE``): group -> (the parsed arguments' list the setting joins as
+#: ``KEY=VALUE``, the prefix the key gets there). ``--editor.rank 8``, ``--scenario.k 10``,
+#: ``--model.width 64``, ``--train.lr 1e-3``, ``--world.subjects 500``: values parsed as YAML.
+GROUPS: dict[str, dict[str, tuple[str, str]]] = {
+    "generate": {"world": ("overrides", "")},
+    "train": {"model": ("overrides", "model."), "train": ("overrides", "train.")},
+    "evaluate": {"scenario": ("overrides", "")},
+    "edit": {"editor": ("overrides", ""), "scenario": ("scenario_overrides", "")},
+    "train-serac": {"serac": ("overrides", ""), "scenario": ("scenario_overrides", "")},
+}
+#: The older ``KEY=VALUE`` flags, kept for one release with one meaning per command: flag ->
+#: the group it feeds (None: the key names its group, as ``--set train.lr=1e-3`` in ``train``).
+LEGACY: dict[str, dict[str, str | None]] = {
+    "generate": {"--set": "world"},
+    "train": {"--set": None},
+    "evaluate": {"--set": "scenario"},
+    "edit": {"--set": "editor", "--scenario-set": "scenario"},
+    "train-serac": {"--set": "serac", "--scenario-set": "scenario"},
+}
+
+
+@dataclass(frozen=True)
+class Dotted:
+    """One ``--GROUP.KEY VALUE`` of the command line."""
+
+    group: str
+    key: str
+    value: str
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.group}.{self.key}"
+
+
+def split_dotted(command: str | None, argv: list[str]) -> tuple[list[str], list[Dotted]]:
+    """``argv`` without its ``--GROUP.KEY VALUE`` settings, and those settings. A group the
+    command does not take is a one-line error naming the groups it takes."""
+    from behemoth.errors import ConfigError
+
+    groups = GROUPS.get(command or "", {})
+    rest: list[str] = []
+    found: list[Dotted] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        name, eq, value = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
+        group, dot, key = name.partition(".")
+        if not dot:
+            rest.append(arg)
+            i += 1
+            continue
+        if group not in groups:
+            where = f"`behemoth {command}`" if command else "behemoth"
+            if not groups:
+                raise ConfigError(f"--{name}", f"{where} takes no --GROUP.KEY settings", "drop it")
+            close = difflib.get_close_matches(group, list(groups), n=1)
+            every = ", ".join(f"--{g}.KEY" for g in groups)
+            raise ConfigError(
+                f"--{name}",
+                f"{where} has no settings group {group!r}",
+                f"did you mean --{close[0]}.{key}? (groups: {every})"
+                if close
+                else f"use one of {every}",
+            )
+        if not key or key.endswith("."):
+            raise ConfigError(f"--{name}", "no setting named", f"write e.g. --{group}.seed 1")
+        if not eq:
+            if i + 1 >= len(argv):
+                raise ConfigError(f"--{name}", "no value", f"give one, e.g. --{name} 1")
+            i += 1
+            value = argv[i]
+        found.append(Dotted(group, key, value))
+        i += 1
+    return rest, found
+
+
+def legacy_notes(command: str | None, argv: list[str]) -> list[str]:
+    """One deprecation line per older ``--set KEY=VALUE`` in ``argv``, naming its new spelling."""
+    flags = LEGACY.get(command or "", {})
+    notes: list[str] = []
+    for i, arg in enumerate(argv):
+        flag, eq, pair = arg.partition("=")
+        if flag not in flags:
+            continue
+        if not eq:
+            pair = argv[i + 1] if i + 1 < len(argv) else ""
+        key, has_value, value = pair.partition("=")
+        group = flags[flag]
+        if group is None:  # the key names its group, or is a top-level setting
+            head = key.partition(".")[0]
+            new = f"--{key} {value}" if head in GROUPS.get(command or "", {}) else None
+            if key == "seed":
+                new = f"--seed {value}"
+        else:
+            new = f"--{group}.{key} {value}"
+        if not has_value or new is None:
+            continue  # a malformed pair (reported by the parser of values) or no new spelling
+        notes.append(
+            f"behemoth: {flag} {pair} is deprecated and goes in the next release: "
+            f"write {new.strip()}"
+        )
+    return notes
+
+
+def apply_dotted(
+    command: str | None,
+    args: argparse.Namespace,
+    found: list[Dotted],
+    known: Callable[[str, argparse.Namespace], list[str] | None] | None = None,
+) -> None:
+    """Add each ``--GROUP.KEY VALUE`` to the parsed arguments as ``KEY=VALUE`` in its group's
+    list (after the older flags' settings: the new spelling wins). ``known(group, args)`` gives
+    the keys a group accepts (None: not known here; the config's validation reports them): a
+    key outside them is a one-line error suggesting the closest."""
+    from behemoth.errors import ConfigError
+
+    groups = GROUPS.get(command or "", {})
+    cache: dict[str, list[str] | None] = {}
+    for d in found:
+        dest, prefix = groups[d.group]
+        if known is not None:
+            if d.group not in cache:
+                cache[d.group] = known(d.group, args)
+            keys = cache[d.group]
+            head = d.key.partition(".")[0]
+            if keys is not None and head not in keys:
+                close = difflib.get_close_matches(head, keys, n=1)
+                raise ConfigError(
+                    d.flag,
+                    f"unknown {d.group} setting {head!r}",
+                    f"did you mean --{d.group}.{close[0]}?"
+                    if close
+                    else f"known: {', '.join(keys)}",
+                )
+        getattr(args, dest).append(f"{prefix}{d.key}={d.value}")

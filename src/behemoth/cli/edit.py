@@ -2,48 +2,51 @@
 seed), wired by :func:`behemoth.experiments.run.run_experiment`; see that module for what
 ``--out`` receives. ``behemoth trace``: causal tracing of one relation (a heatmap).
 
-Settings: ``--editor.rank 8`` / ``--set rank=8`` (repeatable, values parsed as YAML) and
-``--config FILE`` for the editor; ``--scenario.k 10`` / ``--scenario-set k=10`` for the
-scenario. ``--seed S`` or ``--seeds 0 1 2`` (each seed sets the scenario's and the editor's).
+Settings: ``--editor.rank 8`` (repeatable, values parsed as YAML) and ``--config FILE`` for the
+editor; ``--scenario.k 10`` for the scenario (the older ``--set rank=8`` / ``--scenario-set k=10``
+still work for one release, with a deprecation note). ``--seed S`` or ``--seeds 0 1 2`` (each
+seed sets the scenario's and the editor's). ``--help`` lists every editor's settings without
+importing an editor (:mod:`behemoth.cli.listing`).
 """
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import Any
 
 from behemoth.cli.common import add_out_args, add_set_arg, int_at_least
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from behemoth.editors import editor_names
+    from behemoth.cli.listing import editor_names, editors_help
 
     p = sub.add_parser(
         "edit",
         help="edit a model's weights on a scenario and evaluate the result",
-        description=f"Editors: {', '.join(editor_names())}.",
+        description=textwrap.fill(
+            f"Editors: {', '.join(editor_names())}. Settings: --editor.KEY VALUE and "
+            "--scenario.KEY VALUE (values parsed as YAML), e.g. --editor.rank 8 --scenario.k "
+            "10; `behemoth editors NAME` / `behemoth scenarios NAME` explain each.",
+            100,
+        ),
+        epilog=editors_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", metavar="MODEL", help="a model directory")
     p.add_argument(
         "--world", default=None, help="the world directory (default: the one the model records)"
     )
-    p.add_argument(
-        "--scenario", required=True, help="edit scenario (see `behemoth evaluate --help`)"
-    )
+    p.add_argument("--scenario", required=True, help="edit scenario (see `behemoth scenarios`)")
     add_set_arg(
         p,
-        "override one scenario setting (repeatable)",
+        "deprecated: write --scenario.KEY VALUE",
         flag="--scenario-set",
         dest="scenario_overrides",
     )
-    p.add_argument("--editor", required=True, help="the editor")
+    p.add_argument("--editor", required=True, help="the editor (listed below)")
     p.add_argument("--config", default=None, help="a YAML file of editor settings")
-    add_set_arg(
-        p,
-        "override one editor setting (repeatable; values parsed as YAML)",
-        flag="--set",
-        dest="overrides",
-    )
+    add_set_arg(p, "deprecated: write --editor.KEY VALUE", flag="--set", dest="overrides")
     seeds = p.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, default=None, help="seed of the editor and the scenario")
     seeds.add_argument(

@@ -19,7 +19,7 @@ def _epilog() -> str:
     from behemoth.scenarios.scenario import ScenarioConfig, get_scenario
 
     common = list(ScenarioConfig.model_fields)
-    lines = ["scenarios and their settings (--set KEY=VALUE):"]
+    lines = ["scenarios and their settings (--scenario.KEY VALUE; behemoth scenarios NAME):"]
     for name in scenario_names():
         spec = get_scenario(name)
         own = [k for k in spec.config.model_fields if k not in common]
@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_set_arg(
         p,
-        "override one scenario setting (repeatable), e.g. --set k=20",
+        "deprecated: write --scenario.KEY VALUE, e.g. --scenario.k 20",
         flag="--set",
         dest="overrides",
     )

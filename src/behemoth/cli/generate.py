@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "generate",
         help="generate a world of facts, its tokenizer, corpus and probes",
-        description=f"World presets: {', '.join(world_presets())}.",
+        description=f"World presets: {', '.join(world_presets())}. Settings: --world.KEY VALUE "
+        "(values parsed as YAML), e.g. --world.subjects 500 --world.nested_objects 4.",
     )
     add_config_args(p, "world")
     add_out_args(p)

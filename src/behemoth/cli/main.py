@@ -24,7 +24,10 @@ from behemoth.cli.common import (
     THREADED,
     add_reproducible_arg,
     add_threads_arg,
+    apply_dotted,
     configure_threads,
+    legacy_notes,
+    split_dotted,
 )
 from behemoth.errors import BehemothError
 
@@ -53,13 +56,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert-litgpt": ("litgpt", "convert a LitGPT checkpoint into a behemoth model directory"),
     "export-litgpt": ("litgpt", "write a behemoth model directory as a LitGPT checkpoint"),
     "export-finetuning": ("finetuning", "write fine-tuning data in the reference's layout"),
-}
-#: Settings are named the same way in every command: ``--editor.rank 8 --scenario.k 10``
-#: (``--GROUP.KEY VALUE`` or ``--GROUP.KEY=VALUE``); per command, the flag each group feeds
-#: (the older ``--set`` / ``--scenario-set`` keep working).
-DOTTED: dict[str, dict[str, str]] = {
-    "edit": {"editor": "--set", "scenario": "--scenario-set"},
-    "evaluate": {"scenario": "--set"},
+    "editors": (
+        "listing",
+        "list the editors: each setting with its type, default and meaning, and the paper",
+    ),
+    "scenarios": ("listing", "list the scenarios: each setting with its type, default and meaning"),
 }
 STAGES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 #: Commands that do no linear algebra: numpy's OpenBLAS starts no threads for them (its
@@ -77,27 +78,27 @@ def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if a in COMMANDS), None)
 
 
-def dotted_settings(command: str | None, argv: list[str]) -> list[str]:
-    """``argv`` with each ``--GROUP.KEY VALUE`` of ``command`` turned into its ``FLAG KEY=VALUE``."""
-    groups = DOTTED.get(command or "", {})
-    out: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        group, dot, key = arg[2:].partition(".") if arg.startswith("--") else ("", "", "")
-        if dot and group in groups and key:
-            if "=" in key:
-                key, value = key.split("=", 1)
-            elif i + 1 < len(argv):
-                i += 1
-                value = argv[i]
-            else:
-                raise BehemothError(f"{arg}: no value; give one, e.g. {arg} 8")
-            out += [groups[group], f"{key}={value}"]
-        else:
-            out.append(arg)
-        i += 1
-    return out
+def known_settings(group: str, args: argparse.Namespace) -> list[str] | None:
+    """The keys settings group ``group`` of the parsed command takes (None: not known before
+    the command runs; its config's validation then names an unknown key)."""
+    if group == "editor":
+        from behemoth.cli.listing import editor_setting_names
+
+        return editor_setting_names(str(getattr(args, "editor", "")))
+    if group == "scenario":
+        from behemoth.scenarios.scenario import SCENARIOS
+
+        spec = SCENARIOS.get(str(getattr(args, "scenario", "")))
+        return None if spec is None else list(spec.config.model_fields)
+    if group in ("model", "train"):
+        from behemoth.model.config import ModelConfig, TrainConfig
+
+        return list((ModelConfig if group == "model" else TrainConfig).model_fields)
+    if group == "world":
+        from behemoth.world.config import WorldConfig
+
+        return list(WorldConfig.model_fields)
+    return None
 
 
 def build_parser(command: str | None = None, *, full: bool = False) -> argparse.ArgumentParser:
@@ -148,17 +149,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(command)
     # what the imports made lives as long as the process: later collections skip it
     gc.freeze()
-    try:
-        argv = dotted_settings(command, argv)
+    try:  # --GROUP.KEY VALUE settings (cli/common.py): the same grammar in every command
+        argv, dotted = split_dotted(command, argv)
     except BehemothError as e:
         print(f"behemoth: error: {e}", file=sys.stderr)
         return 2
+    # the older --set spellings: one note each, after the run (bad input stays one line)
+    notes = legacy_notes(command, argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
+        apply_dotted(command, args, dotted, known_settings)
         if args.command in THREADED:
             configure_threads(args.command, args)
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        for note in notes:
+            print(note, file=sys.stderr)
+        return code
     except BehemothError as e:
         print(f"behemoth: error: {e}", file=sys.stderr)
         return 2

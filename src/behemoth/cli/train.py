@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train a model on a world (a standard Hugging Face model directory)",
         description=f"Model presets: {', '.join(model_presets())}. Settings: seed, model.* "
-        "(geometry) and train.* (recipe), e.g. --set train.lr=1e-3 --set model.layers=6.",
+        "(geometry) and train.* (recipe), e.g. --train.lr 1e-3 --model.layers 6.",
     )
     p.add_argument("world", metavar="WORLD", help="a world directory (from `behemoth generate`)")
     src = p.add_mutually_exclusive_group()
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--config", help="a YAML file of model settings")
     add_set_arg(
         p,
-        "override one setting (repeatable; dotted keys, values parsed as YAML)",
+        "deprecated: write --model.KEY VALUE / --train.KEY VALUE",
         flag="--set",
         dest="overrides",
     )

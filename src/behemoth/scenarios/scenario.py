@@ -187,6 +187,36 @@ def register_scenario(
     return deco
 
 
+#: The paper each scenario's design comes from, for the listing (``behemoth scenarios``).
+PAPERS: dict[str, str] = {
+    "single": "Behemoth (Iofinova & Alistarh, arXiv 2601.23153): one edit of a known fact",
+    "k-different": "Behemoth (Iofinova & Alistarh, arXiv 2601.23153): K edits with "
+    "distinct old and new objects (batch editing as in MEMIT, Meng et al. 2023)",
+    "k-identical": "Behemoth (Iofinova & Alistarh, arXiv 2601.23153): K edits sharing an "
+    "old object, all sent to one new object",
+    "stream": "Sequential editing (Gupta et al. 2024, 'Model Editing at Scale leads to "
+    "Gradual and Catastrophic Forgetting', arXiv 2401.07453)",
+    "refusal": "TOFU's refusal target (Maini et al. 2024, arXiv 2401.06121, Sec. 4)",
+    "forget-relation": "Behemoth (Iofinova & Alistarh, arXiv 2601.23153): unlearning a "
+    "relation, generalization on held-out subjects",
+    "nested-ono": "Behemoth (Iofinova & Alistarh, arXiv 2601.23153): nested facts, "
+    "ripple effects as in RippleEdits (Cohen et al. 2024, TACL)",
+    "forget-facts": "TOFU (Maini et al. 2024, arXiv 2401.06121): a forget set of facts, a "
+    "retain set held out",
+    "forget-subjects": "TOFU (Maini et al. 2024, arXiv 2401.06121): forget every fact of "
+    "a few subjects (TOFU's forget authors)",
+    "forget-nested": "Behemoth (Iofinova & Alistarh, arXiv 2601.23153): forgetting facts "
+    "and their nested consequences",
+    "from-reference": "Behemoth (Iofinova & Alistarh, arXiv 2601.23153): the reference "
+    "generator's fine-tuning data",
+}
+
+
+def scenario_paper(name: str) -> str:
+    """The paper scenario ``name`` comes from ("" when none is recorded)."""
+    return PAPERS.get(name, "")
+
+
 def get_scenario(name: str) -> ScenarioSpec:
     return SCENARIOS.get_entry(name)
 
