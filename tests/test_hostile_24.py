@@ -180,3 +180,60 @@ def test_demo_refuses_a_foreign_folder(tmp_path: Path, capsys: pytest.CaptureFix
         ["demo", "--quick", "--editors", "rome,,ft", "--out", str(tmp_path / "e")], capsys, tmp_path
     )
     assert line.startswith("behemoth: error: --editors:")
+
+
+# -- 4. values that pass validation and produce garbage ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "over, field",
+    [
+        ({"train": {"lr": float("inf")}}, "train.lr"),
+        ({"model": {"init_std": float("inf")}}, "model.init_std"),
+        ({"train": {"grad_clip": float("nan")}}, "train.grad_clip"),
+    ],
+)
+def test_every_float_setting_is_finite(over: dict[str, object], field: str) -> None:
+    from behemoth.config import deep_merge
+    from behemoth.errors import ConfigError
+    from behemoth.model.config import RunConfig
+    from behemoth.model.presets import model_preset
+
+    with pytest.raises(ConfigError, match=rf"^{field}: input should be a finite number .*give a"):
+        validate(RunConfig, deep_merge(model_preset("tiny"), over))
+
+
+def test_inf_is_refused_on_the_command_line(
+    tmp_path: Path, world_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv in (
+        ["train", str(world_copy), "--preset", "tiny", "--train.lr", "inf"],
+        ["train", str(world_copy), "--preset", "tiny", "--model.init_std", ".inf"],
+        ["generate", "--preset", "tiny", "--world.inversion_frac", "nan"],
+    ):
+        line = refused([*argv, "--out", str(tmp_path / "o")], capsys, tmp_path)
+        assert "finite" in line, line
+
+
+def test_editor_floats_and_mom2_bound() -> None:
+    from behemoth.editors import editor_config
+    from behemoth.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="^v_lr: input should be a finite number"):
+        editor_config("rome", {"v_lr": float("inf")})
+    with pytest.raises(ConfigError, match="^mom2_n_tokens: .*less than or equal to 1000000000"):
+        editor_config("rome", {"mom2_n_tokens": 1e15})
+    assert editor_config("rome", {"mom2_n_tokens": 10**6}).mom2_n_tokens == 10**6
+
+
+def test_training_never_saves_non_finite_weights(tiny_world: World, tmp_path: Path) -> None:
+    from behemoth.errors import BehemothError
+    from behemoth.model import model_preset, resolve_run, train_model
+    from tests.cli.conftest import QUICK_TRAIN
+
+    over = [QUICK_TRAIN[i] for i in range(1, len(QUICK_TRAIN), 2)] + ["train.lr=1e30"]
+    cfg = resolve_run(model_preset("tiny"), None, over)
+    out = tmp_path / "m"
+    with pytest.raises(BehemothError, match=r"^train.lr: training diverged: .* not finite"):
+        train_model(tiny_world, cfg, out, progress=False)
+    assert not out.exists()

@@ -21,9 +21,12 @@ MAX_INT = 2**53
 
 
 class StrictConfig(BaseModel):
-    """Base for all configs: unknown keys rejected, values validated on assignment."""
+    """Base for all configs: unknown keys rejected, values validated on assignment, every
+    float finite (``inf`` passes ``gt=0`` and trains an all-NaN model: refused, with nan)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -176,7 +179,8 @@ def validate(cls: type[C], data: dict[str, Any]) -> C:
             raise inner from None
         got = err.get("input")
         got_s = f" (got {got!r})" if not isinstance(got, dict) else ""
-        raise ConfigError(loc, f"{err['msg'].lower()}{got_s}", "change this value") from None
+        fix = "give a finite number" if err["type"] == "finite_number" else "change this value"
+        raise ConfigError(loc, f"{err['msg'].lower()}{got_s}", fix) from None
 
 
 def resolve(

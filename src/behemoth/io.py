@@ -3,7 +3,8 @@
 Nothing the user made is overwritten without ``force``; a failed run leaves nothing behind.
 
 Interruption and concurrency. A run that writes ``out`` holds a lock, the hidden file
-``.NAME.lock`` next to it, which records its process id; a second run into the same place is
+``.NAME.lock`` next to it, which records its process id and start time (a pid reused by
+another process, e.g. after a reboot, does not hold the lock); a second run into the same place is
 refused with that id while the first is alive, and ``force`` never removes what a live run
 holds. The temporary directory ``.NAME.tmp-PID-XXXX`` records the id of the run that made it, so
 a run killed with SIGKILL leaves something the next run into the same place recognizes as a dead
@@ -45,6 +46,40 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot: field 22 of /proc/PID/stat), or
+    None where that cannot be read. With the pid it names one process: a pid reused after the
+    process died (or after a reboot) has another start time."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def lock_text(pid: int | None = None) -> str:
+    """What a lock records: ``PID START`` (``PID`` alone where start times cannot be read)."""
+    pid = os.getpid() if pid is None else pid
+    start = start_time(pid)
+    return f"{pid} {start}\n" if start is not None else f"{pid}\n"
+
+
+def lock_owner(text: str) -> int | None:
+    """The live process a lock's text names, or None: dead, or its pid was reused (the
+    process now holding the pid started at another time than the one recorded)."""
+    parts = text.split()
+    if not parts or not parts[0].isdigit() or len(parts) > 2:
+        return None
+    pid = int(parts[0])
+    if not pid_alive(pid):
+        return None
+    if len(parts) == 2 and parts[1].isdigit():
+        now = start_time(pid)
+        if now is not None and now != int(parts[1]):
+            return None
+    return pid
+
+
 def lock_path(out: str | Path) -> Path:
     out = Path(out)
     return out.parent / f".{out.name}.lock"
@@ -53,10 +88,15 @@ def lock_path(out: str | Path) -> Path:
 def _holder(lock: Path) -> int | None:
     """The live process holding ``lock``, or None if nobody (or a dead run) holds it."""
     try:
-        pid = int(lock.read_text().strip() or 0)
-    except (OSError, ValueError):
+        pid = lock_owner(lock.read_text())
+    except (OSError, UnicodeDecodeError):
         return None
-    return pid if pid != os.getpid() and pid_alive(pid) else None
+    return pid if pid is not None and pid != os.getpid() else None
+
+
+def lock_holder(out: str | Path) -> int | None:
+    """The live process (not this one) holding ``out``'s lock, or None."""
+    return _holder(lock_path(out))
 
 
 def _drop_dead_lock(lock: Path) -> None:
@@ -66,8 +106,12 @@ def _drop_dead_lock(lock: Path) -> None:
         os.replace(lock, stale)
     except OSError:
         return
-    text = stale.read_text().strip()
-    if text.isdigit() and pid_alive(int(text)) and int(text) != os.getpid():
+    try:
+        text = stale.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    owner = lock_owner(text)
+    if owner is not None and owner != os.getpid():
         with contextlib.suppress(OSError):
             os.link(stale, lock)  # a live run took it meanwhile: give it back
     stale.unlink(missing_ok=True)
@@ -174,7 +218,7 @@ def out_lock(out: str | Path) -> Iterator[None]:
         lock.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputExistsError(f"--out: cannot create {lock.parent}: {e.strerror}") from None
-    me = str(os.getpid())
+    me = lock_text()
     for _ in range(3):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -182,7 +226,7 @@ def out_lock(out: str | Path) -> Iterator[None]:
             pid = _holder(lock)
             if pid is not None:
                 raise _refuse_held(out, pid) from None
-            stale = lock.with_name(f"{lock.name}.stale-{me}")
+            stale = lock.with_name(f"{lock.name}.stale-{os.getpid()}")
             with contextlib.suppress(OSError):  # take over a dead run's lock, once
                 os.replace(lock, stale)
                 stale.unlink()
@@ -192,7 +236,7 @@ def out_lock(out: str | Path) -> Iterator[None]:
                 f"--out: cannot write in {lock.parent} ({e.strerror}); choose a writable directory"
             ) from None
         with os.fdopen(fd, "w") as f:
-            f.write(me + "\n")
+            f.write(me)
         break
     else:
         raise OutputExistsError(f"--out: could not take the lock {lock}; try again")
@@ -202,7 +246,7 @@ def out_lock(out: str | Path) -> Iterator[None]:
     finally:
         _HELD.pop(lock, None)
         with contextlib.suppress(OSError):
-            if lock.read_text().strip() == me:
+            if lock.read_text() == me:
                 lock.unlink()
 
 

@@ -33,23 +33,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shared", default=None, help="where worlds/models are built once")
     p.add_argument("--dry-run", action="store_true", help="list the runs, run nothing")
     p.add_argument("--report", action="store_true", help="write the HTML report at the end")
+    p.add_argument(
+        "--new-spec",
+        action="store_true",
+        help="run this spec in a sweep folder that holds another spec's sweep (its table "
+        "replaces the other's; finished runs of both stay in DIR/runs)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run a spec that expands to more runs than the bound (20,000)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from behemoth.errors import BehemothError, ConfigError, OutputExistsError
+    from behemoth.errors import BehemothError, ConfigError
     from behemoth.experiments.sweep import expand, load_spec, run_sweep
     from behemoth.experiments.sweep.backends import make_backend
+    from behemoth.experiments.sweep.runner import (
+        check_run_count,
+        check_spec_owner,
+        check_sweep_out,
+    )
 
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"--out: {out} is a file; give a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / "sweep.json").is_file():
-        raise OutputExistsError(
-            f"--out: {out} holds files that are not a sweep; choose a new or empty directory"
-        )
+    if not args.dry_run:
+        check_sweep_out(out)  # not a sweep's folder, or a live sweep holds it: refused now
     try:
         spec = load_spec(args.spec, args.scale)
     except ConfigError as e:
@@ -58,19 +70,25 @@ def run(args: argparse.Namespace) -> int:
                 "SPEC", e.problem.replace("sweep preset", "file or sweep preset"), e.fix
             ) from None
         raise
+    check_run_count(spec, args.force)  # counted from the axes, before anything is built
+    if not args.dry_run:
+        check_spec_owner(out, spec, args.new_spec)
+        if args.address and args.backend != "ray":
+            raise BehemothError("--address: only for --backend ray; add --backend ray")
+        if args.backend == "local":
+            make_backend("local", args.workers)  # --workers bounded by memory, checked now
     runs = expand(spec)  # every setting checked before anything runs
     if args.dry_run:
         for r in runs:
             print(r.run_id, " | ".join(r.labels.values()))
         print(f"{len(runs)} runs")
         return 0
-    if args.address and args.backend != "ray":
-        raise BehemothError("--address: only for --backend ray; add --backend ray")
     res = run_sweep(
         spec,
         args.out,
         backend=make_backend(args.backend, args.workers, args.address),
         shared=args.shared,
+        new_spec=args.new_spec,
     )
     print(
         f"{len(runs)} runs: {res.done} done now, {res.skipped} already finished, "

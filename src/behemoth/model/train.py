@@ -380,6 +380,25 @@ def _train(
     return out
 
 
+def check_finite(model: torch.nn.Module) -> None:
+    """Refuse a model with any non-finite weight (inf or nan: training diverged, e.g. with a
+    learning rate too large); nothing is written, and the message names the first parameter."""
+    bad, total, first = 0, 0, None
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            n = int((~torch.isfinite(p)).sum())
+            total += p.numel()
+            if n and first is None:
+                first = name
+            bad += n
+    if bad:
+        raise BehemothError(
+            f"train.lr: training diverged: {bad:,} of {total:,} weights are not finite (inf or "
+            f"nan; first in {first}), so no model was written; lower train.lr (or "
+            "model.init_std, train.grad_clip) and train again"
+        )
+
+
 def _finish(
     model: torch.nn.Module,
     world: World,
@@ -391,6 +410,7 @@ def _finish(
     exclude: np.ndarray | None = None,
     until_step: int | None = None,
 ) -> None:
+    check_finite(model)  # before anything is scored or written
     last = state.log[-1]
     final = last["sets"]
     if set(final) != {n for n, p in world.probes.items() if len(p)}:

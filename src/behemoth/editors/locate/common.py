@@ -26,6 +26,9 @@ from behemoth.errors import ConfigError
 from behemoth.scenarios.testset import TestSet
 from behemoth.world.world import World
 
+#: The most corpus tokens a second-moment statistic may take (``mom2_n_tokens``).
+MOM2_MAX_TOKENS = 10**9
+
 
 class LocateEditConfig(EditorConfig):
     """Settings of the locate-then-edit family (ROME, MEMIT, AlphaEdit)."""
@@ -52,8 +55,10 @@ class LocateEditConfig(EditorConfig):
     mom2_n_tokens: int | None = Field(
         None,
         ge=1,
+        le=MOM2_MAX_TOKENS,
         description="Corpus tokens of the second-moment statistics; null = max(100000, "
-        "400 x d_ff), so wide models get a well-conditioned C.",
+        "400 x d_ff), so wide models get a well-conditioned C; at most 10^9 (already hours of "
+        "forward passes: beyond, a typo starts a job of years).",
     )
     mom2_seq_len: int = Field(64, ge=2, description="Sequence length of those corpus batches.")
     stats_dir: str | None = Field(

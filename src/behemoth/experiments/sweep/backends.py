@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import os
 import sys
+import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -101,8 +102,49 @@ def default_workers() -> int:
     return max(1, min(cores or 1, available_memory() // RUN_MEMORY_BYTES))
 
 
-def _init_worker() -> None:
+def memory_bound() -> int:
+    """The most workers this machine's available memory holds (``RUN_MEMORY_BYTES`` each)."""
+    return max(1, available_memory() // RUN_MEMORY_BYTES)
+
+
+#: ``prctl`` option: the signal the kernel sends this process when its parent dies (Linux).
+PR_SET_PDEATHSIG = 1
+#: How often a worker's watchdog looks whether its parent is still there (seconds).
+WATCHDOG_S = 1.0
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this process end when process ``parent`` (which started it) ends, however it ends
+    (kill -9 included): the kernel's parent-death signal where there is one (Linux
+    ``prctl(PR_SET_PDEATHSIG, SIGKILL)``), and everywhere a daemon thread that exits the
+    process once its parent is gone (it is then re-parented: ``getppid()`` changes)."""
+    import signal
+    import threading
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watchdog alone
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCHDOG_S)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="behemoth-parent-watchdog", daemon=True).start()
+
+
+def _init_worker(parent: int | None = None) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if parent is not None:
+        die_with_parent(parent)
 
 
 class LocalBackend(Backend):
@@ -112,6 +154,14 @@ class LocalBackend(Backend):
         self.workers = default_workers() if workers is None else workers
         if self.workers < 0:
             raise BehemothError("--workers: must be >= 0; give 0 to run in this process")
+        most = memory_bound()
+        if self.workers > most:
+            raise BehemothError(
+                f"--workers: {self.workers} runs at once would need about "
+                f"{self.workers * RUN_MEMORY_BYTES / 1e9:,.1f} GB but "
+                f"{available_memory() / 1e9:,.1f} GB is available; give at most {most} "
+                "(or leave --workers out: the default fits memory)"
+            )
 
     def run(self, tasks: list[Task]) -> Iterator[TaskResult | None]:
         if self.workers == 0:
@@ -138,6 +188,7 @@ class LocalBackend(Backend):
                 max_workers=1 if solo else min(self.workers, len(batch)),
                 mp_context=ctx,
                 initializer=_init_worker,
+                initargs=(os.getpid(),),
             ) as pool:
                 futures = {pool.submit(run_task, *t): rid for rid, t in batch.items()}
                 pending: set[Future[TaskResult]] = set(futures)

@@ -10,12 +10,14 @@ A status line shows done / running / failed and the ETA while it runs.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
+from behemoth.errors import ConfigError, OutputExistsError
 from behemoth.experiments.sweep.backends import Backend, LocalBackend, Task
 from behemoth.experiments.sweep.spec import RunSpec, SweepSpec, canonical_json, expand
 from behemoth.experiments.sweep.store import (
@@ -25,6 +27,7 @@ from behemoth.experiments.sweep.store import (
     write_run,
     write_tables,
 )
+from behemoth.io import check_text_path, lock_holder, out_lock, read_json
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +60,67 @@ def run_sweep(
     run_fn: str = DEFAULT_RUN_FN,
     retry_failed: bool = True,
     progress: bool = True,
+    new_spec: bool = False,
 ) -> SweepResult:
     """Run every run of ``spec`` not yet finished in ``out``; return counts and the table path.
 
     ``shared``: where worlds, models and statistics are built once (default ``out/shared``;
     give the same directory to several sweeps to share them).
+
+    ``out`` belongs to one sweep: its lock is held throughout (a second sweep into it is
+    refused with the holder's pid), and a folder holding another spec's sweep is refused
+    unless ``new_spec`` (this spec then takes the folder over; its table replaces the other's).
     """
     out = Path(out)
+    check_sweep_out(out)
+    with out_lock(out):
+        check_spec_owner(out, spec, new_spec)
+        return _run_locked(spec, out, backend, shared, run_fn, retry_failed, progress)
+
+
+def check_sweep_out(out: Path) -> None:
+    """``out`` is a new or empty directory or a sweep's (``sweep.json``), and no live run holds
+    it (raises the one-line refusal otherwise)."""
+    check_text_path("--out", out)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"--out: {out} is a file; give a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / "sweep.json").is_file():
+        raise OutputExistsError(
+            f"--out: {out} holds files that are not a sweep; choose a new or empty directory"
+        )
+    holder = lock_holder(out)
+    if holder is not None:
+        raise OutputExistsError(
+            f"--out: {out} is being written by a live sweep (process {holder}); wait for it to "
+            "finish or choose another directory"
+        )
+
+
+def check_spec_owner(out: Path, spec: SweepSpec, new_spec: bool = False) -> None:
+    """Refuse to run ``spec`` in a folder that holds the sweep of another spec (unless
+    ``new_spec``): its table would silently be replaced by this one's."""
+    if new_spec or not (out / "sweep.json").is_file():
+        return
+    found = read_json(out / "sweep.json", "--out:")
+    old = found.get("spec") if isinstance(found, dict) else None
+    if canonical_json(old) != canonical_json(spec.to_dict()):
+        name = old.get("name", "?") if isinstance(old, dict) else "?"
+        raise OutputExistsError(
+            f"--out: {out} holds the sweep of another spec ({name!r}, "
+            f"{len(found.get('runs', [])) if isinstance(found, dict) else 0} runs); choose another "
+            "--out, or pass --new-spec to run this spec there (its table replaces the other's)"
+        )
+
+
+def _run_locked(
+    spec: SweepSpec,
+    out: Path,
+    backend: Backend | None,
+    shared: str | Path | None,
+    run_fn: str,
+    retry_failed: bool,
+    progress: bool,
+) -> SweepResult:
     runs = expand(spec)
     shared_dir = Path(shared) if shared is not None else out / "shared"
     write_manifest(out, spec.to_dict(), runs)
@@ -109,6 +166,41 @@ def run_sweep(
         write_tables(out, runs)
         write_items(out, runs)
     return SweepResult(out, runs, done, failed, skipped, time.perf_counter() - t0)
+
+
+#: Runs a spec may expand to without ``--force``: beyond, a typo (a grid of 1000 values, a
+#: seed range) would start days of work, and expanding alone takes minutes.
+MAX_RUNS = 20_000
+
+
+def count_runs(spec: SweepSpec) -> int:
+    """How many runs ``spec`` expands to (before two labels naming one config are merged), from
+    the sizes of its axes alone: nothing is validated or built, so a huge spec is counted at
+    once (:func:`expand` validates every run)."""
+    replicates = sum(m.replicates for m in spec.models.values())
+    total = 0
+    for e in spec.editors.values():
+        worlds = len(spec.worlds) if e.worlds is None else len(set(e.worlds) & set(spec.worlds))
+        scen = (
+            len(spec.scenarios)
+            if e.scenarios is None
+            else len(set(e.scenarios) & set(spec.scenarios))
+        )
+        grid = math.prod(len(v) for v in e.grid.values())
+        total += worlds * replicates * scen * grid * len(spec.seeds)
+    return total
+
+
+def check_run_count(spec: SweepSpec, force: bool = False, bound: int = MAX_RUNS) -> int:
+    """The spec's run count; above ``bound`` refused (naming the count) unless ``force``."""
+    n = count_runs(spec)
+    if n > bound and not force:
+        raise ConfigError(
+            "SPEC",
+            f"expands to {n:,} runs, more than the {bound:,} allowed without --force",
+            "shrink its grids, seeds or replicates, or pass --force to run them all",
+        )
+    return n
 
 
 def _interleave(runs: list[RunSpec]) -> list[RunSpec]:
