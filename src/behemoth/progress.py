@@ -1,26 +1,301 @@
-"""Whether the library's progress bars draw: yes by default; no while a sweep runs a config
-(:func:`behemoth.experiments.sweep.backends.run_task`), where bars from the workers would
-interleave with the sweep's own live summary on the same terminal."""
+"""Progress of long work: a bar on a terminal, plain lines in pipes and logs.
+
+:func:`bar` is the one place progress is made: on a terminal (stderr is a tty) it is a tqdm
+bar; otherwise (a pipe, a log file, CI) a :class:`Lines` reporter that writes one plain line
+every ``BEHEMOTH_PROGRESS_EVERY`` seconds (default 10) and one at the end, e.g.
+``edit 12/40 (30%) 0:00:21 elapsed, ~0:00:49 left, loss=0.113``, never a carriage-return
+frame. Code that builds its own tqdm bar asks :func:`bars_enabled`; when the command line runs
+with stderr off a terminal, :func:`plain_stderr` turns those bars' carriage-return frames into
+the same periodic plain lines (one place for every bar, tqdm's and Hugging Face's included).
+Both are silent inside
+:func:`quiet_bars` (a sweep's workers, whose bars would interleave with the sweep's own live
+summary on the same terminal, :func:`behemoth.experiments.sweep.backends.run_task`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+import math
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import IO, Any
 
 _enabled = True
+ENV_EVERY = "BEHEMOTH_PROGRESS_EVERY"
+
+
+def on_terminal(stream: IO[str] | None = None) -> bool:
+    """Whether ``stream`` (default: stderr) is a terminal."""
+    stream = sys.stderr if stream is None else stream
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed, or not a file
+        return False
 
 
 def bars_enabled() -> bool:
-    """False inside :func:`quiet_bars`."""
+    """Draw progress (a bar, or its lines in a pipe)? False inside :func:`quiet_bars`."""
     return _enabled
 
 
 @contextmanager
 def quiet_bars() -> Iterator[None]:
-    """Silence the library's progress bars for the duration (restored after, also on error)."""
+    """Silence the library's progress for the duration (restored after, also on error)."""
     global _enabled
     before, _enabled = _enabled, False
     try:
         yield
     finally:
         _enabled = before
+
+
+def every_seconds() -> float:
+    """Seconds between two plain progress lines (``BEHEMOTH_PROGRESS_EVERY``, default 10)."""
+    raw = os.environ.get(ENV_EVERY, "")
+    try:
+        value = float(raw) if raw else 10.0
+    except ValueError:
+        from behemoth.errors import ConfigError
+
+        raise ConfigError(ENV_EVERY, f"{raw!r} is not a number", "give seconds, e.g. 10") from None
+    return max(0.0, value)
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class Lines:
+    """A progress reporter for pipes: the same calls as a tqdm bar (``update``,
+    ``set_postfix``, ``set_description``, ``close``, iteration, ``with``), written as whole
+    lines at most every ``every`` seconds, and once at the end."""
+
+    def __init__(
+        self,
+        iterable: Iterable[Any] | None = None,
+        *,
+        total: int | float | None = None,
+        desc: str = "",
+        unit: str = "it",
+        initial: int | float = 0,
+        every: float | None = None,
+        stream: IO[str] | None = None,
+        clock: Any = time.monotonic,
+        **_: Any,
+    ) -> None:
+        if total is None and iterable is not None and hasattr(iterable, "__len__"):
+            total = len(iterable)  # type: ignore[arg-type]
+        self.iterable = iterable
+        self.total = total
+        self.desc = desc
+        self.unit = unit
+        self.n = initial
+        self.start_n = initial
+        self.every = every_seconds() if every is None else every
+        self.stream = stream
+        self._clock = clock
+        self.start = clock()
+        self._last = self.start
+        self.postfix = ""
+        self.closed = False
+
+    # -- the tqdm calls ------------------------------------------------------------------------
+    def update(self, n: int | float = 1) -> None:
+        self.n += n
+        now = self._clock()
+        if now - self._last >= self.every:
+            self._last = now
+            self.write(self.line(now))
+
+    def set_postfix(self, ordered_dict: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        items = {**(ordered_dict or {}), **kwargs}
+        self.postfix = ", ".join(f"{k}={v}" for k, v in items.items())
+
+    def set_postfix_str(self, s: str = "", **_: Any) -> None:
+        self.postfix = s
+
+    def set_description(self, desc: str | None = None, **_: Any) -> None:
+        self.desc = desc or ""
+
+    def refresh(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self.n != self.start_n or self.total:
+                self.write(self.line(self._clock()) + " done")
+
+    def __iter__(self) -> Iterator[Any]:
+        assert self.iterable is not None, "Lines(iterable) to iterate"
+        try:
+            for item in self.iterable:
+                yield item
+                self.update(1)
+        finally:
+            self.close()
+
+    def __enter__(self) -> Lines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the line ------------------------------------------------------------------------------
+    def line(self, now: float) -> str:
+        elapsed = now - self.start
+        parts = [self.desc] if self.desc else []
+        done = self.n - self.start_n
+        if self.total:
+            parts.append(
+                f"{_num(self.n)}/{_num(self.total)} {self.unit} ({self.n / self.total:.0%})"
+            )
+        else:
+            parts.append(f"{_num(self.n)} {self.unit}")
+        timing = f"{_clock(elapsed)} elapsed"
+        if self.total and done > 0 and self.n < self.total:
+            left = elapsed / done * (self.total - self.n)
+            timing += f", ~{_clock(left)} left"
+        parts.append(timing)
+        text = " ".join(parts[:-1]) + f", {parts[-1]}" if len(parts) > 1 else parts[0]
+        return f"{text}, {self.postfix}" if self.postfix else text
+
+    def write(self, text: str) -> None:
+        stream = sys.stderr if self.stream is None else self.stream
+        print(text, file=stream, flush=True)
+
+
+def _num(x: int | float) -> str:
+    return f"{x:,}" if float(x).is_integer() else f"{x:,.1f}"
+
+
+class _Silent(Lines):
+    def write(self, text: str) -> None:
+        pass
+
+
+def bar(
+    iterable: Iterable[Any] | None = None,
+    *,
+    total: int | float | None = None,
+    desc: str = "",
+    unit: str = "it",
+    disable: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Progress of ``total`` units: a tqdm bar on a terminal, :class:`Lines` elsewhere, nothing
+    when ``disable`` or inside :func:`quiet_bars`. Takes tqdm's arguments."""
+    if disable or not _enabled:
+        return _Silent(iterable, total=total, desc=desc, unit=unit, **kwargs)
+    if on_terminal():
+        from tqdm import tqdm
+
+        return tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True, **kwargs)
+    return Lines(iterable, total=total, desc=desc, unit=unit, **kwargs)
+
+
+# --- carriage-return frames -> plain lines, for stderr off a terminal ---------------------------
+
+_BAR = re.compile(r"\s*\|[^|\n]*\|\s*")  # tqdm's "|####      |" drawing
+
+
+class FrameFilter(io.TextIOBase):
+    """A text stream in front of ``target`` that passes lines through and turns progress bar
+    frames (text ended by ``\r``) into plain lines: the first frame of a bar, then the latest
+    at most every ``every`` seconds, and the last when the bar ends (a newline, or the blank
+    frame of a bar that clears itself). The drawing between ``|`` is dropped."""
+
+    def __init__(self, target: IO[str], every: float | None = None, clock: Any = time.monotonic):
+        super().__init__()
+        self.target = target
+        self.every = every_seconds() if every is None else every
+        self._clock = clock
+        self._partial = ""
+        self._frame: str | None = None  # the latest frame not written yet
+        self._in_bar = False
+        self._fresh = False
+        self._last = -math.inf
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.target, "encoding", None) or "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self.target.fileno()
+
+    def _emit(self, frame: str) -> None:
+        text = _BAR.sub(" ", frame).strip()
+        if text:
+            self.target.write(text + "\n")
+            self._last = self._clock()
+
+    def write(self, s: str) -> int:
+        for piece in re.split(r"(\r|\n)", s):
+            if piece == "\r":
+                if not self._in_bar:  # what follows a carriage return is a bar's frame
+                    self._in_bar, self._fresh = True, True
+                if self._partial.strip():
+                    if self._fresh or self._clock() - self._last >= self.every:
+                        self._emit(self._partial)
+                        self._frame, self._fresh = None, False
+                    else:
+                        self._frame = self._partial
+                elif self._frame is not None:  # a bar clearing itself: its last state
+                    self._emit(self._frame)
+                    self._frame = None
+                self._partial = ""
+            elif piece == "\n":
+                if self._in_bar:
+                    last = self._partial if self._partial.strip() else self._frame
+                    if last is not None:
+                        self._emit(last)
+                    self._in_bar, self._frame = False, None
+                else:
+                    self.target.write(self._partial + "\n")
+                self._partial = ""
+            else:
+                self._partial += piece
+        return len(s)
+
+    def flush(self) -> None:
+        if self._partial and not self._in_bar:
+            self.target.write(self._partial)
+            self._partial = ""
+        self.target.flush()
+
+    def close_bar(self) -> None:
+        """At the end: write what a bar left unwritten."""
+        last = self._partial if self._partial.strip() else self._frame
+        if self._in_bar and last is not None:
+            self._emit(last)
+        self._partial, self._frame, self._in_bar = "", None, False
+        self.flush()
+
+
+@contextmanager
+def plain_stderr() -> Iterator[None]:
+    """While the block runs, stderr off a terminal gets plain lines instead of bar frames
+    (stderr on a terminal is left alone)."""
+    if on_terminal():
+        yield
+        return
+    original = sys.stderr
+    filt = FrameFilter(original)
+    sys.stderr = filt  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        filt.close_bar()
+        if sys.stderr is filt:
+            sys.stderr = original

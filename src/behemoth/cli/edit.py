@@ -163,15 +163,27 @@ def run_trace(args: argparse.Namespace) -> int:
             f"--relation: {args.relation} is not a relation of this world; "
             f"choose 0..{world.config.relations - 1}"
         )
-    res = trace_relation(
-        model,
-        world,
-        args.relation,
-        n_facts=args.facts,
-        kind=args.kind,
-        samples=args.samples,
-        seed=args.seed,
-    )
+    # progress by forward passes: each traced fact runs 2 + one per layer (a bar on a
+    # terminal, a line every 10 s in a pipe); the few passes that find known facts come first
+    from behemoth.editors.layers import resolve_paths
+    from behemoth.progress import bar
+
+    layers = resolve_paths(model).n_layers(model)
+    passes = bar(total=args.facts * (2 + layers), desc="trace", unit="pass")
+    hook = model.register_forward_hook(lambda *_: passes.update(1))
+    try:
+        res = trace_relation(
+            model,
+            world,
+            args.relation,
+            n_facts=args.facts,
+            kind=args.kind,
+            samples=args.samples,
+            seed=args.seed,
+        )
+    finally:
+        hook.remove()
+        passes.close()
     with atomic_dir(args.out, force=args.force, marker="trace.json") as tmp:
         plot_trace(
             res.effect,

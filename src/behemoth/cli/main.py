@@ -30,6 +30,7 @@ from behemoth.cli.common import (
     split_dotted,
 )
 from behemoth.errors import BehemothError
+from behemoth.progress import plain_stderr
 
 #: command -> (stage module under behemoth.cli, one-line help shown by ``behemoth --help``)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -157,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     # the older --set spellings: one note each, after the run (bad input stays one line)
     notes = legacy_notes(command, argv)
     args = parser.parse_args(argv)
+    with plain_stderr():  # off a terminal: bars' carriage-return frames become plain lines
+        return _run(command, args, dotted, notes)
+
+
+def _run(command: str | None, args: argparse.Namespace, dotted: list, notes: list[str]) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
         apply_dotted(command, args, dotted, known_settings)
