@@ -8,6 +8,7 @@ CLI can print one line naming the field and the fix.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
@@ -198,3 +199,18 @@ def resolve(
     if seed is not None:
         data["seed"] = seed
     return validate(cls, data)
+
+
+_T = TypeVar("_T")
+
+
+def located(where: str, fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)``; a ConfigError about one of its fields is renamed ``where.field``, so the
+    message points into the config that held the bad value (``editor.rank``,
+    ``editors.lora.rank``). A field already named from the command line (``--editor``) stays."""
+    try:
+        return fn(*args)
+    except ConfigError as e:
+        if e.field.startswith(f"--{where}"):
+            raise
+        raise ConfigError(f"{where}.{e.field.lstrip('-')}", e.problem, e.fix) from None

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from behemoth.config import StrictConfig, deep_merge, validate
+from behemoth.config import StrictConfig, deep_merge, located, validate
 from behemoth.editors.base import EditorConfig
 from behemoth.editors.registry import editor_class
 from behemoth.errors import ConfigError
@@ -83,14 +83,14 @@ class ExperimentConfig(StrictConfig):
         data = dict(self.editor_settings)
         if seed is not None:
             data["seed"] = seed
-        return _prefixed("editor", lambda: validate(editor_class(self.editor).Config, data))
+        return located("editor", lambda: validate(editor_class(self.editor).Config, data))
 
     def scenario_config(self, seed: int | None) -> ScenarioConfig:
         """The scenario's validated config (``seed`` overrides its own)."""
         data = dict(self.scenario_settings)
         if seed is not None:
             data["seed"] = seed
-        return _prefixed("scenario", lambda: validate(get_scenario(self.scenario).config, data))
+        return located("scenario", lambda: validate(get_scenario(self.scenario).config, data))
 
     def run_seeds(self) -> list[int | None]:
         """The seeds to run (``[None]``: one run with the settings' own seeds)."""
@@ -119,13 +119,3 @@ class ExperimentConfig(StrictConfig):
         for k, v in changes.items():
             d[k] = deep_merge(d[k], v) if k.endswith("_settings") else v
         return validate(ExperimentConfig, d)
-
-
-def _prefixed(group: str, build: Any) -> Any:
-    """Run ``build``; a ConfigError on one of its fields is renamed ``group.field``."""
-    try:
-        return build()
-    except ConfigError as e:
-        if e.field.startswith(f"--{group}"):
-            raise
-        raise ConfigError(f"{group}.{e.field}", e.problem, e.fix) from None

@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from behemoth.config import StrictConfig, deep_merge, load_yaml, validate
+from behemoth.config import StrictConfig, deep_merge, load_yaml, located, validate
 from behemoth.errors import ConfigError, suggest
 
 
@@ -201,13 +201,13 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
     }
     models = {}
     for k, m in spec.models.items():
-        recipe = _with_field(
+        recipe = located(
             f"models.{k}", validate, RunConfig, deep_merge(model_preset(m.preset), m.set)
         )
         for i in range(m.replicates):
-            models[(k, i)] = _with_field(f"models.{k}", recipe.replicate, i).to_dict()
+            models[(k, i)] = located(f"models.{k}", recipe.replicate, i).to_dict()
     for label, s in spec.scenarios.items():
-        _with_field(f"scenarios.{label}", get_scenario, s.name)
+        located(f"scenarios.{label}", get_scenario, s.name)
     runs: list[RunSpec] = []
     for (wl, wc), ((ml, rep), mc), (sl, s), (el, e), seed in itertools.product(
         worlds.items(), models.items(), spec.scenarios.items(), spec.editors.items(), spec.seeds
@@ -217,11 +217,11 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
         ):
             continue
         scen = get_scenario(s.name)
-        scfg = _with_field(
+        scfg = located(
             f"scenarios.{sl}", validate, scen.config, {**s.settings, "seed": seed}
         ).to_dict()
         for point in _grid(e):
-            ecfg = _with_field(
+            ecfg = located(
                 f"editors.{el}",
                 editor_config,
                 e.name,
@@ -251,12 +251,3 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
     for r in runs:
         unique.setdefault(r.run_id, r)
     return list(unique.values())
-
-
-def _with_field(where: str, fn: Any, *args: Any) -> Any:
-    """``fn(*args)``; prefix a ConfigError's field with the spec location it came from."""
-    try:
-        return fn(*args)
-    except ConfigError as err:
-        field = err.field.lstrip("-")
-        raise ConfigError(f"{where}.{field}", err.problem, err.fix) from None
