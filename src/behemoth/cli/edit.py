@@ -142,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(describe(result))
     print(f"  written to {args.out}")
+    print(f"the HTML report with every table and plot: behemoth report {args.out}")
     return 0
 
 
