@@ -237,3 +237,65 @@ def test_training_never_saves_non_finite_weights(tiny_world: World, tmp_path: Pa
     with pytest.raises(BehemothError, match=r"^train.lr: training diverged: .* not finite"):
         train_model(tiny_world, cfg, out, progress=False)
     assert not out.exists()
+
+
+# -- 5. smaller items ---------------------------------------------------------------------------
+
+
+def test_model_type_must_match_the_loader(tmp_path: Path) -> None:
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    from behemoth.errors import BehemothError
+    from behemoth.model.load import load_weights
+
+    cfg = GPTNeoXConfig(
+        vocab_size=32, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=16,
+    )  # fmt: skip
+    GPTNeoXForCausalLM(cfg).save_pretrained(str(tmp_path / "m"))
+    assert load_weights(tmp_path / "m", GPTNeoXForCausalLM) is not None
+    c = json.loads((tmp_path / "m" / "config.json").read_text())
+    (tmp_path / "m" / "config.json").write_text(json.dumps({**c, "model_type": "llama"}))
+    with pytest.raises(BehemothError, match=r"^MODEL: .*model_type 'llama'.*gpt_neox"):
+        load_weights(tmp_path / "m", GPTNeoXForCausalLM)
+
+
+def test_duplicate_yaml_keys_are_refused(tmp_path: Path) -> None:
+    from behemoth.config import load_yaml
+    from behemoth.errors import ConfigError
+
+    f = tmp_path / "c.yaml"
+    f.write_text("subjects: 10\nrelations: 2\nsubjects: 20\n")
+    with pytest.raises(ConfigError, match=r"^--config: .*c.yaml has the key 'subjects' twice"):
+        load_yaml(f)
+    f.write_text("train:\n  lr: 1\n  lr: 2\n")
+    with pytest.raises(ConfigError, match="'lr' twice"):
+        load_yaml(f)
+    f.write_text("a: 1\nb: {a: 2}\n")  # the same name at other levels is fine
+    assert load_yaml(f) == {"a": 1, "b": {"a": 2}}
+    f.write_bytes(b"a: \xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"^--config: .* is not UTF-8 text"):
+        load_yaml(f)
+
+
+def test_export_finetuning_needs_an_edit(
+    world_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for flag in ("-n", "--repeats"):
+        line = refused(
+            ["export-finetuning", str(world_copy), flag, "0", "--out", str(tmp_path / "o")],
+            capsys,
+            tmp_path,
+        )
+        assert "below the minimum 1" in line
+
+
+def test_huge_export_is_refused_with_its_size(tmp_path: Path) -> None:
+    from behemoth.errors import BehemothError
+    from behemoth.world.reference import export_reference
+    from tests.conftest import make_world
+
+    world = make_world(tmp_path, repeats=10**11)  # no shards: nothing large is written
+    with pytest.raises(BehemothError, match=r"^--out: the export would write about [0-9,.]+ GB"):
+        export_reference(world, tmp_path / "x")
+    assert not (tmp_path / "x").exists()

@@ -75,6 +75,38 @@ class StrictConfig(BaseModel):
         return validate(cls, load_yaml(path))
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, line: int) -> None:
+        self.key, self.line = key, line
+
+
+_LOADER: Any = None
+
+
+def _unique_key_loader() -> Any:
+    """yaml's SafeLoader, refusing a mapping that names one key twice (``_DuplicateKey``)."""
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        class UniqueKeyLoader(yaml.SafeLoader):
+            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                seen: set[Any] = set()
+                for key_node, _ in node.value:
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        duplicate = key in seen
+                        seen.add(key)
+                    except TypeError:  # an unhashable key: the base class refuses it
+                        continue
+                    if duplicate:
+                        raise _DuplicateKey(key, key_node.start_mark.line + 1)
+                return super().construct_mapping(node, deep=deep)
+
+        _LOADER = UniqueKeyLoader
+    return _LOADER
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, with one-line errors for a missing or malformed file."""
     import yaml  # here, not at the top: commands given no YAML never pay for the import
@@ -85,7 +117,23 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
             "--config", f"file {str(p)!r} does not exist", "give the path of a YAML file"
         )
     try:
-        data = yaml.safe_load(p.read_text())
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            "--config", f"{p} is not UTF-8 text (byte {e.start})", "give a YAML text file"
+        ) from None
+    except OSError as e:
+        raise ConfigError(
+            "--config", f"{p} cannot be read ({e.strerror or e})", "give a readable YAML file"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_unique_key_loader())
+    except _DuplicateKey as e:
+        raise ConfigError(
+            "--config",
+            f"{p} has the key {e.key!r} twice (line {e.line}; YAML would keep the last silently)",
+            "keep one of them",
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

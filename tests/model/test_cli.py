@@ -59,5 +59,8 @@ def test_train_cli_errors_are_one_line(
 
 
 def test_train_cli_refuses_a_non_world(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["train", str(tmp_path), "--preset", "tiny", "--out", str(tmp_path / "m")]) == 2
+    (tmp_path / "w").mkdir()
+    assert (
+        main(["train", str(tmp_path / "w"), "--preset", "tiny", "--out", str(tmp_path / "m")]) == 2
+    )
     assert "not a behemoth world" in capsys.readouterr().err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from behemoth.cli.common import add_out_args
+from behemoth.cli.common import add_out_args, int_at_least
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,8 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-f", "--kind", choices=("remapping", "refusal"), default="remapping", help="[-f]"
     )
-    p.add_argument("-n", "--overrides", type=int, default=1, help="edits drawn [-n]")
-    p.add_argument("--repeats", type=int, default=250, help="[--num-repeats-per-override]")
+    p.add_argument(
+        "-n", "--overrides", type=int_at_least(1), default=1, help="edits drawn (>= 1) [-n]"
+    )
+    p.add_argument(
+        "--repeats", type=int_at_least(1), default=250, help="[--num-repeats-per-override]"
+    )
     p.add_argument("--relation", type=int, default=0, help="[--relationship-ordinal]")
     p.add_argument(
         "--single-value", action="store_true", help="forget: all to object 0 [--single-ft-value]"

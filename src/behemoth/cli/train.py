@@ -57,12 +57,13 @@ def accuracy_table(final: dict[str, dict[str, float]], probes: dict[str, ProbeSe
 def run(args: argparse.Namespace) -> int:
     from behemoth.io import check_out
     from behemoth.model.config import resolve_run
+    from behemoth.model.export import META
     from behemoth.model.load import read_model_meta
     from behemoth.model.logplot import PLOT
     from behemoth.model.train import train_model
     from behemoth.world.world import World
 
-    check_out(args.out, args.force, inputs={"WORLD": args.world})
+    check_out(args.out, args.force, META, "a trained model", inputs={"WORLD": args.world})
     given = args.preset or args.config or args.overrides or args.seed is not None
     if not given and not args.resume:
         raise ConfigError(

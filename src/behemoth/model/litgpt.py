@@ -163,9 +163,10 @@ def litgpt_to_model(path: str | Path) -> tuple[GPTNeoXForCausalLM, dict[str, Any
     lit, state, weights = read_litgpt(path)
     cfg: GPTNeoXConfig = litgpt_to_hf(lit)
     hf_state = litgpt_state_to_hf(state, int(cfg.num_attention_heads))
-    with torch.random.fork_rng(devices=[]):  # construction draws from the global RNG
-        model = GPTNeoXForCausalLM(cfg)
-    want = model.state_dict()
+    # The shapes the config implies, from a model on the meta device (no memory, no random
+    # draws): a config far larger than its weights is refused before anything is allocated.
+    with torch.device("meta"):
+        want = {k: tuple(v.shape) for k, v in GPTNeoXForCausalLM(cfg).state_dict().items()}
     head = next(n for n in _HEAD_NAMES if n in want)
     hf_state[head] = hf_state.pop("embed_out.weight")
     missing = sorted(set(want) - set(hf_state))
@@ -173,11 +174,13 @@ def litgpt_to_model(path: str | Path) -> tuple[GPTNeoXForCausalLM, dict[str, Any
         raise BehemothError(f"CHECKPOINT: {weights} lacks {missing[0]} (and {len(missing) - 1} "
                             "more); it is not a complete LitGPT GPT state dict")  # fmt: skip
     for name, t in hf_state.items():
-        if tuple(t.shape) != tuple(want[name].shape):
+        if name in want and tuple(t.shape) != want[name]:
             raise BehemothError(
                 f"CHECKPOINT: {name} has shape {tuple(t.shape)} where model_config.yaml implies "
-                f"{tuple(want[name].shape)}; the config is not the weights' own"
+                f"{want[name]}; the config is not the weights' own"
             )
+    with torch.random.fork_rng(devices=[]):  # construction draws from the global RNG
+        model = GPTNeoXForCausalLM(cfg)
     model.load_state_dict({k: v.to(torch.float32) for k, v in hf_state.items()}, strict=True)
     model.eval()
     return model, lit, weights

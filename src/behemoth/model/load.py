@@ -70,7 +70,18 @@ def load_weights(directory: str | Path, cls: Any = None) -> Any:
     cfg = d / "config.json"
     if not cfg.is_file():
         raise BehemothError(f"MODEL: {cfg} is missing; give a Hugging Face model directory")
-    read_json(cfg, "MODEL:")  # a garbage config.json is named as such
+    config = read_json(cfg, "MODEL:")  # a garbage config.json is named as such
+    if not isinstance(config, dict):
+        raise BehemothError(
+            f"MODEL: {cfg} is not a model config (a JSON object); re-export the model"
+        )
+    want = getattr(getattr(cls, "config_class", None), "model_type", None)
+    if want and config.get("model_type") != want:
+        raise BehemothError(
+            f"MODEL: {cfg} says model_type {config.get('model_type')!r}, but this loads "
+            f"{want} models only (a config that does not match its weights loads garbage); "
+            f"give a {want} model directory or restore its config.json"
+        )
     if not any((d / n).is_file() for n in WEIGHT_FILES):
         raise BehemothError(
             f"MODEL: {d} has no weights ({' or '.join(WEIGHT_FILES)}); retrain or re-export the model"

@@ -201,6 +201,32 @@ def _dump_reference_json(data: Any, indent: int | None = None) -> str:
     return json.dumps(data, indent=indent)
 
 
+def estimate_export_bytes(corpus: Any, speller: TextSpeller, sample: int = 2000) -> int:
+    """Bytes of the exported text: the mean spelled length of a sample of the document
+    stream's first documents, times the number of documents of one pass."""
+    k = min(corpus.n_units, sample)
+    if k == 0:
+        return 0
+    return int(len(speller.spell(corpus.render_positions(0, k))) / k * corpus.n_units)
+
+
+def check_export_size(
+    corpus: Any, speller: TextSpeller, out: str | Path, margin: float = 0.9
+) -> None:
+    """Refuse, before writing, an export larger than the free space where ``out`` goes."""
+    need = estimate_export_bytes(corpus, speller)
+    where = Path(out).absolute()
+    while not where.exists():
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if need > margin * free:
+        raise BehemothError(
+            f"--out: the export would write about {need / 1e9:,.1f} GB of text "
+            f"({corpus.n_units:,} documents) but {where} has {free / 1e9:,.1f} GB free; export "
+            "a world with fewer repeats or subjects, or choose a disk with room"
+        )
+
+
 def export_reference(
     world: World | str | Path,
     out: str | Path,
@@ -227,6 +253,7 @@ def export_reference(
     if units_per_shard is None:
         units_per_shard = max(1, -(-corpus.n_units // n_shards))
     speller = TextSpeller(vocab)
+    check_export_size(corpus, speller, out)  # before anything is written
     kept = world.path / "reference"
     with atomic_dir(
         out,
