@@ -108,9 +108,25 @@ class Records:
         )
 
     def items_table(self) -> pa.Table:
-        """Every item, post-edit chunks first, then pre-edit (columns :data:`ITEM_COLUMNS`)."""
-        chunks = [t.cast(ITEM_SCHEMA) for t in self.items + self.pre_items]
-        return pa.concat_tables(chunks) if chunks else ITEM_SCHEMA.empty_table()
+        """Every item, post-edit chunks first, then pre-edit (columns :data:`ITEM_COLUMNS`, then
+        any a caller added, e.g. ``seed`` and ``replicate`` of a run over several: null where a
+        chunk lacks one)."""
+        tables = self.items + self.pre_items
+        if not tables:
+            return ITEM_SCHEMA.empty_table()
+        extra: dict[str, pa.DataType] = {}
+        for t in tables:
+            for f in t.schema:
+                if f.name not in ITEM_COLUMNS:
+                    extra.setdefault(f.name, f.type)
+        chunks = []
+        for t in tables:
+            c = t.select(list(ITEM_COLUMNS)).cast(ITEM_SCHEMA)
+            for name, typ in extra.items():
+                col = t[name] if name in t.column_names else pa.nulls(t.num_rows, typ)
+                c = c.append_column(pa.field(name, typ), col)
+            chunks.append(c)
+        return pa.concat_tables(chunks)
 
     def to_pandas(self, items: bool = False) -> pd.DataFrame:
         """The rows (or with ``items=True`` the item table) as a pandas DataFrame: the same
