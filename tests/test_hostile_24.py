@@ -299,3 +299,12 @@ def test_huge_export_is_refused_with_its_size(tmp_path: Path) -> None:
     with pytest.raises(BehemothError, match=r"^--out: the export would write about [0-9,.]+ GB"):
         export_reference(world, tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_demo_of_other_settings_is_refused(
+    small_sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest = tmp_path / "d"
+    shutil.copytree(small_sweep, dest / "study")  # a study of another spec than the demo's
+    line = refused(["demo", "--quick", "--out", str(dest)], capsys, tmp_path)
+    assert "--out:" in line and "other settings" in line

@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     from behemoth.experiments.demo import demo_spec, run_demo
     from behemoth.experiments.sweep.backends import LocalBackend
+    from behemoth.experiments.sweep.runner import check_spec_owner
 
     editors = None
     if args.editors is not None:
@@ -80,7 +81,15 @@ def run(args: argparse.Namespace) -> int:
                 "names (e.g. rome,memit) or leave --editors out for every editor"
             )
     check_demo_out(Path(args.out), args.force)
-    demo_spec(args.quick, editors, args.replicates)  # one-line errors, before any work
+    spec = demo_spec(args.quick, editors, args.replicates)  # one-line errors, before any work
+    study = Path(args.out) / "study"
+    try:
+        check_spec_owner(study, spec)
+    except OutputExistsError:
+        raise OutputExistsError(
+            f"--out: {study} holds the demo study of other settings (--quick, --editors, "
+            "--replicates); rerun with those settings to resume it, or choose another --out"
+        ) from None
     hf_logging.disable_progress_bar()
     run_demo(
         args.out,

@@ -202,12 +202,14 @@ def _dump_reference_json(data: Any, indent: int | None = None) -> str:
 
 
 def estimate_export_bytes(corpus: Any, speller: TextSpeller, sample: int = 2000) -> int:
-    """Bytes of the exported text: the mean spelled length of a sample of the document
-    stream's first documents, times the number of documents of one pass."""
+    """Bytes of the exported text, roughly: the mean token count of a sample of the document
+    stream's first documents (counted, not rendered), times the number of documents of one
+    pass, times the mean spelled length of a word."""
     k = min(corpus.n_units, sample)
     if k == 0:
         return 0
-    return int(len(speller.spell(corpus.render_positions(0, k))) / k * corpus.n_units)
+    per_token = float(speller.lengths.mean())
+    return int(corpus.count_tokens(0, k) / k * corpus.n_units * per_token)
 
 
 def check_export_size(
