@@ -137,13 +137,29 @@ def run(args: argparse.Namespace) -> int:
     with out_lock(args.out):
         check_out(args.out, args.force, "edit.json", inputs=inputs)
         result = run_experiment(
-            config, args.out, force=args.force, progress=not args.no_progress, echo=print
+            config, args.out, force=args.force, progress=not args.no_progress, echo=_echo()
         )
     print()
     print(describe(result))
-    print(f"  written to {args.out}")
+    print(f"  written to {args.out} (results.json: the headline with config and versions)")
     print(f"the HTML report with every table and plot: behemoth report {args.out}")
     return 0
+
+
+def _echo() -> Any:
+    """``print`` for the run's messages, except that a scenario's test-set listing is printed
+    once: the next seeds' and replicates' print only its first line."""
+    seen: set[str] = set()
+
+    def echo(text: str) -> None:
+        head, _, rest = text.partition("\n")
+        if text.startswith("scenario ") and rest:
+            if rest in seen:
+                text = head
+            seen.add(rest)
+        print(text)
+
+    return echo
 
 
 def run_trace(args: argparse.Namespace) -> int:

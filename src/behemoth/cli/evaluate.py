@@ -61,6 +61,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def evaluate_results(rec: Any, scenario: Any, world: World, model: str) -> dict[str, Any]:
+    """The ``results.json`` of an evaluation (:mod:`behemoth.experiments.results_json`): the
+    unedited model's figures per test set, and its accuracy per probe set."""
+    from behemoth.experiments.results_json import results_dict
+
+    probes = {
+        r["split"]: {
+            "value": r["value"],
+            "n": r["n"],
+            "ci_low": r.get("ci_low"),
+            "ci_high": r.get("ci_high"),
+            "interval": r.get("interval"),
+        }
+        for r in rec.rows
+        if r["metric"] == "probe_accuracy"
+    }
+    config = {
+        "model": str(Path(model).resolve()),
+        "world": world.fingerprint,
+        "scenario": scenario.name,
+        "scenario_settings": scenario.config,
+    }
+    seed = scenario.config.get("seed") if isinstance(scenario.config, dict) else None
+    return results_dict(
+        rec.rows, config=config, seeds=[seed], kind="evaluate", extra={"probe_accuracy": probes}
+    )
+
+
 def load_any_model(directory: str, world_arg: str | None) -> tuple[Any, World]:
     """See :func:`behemoth.experiments.load.load_any_model` (imported when called)."""
     from behemoth.experiments.load import load_any_model as load
@@ -73,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
     from behemoth.config import resolve
     from behemoth.evaluation.evaluate import evaluate, evaluate_probes
+    from behemoth.experiments.summary import describe_unedited
     from behemoth.scenarios.scenario import get_scenario
 
     if args.out:
@@ -89,9 +118,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     print(scenario.summary())
     print()
-    print(rec.table())
-    print()
-    print(rec.summary())
+    print(describe_unedited(rec, scenario, args.model))
     n = sum(len(p) for p in world.probes.values()) + sum(len(t) for t in scenario.tests.values())
     print(f"\n{n:,} prompts scored in {seconds:.2f} s")
     if args.out:
@@ -108,7 +135,14 @@ def run(args: argparse.Namespace) -> int:
                     "tests": {k: len(t) for k, t in scenario.tests.items()},
                 },
             )
+            write_json(tmp / "results.json", evaluate_results(rec, scenario, world, args.model))
             export_jsonl(scenario, world, tmp / "scenario.jsonl")
             write_provenance(tmp, {"seconds": round(seconds, 3)})
-        print(f"  written to {args.out}")
+        print(f"  written to {args.out}: results.json (the figures above, config, versions),")
+        print(
+            "  records.parquet + items.parquet (every metric; behemoth.results.load), "
+            "scenario.jsonl (the test prompts)"
+        )
+    else:
+        print("  nothing written: --out DIR keeps results.json, the records and the test prompts")
     return 0

@@ -332,6 +332,9 @@ def _write(result: ExperimentResult, world: World, out: Path, force: bool) -> No
         (tmp / "editor.yaml").write_text(cfg.editor_config(cfg.run_seeds()[0]).to_yaml())
         (tmp / "experiment.yaml").write_text(yaml.safe_dump(cfg.resolved(), sort_keys=True))
         write_json(tmp / "edit.json", edit)
+        from behemoth.experiments.results_json import write_edit_results
+
+        write_edit_results(result, tmp)  # the headline, lm-eval style
         write_provenance(tmp, {"run_id": result.run_id})
 
 
