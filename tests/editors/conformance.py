@@ -28,6 +28,7 @@ from behemoth.editors import (
     apply_deltas,
     remove_deltas,
 )
+from behemoth.editors.context import EditContext
 from behemoth.scenarios.request import EditRequest
 
 
@@ -46,13 +47,17 @@ def check_conformance(
     requests: Sequence[EditRequest],
     tmp: Path,
     first: EditResult | None = None,
+    *,
+    context: EditContext,
 ) -> EditResult:
     """Run the checks of ``editor``'s kind (it is prepared); ``first``: an earlier result of
-    ``editor.apply(model, requests)`` to compare with instead of computing one."""
+    ``editor.apply(model, requests, ctx)`` to compare with instead of computing one;
+    ``context``: the run context each call gets a fresh copy of."""
+    base = context
     before = snapshot(model)
-    a = first if first is not None else editor.apply(model, requests)
+    a = first if first is not None else editor.apply(model, requests, base.fresh())
     assert unchanged(model, before), f"{editor.name}: the input model changed"
-    b = editor.apply(model, requests)
+    b = editor.apply(model, requests, base.fresh())
     assert unchanged(model, before), f"{editor.name}: the input model changed"
     assert a.tensors.keys() == b.tensors.keys()
     for k in a.tensors:
@@ -61,7 +66,7 @@ def check_conformance(
         _check_deltas(editor, model, a, b)
     else:
         assert isinstance(editor, WrapperEditor)
-        _check_wrapper(editor, model, requests, a, before, tmp)
+        _check_wrapper(editor, model, requests, a, before, tmp, context)
     return a
 
 
@@ -93,6 +98,7 @@ def _check_wrapper(
     res: EditResult,
     before: dict[str, torch.Tensor],
     tmp: Path,
+    context: EditContext,
 ) -> None:
     wrapped = res.model
     assert isinstance(wrapped, EditWrapper) and wrapped.base is model
@@ -105,7 +111,9 @@ def _check_wrapper(
     wrapped.save_pretrained(tmp / "wrapper")
     loaded = editor.Wrapper.load(tmp / "wrapper", model)
     assert torch.equal(loaded(input_ids=ids).logits, out), f"{editor.name}: reload differs"
-    again = editor.apply(wrapped, requests[:1])  # sequential: extends a copy of the memory
+    again = editor.apply(
+        wrapped, requests[:1], context.fresh()
+    )  # sequential: extends a copy of the memory
     assert isinstance(again.model, EditWrapper) and again.model.base is model
     for k, v in wrapped.memory.items():  # the wrapper it was given is unchanged
         assert torch.equal(v, res.tensors[k])

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from behemoth.editors import Editor, build_editor, editor_class
+from behemoth.editors import Editor, build_editor
+from behemoth.editors.context import EditContext
 from behemoth.evaluation.scoring import probe_accuracy
 from behemoth.model import load_model
 from behemoth.scenarios.request import EditRequest
@@ -74,16 +75,16 @@ N_SINGLE = 3  # single edits per editor for efficacy / specificity
 def make_editor(
     name: str, model: torch.nn.Module, world: World, stats_dir: Path, **extra: Any
 ) -> Editor:
-    data = dict(FAST.get(name, {}))
-    if "stats_dir" in editor_class(name).Config.model_fields:
-        data["stats_dir"] = str(stats_dir)
-    editor = build_editor(name, {**data, **extra})
-    editor.prepare(model, world)
+    """Editor ``name`` with the test-speed settings, prepared on ``model`` with the cache root
+    ``stats_dir`` (pass ``EditContext(world, cache=stats_dir)`` to its ``apply``)."""
+    editor = build_editor(name, {**FAST.get(name, {}), **extra})
+    editor.prepare(model, EditContext(world, cache=stats_dir))
     return editor
 
 
 @pytest.fixture(scope="session")
 def stats_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The editors' cache root of the session (statistics under ``stats/``)."""
     return tmp_path_factory.mktemp("editor-stats")
 
 
@@ -100,7 +101,8 @@ class SingleEdits:
             before = {k: v.clone() for k, v in self.model.state_dict().items()}
             requests = make_requests(self.world, N_SINGLE, seed=1)
             editor = make_editor(name, self.model, self.world, self.stats_dir)
-            results = [editor.apply(self.model, [r]) for r in requests]
+            ctx = EditContext(self.world, cache=self.stats_dir)
+            results = [editor.apply(self.model, [r], ctx.fresh()) for r in requests]
             unchanged = all(torch.equal(before[k], v) for k, v in self.model.state_dict().items())
             self.cache[name] = {
                 "editor": editor,

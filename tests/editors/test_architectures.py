@@ -24,6 +24,7 @@ import torch
 
 from behemoth.editors import EDITORS, Editor, EditResult, build_editor, resolve_paths
 from behemoth.editors.alphaedit import AlphaEditEditor
+from behemoth.editors.context import EditContext
 from behemoth.editors.layers import PARTS, get_module, linear_weight, stored_transposed
 from behemoth.editors.lora import LoraEditor
 from behemoth.editors.unlearning.trainer import UnlearningEditor
@@ -63,6 +64,9 @@ class ArchEdits:
         self.models: dict[str, torch.nn.Module] = {}
         self.cache: dict[tuple[str, str], tuple[Editor, list[EditRequest], EditResult]] = {}
 
+    def context(self) -> EditContext:
+        return EditContext(self.world, cache=self.stats_dir)
+
     def model(self, arch: str) -> torch.nn.Module:
         if arch not in self.models:
             self.models[arch] = tiny_model(arch, self.world.vocab_size)
@@ -71,13 +75,14 @@ class ArchEdits:
     def __call__(self, arch: str, name: str) -> tuple[Editor, list[EditRequest], EditResult]:
         if (arch, name) not in self.cache:
             model = self.model(arch)
-            data = dict(SETTINGS.get(name, {}))
-            if "stats_dir" in EDITORS[name].Config.model_fields:
-                data["stats_dir"] = str(self.stats_dir)
-            editor = build_editor(name, data)
-            editor.prepare(model, self.world)
+            editor = build_editor(name, dict(SETTINGS.get(name, {})))
+            editor.prepare(model, self.context())
             requests = make_requests(self.world, 1 if name == "rome" else N_EDITS, seed=2)
-            self.cache[arch, name] = (editor, requests, editor.apply(model, requests))
+            self.cache[arch, name] = (
+                editor,
+                requests,
+                editor.apply(model, requests, self.context()),
+            )
         return self.cache[arch, name]
 
 
@@ -139,7 +144,9 @@ def test_contract_on_each_architecture(
     arch: str, name: str, arch_edits: ArchEdits, tmp_path: Path
 ) -> None:
     editor, requests, first = arch_edits(arch, name)
-    check_conformance(editor, arch_edits.model(arch), requests, tmp_path, first=first)
+    check_conformance(
+        editor, arch_edits.model(arch), requests, tmp_path, first, context=arch_edits.context()
+    )
     assert first.deltas, f"{arch}-{name}: nothing changed"
 
 
@@ -263,8 +270,14 @@ def test_lora_every_target_on_each_architecture(
         assert names.target_modules(model) == want, target
     targets = editor.target_modules(model)
     assert targets[-1] == "lm_head"
-    editor.prepare(model, arch_edits.world)
-    res = check_conformance(editor, model, make_requests(arch_edits.world, 1, seed=3), tmp_path)
+    editor.prepare(model, arch_edits.context())
+    res = check_conformance(
+        editor,
+        model,
+        make_requests(arch_edits.world, 1, seed=3),
+        tmp_path,
+        context=arch_edits.context(),
+    )
     weights = {id(get_module(model, t).weight) for t in targets}  # GPT-2: lm_head is wte
     expected = {n for n, p in model.named_parameters() if id(p) in weights}
     assert set(res.deltas) == expected

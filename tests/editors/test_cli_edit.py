@@ -12,8 +12,12 @@ from behemoth.world import World
 
 
 def test_edit_cli_writes_model_records_and_config(
-    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("BEHEMOTH_CACHE", str(tmp_path / "cache"))  # the CLI's default cache
     out = tmp_path / "edit"
     argv = [
         "edit",
@@ -27,8 +31,6 @@ def test_edit_cli_writes_model_records_and_config(
         "--set",
         "mom2_n_tokens=5000",
         "--set",
-        f"stats_dir={tmp_path / 'stats'}",
-        "--set",
         "v_steps=5",
         "--out",
         str(out),
@@ -41,6 +43,7 @@ def test_edit_cli_writes_model_records_and_config(
     edit = json.loads((out / "edit.json").read_text())
     assert edit["editor"] == "rome" and list(edit["deltas"].values())[0]["rank"] <= 2
     assert "efficacy" in capsys.readouterr().out
+    assert list((tmp_path / "cache" / "stats").glob("*.pt"))  # statistics kept in the cache
     # The written config reproduces the run's settings; an existing --out is refused.
     assert main(argv[:-2] + ["--config", str(out / "editor.yaml"), "--out", str(out)]) == 2
     assert "already holds" in capsys.readouterr().err
@@ -75,8 +78,6 @@ def test_edit_cli_errors_are_one_line(
             "layer=12",
             "--set",
             "mom2_n_tokens=1000",
-            "--set",
-            f"stats_dir={tmp_path / 's'}",
             "--out",
             str(tmp_path / "y"),
         ]

@@ -17,6 +17,7 @@ import torch
 import yaml
 
 from behemoth.editors import EDITORS, build_editor, editor_class, editor_config, editor_names
+from behemoth.editors.context import EditContext
 from behemoth.errors import ConfigError
 from behemoth.evaluation.scoring import score
 from behemoth.registry import UnknownNameError
@@ -34,11 +35,19 @@ def test_input_model_unchanged(name: str, single_edits: SingleEdits) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_contract_of_its_kind(
-    name: str, single_edits: SingleEdits, edit_model: torch.nn.Module, tmp_path: Path
+    name: str,
+    single_edits: SingleEdits,
+    edit_model: torch.nn.Module,
+    tiny_world: World,
+    stats_dir: Path,
+    tmp_path: Path,
 ) -> None:
     runs = single_edits(name)
     first = runs["results"][0]
-    check_conformance(runs["editor"], edit_model, runs["requests"][:1], tmp_path, first=first)
+    ctx = EditContext(tiny_world, cache=stats_dir)
+    check_conformance(
+        runs["editor"], edit_model, runs["requests"][:1], tmp_path, first, context=ctx
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)

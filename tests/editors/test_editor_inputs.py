@@ -47,10 +47,8 @@ def _editor(name: str, model: torch.nn.Module, world: World, stats: Path) -> Any
     data = dict(QUICK.get(name, {}))
     fields = editor_class(name).Config.model_fields
     data = {k: v for k, v in data.items() if k in fields}
-    if "stats_dir" in fields:
-        data["stats_dir"] = str(stats)
     editor = build_editor(name, data)
-    editor.prepare(model, EditContext(world))
+    editor.prepare(model, EditContext(world, cache=stats))
     return editor
 
 
@@ -98,7 +96,7 @@ def test_no_editor_prompt_comes_from_a_test_set(
         editor, model = editors[world.fingerprint]
         batch = [sc.requests[j] for j in sc.batches[0]]
         with recording_editor_inputs() as rec:
-            editor.apply(model, batch, EditContext.for_scenario(world, sc))
+            editor.apply(model, batch, EditContext.for_scenario(world, sc, cache=stats_dir))
         kinds = {k for k, _ in rec}
         if editor_name in ("ft", "lora"):
             assert "replay" in kinds, name  # they rehearse, so there is something to check

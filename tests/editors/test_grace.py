@@ -143,13 +143,15 @@ def test_edits_take_effect_base_untouched_and_copy_on_edit(
 
 def test_editor_rejects_a_wrapper_of_other_settings(base: GPTNeoXForCausalLM) -> None:
     from behemoth.editors import build_editor
+    from behemoth.editors.context import EditContext
     from behemoth.world.world import World
 
     req = [_request((0, 3, 5, 7, 9), 21)]
     editor = build_editor("grace", {"layer": 2, "steps": 5})
-    editor.prepare(base, World.__new__(World))
-    res = editor.apply(base, req)
+    ctx = EditContext(World.__new__(World))  # GRACE reads nothing from its context
+    editor.prepare(base, ctx)
+    res = editor.apply(base, req, ctx)
     other = build_editor("grace", {"layer": 1, "steps": 5})
-    other.prepare(base, World.__new__(World))
+    other.prepare(base, ctx)
     with pytest.raises(BehemothError, match="other GRACE settings"):
-        other.apply(res.model, req)
+        other.apply(res.model, req, ctx.fresh())

@@ -93,8 +93,8 @@ def dead_model(tiny_world: World) -> torch.nn.Module:
 
 
 def _apply(name: str, model: torch.nn.Module, world: World, stats: Path, **settings: Any) -> Any:
-    editor = build_editor(name, {**FAST, "stats_dir": str(stats), **settings})
-    ctx = EditContext(world)
+    editor = build_editor(name, {**FAST, **settings})
+    ctx = EditContext(world, cache=stats)
     editor.prepare(model, ctx)
     n = 1 if name == "rome" else 2
     return editor.apply(model, make_requests(world, n, seed=2), ctx)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from behemoth.editors import EDITORS, build_editor
+from behemoth.editors.context import EditContext
 from behemoth.editors.registry import ENTRY_POINT_GROUP
 from behemoth.world import World
 from tests.editors.conformance import check_conformance
@@ -71,6 +72,8 @@ def test_an_entry_point_editor_registers_and_conforms(
     monkeypatch.setattr(EDITORS, "_loaded", False)
     assert "toy" in EDITORS and "rome" in EDITORS
     editor = build_editor("toy", {"step": 2.0})
-    editor.prepare(edit_model, tiny_world)
-    res = check_conformance(editor, edit_model, make_requests(tiny_world, 2, seed=12), tmp_path)
+    ctx = EditContext(tiny_world)
+    editor.prepare(edit_model, ctx)
+    requests = make_requests(tiny_world, 2, seed=12)
+    res = check_conformance(editor, edit_model, requests, tmp_path, context=ctx)
     assert list(res.deltas) == [f"{editor.paths(edit_model).head}.weight"]  # lm_head (tf 5)

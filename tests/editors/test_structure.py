@@ -39,7 +39,9 @@ def test_memit_delta_rank_at_most_batch_per_layer(
 ) -> None:
     B = 4
     editor = make_editor("memit", edit_model, tiny_world, stats_dir, v_steps=5)
-    res = editor.apply(edit_model, make_requests(tiny_world, B, seed=2))
+    res = editor.apply(
+        edit_model, make_requests(tiny_world, B, seed=2), EditContext(tiny_world, cache=stats_dir)
+    )
     assert set(res.deltas) == {MLP_OUT.format(i) + ".weight" for i in (1, 2)}
     for name, d in res.deltas.items():
         assert 1 <= matrix_rank(d) <= B, name
@@ -58,7 +60,9 @@ def test_merged_lora_delta_rank_at_most_r(
         targets=["mlp_out", "query_key_value"],
         layers=[1, 2],
     )
-    res = editor.apply(edit_model, make_requests(tiny_world, 2, seed=3))
+    res = editor.apply(
+        edit_model, make_requests(tiny_world, 2, seed=3), EditContext(tiny_world, cache=stats_dir)
+    )
     assert len(res.deltas) == 4
     for name, d in res.deltas.items():
         assert 1 <= matrix_rank(d) <= 2, name
@@ -71,13 +75,13 @@ def test_lora_kept_as_adapter(
         "lora", edit_model, tiny_world, stats_dir, steps=5, merge=False, layers=[2]
     )
     req = make_requests(tiny_world, 1, seed=4)
-    res = editor.apply(edit_model, req)
+    res = editor.apply(edit_model, req, EditContext(tiny_world, cache=stats_dir))
     assert res.artifact == "adapter"
     adapter = [k for k in res.tensors if k.startswith("adapter:")]
     assert adapter and all("lora_" in k for k in adapter)
     ids = torch.tensor([req[0].prompt])
     merged = make_editor("lora", edit_model, tiny_world, stats_dir, steps=5, layers=[2]).apply(
-        edit_model, req
+        edit_model, req, EditContext(tiny_world, cache=stats_dir)
     )
     with torch.no_grad():
         a, b = res.model(input_ids=ids).logits, merged.model(input_ids=ids).logits
@@ -90,7 +94,9 @@ def test_ft_attention_only_changes_no_mlp_weight(
     editor = make_editor(
         "ft", edit_model, tiny_world, stats_dir, part="attention", layers=[2, 3], steps=3
     )
-    res = editor.apply(edit_model, make_requests(tiny_world, 1, seed=5))
+    res = editor.apply(
+        edit_model, make_requests(tiny_world, 1, seed=5), EditContext(tiny_world, cache=stats_dir)
+    )
     assert res.deltas and all(".attention." in k for k in res.deltas)
     assert {k.split(".")[2] for k in res.deltas} <= {"2", "3"}
 
@@ -102,7 +108,9 @@ def test_ft_c_bounds_every_change(
     editor = make_editor(
         "ft", edit_model, tiny_world, stats_dir, norm_constraint=eps, steps=5, layers=[2]
     )
-    res = editor.apply(edit_model, make_requests(tiny_world, 1, seed=6))
+    res = editor.apply(
+        edit_model, make_requests(tiny_world, 1, seed=6), EditContext(tiny_world, cache=stats_dir)
+    )
     assert res.deltas
     # eps plus the float32 rounding of W_0 + eps (weights are O(1): ulp <= 2.4e-7)
     assert max(float(d.abs().max()) for d in res.deltas.values()) <= eps + 5e-7
@@ -114,8 +122,11 @@ def test_alphaedit_leaves_preserved_keys_unchanged(
     editor = make_editor("alphaedit", edit_model, tiny_world, stats_dir, v_steps=5)
     memit = make_editor("memit", edit_model, tiny_world, stats_dir, v_steps=5)
     reqs = make_requests(tiny_world, 3, seed=7)
-    ctx = EditContext(tiny_world)
-    res, ref = editor.apply(edit_model, reqs, ctx), memit.apply(edit_model, reqs)
+    ctx = EditContext(tiny_world, cache=stats_dir)
+    res, ref = (
+        editor.apply(edit_model, reqs, ctx),
+        memit.apply(edit_model, reqs, EditContext(tiny_world, cache=stats_dir)),
+    )
     ids = torch.from_numpy(tiny_world.sampler(32, 16).next_batch())
     for layer in (1, 2):
         module = MLP_OUT.format(layer)
@@ -140,7 +151,7 @@ def test_rome_edit_position_and_layer_are_config(
         "rome", edit_model, tiny_world, stats_dir, layer=1, token="subject_last", v_steps=2
     )
     req = make_requests(tiny_world, 1, seed=8)[0]
-    res = editor.apply(edit_model, [req])
+    res = editor.apply(edit_model, [req], EditContext(tiny_world, cache=stats_dir))
     assert set(res.deltas) == {MLP_OUT.format(1) + ".weight"}
     with torch.no_grad(), hooked(edit_model, inputs=[MLP_OUT.format(1)]) as rec:
         edit_model(input_ids=torch.tensor([req.prompt]))
@@ -167,12 +178,14 @@ def test_alphaedit_remembers_earlier_edits_in_the_run_not_on_the_editor(
     while within one run the second batch sees the first one's keys."""
     editor = make_editor("alphaedit", edit_model, tiny_world, stats_dir, v_steps=5)
     first, second = make_requests(tiny_world, 2, seed=9)
-    alone = editor.apply(edit_model, [second])
-    editor.apply(edit_model, [first])  # an unrelated edit, in its own (implicit) run
-    again = editor.apply(edit_model, [second])
+    alone = editor.apply(edit_model, [second], EditContext(tiny_world, cache=stats_dir))
+    editor.apply(
+        edit_model, [first], EditContext(tiny_world, cache=stats_dir)
+    )  # an unrelated edit, in its own run
+    again = editor.apply(edit_model, [second], EditContext(tiny_world, cache=stats_dir))
     assert alone.deltas.keys() == again.deltas.keys()
     assert all(torch.equal(alone.deltas[k], again.deltas[k]) for k in alone.deltas)
-    ctx = EditContext(tiny_world)
+    ctx = EditContext(tiny_world, cache=stats_dir)
     editor.apply(edit_model, [first], ctx)
     in_run = editor.apply(edit_model, [second], ctx)  # same run: K_p holds the first edit
     fresh = editor.apply(edit_model, [second], ctx.fresh())
@@ -190,5 +203,9 @@ def test_lora_adds_no_third_party_deprecation_noise(
     editor = make_editor("lora", edit_model, tiny_world, stats_dir, steps=1, layers=[2])
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        editor.apply(edit_model, make_requests(tiny_world, 1, seed=5))
+        editor.apply(
+            edit_model,
+            make_requests(tiny_world, 1, seed=5),
+            EditContext(tiny_world, cache=stats_dir),
+        )
     assert not [w for w in seen if "is_gradient_checkpointing" in str(w.message)]

@@ -19,9 +19,10 @@ def test_lookup_wrapper_passes_the_wrapper_contract(
     edit_model: torch.nn.Module, tiny_world: World, tmp_path: Path
 ) -> None:
     editor = LookupEditor()
-    editor.prepare(edit_model, EditContext(tiny_world))
+    ctx = EditContext(tiny_world)
+    editor.prepare(edit_model, ctx)
     requests = make_requests(tiny_world, 3, seed=11)
-    res = check_conformance(editor, edit_model, requests, tmp_path)
+    res = check_conformance(editor, edit_model, requests, tmp_path, context=ctx)
     assert res.artifact == "wrapper" and res.info["edits"] == 3
     # it answers like a causal LM: the project's scorer reads the edits from it
     pred = score(res.model, [np.asarray(r.prompt) for r in requests]).pred

@@ -5,6 +5,10 @@
     editor.prepare(model, context)                 # request-independent state (covariances)
     result = editor.apply(model, requests, context)  # ``model`` is never touched
 
+The context is passed to every call, never kept by the editor: ``prepare`` keeps only what it
+computes from the model and the world (e.g. covariances), and ``apply`` takes its world, retain
+mix, lineage and cache from the context it is given.
+
 Two kinds of editor share it (:attr:`Editor.kind`):
 
 - a :class:`WeightEditor` returns a NEW model with changed weights and the exact parameter
@@ -109,28 +113,18 @@ class Editor(ABC):
                 f"build {self.name!r} with its own config class",
             )
         self.config = cfg
-        self._context: EditContext | None = None  # the context ``prepare`` was given
 
     def prepare(self, model: torch.nn.Module, context: EditContext | World) -> None:
-        """Compute request-independent state (e.g. second-moment statistics) once."""
-        ctx = context if isinstance(context, EditContext) else EditContext(context)
-        self._context = ctx
-        self._prepare(model, ctx)
-
-    def context_for(self, context: EditContext | None) -> EditContext:
-        """``context``, or a fresh one (empty lineage) on the world ``prepare`` was given."""
-        if context is not None:
-            return context
-        if self._context is None:
-            raise BehemothError(f"{self.name}: call prepare(model, context) before apply()")
-        return self._context.fresh()
+        """Compute request-independent state (e.g. second-moment statistics) once; the context
+        is not kept (``apply`` gets its own)."""
+        self._prepare(model, context if isinstance(context, EditContext) else EditContext(context))
 
     @abstractmethod
     def apply(
         self,
         model: torch.nn.Module,
         requests: Sequence[EditRequest],
-        context: EditContext | None = None,
+        context: EditContext,
     ) -> EditResult:
         """Edit so that the result answers ``requests``; ``model`` is never changed."""
 
@@ -150,12 +144,10 @@ class WeightEditor(Editor):
         self,
         model: torch.nn.Module,
         requests: Sequence[EditRequest],
-        context: EditContext | None = None,
+        context: EditContext,
     ) -> EditResult:
         """Edit a deep copy of ``model`` so that it answers ``requests``; return it and the deltas."""
-        if not requests:
-            raise BehemothError(f"{self.name}: no edit requests given")
-        ctx = self.context_for(context)
+        ctx = check_apply(self.name, requests, context)
         dev = _device(model)
         with measure_cost(dev) as cost:
             edited = copy.deepcopy(model)
@@ -189,6 +181,18 @@ class WeightEditor(Editor):
         self, model: torch.nn.Module, requests: list[EditRequest], context: EditContext
     ) -> EditOutcome:
         """Edit ``model`` (already a private deep copy) in place and describe the result."""
+
+
+def check_apply(name: str, requests: Sequence[EditRequest], context: object) -> EditContext:
+    """``context``, after checking that there are requests and that a context was passed."""
+    if not requests:
+        raise BehemothError(f"{name}: no edit requests given")
+    if not isinstance(context, EditContext):
+        raise BehemothError(
+            f"{name}: apply() needs an EditContext as its third argument, got "
+            f"{type(context).__name__}; pass EditContext(world) or EditContext.for_scenario(...)"
+        )
+    return context
 
 
 def _device(model: torch.nn.Module) -> torch.device:

@@ -10,6 +10,7 @@ an editor instance holds no memory of earlier edits and the same edit gives the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from behemoth.world.probes import ProbeSet
@@ -39,6 +40,10 @@ class EditContext:
     sets; None = the world's facts). ``editor_facts``: facts an editor may use internally
     (``scenario.editor_facts`` where a scenario provides it), disjoint from every test set.
     ``seed``: the run's seed (editors draw their own random choices from their config's seed).
+    ``cache``: the root of on-disk caches an editor may keep (second-moment statistics under
+    ``cache/stats``); None keeps nothing on disk. A machine-local path: it is the run's caller's
+    choice (``ExperimentConfig.cache``, a sweep's shared directory), never an editor setting, so
+    it never enters a run id.
     """
 
     world: World
@@ -46,17 +51,31 @@ class EditContext:
     editor_facts: TestSet | None = None
     seed: int | None = None
     lineage: Lineage = field(default_factory=Lineage)
+    cache: Path | None = None
 
     @classmethod
-    def for_scenario(cls, world: World, scenario: Scenario, seed: int | None = None) -> EditContext:
+    def for_scenario(
+        cls,
+        world: World,
+        scenario: Scenario,
+        seed: int | None = None,
+        cache: str | Path | None = None,
+    ) -> EditContext:
         """The context of one run of ``scenario``: its retain mix, its editor facts if any."""
         return cls(
             world=world,
             retain=scenario.retain.probes,
             editor_facts=scenario.editor_facts,
             seed=seed,
+            cache=Path(cache) if cache is not None else None,
         )
 
     def fresh(self) -> EditContext:
         """The same inputs with an empty lineage (a new run)."""
-        return EditContext(self.world, self.retain, self.editor_facts, self.seed)
+        return EditContext(
+            self.world, self.retain, self.editor_facts, self.seed, Lineage(), self.cache
+        )
+
+    def cache_dir(self, kind: str) -> Path | None:
+        """``cache/kind`` (e.g. "stats"), or None when nothing is cached on disk."""
+        return self.cache / kind if self.cache is not None else None

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from safetensors.torch import load_file, save_file
 
-from behemoth.editors.base import Editor, EditResult
+from behemoth.editors.base import Editor, EditResult, check_apply
 from behemoth.editors.context import EditContext
 from behemoth.errors import BehemothError
 from behemoth.io import atomic_dir, read_json, write_json
@@ -95,11 +95,9 @@ class WrapperEditor(Editor):
         self,
         model: torch.nn.Module,
         requests: Sequence[EditRequest],
-        context: EditContext | None = None,
+        context: EditContext,
     ) -> EditResult:
-        if not requests:
-            raise BehemothError(f"{self.name}: no edit requests given")
-        ctx = self.context_for(context)
+        ctx = check_apply(self.name, requests, context)
         if isinstance(model, self.Wrapper):
             base, memory = model.base, dict(model.memory)
         else:

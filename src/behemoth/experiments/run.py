@@ -49,7 +49,7 @@ from behemoth.evaluation.records import Records
 from behemoth.evaluation.uncertainty import over_seeds
 from behemoth.experiments.config import ExperimentConfig
 from behemoth.experiments.editing import EditRun, run_edit
-from behemoth.experiments.load import load_any_model
+from behemoth.experiments.load import load_run_model, load_run_world
 from behemoth.experiments.sequential import SequentialTracker
 from behemoth.io import atomic_dir, check_out, write_json
 from behemoth.provenance import write_provenance
@@ -111,7 +111,15 @@ def run_experiment(
     """
     say = echo or (lambda _s: None)
     out_dir = check_out(out, force, "edit.json") if out is not None else None
-    model, world = loaded if loaded is not None else load_any_model(config.model, config.world)
+    # every seed's scenario is built (checked against the world) before the model is loaded:
+    # a bad setting, e.g. a subject the world lacks, fails without waiting for the load
+    if loaded is not None:
+        model, world = loaded
+        scenarios = _scenarios(config, world)
+    else:
+        world = load_run_world(config.model, config.world)
+        scenarios = _scenarios(config, world)
+        model = load_run_model(config.model, world)
     model = model.to(config.device)
     run_name = run_name or f"{config.editor}:{Path(config.model).resolve().name}"
     guard = prepare_guard or contextlib.nullcontext
@@ -129,7 +137,7 @@ def run_experiment(
             model = loaded_rep.to(config.device)
         else:
             rep_dir = Path(config.model)
-        for sr in _seed_runs(config, model, world, run_name, guard, progress, say, rep):
+        for sr in _seed_runs(config, model, world, scenarios, run_name, guard, progress, say, rep):
             sr.model_dir, sr.original = rep_dir, model
             records.extend(_tagged(sr.run.records, sr.seed, rep if config.replicates > 1 else None))
             runs.append(sr)
@@ -206,6 +214,7 @@ def _seed_runs(
     config: ExperimentConfig,
     model: Any,
     world: World,
+    scenarios: dict[int | None, Scenario],
     run_name: str,
     guard: Callable[[], AbstractContextManager[Any]],
     progress: bool,
@@ -217,10 +226,10 @@ def _seed_runs(
     extra_rep = {"replicate": replicate} if config.replicates > 1 else {}
     for seed in config.run_seeds():
         scen_cfg = config.scenario_config(seed)
-        scenario = get_scenario(config.scenario).build(world, scen_cfg)
+        scenario = scenarios[seed]
         say(scenario.summary())
         editor = build_editor(config.editor, config.editor_config(seed))
-        context = EditContext.for_scenario(world, scenario, seed)
+        context = EditContext.for_scenario(world, scenario, seed, cache=_cache(config))
         t0 = time.perf_counter()
         with guard():
             editor.prepare(model, context)
@@ -258,6 +267,19 @@ def _seed_runs(
             SeedRun(scen_cfg.seed, scenario, run, tracker, prepare_s, reference_s, replicate)
         )
     return runs
+
+
+def _scenarios(config: ExperimentConfig, world: World) -> dict[int | None, Scenario]:
+    """Every seed's scenario, built on ``world`` (so checked against it)."""
+    spec = get_scenario(config.scenario)
+    return {seed: spec.build(world, config.scenario_config(seed)) for seed in config.run_seeds()}
+
+
+def _cache(config: ExperimentConfig) -> Path:
+    """The run's cache root: ``config.cache``, else the default (never part of the run id)."""
+    from behemoth.experiments.replicates import default_cache
+
+    return Path(config.cache) if config.cache else default_cache()
 
 
 def _whole_deltas(model: Any, run: EditRun) -> dict[str, Any]:

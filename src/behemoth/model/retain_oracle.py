@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +38,6 @@ from behemoth.world.exclude import exclusion_mask, mask_hash
 from behemoth.world.world import World
 
 log = logging.getLogger(__name__)
-
-
-def default_oracle_dir() -> Path:
-    """``$BEHEMOTH_CACHE/oracles``, else ``~/.cache/behemoth/oracles``."""
-    root = os.environ.get("BEHEMOTH_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "behemoth") / "oracles"
 
 
 #: How the oracle's stream leaves facts out (part of the cache key): "padded" = excluded
@@ -81,13 +74,14 @@ def retain_oracle(
     so_edges: np.ndarray,
     sno_edges: np.ndarray | None = None,
     *,
-    cache_dir: str | Path | None = None,
+    cache_dir: str | Path,
     progress: bool = False,
     replicate: int = 0,
 ) -> Path:
     """Directory of the oracle of the model in ``model_dir`` for the forget set given as flat
     S-O edge ids ``s * R + r`` (and S-NO consequences ``sno_edges``); trained once, then read
-    from the cache. An interrupted oracle run resumes where it stopped. ``replicate``: the
+    from the cache ``cache_dir`` (the caller's: e.g. a sweep's ``<shared>/oracles``; never read
+    from the environment). An interrupted oracle run resumes where it stopped. ``replicate``: the
     oracle of that replicate of the recipe (another init and data order; see module doc)."""
     from behemoth.model.train import train_model
 
@@ -95,8 +89,7 @@ def retain_oracle(
     check_world(meta, world)
     mask = exclusion_mask(world.graph, so_edges, sno_edges)
     cfg, steps, key = oracle_plan(meta, world, mask, replicate)
-    out = Path(cache_dir) if cache_dir is not None else default_oracle_dir()
-    out = out / key
+    out = Path(cache_dir) / key
     if (out / META).is_file():
         log.info("retain oracle %s found in the cache", key)
         return out

@@ -17,7 +17,6 @@ from behemoth.editors.ft.config import FtConfig
 from behemoth.editors.gradient.trainer import GradientTrainer, trainable
 from behemoth.editors.layers import block_parameters, select_layers
 from behemoth.editors.registry import register_editor
-from behemoth.errors import ConfigError
 from behemoth.scenarios.request import EditRequest
 
 PART_MODULES = {
@@ -36,13 +35,7 @@ class FtEditor(WeightEditor):
     def tuned_parameters(self, model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
         """The parameters this config trains, by name."""
         cfg = self.config
-        if cfg.part == "all":
-            if cfg.layers is not None:
-                raise ConfigError(
-                    "layers",
-                    "part=all tunes every parameter, so layers cannot be chosen",
-                    "set part to mlp, attention or both, or layers=null",
-                )
+        if cfg.part == "all":  # layers=null: FtConfig refuses both
             return dict(model.named_parameters())
         paths = self.paths(model)
         n = paths.n_layers(model)

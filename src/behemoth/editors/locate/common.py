@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from behemoth.editors.base import EditorConfig
+from behemoth.editors.context import EditContext
 from behemoth.editors.hooks import hooked
 from behemoth.editors.layers import linear_weight
 from behemoth.editors.locate.stats import second_moments
@@ -61,9 +62,6 @@ class LocateEditConfig(EditorConfig):
         "forward passes: beyond, a typo starts a job of years).",
     )
     mom2_seq_len: int = Field(64, ge=2, description="Sequence length of those corpus batches.")
-    stats_dir: str | None = Field(
-        None, description="Cache of statistics (default $BEHEMOTH_CACHE/stats)."
-    )
     solve_ridge: float = Field(
         1e-6,
         ge=0,
@@ -77,13 +75,15 @@ class LocateEditConfig(EditorConfig):
         "(the layer is never written; ordinary edits measure 0.2-6, see locate/solve.py).",
     )
 
-    def check_prefixes(self) -> None:
+    @model_validator(mode="after")
+    def _check_prefixes(self) -> LocateEditConfig:
         if self.n_prefixes and (not self.prefix_lengths or min(self.prefix_lengths) < 1):
             raise ConfigError(
                 "prefix_lengths",
                 "needs positive lengths when n_prefixes > 0",
                 "e.g. prefix_lengths=[5,10]",
             )
+        return self
 
 
 def prefixes_for(
@@ -91,7 +91,6 @@ def prefixes_for(
 ) -> list[list[int]]:
     """The context prefixes of ``cfg``: documents of the run's editor facts (never tested)
     when it has them, else of the corpus (see :mod:`behemoth.editors.prompts`)."""
-    cfg.check_prefixes()
     return context_prefixes(world, cfg.n_prefixes, cfg.prefix_lengths, cfg.seed, editor_facts)
 
 
@@ -156,18 +155,19 @@ def typical_output_norm(
 
 
 def stats_for(
-    cfg: LocateEditConfig, model: torch.nn.Module, world: World, modules: list[str]
+    cfg: LocateEditConfig, model: torch.nn.Module, context: EditContext, modules: list[str]
 ) -> dict[str, torch.Tensor]:
     """C = E[k k^T] of each module's keys; the sample scales with the key width (see
-    :data:`MOM2_TOKENS_PER_DFF`) unless ``mom2_n_tokens`` is set."""
+    :data:`MOM2_TOKENS_PER_DFF`) unless ``mom2_n_tokens`` is set; kept in the context's cache
+    (``<cache>/stats``) when it has one."""
     d_ff = max(int(linear_weight(model, m).shape[1]) for m in modules)
     return second_moments(
         model,
-        world,
+        context.world,
         modules,
         n_tokens=mom2_tokens(cfg, d_ff),
         seq_len=cfg.mom2_seq_len,
-        cache_dir=cfg.stats_dir,
+        cache_dir=context.cache_dir("stats"),
     )
 
 

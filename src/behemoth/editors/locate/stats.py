@@ -4,7 +4,10 @@ ROME (Meng et al. 2022, Sec. 3.1, Eq. 2) and MEMIT (Meng et al. 2023, Eq. 14) we
 least-squares updates by C: directions the layer sees often are changed least. The original
 code estimates C from 100k Wikipedia samples; here the training corpus *is* the model's ordinary
 text, so C is exact up to sampling. Statistics are computed for several layers in one pass and
-cached on disk per (model fingerprint, world, module, sample size), with a progress bar.
+cached on disk per (model fingerprint, world, module, sample size), with a progress bar, in the
+directory the caller names (``EditContext.cache``/stats; none: nothing is kept on disk). A cache
+entry that cannot be read back as the d x d float64 matrix it should hold (truncated, bit-rotted,
+written by something else) is logged with its path and rebuilt, never used.
 """
 
 from __future__ import annotations
@@ -24,12 +27,6 @@ from behemoth.world.world import World
 log = logging.getLogger(__name__)
 
 
-def default_cache_dir() -> Path:
-    """``$BEHEMOTH_CACHE/stats``, else ``~/.cache/behemoth/stats``."""
-    root = os.environ.get("BEHEMOTH_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "behemoth") / "stats"
-
-
 @torch.no_grad()
 def model_fingerprint(model: torch.nn.Module) -> str:
     """SHA-256 (16 hex digits) of every parameter's name, dtype, shape and bytes."""
@@ -45,6 +42,38 @@ def _cache_file(
     cache_dir: Path, model_fp: str, world_fp: str, module: str, n_tokens: int, seq_len: int
 ) -> Path:
     return cache_dir / f"{model_fp}-{world_fp}-{module}-n{n_tokens}-t{seq_len}.pt"
+
+
+def _key_width(model: torch.nn.Module, module: str) -> int | None:
+    """The input width of ``module`` when it is a linear layer (None: not known here)."""
+    mod = dict(model.named_modules()).get(module)
+    w = getattr(mod, "weight", None)
+    if not isinstance(w, torch.Tensor) or w.dim() != 2:
+        return None
+    # nn.Linear stores [out, in]; GPT-2's Conv1D stores [in, out]
+    return int(w.shape[0] if type(mod).__name__ == "Conv1D" else w.shape[1])
+
+
+def _read_entry(path: Path, width: int | None) -> torch.Tensor | None:
+    """The cached statistic in ``path``, or None (logged with the path: it is rebuilt) when the
+    file is not a finite [width, width] float64 matrix."""
+    try:
+        c = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated or corrupt file: any unpickling error
+        log.warning("second-moment cache %s is unreadable (%s); rebuilding it", path, e)
+        return None
+    ok = (
+        isinstance(c, torch.Tensor)
+        and c.dtype == torch.float64
+        and c.dim() == 2
+        and c.shape[0] == c.shape[1]
+        and (width is None or c.shape[0] == width)
+        and bool(torch.isfinite(c).all())
+    )
+    if not ok:
+        log.warning("second-moment cache %s does not hold the expected matrix; rebuilding it", path)
+        return None
+    return c
 
 
 def _forward(model: torch.nn.Module, ids: torch.Tensor) -> None:
@@ -71,15 +100,20 @@ def second_moments(
 
     Keys are the first positional inputs of the modules at every position of ``n_tokens``
     tokens of the world's corpus stream (``world.sampler``), read by forward pre-hooks.
+    ``cache_dir``: where they are kept per (model, world, module, sample); None: not on disk.
     """
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = Path(cache_dir) if cache_dir is not None else None
     model_fp, world_fp = model_fingerprint(model), world.fingerprint
     out: dict[str, torch.Tensor] = {}
     todo = []
     for m in modules:
+        if cache is None:
+            todo.append(m)
+            continue
         f = _cache_file(cache, model_fp, world_fp, m, n_tokens, seq_len)
-        if f.is_file():
-            out[m] = torch.load(f, map_location="cpu", weights_only=True)
+        c = _read_entry(f, _key_width(model, m)) if f.is_file() else None
+        if c is not None:
+            out[m] = c
         else:
             todo.append(m)
     if not todo:
@@ -112,10 +146,12 @@ def second_moments(
     finally:
         bar.close()
         model.train(was_training)
-    cache.mkdir(parents=True, exist_ok=True)
     for m in todo:
         c = (sums[m] / count).cpu()
         out[m] = c
+        if cache is None:
+            continue
+        cache.mkdir(parents=True, exist_ok=True)
         f = _cache_file(cache, model_fp, world_fp, m, n_tokens, seq_len)
         tmp = f.with_name(f".{f.name}.{os.getpid()}.tmp")
         torch.save(c, tmp)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from behemoth.editors.gradient.trainer import TuneConfig
+from behemoth.errors import ConfigError
 
 Target = Literal["query_key_value", "attention_dense", "mlp_in", "mlp_out", "head"]
 
@@ -25,3 +26,11 @@ class LoraEditConfig(TuneConfig):
     layers: list[int] | None = Field(None, description="Blocks adapted (null = every block).")
     merge: bool = Field(True, description="Merge into the weights, or keep the adapter separate.")
     lr: float = Field(1e-2, gt=0, description="Adam learning rate.")
+
+    @model_validator(mode="after")
+    def _check_targets(self) -> LoraEditConfig:
+        if not self.targets:
+            raise ConfigError(
+                "targets", "is empty", "name at least one target, e.g. targets=[mlp_out]"
+            )
+        return self

@@ -40,11 +40,7 @@ class LoraEditor(WeightEditor):
     config: LoraEditConfig
 
     def target_modules(self, model: torch.nn.Module) -> list[str]:
-        cfg = self.config
-        if not cfg.targets:
-            raise ConfigError(
-                "targets", "is empty", "name at least one target, e.g. targets=[mlp_out]"
-            )
+        cfg = self.config  # targets non-empty: LoraEditConfig checks it
         paths = self.paths(model)
         n = paths.n_layers(model)
         layers = select_layers(cfg.layers, n)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from behemoth.editors.locate.common import LocateEditConfig
+from behemoth.errors import ConfigError
 
 
 class MemitConfig(LocateEditConfig):
@@ -27,3 +28,9 @@ class MemitConfig(LocateEditConfig):
         description="lambda per key width when mom2_update_weight is null; the paper's GPT-J "
         "value 15000/16384 = 0.9155 (see the module docstring).",
     )
+
+    @model_validator(mode="after")
+    def _check_layers(self) -> MemitConfig:
+        if not self.layers:
+            raise ConfigError("layers", "is empty", "give at least one layer, e.g. layers=[1,2]")
+        return self

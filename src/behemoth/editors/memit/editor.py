@@ -56,7 +56,6 @@ from behemoth.editors.locate.target import optimize_targets
 from behemoth.editors.memit.config import MemitConfig
 from behemoth.editors.prompts import PromptBatch, kl_batch, rewrite_batch
 from behemoth.editors.registry import register_editor
-from behemoth.errors import ConfigError
 from behemoth.scenarios.request import EditRequest
 
 
@@ -69,8 +68,6 @@ class MemitEditor(WeightEditor):
     def _layers(self, model: torch.nn.Module) -> list[int]:
         n = self.paths(model).n_layers(model)
         idx = sorted({layer_index(i, n, "layers") for i in self.config.layers})
-        if not idx:
-            raise ConfigError("layers", "is empty", "give at least one layer, e.g. layers=[1,2]")
         return idx
 
     def _modules(self, model: torch.nn.Module) -> list[str]:
@@ -79,7 +76,7 @@ class MemitEditor(WeightEditor):
 
     def _prepare(self, model: torch.nn.Module, context: EditContext) -> None:
         world = context.world
-        self.C = stats_for(self.config, model, world, self._modules(model))
+        self.C = stats_for(self.config, model, context, self._modules(model))
         paths = self.paths(model)
         self.scale = typical_output_norm(model, world, paths.one("block", self._layers(model)[-1]))
 

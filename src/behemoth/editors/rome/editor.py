@@ -75,7 +75,7 @@ class RomeEditor(WeightEditor):
         world = context.world
         module = self._module(model)
         self.C = (
-            stats_for(self.config, model, world, [module])[module]
+            stats_for(self.config, model, context, [module])[module]
             if self.config.mom2_adjustment
             else None
         )

@@ -27,11 +27,8 @@ unedited model's own scores, ``phase`` "pre", kept once per run).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,19 +50,6 @@ class RunOutput:
     rows: list[dict[str, Any]]
     timings: dict[str, float] = field(default_factory=dict)
     items: Any = None
-
-
-@contextlib.contextmanager
-def _env(key: str, value: str) -> Iterator[None]:
-    old = os.environ.get(key)
-    os.environ[key] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = old
 
 
 def shared_world(shared: Path, config: dict[str, Any]) -> World:
@@ -125,20 +109,23 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
     model_dir = shared_model(shared, world, config["model"])
     build_s = time.perf_counter() - t  # finding (or, for the first run, building) them
     t = time.perf_counter()
-    experiment = experiment_config(config, world, model_dir)
+    # the statistics cache travels in the run's config (ExperimentConfig.cache, never in the run
+    # id) and from there in the editor's EditContext: nothing is planted in the environment
+    experiment = experiment_config(config, world, model_dir).model_copy(
+        update={"cache": str(shared / "cache")}
+    )
     model, _ = load_model(model_dir, world)
     load_s = time.perf_counter() - t
 
     # Statistics are cached per model in the shared directory; the lock makes the first run
     # that needs them compute them while the others wait and then read the cache.
-    with _env("BEHEMOTH_CACHE", str(shared / "cache")):
-        result = run_experiment(
-            experiment,
-            None,
-            loaded=(model, world),
-            run_name=run_id,
-            prepare_guard=lambda: file_lock(shared / "cache" / f"{model_dir.name}.lock"),
-        )
+    result = run_experiment(
+        experiment,
+        None,
+        loaded=(model, world),
+        run_name=run_id,
+        prepare_guard=lambda: file_lock(shared / "cache" / f"{model_dir.name}.lock"),
+    )
     (seed_run,) = result.runs
     run, scenario = seed_run.run, seed_run.scenario
     edit_s = sum(b["wall_seconds"] for b in run.batches)
