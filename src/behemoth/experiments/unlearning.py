@@ -45,6 +45,7 @@ from behemoth.evaluation.unlearning.report import (
 from behemoth.io import read_json, write_json
 from behemoth.model.load import load_model, read_model_meta
 from behemoth.model.retain_oracle import retain_oracle, training_seconds
+from behemoth.progress import bar
 from behemoth.scenarios.forget import held_out_facts, unlearning_retain
 from behemoth.scenarios.render import edge_prompts, statement_templates
 from behemoth.scenarios.scenario import Scenario, build_scenario
@@ -98,10 +99,15 @@ def _method_result(
     attack: Any,
     work: Path | None,
     seed: int,
+    tick: Any = None,
 ) -> tuple[Measured, Relearning, float, dict[str, Any]]:
-    """Apply one method, measure it and attack it; cached in ``work`` (npz + json)."""
+    """Apply one method, measure it and attack it; cached in ``work`` (npz + json).
+    ``tick(step)`` is called after each of the three steps (progress)."""
+    tick = tick or (lambda _step: None)
     if work is not None and (work / f"{label}.npz").is_file():
         meta = read_json(work / f"{label}.json")
+        for step in ("cached", "cached", "cached"):
+            tick(f"{label} {step}")
         return (
             load_measured(work / f"{label}.npz"),
             Relearning(**meta["relearning"]),
@@ -114,8 +120,11 @@ def _method_result(
     ctx = EditContext(world, retain=retain.probes, seed=seed)
     editor.prepare(original, ctx)
     res = editor.apply(original, scenario.requests, ctx)
+    tick(f"{label} applied")
     m = measure(res.model, world, split, seed=seed)
+    tick(f"{label} measured")
     rl = attack(res.model)
+    tick(f"{label} relearning attack")
     log.info("%s: %.1f s, %s", label, res.wall_seconds, res.info)
     if work is not None:
         save_measured(m, work / f"{label}.npz")
@@ -171,15 +180,53 @@ def run_unlearning(
     def attack(model: torch.nn.Module) -> Relearning:
         return relearn(model, train_set, rest, threshold=relearn_threshold, max_steps=relearn_steps)
 
+    # progress (a bar on a terminal, a plain line every 10 s in a pipe): three steps per method
+    # (apply, measure, relearning attack), then the original's and each oracle's two
+    n_oracles = oracle_replicates if with_oracle else 0
+    steps = 3 * len(methods) + (0 if methods_only else 2 + 2 * n_oracles)
+    progress = bar(total=steps, desc="unlearning", unit="step")
+
+    def tick(done: str) -> None:
+        progress.set_postfix_str(done)
+        progress.update(1)
+
+    try:
+        return _run_all(
+            methods, original, world, scenario, retain, split, attack, work, seed, tick,
+            methods_only, with_oracle, model_dir, oracle_dir, oracle_replicates,
+        )  # fmt: skip
+    finally:
+        progress.close()
+
+
+def _run_all(
+    methods: dict[str, dict[str, Any]],
+    original: torch.nn.Module,
+    world: World,
+    scenario: Scenario,
+    retain: Any,
+    split: ForgetSplit,
+    attack: Any,
+    work: Path | None,
+    seed: int,
+    tick: Any,
+    methods_only: bool,
+    with_oracle: bool,
+    model_dir: str | Path,
+    oracle_dir: str | Path | None,
+    oracle_replicates: int,
+) -> list[Row]:
+    """The steps of :func:`run_unlearning` after its checks, ``tick`` after each."""
     results = {
         label: _method_result(
-            label, settings, original, world, scenario, retain, split, attack, work, seed
+            label, settings, original, world, scenario, retain, split, attack, work, seed, tick
         )
         for label, settings in methods.items()
     }
     if methods_only:
         return []
     m_orig = measure(original, world, split, seed=seed)
+    tick("original measured")
     m_oracle: Measured | None = None
     m_oracle2: Measured | None = None
     rows = []
@@ -198,6 +245,7 @@ def run_unlearning(
             wait = time.perf_counter() - t0
             model, _ = load_model(odir, world)
             oracles.append((odir, model, measure(model, world, split, seed=seed), wait))
+            tick(f"retain oracle {i + 1} trained and measured")
         m_oracle = oracles[0][2]
         m_oracle2 = oracles[1][2] if len(oracles) > 1 else None
         for i, (odir, model, m, wait) in enumerate(oracles):
@@ -211,6 +259,7 @@ def run_unlearning(
                     {"oracle_dir": str(odir), "seconds_this_call": wait, "replicate": i},
                 )
             )
+            tick(f"retain oracle {i + 1} relearning attack")
     rows.insert(
         0,
         Row(
@@ -220,6 +269,7 @@ def run_unlearning(
             training_seconds(model_dir),
         ),
     )
+    tick("original relearning attack")
     for label, (m, rl, secs, info) in results.items():
         row = summarize(m, m_oracle, m_orig, seed=seed, oracle2=m_oracle2)
         rows.append(Row(label, row, rl, secs, info))

@@ -147,6 +147,17 @@ def _prepare_out(out: Path, resume: bool, force: bool) -> dict[str, Any] | None:
     return None
 
 
+def eval_line(rec: dict[str, Any], target: str, total: int, seconds: float) -> str:
+    """One plain progress line of an evaluation during training (``train --no-progress``)."""
+    loss = "-" if rec["train_loss"] is None else f"{rec['train_loss']:.3f}"
+    sets = rec["sets"]
+    accs = f"{target} acc {sets[target]['acc']:.3f}" if target in sets else ""
+    return (
+        f"train step {rec['step']}/{total} ({100 * rec['step'] / max(1, total):.0f}%), "
+        f"{rec['tokens']:,} tokens, loss {loss}, {accs}, {seconds:.0f} s"
+    )
+
+
 def train_model(
     world: World | str | Path,
     cfg: RunConfig | None,
@@ -307,6 +318,8 @@ def _train(
         state.timeline.append([state.step, round(state.seconds + time.perf_counter() - t0, 3)])
         if acc.is_main_process:
             write_log(part / LOG, state.log)
+            if not progress:  # no bar: one plain line per evaluation (the CLI logs INFO)
+                log.info(eval_line(rec, target, total, state.timeline[-1][1]))
         return rec
 
     t0 = time.perf_counter()
