@@ -14,8 +14,8 @@ import torch
 
 from behemoth.editors import Editor, build_editor
 from behemoth.editors.context import EditContext
-from behemoth.evaluation.scoring import probe_accuracy
 from behemoth.model import load_model
+from behemoth.model.scoring import probe_accuracy
 from behemoth.scenarios.request import EditRequest
 from behemoth.world import World
 from behemoth.world.vocab import SS

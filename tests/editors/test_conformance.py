@@ -19,7 +19,7 @@ import yaml
 from behemoth.editors import EDITORS, build_editor, editor_class, editor_config, editor_names
 from behemoth.editors.context import EditContext
 from behemoth.errors import ConfigError
-from behemoth.evaluation.scoring import score
+from behemoth.model.scoring import score
 from behemoth.registry import UnknownNameError
 from behemoth.world import World
 from tests.editors.conformance import check_conformance

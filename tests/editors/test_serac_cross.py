@@ -85,3 +85,26 @@ def test_short_training_rejects_same_relation_other_subject(tiny_world: World) -
     held = train_nets(tiny_world, facts, cfg, progress=False).metrics["held_out_subjects"]
     assert held["false_positive_rate_same_relation"] <= 0.1
     assert held["precision"] >= 0.95 and held["recall"] >= 0.95
+
+
+def test_bit_flipped_networks_are_refused_naming_the_file(
+    tiny_world: World, tmp_path: Path
+) -> None:
+    """Issue 24: ``serac.json`` records the weights' SHA-256 and loading checks it."""
+    from behemoth.editors.serac.artifact import WEIGHTS
+
+    _nets(tiny_world, cross_head="mean").save(tmp_path)
+    f = tmp_path / WEIGHTS
+    data = bytearray(f.read_bytes())
+    data[-5] ^= 0x01  # one bit of one weight: still a readable safetensors file
+    f.write_bytes(bytes(data))
+    with pytest.raises(BehemothError) as err:
+        SeracNets.load(tmp_path)
+    msg = str(err.value)
+    assert str(f) in msg and "SHA-256" in msg and "train-serac" in msg
+    assert len(msg.splitlines()) == 1
+    meta = json.loads((tmp_path / "serac.json").read_text())
+    del meta["weights_sha256"]
+    (tmp_path / "serac.json").write_text(json.dumps(meta))
+    with pytest.raises(BehemothError, match="records no weights_sha256"):
+        SeracNets.load(tmp_path)

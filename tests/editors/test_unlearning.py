@@ -11,7 +11,7 @@ import torch
 
 from behemoth.editors import EditContext, build_editor, editor_class, editor_names
 from behemoth.errors import ConfigError
-from behemoth.evaluation.scoring import score
+from behemoth.model.scoring import score
 from behemoth.scenarios.forget import unlearning_retain
 from behemoth.scenarios.scenario import build_scenario
 from behemoth.world import World

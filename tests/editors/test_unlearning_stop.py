@@ -74,7 +74,7 @@ def test_stopping_prompts_and_forget_accuracy_prompts_are_disjoint(
             watched % R,
             tiny_world.graph.objects[watched // R, watched % R],
         )
-        from behemoth.evaluation.scoring import score
+        from behemoth.model.scoring import score
 
         assert not score(res.model, watched_p).correct(watched_p.answer).any()
 

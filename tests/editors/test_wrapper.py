@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from behemoth.editors import EditContext
-from behemoth.evaluation.scoring import score
+from behemoth.model.scoring import score
 from behemoth.world import World
 from tests.editors.conformance import check_conformance
 from tests.editors.conftest import make_requests

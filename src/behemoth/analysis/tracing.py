@@ -126,7 +126,7 @@ def trace_relation(
     **kwargs: Any,
 ) -> TraceResult:
     """Causal trace of ``n_facts`` known facts of one relation, from the world's probes."""
-    from behemoth.evaluation.scoring import score
+    from behemoth.model.scoring import score
     from behemoth.world.vocab import SS
 
     probes = world.probes[template]

@@ -13,6 +13,7 @@ from behemoth.editors.base import (
     EditorConfig,
     EditOutcome,
     EditResult,
+    WeightEdit,
     WeightEditor,
 )
 from behemoth.editors.context import EditContext, Lineage
@@ -26,7 +27,7 @@ from behemoth.editors.registry import (
     editor_names,
     register_editor,
 )
-from behemoth.editors.wrapper import EditWrapper, WrapperEditor
+from behemoth.editors.wrapper import EditWrapper, WrapperEdit, WrapperEditor
 
 __all__ = [
     "EDITORS",
@@ -38,7 +39,9 @@ __all__ = [
     "EditorConfig",
     "LayerPaths",
     "Lineage",
+    "WeightEdit",
     "WeightEditor",
+    "WrapperEdit",
     "WrapperEditor",
     "apply_deltas",
     "build_editor",

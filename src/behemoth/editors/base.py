@@ -25,9 +25,13 @@ reproduces the base model's outputs exactly.
 from __future__ import annotations
 
 import copy
+import math
+import shutil
+import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -69,9 +73,15 @@ class EditOutcome:
 class EditResult:
     """A new edited model and what changed: exact deltas, their norms and ranks, cost.
 
-    ``artifact``: the folder name the edited model is saved under (``model.save_pretrained``),
-    "model" for a plain model; editors whose model saves only its own part (an unmerged
-    adapter, a wrapper's memory) name it.
+    Each kind of editor returns its own subclass, which answers for itself what the edit
+    changed and how it is saved, so that no caller branches on the kind: a
+    :class:`WeightEdit` (weight editors) or a
+    :class:`~behemoth.editors.wrapper.WrapperEdit` (wrapper editors).
+
+    ``deltas``/``norms``: this call's change of the weights, relative to the model it was given
+    (empty for a wrapper). ``artifact``: the folder name :meth:`save` writes the edited model
+    under ("model" for a plain model, "adapter" for an unmerged adapter, "wrapper" for a
+    wrapper's memory).
     """
 
     model: torch.nn.Module
@@ -95,6 +105,53 @@ class EditResult:
             "artifact": self.artifact,
             "info": self.info,
         }
+
+    @property
+    def update_fro(self) -> float:
+        """|dW|_F of this call over every changed matrix (Gupta et al. 2024, arXiv 2401.07453,
+        Sec. 4: a jump in it marks a disabling edit); NaN for a wrapper, whose weights never
+        change (the disabling-edit rule skips NaN)."""
+        return math.sqrt(sum(float(n["fro"] or 0.0) ** 2 for n in self.norms.values()))
+
+    def weights(self) -> torch.nn.Module:
+        """The plain model whose weights hold the edit (an adapter merged into a copy); a
+        wrapper's base model, unchanged."""
+        return self.model
+
+    def changes_from(self, original: torch.nn.Module) -> dict[str, dict[str, float | int | None]]:
+        """Norms and ranks (:func:`~behemoth.editors.deltas.delta_norms`) of the whole change
+        from ``original`` (e.g. the unedited model, several batches back) to this result."""
+        raise NotImplementedError
+
+    def save(self, where: Path, meta_files: Sequence[Path] = ()) -> Path:
+        """Write the edited model under ``where / artifact`` and return that folder;
+        ``meta_files`` are copied beside a full model (so it loads like the original)."""
+        raise NotImplementedError
+
+
+@dataclass
+class WeightEdit(EditResult):
+    """A weight editor's result: a new model whose changed weights are exactly ``deltas``."""
+
+    merge: Callable[[], torch.nn.Module] | None = field(default=None, repr=False)
+    given: Callable[[], torch.nn.Module | None] | None = field(default=None, repr=False)
+
+    def weights(self) -> torch.nn.Module:
+        return self.merge() if self.merge is not None else self.model
+
+    def changes_from(self, original: torch.nn.Module) -> dict[str, dict[str, float | int | None]]:
+        if self.given is not None and self.given() is original:
+            return self.norms  # this call's own deltas are the whole change
+        return delta_norms(original, exact_deltas(original, self.weights()))
+
+    def save(self, where: Path, meta_files: Sequence[Path] = ()) -> Path:
+        out = Path(where) / self.artifact
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(str(out))  # type: ignore[operator]
+        if self.artifact == "model":  # a full model: it loads alone, with its metadata
+            for f in meta_files:
+                shutil.copy2(f, out / Path(f).name)
+        return out
 
 
 class Editor(ABC):
@@ -156,9 +213,13 @@ class WeightEditor(Editor):
                 torch.manual_seed(self.config.seed)
                 outcome = self._edit(edited, list(requests), ctx)
             outcome.model.train(model.training)
-            deltas = exact_deltas(model, self._weights(outcome.model))
-        return EditResult(
-            outcome.model,
+            weights = self._weights(outcome.model)
+            deltas = exact_deltas(model, weights)
+        edited_model = outcome.model
+        plain = weights is edited_model
+        del weights  # an adapter's merged copy: made again only when asked for
+        return WeightEdit(
+            edited_model,
             deltas,
             delta_norms(model, deltas),
             cost.wall_time_s,
@@ -166,7 +227,9 @@ class WeightEditor(Editor):
             cost.memory_increase_bytes,
             outcome.info,
             outcome.tensors,
-            self._artifact(outcome.model),
+            self._artifact(edited_model),
+            merge=None if plain else (lambda: self._weights(edited_model)),
+            given=weakref.ref(model),
         )
 
     def _weights(self, edited: torch.nn.Module) -> torch.nn.Module:

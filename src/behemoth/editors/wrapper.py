@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -26,6 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from behemoth.editors.base import Editor, EditResult, check_apply
 from behemoth.editors.context import EditContext
+from behemoth.editors.deltas import delta_norms, exact_deltas
 from behemoth.errors import BehemothError
 from behemoth.io import atomic_dir, read_json, write_json
 from behemoth.measure import measure_cost
@@ -85,6 +87,36 @@ class EditWrapper(torch.nn.Module, ABC):
         )
 
 
+@dataclass
+class WrapperEdit(EditResult):
+    """A wrapper editor's result: the untouched base model and a memory of the edits beside it.
+    No weight changes, so no deltas and no update norm (NaN); it saves its memory only."""
+
+    model: EditWrapper
+
+    @property
+    def memory(self) -> dict[str, torch.Tensor]:
+        """The wrapper's memory of edits (named tensors)."""
+        return self.model.memory
+
+    @property
+    def update_fro(self) -> float:
+        return float("nan")
+
+    def weights(self) -> torch.nn.Module:
+        return self.model.base
+
+    def changes_from(self, original: torch.nn.Module) -> dict[str, dict[str, float | int | None]]:
+        base = self.model.base
+        return {} if base is original else delta_norms(original, exact_deltas(original, base))
+
+    def save(self, where: Path, meta_files: Sequence[Path] = ()) -> Path:
+        out = Path(where) / self.artifact
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(out)
+        return out
+
+
 class WrapperEditor(Editor):
     """An editor whose result wraps the untouched base model (see the module docstring)."""
 
@@ -108,7 +140,7 @@ class WrapperEditor(Editor):
                 torch.manual_seed(self.config.seed)
                 memory, info = self._remember(base, memory, list(requests), ctx)
             wrapped = self.Wrapper(base, memory)
-        return EditResult(
+        return WrapperEdit(
             wrapped,
             {},
             {},

@@ -7,7 +7,6 @@ is frozen and only ever scored as the reference. With one batch this is one-shot
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from behemoth.editors.context import EditContext
 from behemoth.evaluation.cost import EditCost
 from behemoth.evaluation.evaluate import evaluate, reference_scores
 from behemoth.evaluation.records import Records
-from behemoth.evaluation.scoring import Scores
+from behemoth.model.scoring import Scores
 from behemoth.scenarios.scenario import Scenario
 from behemoth.world.world import World
 
@@ -81,9 +80,7 @@ def run_edit(
                 "peak_memory_bytes": result.peak_memory_bytes,
                 # the size of this batch's update (Gupta et al. 2024, Sec. 4: a jump in it marks
                 # a disabling edit); deltas are relative to the model the batch was applied to
-                "update_fro": math.sqrt(
-                    sum(float(n["fro"] or 0) ** 2 for n in result.norms.values())
-                ),
+                "update_fro": result.update_fro,
                 "info": result.info,
             }
         )

@@ -29,8 +29,6 @@ one table).
 from __future__ import annotations
 
 import contextlib
-import copy
-import shutil
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -41,7 +39,6 @@ from typing import Any
 import yaml
 
 from behemoth.editors.context import EditContext
-from behemoth.editors.deltas import delta_norms, exact_deltas
 from behemoth.editors.registry import build_editor
 from behemoth.evaluation.cost import split_measurements
 from behemoth.evaluation.evaluate import reference_scores
@@ -284,11 +281,7 @@ def _cache(config: ExperimentConfig) -> Path:
 
 def _whole_deltas(model: Any, run: EditRun) -> dict[str, Any]:
     """The whole run's change (a run's result holds only the last batch's); none for a wrapper."""
-    r = run.result
-    if r.artifact == "wrapper":
-        return {}
-    edited = r.model if r.artifact == "model" else copy.deepcopy(r.model).merge_and_unload()  # type: ignore[operator]
-    return delta_norms(model, exact_deltas(model, edited))
+    return run.result.changes_from(model)
 
 
 def _write(result: ExperimentResult, world: World, out: Path, force: bool) -> None:
@@ -361,15 +354,12 @@ def _write(result: ExperimentResult, world: World, out: Path, force: bool) -> No
 
 
 def _save_artifact(run: EditRun, model_dir: Path, world: World, where: Path) -> None:
-    r = run.result
-    where.mkdir(parents=True, exist_ok=True)
-    r.model.save_pretrained(str(where / r.artifact))  # type: ignore[operator]
-    if r.artifact == "model":
-        _copy_meta(model_dir, world, where / "model")
+    run.result.save(where, _meta_files(model_dir, world))
 
 
-def _copy_meta(src: Path, world: World, dst: Path) -> None:
-    """The original's behemoth metadata and the world's tokenizer, so the directory loads alike."""
+def _meta_files(src: Path, world: World) -> list[Path]:
+    """The original's behemoth metadata and the world's tokenizer, so a saved model loads alike."""
+    out = []
     for name in (
         "behemoth_model.json",
         "tokenizer.json",
@@ -378,5 +368,6 @@ def _copy_meta(src: Path, world: World, dst: Path) -> None:
     ):
         for where in (src, Path(world.path)):
             if (where / name).is_file():
-                shutil.copy2(where / name, dst / name)
+                out.append(where / name)
                 break
+    return out

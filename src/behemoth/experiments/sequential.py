@@ -37,8 +37,8 @@ from behemoth.editors.base import EditResult
 from behemoth.evaluation.cost import param_deltas
 from behemoth.evaluation.downstream import ProbeHits, probe_hits
 from behemoth.evaluation.records import Records
-from behemoth.evaluation.scoring import score
 from behemoth.evaluation.uncertainty import wilson
+from behemoth.model.scoring import score
 from behemoth.progress import bars_enabled
 from behemoth.scenarios.scenario import Scenario
 from behemoth.world.world import World
@@ -100,6 +100,7 @@ class SequentialTracker:
         self._eff = eff[0] if eff else None
         self._ref_hits: ProbeHits = probe_hits(self.reference, self.world)
         self._bar: Any = None
+        self._weights: torch.nn.Module | None = None
         if self.progress and bars_enabled():
             from tqdm import tqdm
 
@@ -111,16 +112,12 @@ class SequentialTracker:
     # -- hooks ---------------------------------------------------------------------------------
     def after_batch(self, i: int, batch: list[int], result: EditResult) -> None:
         """The batch's update norm and each of its edits' immediate success."""
-        d = result.deltas
-        norm = (
-            math.sqrt(sum(float(x.double().pow(2).sum()) for x in d.values()))
-            if result.artifact == "model"
-            else float("nan")
-        )
+        norm = result.update_fro  # NaN for a wrapper: no weight changes
         self.batch_norms.append(norm)
         self.batch_first_edit.append(batch[0])
+        self._weights = result.weights()
         applied = batch[-1] + 1
-        self._row(applied, "update_norm", "batch", batch[0], norm, len(d))
+        self._row(applied, "update_norm", "batch", batch[0], norm, len(result.norms))
         if self._eff is not None:
             rows = np.flatnonzero(np.isin(self._eff.edit, batch))
             t = self._eff.subset(rows)
@@ -149,7 +146,9 @@ class SequentialTracker:
             for e in was:
                 if not ok[e] and e not in self.forgotten:
                     self.forgotten[e] = applied
-        for name, d in param_deltas(model, self.reference).items():
+        # the plain weights holding the edits (an adapter merged; a wrapper's base, unchanged)
+        weights = self._weights if self._weights is not None else model
+        for name, d in param_deltas(weights, self.reference).items():
             fro = float(d.double().norm())
             self._row(applied, "weight_distance", name, -1, fro, 1)
             self._row(applied, "weight_distance_per_numel", name, -1, fro / d.numel(), 1)

@@ -15,9 +15,7 @@ from tests.experiments.sweep.conftest import toy_spec_dict
 
 
 def _run(editors: dict[str, object], scenarios: dict[str, object]) -> object:
-    spec = validate(
-        SweepSpec, toy_spec_dict(scenarios=scenarios, editors=editors, seeds=[0])
-    )
+    spec = validate(SweepSpec, toy_spec_dict(scenarios=scenarios, editors=editors, seeds=[0]))
     (run,) = expand(spec)
     return run
 
@@ -60,3 +58,24 @@ def test_sweep_run_leaves_the_environment_alone(
     assert "BEHEMOTH_CACHE" not in watched.writes and "BEHEMOTH_CACHE" not in watched
     assert list((shared / "cache" / "stats").glob("*.pt"))  # the statistics went to the cache
     assert any(r["metric"] == "update_fro" and r["value"] > 0 for r in out.rows)
+
+
+def test_wrapper_stream_through_the_sweep(
+    tiny_world: World, tiny_model: Path, tmp_path: Path
+) -> None:
+    """A multi-batch wrapper run: its update size is the result's own (no weight changed), not
+    a weight diff of the wrapper (which ``exact_deltas`` refuses)."""
+    import math
+
+    from behemoth.experiments.sweep.execute import execute
+
+    run = _run(
+        {"grace": {"name": "grace", "settings": {"steps": 5}}},
+        {"stream": {"name": "stream", "settings": {"n": 3}}},
+    )
+    shared = _shared(run, tiny_model, tmp_path)
+    out = execute(run.config, run.run_id, shared)  # type: ignore[attr-defined]
+    got = {r["metric"]: r for r in out.rows if r["group"] == "cost" or "update" in r["metric"]}
+    assert got["update_fro"]["value"] == 0.0 and got["update_rank"]["value"] == 0.0
+    batch = [r for r in out.rows if r["metric"] == "batch_update_fro"]
+    assert len(batch) == 3 and all(math.isnan(r["value"]) for r in batch)

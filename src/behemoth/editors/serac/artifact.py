@@ -128,6 +128,21 @@ class SeracNets:
         meta = read_json(d / META)
         if meta.get("format") != FORMAT:
             raise BehemothError(f"SERAC: {d / META} is not a SERAC networks file")
+        want = meta.get("weights_sha256")  # recorded by every save
+        if not isinstance(want, str):
+            raise BehemothError(
+                f"SERAC: {d / META} records no weights_sha256; train the networks again with "
+                "`behemoth train-serac`"
+            )
+        try:
+            got = hashlib.sha256((d / WEIGHTS).read_bytes()).hexdigest()
+        except OSError as e:
+            raise BehemothError(f"SERAC: {d / WEIGHTS} is unreadable ({e}); train again") from None
+        if got != want:
+            raise BehemothError(
+                f"SERAC: {d / WEIGHTS} does not match the SHA-256 recorded in {META} (damaged or "
+                "replaced); train the networks again with `behemoth train-serac`"
+            )
         try:
             t = load_file(str(d / WEIGHTS))
         except (SafetensorError, OSError) as e:

@@ -96,7 +96,6 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from behemoth.editors.deltas import delta_norms, exact_deltas
     from behemoth.experiments.run import run_experiment
     from behemoth.experiments.sweep.cache import file_lock
     from behemoth.model import load_model
@@ -150,11 +149,7 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
         r = {k: v for k, v in r.items() if k != "seed"}  # the sweep's own column says it
         rows.append({**r, "checkpoint": int(r.get("edits_applied", total))})
     base = {k: v for k, v in run.records.rows[0].items() if k in _BASE_KEYS}
-    norms = (
-        run.result.norms
-        if len(run.batches) == 1
-        else delta_norms(model, exact_deltas(model, run.model))
-    )
+    norms = run.result.changes_from(model)  # the whole run's change (none for a wrapper)
     ranks = [int(n["rank"]) for n in norms.values() if n["rank"] is not None]
     fro = math.sqrt(sum(float(n["fro"] or 0.0) ** 2 for n in norms.values()))
     rows.append(_cost_row(base, "update_rank", "all", float(max(ranks, default=0)), total))
