@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("sweep", "run a sweep: worlds x models x scenarios x editors x grids x seeds"),
     "report": ("report", "an HTML report of a sweep or a run (tables, plots with intervals)"),
     "compare": ("compare", "compare two runs or two sweeps: headline figures side by side"),
+    "lens": ("lens", "logit lens: what each layer's residual stream already predicts"),
     "convert-litgpt": ("litgpt", "convert a LitGPT checkpoint into a behemoth model directory"),
     "export-litgpt": ("litgpt", "write a behemoth model directory as a LitGPT checkpoint"),
     "export-finetuning": ("finetuning", "write fine-tuning data in the reference's layout"),
