@@ -86,7 +86,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--relation", type=int_at_least(0), default=0, help="relation index")
     t.add_argument("--facts", type=int_at_least(1), default=20, help="known facts to average over")
     t.add_argument(
-        "--kind", choices=["hidden", "mlp", "attn"], default="hidden", help="state restored"
+        "--kind",
+        choices=["hidden", "mlp", "attention", "attn"],
+        default="hidden",
+        help="state restored: the block output (residual stream), or only the MLP's or only "
+        "the attention's output of the layer (Meng et al. 2022, Fig. 1 b/c; attn = attention)",
     )
     t.add_argument("--samples", type=int_at_least(1), default=10, help="noise samples per fact")
     t.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the noise")
@@ -163,6 +167,7 @@ def _echo() -> Any:
 
 
 def run_trace(args: argparse.Namespace) -> int:
+    args.kind = "attn" if args.kind == "attention" else args.kind
     from transformers.utils import logging as hf_logging
 
     from behemoth.analysis.trace_plot import plot_trace
