@@ -239,7 +239,7 @@ def _run_all(
                 world,
                 split.forgotten,
                 split.forget_sno,
-                cache_dir=oracle_dir,
+                cache_dir=oracle_dir if oracle_dir is not None else _oracle_cache(),
                 replicate=i,
             )
             wait = time.perf_counter() - t0
@@ -274,6 +274,14 @@ def _run_all(
         row = summarize(m, m_oracle, m_orig, seed=seed, oracle2=m_oracle2)
         rows.append(Row(label, row, rl, secs, info))
     return rows
+
+
+def _oracle_cache() -> Path:
+    """Where oracles are kept without ``oracle_dir``: ``<BEHEMOTH_CACHE>/oracles`` (the
+    retain oracle takes its cache from the caller since f2e00f0)."""
+    from behemoth.experiments.replicates import default_cache
+
+    return default_cache() / "oracles"
 
 
 def _stop_share(methods: dict[str, dict[str, Any]]) -> float | None:
