@@ -131,7 +131,7 @@ def _block(table: str, title_start: str) -> list[str]:
 
 def test_demo_table_shows_every_value_with_its_interval_and_n() -> None:
     from behemoth.experiments.demo import table_of
-    from behemoth.report.data import wilson
+    from behemoth.intervals import wilson
 
     rows = [
         _row("rome", "efficacy", "efficacy", "sro", 0.9, 10),
@@ -141,8 +141,8 @@ def test_demo_table_shows_every_value_with_its_interval_and_n() -> None:
     ]
     table = table_of(rows)
     eff = {ln.split()[0]: ln for ln in _block(table, "edit success (efficacy)")[2:]}
-    e = wilson(9, 10)
-    assert f"0.900 [{e.lo:.3f}, {e.hi:.3f}] n=10" in eff["rome"]
+    lo, hi = wilson(9, 10)  # a row without its own interval: Wilson over its items
+    assert f"0.900 [{lo:.3f}, {hi:.3f}] (1 model, n=10)" in eff["rome"]
     assert "1.000 [" in eff["ft"] and "n=10" in eff["ft"]
     spec = _block(table, "specificity")
     assert spec[1].split()[-2:] == ["same_subject", "other"]  # one column per split
@@ -175,4 +175,4 @@ def test_demo_table_reports_forgetting_per_split() -> None:
     ]
     lines = _block(table_of(rows), "forgetting")
     assert lines[1].split()[-2:] == ["forgotten", "held_out"]
-    assert "0.100 [" in lines[2] and "n=20" in lines[2] and lines[2].endswith("n=80")
+    assert "0.100 [" in lines[2] and "n=20" in lines[2] and lines[2].endswith("n=80)")

@@ -426,7 +426,8 @@ def headline_tables(
             for s in splits:
                 est, kn, f = setting_cell(rows, info, metric, group, s, rids, cache)
                 text = cell_text(est)
-                if text != "-" and kn is not None and f is not None:
+                # "holds on k of n" says something only over several trained models
+                if text != "-" and kn is not None and f is not None and kn[1] > 1:
                     text += f"; {f.text} holds on {kn[0]} of {kn[1]} model{'s' * (kn[1] > 1)}"
                     if mixed is not None and 0 < kn[0] < kn[1]:
                         mixed.append(Mixed(key, metric, s, f.text, kn[0], kn[1]))
