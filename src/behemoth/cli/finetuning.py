@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from behemoth.cli.common import add_out_args, int_at_least
+from behemoth.cli.common import add_out_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,11 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-f", "--kind", choices=("remapping", "refusal"), default="remapping", help="[-f]"
     )
+    p.add_argument("-n", "--overrides", type=int, default=1, help="edits drawn (>= 1) [-n]")
     p.add_argument(
-        "-n", "--overrides", type=int_at_least(1), default=1, help="edits drawn (>= 1) [-n]"
-    )
-    p.add_argument(
-        "--repeats", type=int_at_least(1), default=250, help="[--num-repeats-per-override]"
+        "--repeats",
+        type=int,
+        default=250,
+        help="copies per edit (>= 1) [--num-repeats-per-override]",
     )
     p.add_argument("--relation", type=int, default=0, help="[--relationship-ordinal]")
     p.add_argument(
@@ -42,10 +43,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from behemoth.errors import BehemothError
+    from behemoth.errors import BehemothError, ConfigError
     from behemoth.scenarios.finetuning import FinetuningOptions, export_finetuning
     from behemoth.world.world import World
 
+    # checked here, not by argparse: a refusal is one line and exit 2 through main's handler
+    for flag, value in (("-n/--overrides", args.overrides), ("--repeats", args.repeats)):
+        if value < 1:
+            raise ConfigError(
+                flag,
+                f"{value} writes a folder with no edits",
+                f"give {flag.split('/')[-1]} 1 or more",
+            )
     fields = list(FinetuningOptions.model_fields)
     try:
         opt = FinetuningOptions(**{k: getattr(args, k) for k in fields})
