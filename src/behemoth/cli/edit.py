@@ -166,6 +166,16 @@ def _echo() -> Any:
     return echo
 
 
+def _known_facts(model: Any, world: Any, relation: int) -> int:
+    """How many of ``relation``'s ``sro`` probes ``model`` answers correctly (what
+    :func:`behemoth.analysis.tracing.trace_relation` traces)."""
+    from behemoth.model.scoring import score
+
+    probes = world.probes["sro"]
+    sub = probes.subset((probes.relation == relation).nonzero()[0])
+    return int(score(model, sub).correct(sub.answer).sum())
+
+
 def run_trace(args: argparse.Namespace) -> int:
     args.kind = "attn" if args.kind == "attention" else args.kind
     from transformers.utils import logging as hf_logging
@@ -177,7 +187,9 @@ def run_trace(args: argparse.Namespace) -> int:
     from behemoth.io import atomic_dir, check_out, write_json
     from behemoth.provenance import write_provenance
 
-    check_out(args.out, args.force, "trace.json")
+    check_out(
+        args.out, args.force, "trace.json", inputs={"MODEL": args.model, "--world": args.world}
+    )
     hf_logging.disable_progress_bar()
     model, world = load_any_model(args.model, args.world)
     if not 0 <= args.relation < world.config.relations:
@@ -185,13 +197,16 @@ def run_trace(args: argparse.Namespace) -> int:
             f"--relation: {args.relation} is not a relation of this world; "
             f"choose 0..{world.config.relations - 1}"
         )
+    # trace_relation traces at most the relation's facts the model knows: never more than its
+    # probes (the progress total), and the user hears of any shortfall (below)
+    facts = min(args.facts, int((world.probes["sro"].relation == args.relation).sum()))
     # progress by forward passes: each traced fact runs 2 + one per layer (a bar on a
     # terminal, a line every 10 s in a pipe); the few passes that find known facts come first
     from behemoth.editors.layers import resolve_paths
     from behemoth.progress import bar
 
     layers = resolve_paths(model).n_layers(model)
-    passes = bar(total=args.facts * (2 + layers), desc="trace", unit="pass")
+    passes = bar(total=facts * (2 + layers), desc="trace", unit="pass")
     hook = model.register_forward_hook(lambda *_: passes.update(1))
     try:
         res = trace_relation(
@@ -203,10 +218,30 @@ def run_trace(args: argparse.Namespace) -> int:
             samples=args.samples,
             seed=args.seed,
         )
+    except (ValueError, IndexError):  # nothing to stack: the model knows none of the facts?
+        if _known_facts(model, world, args.relation) == 0:
+            raise BehemothError(
+                f"--relation: the model knows none of relation {args.relation}'s {facts} facts "
+                "(sro probes), so there is nothing to trace; train it longer or pick another "
+                "relation"
+            ) from None
+        raise
     finally:
         hook.remove()
         passes.close()
-    with atomic_dir(args.out, force=args.force, marker="trace.json") as tmp:
+    if res.n_facts < args.facts:
+        import logging
+
+        logging.getLogger("behemoth.trace").warning(
+            f"trace: --facts {args.facts}: relation {args.relation} has {res.n_facts} facts "
+            f"the model knows (of {facts} probed), so {res.n_facts} were traced"
+        )
+    with atomic_dir(
+        args.out,
+        force=args.force,
+        marker="trace.json",
+        inputs={"MODEL": args.model, "--world": args.world},
+    ) as tmp:
         plot_trace(
             res.effect,
             res.tokens,
