@@ -76,7 +76,7 @@ def fact_keys(
     model: torch.nn.Module, world: World, module: str, reqs: list[Any], token: Any, n: int
 ):
     """Plain-prompt keys of up to ``n`` sro facts of the edited relations, other subjects."""
-    from behemoth.scenarios.builders import so_requests
+    from behemoth.scenarios.compose import so_requests
 
     p = world.probes["sro"]
     edited = {r.subject for r in reqs}

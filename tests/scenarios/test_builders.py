@@ -190,3 +190,22 @@ def test_edit_probes_and_summary(tiny_world: World) -> None:
     assert [tuple(int(t) for t in p.prompt(i)) for i in range(3)] == [q.prompt for q in sc.requests]
     text = sc.summary()
     assert "k-different" in text and "efficacy/sro" in text and "specificity/other" in text
+
+
+def test_description_comes_from_the_config_docstring() -> None:
+    from behemoth.scenarios.scenario import ScenarioConfig, get_scenario, register_scenario
+
+    assert get_scenario("forget-relation").description.startswith("Forget (a share of) a relation")
+
+    class NoDoc(ScenarioConfig):
+        pass
+
+    with pytest.raises(TypeError, match="docstring"):
+        register_scenario("no-doc", NoDoc)
+
+
+def test_forget_relation_lives_with_the_other_forget_sets() -> None:
+    from behemoth.scenarios import forget
+    from behemoth.scenarios.scenario import get_scenario
+
+    assert get_scenario("forget-relation").build is forget.build_forget

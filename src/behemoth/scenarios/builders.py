@@ -1,4 +1,7 @@
-"""The built-in scenarios: the reference's edit sets (Behemoth, "Edit (fine-tuning) sets").
+"""The built-in edit scenarios: the reference's edit sets (Behemoth, "Edit (fine-tuning) sets").
+
+Forget sets (``forget-relation`` and the others) are in :mod:`behemoth.scenarios.forget`; the
+pieces both use (S-O requests, the finished scenario) in :mod:`behemoth.scenarios.compose`.
 
 Each is a config (validated, unknown keys rejected) and a builder ``build(world, cfg)`` whose
 randomness comes from ``derive_rng(cfg.seed, name)``. Choices that depend on the world (a
@@ -23,6 +26,12 @@ import numpy as np
 from pydantic import Field
 
 from behemoth.errors import ConfigError
+from behemoth.scenarios.compose import (
+    RelationConfig,
+    check_relation,
+    finish_scenario,
+    so_requests,
+)
 from behemoth.scenarios.render import (
     check_template,
     edge_prompts,
@@ -31,22 +40,12 @@ from behemoth.scenarios.render import (
 )
 from behemoth.scenarios.request import EditRequest
 from behemoth.scenarios.scenario import Scenario, ScenarioConfig, register_scenario
-from behemoth.scenarios.suite import build_splits
 from behemoth.world.rng import derive_rng
 from behemoth.world.vocab import OO
 from behemoth.world.world import World
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _check_relation(world: World, r: int, field: str = "relation") -> None:
-    if not 0 <= r < world.graph.n_relations:
-        raise ConfigError(
-            field,
-            f"relation {r} does not exist (the world has {world.graph.n_relations})",
-            f"choose 0..{world.graph.n_relations - 1}",
-        )
-
-
 def _n_objects(world: World, r: int) -> int:
     """Objects relation r can take (relation 0 of a binarized correlated world: 2)."""
     return 2 if (world.config.binarize_first and r == 0) else world.config.objects
@@ -54,6 +53,15 @@ def _n_objects(world: World, r: int) -> int:
 
 def _edit_templates(world: World) -> list[str]:
     return [*statement_templates(world), "question", "qa_new"]
+
+
+def _checked_rng(
+    world: World, cfg: SingleConfig | KDifferentConfig | KIdenticalConfig, name: str
+) -> np.random.Generator:
+    """Check an S-O edit's relation and format; the scenario's generator, derived by name."""
+    check_relation(world, cfg.relation)
+    check_template("template", cfg.template, _edit_templates(world))
+    return derive_rng(cfg.seed, name)
 
 
 def _choose_new(world: World, r: int, old: int, forbid: set[int], rng: np.random.Generator) -> int:
@@ -76,77 +84,17 @@ def _choose_new(world: World, r: int, old: int, forbid: set[int], rng: np.random
     return int(rng.choice(pool))
 
 
-def so_requests(
-    world: World,
-    template: str,
-    subj: np.ndarray,
-    rel: np.ndarray,
-    new: np.ndarray,
-    targets: np.ndarray | None = None,
-) -> list[EditRequest]:
-    """S-O edit requests (s, r) -> new object index (or explicit target tokens, new = -1)."""
-    g, V = world.graph, world.vocab
-    subj = np.asarray(subj, dtype=np.int64)
-    rel = np.asarray(rel, dtype=np.int64)
-    old = g.objects[subj, rel]
-    p = edge_prompts(world, template, "S-O", subj, rel, old)
-    spans = subject_spans(world, p)
-    out = []
-    for i in range(len(subj)):
-        tgt = int(targets[i]) if targets is not None else int(V.object(int(rel[i]), int(new[i])))
-        out.append(
-            EditRequest(
-                prompt=tuple(int(t) for t in p.prompt(i)),
-                target_new=tgt,
-                target_old=int(V.object(int(rel[i]), int(old[i]))),
-                subject_span=(int(spans[i, 0]), int(spans[i, 1])),
-                subject=int(subj[i]),
-                relation=int(rel[i]),
-                old_object=int(old[i]),
-                new_object=int(new[i]) if targets is None else -1,
-                kind="S-O",
-                template=template,
-            )
-        )
-    return out
-
-
-def _finish(
-    world: World,
-    name: str,
-    mode: str,
-    cfg: ScenarioConfig,
-    requests: list[EditRequest],
-    rng: np.random.Generator,
-    held_out: np.ndarray | None = None,
-    batches: list[list[int]] | None = None,
-) -> Scenario:
-    sp = build_splits(world, requests, cfg, mode, rng, held_out=held_out)
-    return Scenario(
-        name,
-        mode,
-        {"scenario": name, **cfg.to_dict()},
-        world.fingerprint,
-        requests,
-        sp.tests,
-        sp.retain,
-        batches or [],
-        sp.editor_facts,
-    )
-
-
 # -- single / K different / K identical ----------------------------------------------------------
-class SingleConfig(ScenarioConfig):
-    relation: int = Field(0, ge=0, description="Relation of the edited fact.")
+class SingleConfig(RelationConfig):
+    """One fact changed to a new object."""
+
     subject: int | None = Field(None, ge=0, description="Edited subject; null = random.")
     new_object: int | None = Field(None, ge=0, description="New object index; null = random.")
 
 
-@register_scenario("single", SingleConfig, "one fact changed to a new object")
+@register_scenario("single", SingleConfig)
 def build_single(world: World, cfg: SingleConfig) -> Scenario:
-    _check_relation(world, cfg.relation)
-    check_template("template", cfg.template, _edit_templates(world))
-    rng = derive_rng(cfg.seed, "single")
+    rng = _checked_rng(world, cfg, "single")
     S = world.graph.n_subjects
     s = int(rng.integers(S)) if cfg.subject is None else cfg.subject
     if s >= S:
@@ -166,23 +114,18 @@ def build_single(world: World, cfg: SingleConfig) -> Scenario:
     reqs = so_requests(
         world, cfg.template, np.array([s]), np.array([cfg.relation]), np.array([new])
     )
-    return _finish(world, "single", "edit", cfg, reqs, rng)
+    return finish_scenario(world, "single", "edit", cfg, reqs, rng)
 
 
-class KDifferentConfig(ScenarioConfig):
+class KDifferentConfig(RelationConfig):
+    """K subjects with distinct old objects, each sent to a distinct new object."""
+
     k: int = Field(10, ge=1, description="Number of edits.")
-    relation: int = Field(0, ge=0, description="Relation of the edited facts.")
 
 
-@register_scenario(
-    "k-different",
-    KDifferentConfig,
-    "K subjects with distinct old objects, each sent to a distinct new object",
-)
+@register_scenario("k-different", KDifferentConfig)
 def build_k_different(world: World, cfg: KDifferentConfig) -> Scenario:
-    _check_relation(world, cfg.relation)
-    check_template("template", cfg.template, _edit_templates(world))
-    rng = derive_rng(cfg.seed, "k-different")
+    rng = _checked_rng(world, cfg, "k-different")
     col = world.graph.objects[:, cfg.relation]
     n_obj = _n_objects(world, cfg.relation)
     if 2 * cfg.k > n_obj or cfg.k > len(np.unique(col)):
@@ -206,23 +149,20 @@ def build_k_different(world: World, cfg: KDifferentConfig) -> Scenario:
     reqs = so_requests(
         world, cfg.template, np.array(subj), np.full(cfg.k, cfg.relation), np.array(new)
     )
-    return _finish(world, "k-different", "edit", cfg, reqs, rng)
+    return finish_scenario(world, "k-different", "edit", cfg, reqs, rng)
 
 
-class KIdenticalConfig(ScenarioConfig):
+class KIdenticalConfig(RelationConfig):
+    """K subjects sharing an old object all sent to one new object."""
+
     k: int = Field(10, ge=1, description="Number of subjects sharing the old value.")
-    relation: int = Field(0, ge=0, description="Relation of the edited facts.")
     old_object: int | None = Field(None, ge=0, description="The shared old value; null = random.")
     new_object: int | None = Field(None, ge=0, description="The shared new value; null = random.")
 
 
-@register_scenario(
-    "k-identical", KIdenticalConfig, "K subjects sharing an old object all sent to one new object"
-)
+@register_scenario("k-identical", KIdenticalConfig)
 def build_k_identical(world: World, cfg: KIdenticalConfig) -> Scenario:
-    _check_relation(world, cfg.relation)
-    check_template("template", cfg.template, _edit_templates(world))
-    rng = derive_rng(cfg.seed, "k-identical")
+    rng = _checked_rng(world, cfg, "k-identical")
     col = world.graph.objects[:, cfg.relation]
     counts = np.bincount(col, minlength=_n_objects(world, cfg.relation))
     if cfg.old_object is None:
@@ -255,11 +195,13 @@ def build_k_identical(world: World, cfg: KIdenticalConfig) -> Scenario:
             "new_object", f"{w} is the old object or out of range", "choose another object"
         )
     reqs = so_requests(world, cfg.template, subj, np.full(cfg.k, cfg.relation), np.full(cfg.k, w))
-    return _finish(world, "k-identical", "edit", cfg, reqs, rng)
+    return finish_scenario(world, "k-identical", "edit", cfg, reqs, rng)
 
 
 # -- sequential stream -------------------------------------------------------------------------
 class StreamConfig(ScenarioConfig):
+    """N edits for sequential editing, in batches of B."""
+
     n: int = Field(100, ge=1, description="Number of edits in the stream.")
     batch_size: int = Field(1, ge=1, description="Edits applied together per step.")
     repeat_subjects: bool = Field(
@@ -268,14 +210,14 @@ class StreamConfig(ScenarioConfig):
     relations: list[int] | None = Field(None, description="Relations to edit; null = all.")
 
 
-@register_scenario("stream", StreamConfig, "N edits for sequential editing, in batches of B")
+@register_scenario("stream", StreamConfig)
 def build_stream(world: World, cfg: StreamConfig) -> Scenario:
     check_template("template", cfg.template, _edit_templates(world))
     g = world.graph
     S, R = g.objects.shape
     rels = list(range(R)) if cfg.relations is None else list(cfg.relations)
     for r in rels:
-        _check_relation(world, r, "relations")
+        check_relation(world, r, "relations")
     rng = derive_rng(cfg.seed, "stream")
     if cfg.repeat_subjects:
         cap = S * len(rels)
@@ -300,23 +242,22 @@ def build_stream(world: World, cfg: StreamConfig) -> Scenario:
     reqs = so_requests(world, cfg.template, subj, rel, new)
     B = cfg.batch_size
     batches = [list(range(a, min(a + B, cfg.n))) for a in range(0, cfg.n, B)]
-    return _finish(world, "stream", "edit", cfg, reqs, rng, batches=batches)
+    return finish_scenario(world, "stream", "edit", cfg, reqs, rng, batches=batches)
 
 
-# -- refusal and forgetting --------------------------------------------------------------------
-class RefusalConfig(ScenarioConfig):
+# -- refusal -----------------------------------------------------------------------------------
+class RefusalConfig(RelationConfig):
+    """K facts answered by the refusal filler instead of an object."""
+
     k: int = Field(10, ge=1, description="Number of facts whose answer becomes the refusal filler.")
-    relation: int = Field(0, ge=0, description="Relation of the refused facts.")
     format: Literal["statement", "question"] = Field(
         "statement", description="statement (template 'refusal') or question ('qa_refusal')."
     )
 
 
-@register_scenario(
-    "refusal", RefusalConfig, "K facts answered by the refusal filler instead of an object"
-)
+@register_scenario("refusal", RefusalConfig)
 def build_refusal(world: World, cfg: RefusalConfig) -> Scenario:
-    _check_relation(world, cfg.relation)
+    check_relation(world, cfg.relation)
     if cfg.template != "sro":
         raise ConfigError(
             "template",
@@ -337,61 +278,17 @@ def build_refusal(world: World, cfg: RefusalConfig) -> Scenario:
         np.full(cfg.k, -1),
         targets=np.full(cfg.k, OO),
     )
-    return _finish(world, "refusal", "refusal", cfg, reqs, rng)
-
-
-class ForgetConfig(ScenarioConfig):
-    relation: int = Field(0, ge=0, description="The relation to forget.")
-    share: float = Field(
-        0.8,
-        gt=0.0,
-        le=1.0,
-        description="Share of its subjects forgotten; the rest are held out for tests.",
-    )
-    target: Literal["placeholder", "refusal"] = Field(
-        "placeholder",
-        description="New answer: the relation's placeholder object or the refusal filler.",
-    )
-
-
-@register_scenario(
-    "forget-relation",
-    ForgetConfig,
-    "forget (a share of) a relation; held-out subjects test generalization",
-)
-def build_forget(world: World, cfg: ForgetConfig) -> Scenario:
-    _check_relation(world, cfg.relation)
-    check_template("template", cfg.template, statement_templates(world))
-    rng = derive_rng(cfg.seed, "forget-relation")
-    S = world.graph.n_subjects
-    n = max(1, int(round(cfg.share * S)))
-    perm = rng.permutation(S)
-    forget, held = np.sort(perm[:n]), np.sort(perm[n:])
-    tok = int(world.vocab.placeholder(cfg.relation)) if cfg.target == "placeholder" else OO
-    tmpl = cfg.template if cfg.target == "placeholder" else "refusal"
-    if cfg.target == "refusal" and cfg.template != "sro":
-        raise ConfigError(
-            "template",
-            "the refusal target exists in the sro statement format only",
-            "set template=sro or target=placeholder",
-        )
-    reqs = so_requests(
-        world, tmpl, forget, np.full(n, cfg.relation), np.full(n, -1), targets=np.full(n, tok)
-    )
-    return _finish(world, "forget-relation", "forget", cfg, reqs, rng, held_out=held)
+    return finish_scenario(world, "refusal", "refusal", cfg, reqs, rng)
 
 
 # -- nested worlds: O-NO edits -------------------------------------------------------------------
-class NestedOnoConfig(ScenarioConfig):
+class NestedOnoConfig(RelationConfig):
+    """Nested worlds: change f_r(o) of K objects; S-NO facts of their holders should follow."""
+
     k: int = Field(1, ge=1, description="Number of objects whose nested object changes.")
-    relation: int = Field(0, ge=0, description="Relation of the edited objects.")
 
 
-@register_scenario(
-    "nested-ono",
-    NestedOnoConfig,
-    "nested worlds: change f_r(o) of K objects; S-NO facts of their holders should follow",
-)
+@register_scenario("nested-ono", NestedOnoConfig)
 def build_nested_ono(world: World, cfg: NestedOnoConfig) -> Scenario:
     g, V = world.graph, world.vocab
     if not g.nested:
@@ -400,7 +297,7 @@ def build_nested_ono(world: World, cfg: NestedOnoConfig) -> Scenario:
             "nested-ono needs a world with nested objects",
             "generate one with nested_objects > 0 (preset nested)",
         )
-    _check_relation(world, cfg.relation)
+    check_relation(world, cfg.relation)
     rng = derive_rng(cfg.seed, "nested-ono")
     R, O = g.nested_of.shape
     M = int(g.nested_of.max()) + 1
@@ -432,4 +329,4 @@ def build_nested_ono(world: World, cfg: NestedOnoConfig) -> Scenario:
                 template=p.template,
             )
         )
-    return _finish(world, "nested-ono", "edit", cfg, reqs, rng)
+    return finish_scenario(world, "nested-ono", "edit", cfg, reqs, rng)

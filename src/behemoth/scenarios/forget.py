@@ -1,8 +1,9 @@
-"""Forget-set scenarios beyond one relation: K random facts, every fact of N subjects (TOFU's
-"forget authors", Maini et al. 2024, Sec. 2.1), and a fact with its nested consequence.
+"""Forget-set scenarios: (a share of) one relation, K random facts, every fact of N subjects
+(TOFU's "forget authors", Maini et al. 2024, Sec. 2.1), and a fact with its nested consequence.
 
-Each forgets S-O facts (requests whose new answer is the relation's placeholder, as
-``forget-relation``), and holds out a set of facts of the same kind that the model knows and
+Each forgets S-O facts (requests whose new answer is the relation's placeholder, or the refusal
+filler for ``forget-relation target=refusal``). ``forget-relation`` holds out the relation's
+other subjects; the others hold out a set of facts of the same kind that the model knows and
 that no training mix may contain: ``forgetting/held_out`` asks whether forgetting spreads to
 them. Held-out subjects' facts and forgotten subjects' other facts never enter the retain mix
 (:func:`unlearning_retain`, which every unlearning run also applies to ``forget-relation``).
@@ -10,15 +11,23 @@ them. Held-out subjects' facts and forgotten subjects' other facts never enter t
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from pydantic import Field
 
 from behemoth.errors import ConfigError
-from behemoth.scenarios.builders import _finish, so_requests
+from behemoth.scenarios.compose import (
+    RelationConfig,
+    check_relation,
+    finish_scenario,
+    so_requests,
+)
 from behemoth.scenarios.render import check_template, edge_prompts, statement_templates
 from behemoth.scenarios.scenario import Scenario, ScenarioConfig, register_scenario
 from behemoth.scenarios.testset import TestSet, make_testset
 from behemoth.world.rng import derive_rng
+from behemoth.world.vocab import OO
 from behemoth.world.world import World
 
 
@@ -79,7 +88,7 @@ def _forget(
     V, g = world.vocab, world.graph
     tok = np.asarray(V.placeholder(rel), dtype=np.int64)
     reqs = so_requests(world, cfg.template, subj, rel, np.full(len(subj), -1), targets=tok)
-    sc = _finish(world, name, "forget", cfg, reqs, rng)
+    sc = finish_scenario(world, name, "forget", cfg, reqs, rng)
     R = g.n_relations
     if len(held_s):
         p = edge_prompts(world, cfg.template, "S-O", held_s, held_r, g.objects[held_s, held_r])
@@ -100,14 +109,53 @@ def _forget(
     return sc
 
 
+# -- one relation, K facts, N subjects, nested consequences ------------------------------------
+class ForgetConfig(RelationConfig):
+    """Forget (a share of) a relation; held-out subjects test generalization."""
+
+    share: float = Field(
+        0.8,
+        gt=0.0,
+        le=1.0,
+        description="Share of its subjects forgotten; the rest are held out for tests.",
+    )
+    target: Literal["placeholder", "refusal"] = Field(
+        "placeholder",
+        description="New answer: the relation's placeholder object or the refusal filler.",
+    )
+
+
+@register_scenario("forget-relation", ForgetConfig)
+def build_forget(world: World, cfg: ForgetConfig) -> Scenario:
+    check_relation(world, cfg.relation)
+    check_template("template", cfg.template, statement_templates(world))
+    rng = derive_rng(cfg.seed, "forget-relation")
+    S = world.graph.n_subjects
+    n = max(1, int(round(cfg.share * S)))
+    perm = rng.permutation(S)
+    forget, held = np.sort(perm[:n]), np.sort(perm[n:])
+    tok = int(world.vocab.placeholder(cfg.relation)) if cfg.target == "placeholder" else OO
+    tmpl = cfg.template if cfg.target == "placeholder" else "refusal"
+    if cfg.target == "refusal" and cfg.template != "sro":
+        raise ConfigError(
+            "template",
+            "the refusal target exists in the sro statement format only",
+            "set template=sro or target=placeholder",
+        )
+    reqs = so_requests(
+        world, tmpl, forget, np.full(n, cfg.relation), np.full(n, -1), targets=np.full(n, tok)
+    )
+    return finish_scenario(world, "forget-relation", "forget", cfg, reqs, rng, held_out=held)
+
+
 class ForgetFactsConfig(ScenarioConfig):
+    """Forget K random facts; K' facts of other subjects held out."""
+
     k: int = Field(50, ge=1, description="Number of random facts forgotten.")
     held_out: int = Field(50, ge=0, description="Random facts of other subjects held out.")
 
 
-@register_scenario(
-    "forget-facts", ForgetFactsConfig, "forget K random facts; K' facts of other subjects held out"
-)
+@register_scenario("forget-facts", ForgetFactsConfig)
 def build_forget_facts(world: World, cfg: ForgetFactsConfig) -> Scenario:
     g = world.graph
     S, R = g.objects.shape
@@ -127,15 +175,13 @@ def build_forget_facts(world: World, cfg: ForgetFactsConfig) -> Scenario:
 
 
 class ForgetSubjectsConfig(ScenarioConfig):
+    """Forget every fact of N subjects (TOFU's forget authors); N' subjects held out."""
+
     n: int = Field(10, ge=1, description="Subjects whose every fact is forgotten.")
     held_out: int = Field(10, ge=0, description="Other subjects whose facts are held out.")
 
 
-@register_scenario(
-    "forget-subjects",
-    ForgetSubjectsConfig,
-    "forget every fact of N subjects (TOFU's forget authors); N' subjects held out",
-)
+@register_scenario("forget-subjects", ForgetSubjectsConfig)
 def build_forget_subjects(world: World, cfg: ForgetSubjectsConfig) -> Scenario:
     g = world.graph
     S, R = g.objects.shape
@@ -160,17 +206,14 @@ def build_forget_subjects(world: World, cfg: ForgetSubjectsConfig) -> Scenario:
     )
 
 
-class ForgetNestedConfig(ScenarioConfig):
+class ForgetNestedConfig(RelationConfig):
+    """Nested worlds: forget K facts (s, r) and their nested consequences (s, r', f_r(o))."""
+
     k: int = Field(20, ge=1, description="Facts forgotten together with their S-NO consequence.")
-    relation: int = Field(0, ge=0, description="Relation of the forgotten facts.")
     held_out: int = Field(20, ge=0, description="Facts of the relation held out.")
 
 
-@register_scenario(
-    "forget-nested",
-    ForgetNestedConfig,
-    "nested worlds: forget K facts (s, r) and their nested consequences (s, r', f_r(o))",
-)
+@register_scenario("forget-nested", ForgetNestedConfig)
 def build_forget_nested(world: World, cfg: ForgetNestedConfig) -> Scenario:
     g = world.graph
     if not g.nested:

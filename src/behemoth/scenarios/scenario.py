@@ -2,14 +2,18 @@
 
 A scenario is data built from a world by a named builder with a validated config: the same
 (world, config, seed) always gives the same requests, tests and retain mix. Builders register
-themselves with :func:`register_scenario`; :func:`build_scenario` resolves a config from
+themselves with :func:`register_scenario` and are found by importing every module of the
+package on the first lookup (like editors); :func:`build_scenario` resolves a config from
 ``--set`` overrides and runs one.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -168,18 +172,35 @@ class ScenarioSpec:
     description: str
 
 
-def _load_builtin() -> None:
-    import behemoth.scenarios.builders  # noqa: F401  (registers the built-in scenarios)
-    import behemoth.scenarios.forget  # noqa: F401  (the forget-set scenarios)
-    import behemoth.scenarios.reference  # noqa: F401
+def _discover() -> None:
+    """Import every module of this package once (each builder module registers its scenarios).
+
+    Found by listing the package's folder, not by an import list: a new scenario module is
+    picked up by existing, and no module here imports a builder (the package has no import
+    circle; tests/architecture/test_scenarios_acyclic.py).
+    """
+    folder = str(Path(__file__).parent)
+    for info in pkgutil.iter_modules([folder], __name__.rsplit(".", 1)[0] + "."):
+        importlib.import_module(info.name)
 
 
-SCENARIOS: Registry[ScenarioSpec] = Registry("scenario", field="--scenario", loader=_load_builtin)
+SCENARIOS: Registry[ScenarioSpec] = Registry("scenario", field="--scenario", loader=_discover)
 
 
 def register_scenario(
-    name: str, config: type[ScenarioConfig], description: str
+    name: str, config: type[ScenarioConfig], description: str | None = None
 ) -> Callable[[Builder], Builder]:
+    """Decorator: register a builder as ``name`` with its ``config`` class.
+
+    The one-line description listed by ``behemoth scenarios`` is ``description``, or else the
+    first paragraph of ``config``'s own docstring (a config without one is refused).
+    """
+    if description is None:
+        doc = config.__dict__.get("__doc__")
+        if not doc or not doc.strip():
+            raise TypeError(f"scenario {name!r}: give a description or a docstring on {config}")
+        description = " ".join(doc.strip().split("\n\n")[0].split())
+
     def deco(fn: Builder) -> Builder:
         SCENARIOS.add(name, ScenarioSpec(name, config, fn, description))
         return fn
