@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from behemoth.cli.common import THREADED
 from behemoth.cli.main import main
 from behemoth.io import atomic_dir, lock_path
 from behemoth.world import World
@@ -450,6 +451,54 @@ ARGUMENTS: dict[str, tuple[Callable[[dict[str, Path]], list[str]], str]] = {
         lambda p: ["export-reference", str(p["w"]), "--out", str(p["file"])],
         "not a directory",
     ),
+    "export-finetuning overrides 0": (
+        lambda p: ["export-finetuning", str(p["w"]), "-n", "0", "--out", str(p["root"] / "o")],
+        "--overrides",
+    ),
+    "compare missing directory": (
+        lambda p: ["compare", str(p["root"] / "nowhere"), str(p["root"] / "nowhere2")],
+        "nowhere",
+    ),
+    "compare foreign directory": (lambda p: ["compare", str(p["w"]), str(p["m"])], "/w"),
+    "compare a file": (lambda p: ["compare", str(p["file"]), str(p["file"])], "afile"),
+    "lens relation 99": (lambda p: ["lens", str(p["m"]), "--relation", "99"], "--relation"),
+    "lens unknown template": (lambda p: ["lens", str(p["m"]), "--template", "nope"], "nope"),
+    "lens out is the model": (
+        lambda p: ["lens", str(p["m"]), "--out", str(p["m"]), "--force"],
+        "destroy the input",
+    ),
+    "evaluate out is the model": (
+        lambda p: ["evaluate", str(p["m"]), "--out", str(p["m"]), "--force"],
+        "destroy the input",
+    ),
+    "evaluate out inside the world": (
+        lambda p: ["evaluate", str(p["m"]), "--out", str(p["w"] / "sub"), "--force"],
+        "lies inside the input --world",
+    ),
+    "evaluate out contains the model": (
+        lambda p: ["evaluate", str(p["m"]), "--out", str(p["root"]), "--force"],
+        "contains the input MODEL",
+    ),
+    "trace out is the model": (
+        lambda p: ["trace", str(p["m"]), "--out", str(p["m"]), "--force"],
+        "destroy the input",
+    ),
+    "train-serac out is the world": (
+        lambda p: [
+            "train-serac",
+            str(p["w"]),
+            "--scenario",
+            "k-different",
+            "--out",
+            str(p["w"]),
+            "--force",
+        ],
+        "destroy the input",
+    ),  # fmt: skip
+    "train-serac out holds files": (
+        lambda p: ["train-serac", str(p["w"]), "--scenario", "k-different", "--out", str(p["m"])],
+        "already holds",
+    ),  # fmt: skip
     "import-reference nothing there": (
         lambda p: ["import-reference", str(p["root"] / "nowhere"), "--out", str(p["root"] / "o")],
         "nowhere",
@@ -465,6 +514,38 @@ def test_bad_arguments_are_one_line(
     argv, needle = ARGUMENTS[case]
     line = refused(argv(place), capsys, place["root"])
     assert needle in line
+
+
+def _threads_zero(p: dict[str, Path], command: str) -> list[str]:
+    out = str(p["root"] / "o")
+    return {
+        "train": ["train", str(p["w"]), "--preset", "tiny", "--out", out],
+        "evaluate": ["evaluate", str(p["m"])],
+        "edit": [
+            "edit",
+            str(p["m"]),
+            "--scenario",
+            "k-different",
+            "--editor",
+            "rome",
+            "--out",
+            out,
+        ],
+        "trace": ["trace", str(p["m"]), "--out", out],
+        "lens": ["lens", str(p["m"])],
+        "train-serac": ["train-serac", str(p["w"]), "--scenario", "k-different", "--out", out],
+        "demo": ["demo", "--out", out],
+        "sweep": ["sweep", "smoke", "--out", out],
+        "convert-litgpt": ["convert-litgpt", str(p["file"]), "--out", out],
+        "export-litgpt": ["export-litgpt", str(p["m"]), "--out", out],
+    }[command] + ["--threads", "0"]  # fmt: skip (a THREADED command without a case: KeyError)
+
+
+@pytest.mark.parametrize("command", sorted(THREADED))
+def test_threads_zero_is_one_line(
+    place: dict[str, Path], capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    assert "--threads" in refused(_threads_zero(place, command), capsys, place["root"])
 
 
 def test_edit_out_is_checked_before_the_model_is_loaded(

@@ -34,3 +34,36 @@ def test_trace_of_a_model_that_knows_nothing_is_one_line(
     err = capsys.readouterr().err
     assert "--relation: the model knows none of relation 0" in err and "Error:" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["sweep", "demo"])
+def test_sweep_and_demo_say_nothing_before_their_inputs_are_checked(
+    command: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+
+    from behemoth.cli.common import configure_threads
+
+    monkeypatch.delenv("BEHEMOTH_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    with caplog.at_level(logging.INFO):
+        configure_threads(command, argparse.Namespace(threads=None))
+    assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
+
+
+def test_train_serac_takes_the_shared_threads_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+    import os
+
+    from behemoth import threads
+    from behemoth.cli.common import configure_threads
+    from behemoth.cli.main import build_parser
+
+    monkeypatch.delenv(threads.ENV, raising=False)
+    args = build_parser("train-serac").parse_args(
+        ["train-serac", "W", "--scenario", "k-different", "--out", "o", "--threads", "2"]
+    )
+    assert isinstance(args, argparse.Namespace) and args.threads == 2
+    configure_threads("train-serac", args)
+    assert os.environ[threads.ENV] == "2"  # train-serac's threads: what --threads asked
+    assert build_parser("lens").parse_args(["lens", "M", "--threads", "3"]).threads == 3

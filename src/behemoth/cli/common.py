@@ -61,6 +61,7 @@ THREADED: dict[str, int | None] = {
     "evaluate": 4096,
     "edit": 64,
     "trace": 64,
+    "lens": 4096,
     "train-serac": None,
     "demo": None,
     "sweep": None,
@@ -124,7 +125,7 @@ def configure_threads(command: str, args: argparse.Namespace) -> None:
     if getattr(args, "reproducible", False):
         args.overrides = [*getattr(args, "overrides", []), "train.reproducible=true"]
     n = getattr(args, "threads", None)
-    if n is not None and command != "train-serac":
+    if n is not None:
         os.environ[threads.ENV] = str(n)
     else:
         asked = threads.requested(omp=True)  # a bad value: one line naming the variable
@@ -133,7 +134,8 @@ def configure_threads(command: str, args: argparse.Namespace) -> None:
     if command == "train":
         return  # the training loop chooses from its batch, at most train.threads, and logs it
     if command in ("sweep", "demo"):
-        log.info(
+        # debug: said before the command checks its inputs, it would make a refusal two lines
+        log.debug(
             "threads: 1 per run (identical sums on every backend); training a shared model "
             "chooses its own"
         )

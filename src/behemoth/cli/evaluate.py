@@ -104,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
     from behemoth.experiments.summary import describe_unedited
     from behemoth.scenarios.scenario import get_scenario
 
+    inputs = {"MODEL": args.model, "--world": args.world}
     if args.out:
-        check_out(args.out, args.force, "records.parquet")
+        check_out(args.out, args.force, "records.parquet", inputs=inputs)
     spec = get_scenario(args.scenario)  # name and keys checked before any model is loaded
     resolve(spec.config, None, None, args.overrides, args.seed)
     hf_logging.disable_progress_bar()
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     n = sum(len(p) for p in world.probes.values()) + sum(len(t) for t in scenario.tests.values())
     print(f"\n{n:,} prompts scored in {seconds:.2f} s")
     if args.out:
-        with atomic_dir(args.out, force=args.force, marker="records.parquet") as tmp:
+        with atomic_dir(args.out, force=args.force, marker="records.parquet", inputs=inputs) as tmp:
             rec.write(tmp)
             write_json(
                 tmp / "scenario.json",

@@ -32,7 +32,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_set_arg(p, "a network/training setting KEY=VALUE (repeatable)")
     p.add_argument("--seed", type=int, default=None, help="seed of weights, tables and pairs")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     add_out_args(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -67,21 +66,28 @@ def classifier_table(metrics: dict[str, dict[str, float]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    import math
 
+    from behemoth import threads
     from behemoth.config import resolve
     from behemoth.editors.serac.config import SeracNetsConfig
     from behemoth.editors.serac.train import scenario_training_facts, train_nets
-    from behemoth.io import atomic_dir
+    from behemoth.io import atomic_dir, check_out
     from behemoth.scenarios.scenario import build_scenario
     from behemoth.world.world import World
 
+    inputs = {"WORLD": args.world}
+    check_out(args.out, args.force, "serac.json", "SERAC networks", inputs=inputs)
     cfg = resolve(SeracNetsConfig, None, None, args.overrides, args.seed)
     world = World.load(args.world)
     scenario = build_scenario(world, args.scenario, args.scenario_overrides)
     facts = scenario_training_facts(scenario)
-    torch.set_num_threads(max(1, args.threads))
-    with atomic_dir(args.out, args.force, marker="serac.json", what="SERAC networks") as tmp:
+    # one thread unless --threads (or OMP_NUM_THREADS) asks for more: the networks' sums,
+    # hence their weights, depend on the thread count, never on the machine's load
+    threads.use_threads(math.inf, "train-serac", cap=1)
+    with atomic_dir(
+        args.out, args.force, marker="serac.json", what="SERAC networks", inputs=inputs
+    ) as tmp:
         split = {"scenario": scenario.config, "source": "retain mix (disjoint from its tests)"}
         nets = train_nets(world, facts, cfg, split, progress=not args.no_progress)
         nets.save(tmp)
