@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,72 @@ def test_train_serac_takes_the_shared_threads_flag(monkeypatch: pytest.MonkeyPat
     configure_threads("train-serac", args)
     assert os.environ[threads.ENV] == "2"  # train-serac's threads: what --threads asked
     assert build_parser("lens").parse_args(["lens", "M", "--threads", "3"]).threads == 3
+
+
+def _table(path: Path, **columns: list[object]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), path)
+
+
+SWEEP_ROW = {"run_id": ["r0"], "metric": ["efficacy"], "split": ["edit"], "value": [1.0]}
+
+DAMAGED: dict[str, tuple[Callable[[Path], None], str]] = {
+    "empty results.parquet": (lambda d: (d / "results.parquet").write_bytes(b""), "readable"),
+    "results without run_id": (
+        lambda d: _table(d / "results.parquet", metric=["a"], split=["s"], value=[1.0]),
+        "no column run_id",
+    ),
+    "records of another schema": (lambda d: _table(d / "records.parquet", x=[1]), "no column"),
+    "records with text values": (
+        lambda d: _table(d / "records.parquet", metric=["a"], split=["s"], value=["x"]),
+        "not numbers",
+    ),
+    "records without rows": (
+        lambda d: _table(d / "records.parquet", metric=[], split=[], value=[]),
+        "no rows",
+    ),
+    "sweep.json without keys": (
+        lambda d: (
+            _table(d / "results.parquet", **SWEEP_ROW),
+            (d / "sweep.json").write_text("{}"),
+        ),
+        "sweep.json: not a sweep manifest",
+    ),
+    "sweep.json a list": (
+        lambda d: (
+            _table(d / "results.parquet", **SWEEP_ROW),
+            (d / "sweep.json").write_text("[1]"),
+        ),
+        "sweep.json: not a sweep manifest",
+    ),
+    "sweep.json garbage": (
+        lambda d: (
+            _table(d / "results.parquet", **SWEEP_ROW),
+            (d / "sweep.json").write_text("{nope"),
+        ),
+        "not valid JSON",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED))
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_damaged_tables_are_one_line_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, command: str
+) -> None:
+    damage, needle = DAMAGED[case]
+    folder = tmp_path / "dmg"
+    folder.mkdir()
+    damage(folder)
+    argv = {
+        "report": ["report", str(folder), "--out", str(tmp_path / "rep")],
+        "compare": ["compare", str(folder), str(folder)],
+    }[command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and str(folder) in err[0], err
+    assert "Error:" not in err[0]  # no raw library text (KeyError: 'run_id', ArrowInvalid: ...)
+    assert not (tmp_path / "rep").exists()

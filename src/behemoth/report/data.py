@@ -68,6 +68,52 @@ def _records_labels(p: Path) -> dict[str, str]:
     return out
 
 
+#: The columns every row of a run's ``records.parquet`` has (the tidy records, with numbers in
+#: ``value``), and those a sweep's ``results.parquet`` adds (the run each row belongs to).
+RUN_COLUMNS = ("metric", "split", "value")
+SWEEP_COLUMNS = ("run_id", *RUN_COLUMNS)
+
+
+def _read_rows(path: Path, columns: tuple[str, ...], writer: str) -> list[dict[str, Any]]:
+    """The rows of a table ``writer`` wrote, or one line naming the file, what is wrong and the
+    fix: not a parquet file, a table of another schema (a missing column, text in ``value``),
+    no rows."""
+    import pyarrow as pa
+
+    fix = f"give a folder `{writer}` wrote, or write it again with `{writer} ... --out NEW`"
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as e:
+        why = " ".join(str(e).split())[:160]
+        raise BehemothError(f"{path}: not a readable parquet table ({why}); {fix}") from None
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise BehemothError(
+            f"{path}: a table of another kind (no column {', '.join(missing)}); {fix}"
+        )
+    kind = table.schema.field("value").type
+    if not (pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_null(kind)):
+        raise BehemothError(f"{path}: column value holds {kind}, not numbers; {fix}")
+    if table.num_rows == 0:
+        raise BehemothError(f"{path}: the table has no rows; {fix}")
+    return table.to_pylist()
+
+
+def _sweep_title(path: Path) -> str:
+    """The sweep's name from its ``sweep.json`` (``{"spec": {"name": ...}, "runs": [...]}``),
+    or one line naming the file when it is not such a manifest."""
+    from behemoth.io import read_json
+
+    found = read_json(path, "the sweep's manifest")
+    spec = found.get("spec") if isinstance(found, dict) else None
+    if not isinstance(spec, dict):
+        raise BehemothError(
+            f'{path}: not a sweep manifest (no "spec" object); resume the sweep '
+            "(`behemoth sweep SPEC --out DIR`) to rewrite it, or give another folder"
+        )
+    return str(spec.get("name") or path.parent.name)
+
+
 def load_rows(source: str | Path) -> tuple[list[dict[str, Any]], str]:
     """Rows of a sweep (``results.parquet``) or of one run (``records.parquet``), and a title.
 
@@ -78,12 +124,12 @@ def load_rows(source: str | Path) -> tuple[list[dict[str, Any]], str]:
     """
     p = Path(source)
     if (p / "results.parquet").is_file():
-        rows = pq.read_table(p / "results.parquet").to_pylist()
+        rows = _read_rows(p / "results.parquet", SWEEP_COLUMNS, "behemoth sweep")
         title = p.name
         if (p / "sweep.json").is_file():
-            title = json.loads((p / "sweep.json").read_text())["spec"].get("name", p.name)
+            title = _sweep_title(p / "sweep.json")
     elif (p / "records.parquet").is_file():
-        rows = pq.read_table(p / "records.parquet").to_pylist()
+        rows = _read_rows(p / "records.parquet", RUN_COLUMNS, "behemoth edit")
         labels = _records_labels(p)
         total = max((r.get("edits_applied") or 0 for r in rows), default=0)
         for r in rows:
