@@ -32,10 +32,10 @@ import torch
 
 from behemoth.editors import build_editor
 from behemoth.editors.context import EditContext
-from behemoth.editors.hooks import hooked
 from behemoth.editors.locate.common import mean_keys, prefixes_for
 from behemoth.editors.prompts import rewrite_batch
 from behemoth.model import load_model
+from behemoth.model.hooks import hooked
 from behemoth.scenarios.scenario import build_scenario
 from behemoth.world import World
 

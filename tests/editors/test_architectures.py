@@ -22,12 +22,18 @@ from typing import Any
 import pytest
 import torch
 
-from behemoth.editors import EDITORS, Editor, EditResult, build_editor, resolve_paths
+from behemoth.editors import EDITORS, Editor, EditResult, build_editor
 from behemoth.editors.alphaedit import AlphaEditEditor
 from behemoth.editors.context import EditContext
-from behemoth.editors.layers import PARTS, get_module, linear_weight, stored_transposed
 from behemoth.editors.lora import LoraEditor
 from behemoth.editors.unlearning.trainer import UnlearningEditor
+from behemoth.model.layers import (
+    PARTS,
+    get_module,
+    linear_weight,
+    resolve_paths,
+    stored_transposed,
+)
 from behemoth.scenarios.request import EditRequest
 from behemoth.world import World
 from tests.editors.conformance import check_conformance

@@ -9,7 +9,7 @@ import torch
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
 from behemoth.editors.grace import GraceConfig, GraceModel
-from behemoth.editors.hooks import hooked
+from behemoth.model.hooks import hooked
 from behemoth.scenarios.request import EditRequest
 
 # GPT-NeoX's MLP returns its down-projection's output: a hook on the MLP sees that output after

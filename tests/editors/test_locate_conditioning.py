@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from behemoth.editors import EditContext, build_editor
-from behemoth.editors.layers import get_module, linear_weight
 from behemoth.editors.locate.solve import MAX_CONDITION, check_update, conditioning, solve
 from behemoth.errors import BehemothError, ConfigError
+from behemoth.model.layers import get_module, linear_weight
 from behemoth.world import World
 from tests.editors.conftest import make_requests
 from tests.editors.tiny_archs import tiny_model

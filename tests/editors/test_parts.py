@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from behemoth.editors.deltas import apply_deltas, exact_deltas, remove_deltas
-from behemoth.editors.hooks import add_at, hooked
-from behemoth.editors.layers import resolve_paths
 from behemoth.editors.locate.stats import model_fingerprint, second_moments
 from behemoth.errors import BehemothError, ConfigError
+from behemoth.model.hooks import add_at, hooked
+from behemoth.model.layers import resolve_paths
 from behemoth.world import World
 
 MLP_OUT = "gpt_neox.layers.1.mlp.dense_4h_to_h"
@@ -49,7 +49,7 @@ def test_layer_paths_presets_and_errors(edit_model: torch.nn.Module) -> None:
     with pytest.raises(ConfigError, match="did you mean 'mlp_out'"):
         paths.at("mlp_ot", 0)
     bad = resolve_paths(edit_model, overrides={"mlp_out": "gpt_neox.layers.{}.mlp.dense_4h_to_hh"})
-    from behemoth.editors.layers import get_module
+    from behemoth.model.layers import get_module
 
     with pytest.raises(ConfigError, match="did you mean"):
         get_module(edit_model, bad.one("mlp_out", 1))

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from behemoth.editors import build_editor
-from behemoth.editors.hooks import hooked
 from behemoth.editors.prompts import build_batch
 from behemoth.editors.rmu import RmuConfig, RmuTrainer
+from behemoth.model.hooks import hooked
 from behemoth.world import World
 from tests.editors.conftest import make_requests
 from tests.editors.tiny_archs import LAYERS, tiny_model

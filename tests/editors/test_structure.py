@@ -10,7 +10,7 @@ import torch
 
 from behemoth.editors import EditContext
 from behemoth.editors.deltas import matrix_rank
-from behemoth.editors.hooks import hooked
+from behemoth.model.hooks import hooked
 from behemoth.world import World
 from tests.editors.conftest import SingleEdits, make_editor, make_requests
 

@@ -6,7 +6,7 @@ position is decoded as if it were the last layer's: the model's final layer norm
 unembedding, ``logits_l = W_U LN_f(h_l)``. Per layer: the probability of the true object under
 ``softmax(logits_l)``, its rank among all tokens (0 = top-1), and whether it is the top-1 token.
 The last layer's lens is the model's own output (a test checks it). The residual stream is read
-with scoped hooks (:func:`behemoth.editors.hooks.hooked`) on the blocks, so nothing stays on the
+with scoped hooks (:func:`behemoth.model.hooks.hooked`) on the blocks, so nothing stays on the
 model. Per fact and per layer arrays are kept; the summary is the mean probability, the share
 of facts at rank 0 with its Wilson interval and the median rank, per layer.
 """
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from behemoth.editors.hooks import hooked
-from behemoth.editors.layers import LayerPaths, get_module, resolve_paths
+from behemoth.model.hooks import hooked
+from behemoth.model.layers import LayerPaths, get_module, resolve_paths
 
 #: The final layer norm per layer-path preset (the module the head's input comes out of).
 FINAL_NORM = {

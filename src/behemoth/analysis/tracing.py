@@ -18,8 +18,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from behemoth.editors.hooks import hooked, set_at
-from behemoth.editors.layers import LayerPaths, resolve_paths
+from behemoth.model.hooks import hooked, set_at
+from behemoth.model.layers import LayerPaths, resolve_paths
 from behemoth.world.world import World
 
 Kind = Literal["hidden", "mlp", "attn"]

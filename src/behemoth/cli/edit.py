@@ -202,7 +202,7 @@ def run_trace(args: argparse.Namespace) -> int:
     facts = min(args.facts, int((world.probes["sro"].relation == args.relation).sum()))
     # progress by forward passes: each traced fact runs 2 + one per layer (a bar on a
     # terminal, a line every 10 s in a pipe); the few passes that find known facts come first
-    from behemoth.editors.layers import resolve_paths
+    from behemoth.model.layers import resolve_paths
     from behemoth.progress import bar
 
     layers = resolve_paths(model).n_layers(model)

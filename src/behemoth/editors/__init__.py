@@ -18,7 +18,6 @@ from behemoth.editors.base import (
 )
 from behemoth.editors.context import EditContext, Lineage
 from behemoth.editors.deltas import apply_deltas, delta_norms, exact_deltas, remove_deltas
-from behemoth.editors.layers import LayerPaths, resolve_paths
 from behemoth.editors.registry import (
     EDITORS,
     build_editor,
@@ -37,7 +36,6 @@ __all__ = [
     "EditWrapper",
     "Editor",
     "EditorConfig",
-    "LayerPaths",
     "Lineage",
     "WeightEdit",
     "WeightEditor",
@@ -52,5 +50,4 @@ __all__ = [
     "exact_deltas",
     "register_editor",
     "remove_deltas",
-    "resolve_paths",
 ]

@@ -40,9 +40,9 @@ from pydantic import Field
 from behemoth.config import StrictConfig
 from behemoth.editors.context import EditContext
 from behemoth.editors.deltas import delta_norms, exact_deltas
-from behemoth.editors.layers import LayerPaths, resolve_paths
 from behemoth.errors import BehemothError, ConfigError
 from behemoth.measure import measure_cost
+from behemoth.model.layers import LayerPaths, resolve_paths
 from behemoth.scenarios.request import EditRequest
 from behemoth.world.world import World
 

@@ -15,8 +15,8 @@ from behemoth.editors.base import EditOutcome, WeightEditor
 from behemoth.editors.context import EditContext
 from behemoth.editors.ft.config import FtConfig
 from behemoth.editors.gradient.trainer import GradientTrainer, trainable
-from behemoth.editors.layers import block_parameters, select_layers
 from behemoth.editors.registry import register_editor
+from behemoth.model.layers import block_parameters, select_layers
 from behemoth.scenarios.request import EditRequest
 
 PART_MODULES = {

@@ -29,9 +29,9 @@ import torch
 
 from behemoth.editors.grace.codebook import Codebook, Decision
 from behemoth.editors.grace.config import GraceConfig
-from behemoth.editors.layers import get_module, linear_weight, resolve_paths
 from behemoth.editors.wrapper import EditWrapper
 from behemoth.errors import BehemothError
+from behemoth.model.layers import get_module, linear_weight, resolve_paths
 from behemoth.scenarios.request import EditRequest
 
 

@@ -19,11 +19,11 @@ from pydantic import Field, model_validator
 
 from behemoth.editors.base import EditorConfig
 from behemoth.editors.context import EditContext
-from behemoth.editors.hooks import hooked
-from behemoth.editors.layers import linear_weight
 from behemoth.editors.locate.stats import second_moments
 from behemoth.editors.prompts import PromptBatch, Token, context_prefixes
 from behemoth.errors import ConfigError
+from behemoth.model.hooks import hooked
+from behemoth.model.layers import linear_weight
 from behemoth.scenarios.testset import TestSet
 from behemoth.world.world import World
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from behemoth.editors.hooks import hooked
+from behemoth.model.hooks import hooked
 from behemoth.progress import bars_enabled
 from behemoth.world.world import World
 

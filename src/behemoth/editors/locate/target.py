@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
-from behemoth.editors.hooks import add_at, hooked
 from behemoth.editors.prompts import PromptBatch
+from behemoth.model.hooks import add_at, hooked
 
 
 @dataclass

@@ -19,10 +19,10 @@ from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dic
 from behemoth.editors.base import EditOutcome, WeightEditor
 from behemoth.editors.context import EditContext
 from behemoth.editors.gradient.trainer import GradientTrainer
-from behemoth.editors.layers import linear_weight, select_layers, stored_transposed
 from behemoth.editors.lora.config import LoraEditConfig
 from behemoth.editors.registry import register_editor
 from behemoth.errors import ConfigError
+from behemoth.model.layers import linear_weight, select_layers, stored_transposed
 from behemoth.scenarios.request import EditRequest
 
 _PART = {

@@ -42,8 +42,6 @@ import torch
 
 from behemoth.editors.base import EditOutcome, WeightEditor
 from behemoth.editors.context import EditContext
-from behemoth.editors.hooks import hooked
-from behemoth.editors.layers import layer_index, linear_weight
 from behemoth.editors.locate.common import (
     mean_keys,
     prefixes_for,
@@ -56,6 +54,8 @@ from behemoth.editors.locate.target import optimize_targets
 from behemoth.editors.memit.config import MemitConfig
 from behemoth.editors.prompts import PromptBatch, kl_batch, rewrite_batch
 from behemoth.editors.registry import register_editor
+from behemoth.model.hooks import hooked
+from behemoth.model.layers import layer_index, linear_weight
 from behemoth.scenarios.request import EditRequest
 
 

@@ -41,13 +41,13 @@ from pydantic import Field, model_validator
 
 from behemoth.editors.context import EditContext
 from behemoth.editors.gradient.trainer import TrainBatch
-from behemoth.editors.hooks import hooked
-from behemoth.editors.layers import block_parameters, layer_index, resolve_paths, select_layers
 from behemoth.editors.prompts import PromptBatch
 from behemoth.editors.registry import register_editor
 from behemoth.editors.unlearning import losses as L
 from behemoth.editors.unlearning.trainer import UnlearnConfig, UnlearningEditor, UnlearningTrainer
 from behemoth.errors import ConfigError
+from behemoth.model.hooks import hooked
+from behemoth.model.layers import block_parameters, layer_index, resolve_paths, select_layers
 from behemoth.scenarios.request import EditRequest
 
 STEERING_SCALE = 2.0

@@ -44,7 +44,6 @@ import torch
 
 from behemoth.editors.base import EditOutcome, WeightEditor
 from behemoth.editors.context import EditContext
-from behemoth.editors.layers import layer_index, linear_weight
 from behemoth.editors.locate.common import (
     mean_keys,
     prefixes_for,
@@ -58,6 +57,7 @@ from behemoth.editors.prompts import kl_batch, rewrite_batch
 from behemoth.editors.registry import register_editor
 from behemoth.editors.rome.config import RomeConfig
 from behemoth.errors import BehemothError
+from behemoth.model.layers import layer_index, linear_weight
 from behemoth.scenarios.request import EditRequest
 
 

@@ -31,8 +31,8 @@ from pydantic import Field
 from behemoth.editors.base import EditOutcome, WeightEditor
 from behemoth.editors.context import EditContext
 from behemoth.editors.gradient.trainer import GradientTrainer, TrainBatch, TuneConfig, trainable
-from behemoth.editors.layers import block_parameters, select_layers
 from behemoth.editors.prompts import PromptBatch, build_batch
+from behemoth.model.layers import block_parameters, select_layers
 from behemoth.scenarios.request import EditRequest
 from behemoth.world.probes import ProbeSet
 from behemoth.world.rng import derive_rng

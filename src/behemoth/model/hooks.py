@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from behemoth.editors.layers import get_module
+from behemoth.model.layers import get_module
 
 Patch = Callable[[torch.Tensor], torch.Tensor]
 
