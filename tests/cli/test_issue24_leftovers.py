@@ -137,3 +137,22 @@ def test_damaged_tables_are_one_line_naming_the_file(
     assert len(err) == 1 and needle in err[0] and str(folder) in err[0], err
     assert "Error:" not in err[0]  # no raw library text (KeyError: 'run_id', ArrowInvalid: ...)
     assert not (tmp_path / "rep").exists()
+
+
+def test_generate_refuses_a_world_beyond_memory_unless_forced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import behemoth.world.world as ww
+
+    monkeypatch.setattr(ww, "_available_memory", lambda: 300_000_000)  # 300 MB free
+    out = tmp_path / "w"
+    argv = ["generate", "--preset", "tiny", "--world.subjects", "200000", "--no-shards"]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "subjects: 200,000 subjects x 4 relations" in err[0], err
+    assert "--force-size" in err[0] and not out.exists()
+    # the estimate: libraries + one graph edge and probe rows per fact
+    assert ww.estimate_memory_bytes(ww.WorldConfig.from_dict({"subjects": 1000})) > 0
+    monkeypatch.setattr(ww, "check_memory", lambda cfg: pytest.fail("checked despite --force-size"))
+    small = ["generate", "--preset", "tiny", "--no-shards", "--force-size", "--out", str(out)]
+    assert main(small) == 0

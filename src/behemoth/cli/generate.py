@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--force-size",
         action="store_true",
-        help="write the shards even if their estimated size exceeds the free disk",
+        help="go on even if the shards' estimated size exceeds the free disk or the graph and "
+        "probes' estimated memory exceeds the available memory",
     )
     p.set_defaults(func=run)
 
