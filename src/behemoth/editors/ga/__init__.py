@@ -2,34 +2,7 @@
 the forget set's NLL, L = E_{D_f}[log pi_theta(y|x)]. Nothing holds the rest in place: its
 retain term is off by default (``retain_weight = 0``)."""
 
-from __future__ import annotations
+from behemoth.editors.ga.config import GaConfig
+from behemoth.editors.ga.editor import GaTrainer, GradientAscent
 
-import torch
-from pydantic import Field
-
-from behemoth.editors.gradient.trainer import TrainBatch
-from behemoth.editors.registry import register_editor
-from behemoth.editors.unlearning import losses as L
-from behemoth.editors.unlearning.trainer import UnlearnConfig, UnlearningEditor, UnlearningTrainer
-
-
-class GaConfig(UnlearnConfig):
-    retain_weight: float = Field(0.0, ge=0, description="Weight of a retain NLL (0 = plain GA).")
-
-
-class GaTrainer(UnlearningTrainer):
-    def compute_loss(
-        self, model: torch.nn.Module, batch: TrainBatch, reference: torch.nn.Module | None = None
-    ) -> torch.Tensor:
-        lp = -batch.edit_nll  # [n] log pi_theta(y|x) of the true answers
-        loss = L.ga_loss(lp)
-        if self.cfg.retain_weight > 0:
-            loss = loss + self.cfg.retain_weight * self.retain_term(model, batch, reference)
-        return loss
-
-
-@register_editor
-class GradientAscent(UnlearningEditor):
-    name = "ga"
-    Config = GaConfig
-    Trainer = GaTrainer
+__all__ = ["GaConfig", "GaTrainer", "GradientAscent"]

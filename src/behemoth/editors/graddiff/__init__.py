@@ -2,27 +2,7 @@
 Sec. 4): L = E_{D_f}[log pi_theta(y|x)] + lambda * L_retain, the retain term being the retain
 NLL or KL(pi_ref || pi_theta) on the retain prompts (``retain_loss``)."""
 
-from __future__ import annotations
+from behemoth.editors.graddiff.config import GradDiffConfig
+from behemoth.editors.graddiff.editor import GradDiff, GradDiffTrainer
 
-import torch
-
-from behemoth.editors.gradient.trainer import TrainBatch
-from behemoth.editors.registry import register_editor
-from behemoth.editors.unlearning import losses as L
-from behemoth.editors.unlearning.retain import RetainTermConfig, RetainTermTrainer
-from behemoth.editors.unlearning.trainer import UnlearningEditor
-
-
-class GradDiffTrainer(RetainTermTrainer):
-    def compute_loss(
-        self, model: torch.nn.Module, batch: TrainBatch, reference: torch.nn.Module | None = None
-    ) -> torch.Tensor:
-        ga = L.ga_loss(-batch.edit_nll)
-        return ga + self.cfg.retain_weight * self.retain_term(model, batch, reference)
-
-
-@register_editor
-class GradDiff(UnlearningEditor):
-    name = "graddiff"
-    Config = RetainTermConfig
-    Trainer = GradDiffTrainer
+__all__ = ["GradDiff", "GradDiffConfig", "GradDiffTrainer"]

@@ -3,37 +3,7 @@ with a length-normalized reward and a margin gamma:
 L = -(2/beta) E_{D_f}[log sigmoid(-(beta/|y|) log pi_theta(y|x) - gamma)] + lambda L_retain.
 Answers are one object token here, so |y| = 1."""
 
-from __future__ import annotations
+from behemoth.editors.simnpo.config import SimNpoConfig
+from behemoth.editors.simnpo.editor import SimNpo, SimNpoTrainer
 
-import torch
-from pydantic import Field
-
-from behemoth.editors.gradient.trainer import TrainBatch
-from behemoth.editors.registry import register_editor
-from behemoth.editors.unlearning import losses as L
-from behemoth.editors.unlearning.retain import RetainTermConfig, RetainTermTrainer
-from behemoth.editors.unlearning.trainer import UnlearningEditor
-
-
-class SimNpoConfig(RetainTermConfig):
-    beta: float = Field(2.5, gt=0, description="SimNPO beta (paper, TOFU: 2.5).")
-    gamma: float = Field(0.0, ge=0, description="SimNPO reward margin gamma.")
-
-
-class SimNpoTrainer(RetainTermTrainer):
-    def compute_loss(
-        self, model: torch.nn.Module, batch: TrainBatch, reference: torch.nn.Module | None = None
-    ) -> torch.Tensor:
-        lp = -batch.edit_nll
-        cfg = self.cfg
-        loss = L.simnpo_loss(lp, torch.ones_like(lp), cfg.beta, cfg.gamma)  # type: ignore[attr-defined]
-        if cfg.retain_weight > 0:
-            loss = loss + cfg.retain_weight * self.retain_term(model, batch, reference)
-        return loss
-
-
-@register_editor
-class SimNpo(UnlearningEditor):
-    name = "simnpo"
-    Config = SimNpoConfig
-    Trainer = SimNpoTrainer
+__all__ = ["SimNpo", "SimNpoConfig", "SimNpoTrainer"]
