@@ -28,8 +28,8 @@ import torch
 from behemoth.editors import EditContext, build_editor
 from behemoth.editors.serac import SeracNets, check_disjoint
 from behemoth.evaluation.evaluate import evaluate, reference_scores
-from behemoth.evaluation.scoring import score
 from behemoth.model import load_model
+from behemoth.model.scoring import score
 from behemoth.scenarios.request import EditRequest
 from behemoth.scenarios.scenario import Scenario, build_scenario
 from behemoth.world import World

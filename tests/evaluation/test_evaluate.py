@@ -15,11 +15,11 @@ import pytest
 import torch
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
-from behemoth.evaluation.cost import measure_cost, param_deltas, weight_delta_metrics
+from behemoth.evaluation.cost import measure_cost, param_deltas
 from behemoth.evaluation.evaluate import evaluate, evaluate_probes
 from behemoth.evaluation.oracle import oracle_model
 from behemoth.evaluation.records import PROTOCOL, PROTOCOL_VERSION, read_records
-from behemoth.evaluation.scoring import score
+from behemoth.model.scoring import score
 from behemoth.scenarios.scenario import build_scenario
 from behemoth.world import World
 from behemoth.world.vocab import EOT, PAD
@@ -154,7 +154,7 @@ def test_records_are_tidy_and_written(tiny_world: World, tmp_path: Path) -> None
         model.gpt_neox.layers[0].mlp.dense_4h_to_h.weight += torch.outer(
             torch.ones(32), torch.ones(64)
         )
-    cost.deltas = weight_delta_metrics({"w": torch.outer(torch.ones(32), torch.ones(64))})
+    cost.deltas = {"w": {"fro_norm": math.sqrt(32 * 64), "rank": 1.0}}  # the all-ones change
     rec = evaluate(model, tiny_world, sc, reference_model=ref, run="r1", cost=cost)
     keys = {(r["run"], r["metric"], r["split"], r["phase"]) for r in rec.rows}
     assert len(keys) == len(rec.rows)  # one row per run x metric x split x phase

@@ -17,7 +17,6 @@ from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
 from behemoth.cli.main import main
 from behemoth.errors import BehemothError
-from behemoth.evaluation.scoring import score
 from behemoth.model import load_model
 from behemoth.model.litgpt import (
     convert_litgpt,
@@ -27,6 +26,7 @@ from behemoth.model.litgpt import (
     qkv_hf_to_litgpt,
     qkv_litgpt_to_hf,
 )
+from behemoth.model.scoring import score
 from behemoth.world.reference import import_reference
 from behemoth.world.world import World
 

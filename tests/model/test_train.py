@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from behemoth.errors import BehemothError, ConfigError, OutputExistsError
-from behemoth.evaluation.scoring import probe_accuracy
 from behemoth.model import load_model, model_preset, read_model_meta, resolve_run, train_model
+from behemoth.model.scoring import probe_accuracy
 from behemoth.model.train import partial_dir
 from behemoth.world import World
 from tests.conftest import make_world

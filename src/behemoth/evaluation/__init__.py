@@ -2,7 +2,7 @@
 
 ``evaluate(model, world, scenario, reference_model=None)`` -> :class:`Records` (tidy rows and
 per-item values, ``.table()``, ``.write(dir)``); ``evaluate_probes`` scores every probe of a
-world; ``measure_cost`` / ``weight_delta_metrics`` / ``param_deltas`` measure an edit's cost.
+world; ``measure_cost`` / ``param_deltas`` measure an edit's cost.
 Every row has n, a 95% interval and ``interval``, the name of the method that produced it
 (:mod:`behemoth.evaluation.uncertainty`: ``item_interval`` picks Wilson for independent 0/1 items,
 the bootstrap clustered by edit wherever items share an edit, and names degenerate cases;
@@ -11,11 +11,10 @@ seeds (across trained models: :mod:`behemoth.replicates`). ``Records.to_pandas()
 ``pd.read_parquet`` of the written ``records.parquet`` / ``items.parquet`` loads results.
 """
 
-from behemoth.evaluation.cost import EditCost, measure_cost, param_deltas, weight_delta_metrics
+from behemoth.evaluation.cost import EditCost, measure_cost, param_deltas
 from behemoth.evaluation.evaluate import evaluate, evaluate_probes, reference_scores
 from behemoth.evaluation.metrics import METRICS, Metric, Scored, get_metric, register_metric
 from behemoth.evaluation.records import PROTOCOL, PROTOCOL_VERSION, Records, read_records
-from behemoth.evaluation.scoring import Scores, probe_accuracy, score
 from behemoth.evaluation.uncertainty import (
     bootstrap,
     bootstrap_interval,
@@ -25,6 +24,7 @@ from behemoth.evaluation.uncertainty import (
     over_seeds,
     wilson,
 )
+from behemoth.model.scoring import Scores, probe_accuracy, score
 
 __all__ = [
     "METRICS",
@@ -51,6 +51,5 @@ __all__ = [
     "reference_scores",
     "register_metric",
     "score",
-    "weight_delta_metrics",
     "wilson",
 ]

@@ -1,10 +1,8 @@
-"""Edit cost: wall time, peak memory, and what a weight edit did to each changed matrix.
+"""Edit cost: wall time and peak memory (:mod:`behemoth.measure`), the changed parameters of a
+model (:func:`param_deltas`), and the split of result rows from what measures the machine.
 
-For weight changes dW (Gupta et al. 2024, "Model editing at scale leads to gradual and
-catastrophic forgetting", Sec. 4: normalized distance |W - W0|_F / numel(W) per edited matrix)
-we report the Frobenius norm, that normalized distance, and the numerical rank (singular values
-above max(m, n) * eps * s_max, numpy's ``matrix_rank`` rule, unless ``rtol`` is given). A
-ROME edit has rank 1; a MEMIT edit of K facts has rank <= K per layer.
+The size of a weight edit (Frobenius norm, norm relative to the weight, numerical rank) is
+computed once, by the edit itself: :func:`behemoth.editors.deltas.delta_norms`.
 """
 
 from __future__ import annotations
@@ -20,34 +18,7 @@ __all__ = [
     "measure_cost",
     "param_deltas",
     "split_measurements",
-    "weight_delta_metrics",
 ]
-
-
-def weight_delta_metrics(
-    deltas: dict[str, torch.Tensor], rtol: float | None = None
-) -> dict[str, dict[str, float]]:
-    """Per changed matrix: ``fro_norm``, ``norm_per_numel`` (|dW|_F / numel) and ``rank``.
-
-    ``deltas`` maps a parameter name to its change (edited - original). A 1-D delta (a bias) is
-    treated as a 1 x n matrix. ``rtol`` overrides the relative singular-value threshold.
-    """
-    out: dict[str, dict[str, float]] = {}
-    for name, d in deltas.items():
-        m = d.detach().to(torch.float64)
-        m = m.reshape(1, -1) if m.ndim < 2 else m.reshape(m.shape[0], -1)
-        fro = float(torch.linalg.matrix_norm(m, ord="fro"))
-        sv = torch.linalg.svdvals(m)
-        smax = float(sv.max()) if sv.numel() else 0.0
-        tol = smax * (
-            rtol
-            if rtol is not None
-            else max(m.shape)
-            * torch.finfo(d.dtype if d.dtype.is_floating_point else torch.float64).eps
-        )
-        rank = int((sv > tol).sum()) if smax > 0 else 0
-        out[name] = {"fro_norm": fro, "norm_per_numel": fro / d.numel(), "rank": float(rank)}
-    return out
 
 
 def param_deltas(

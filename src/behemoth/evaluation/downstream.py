@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from behemoth.evaluation.scoring import score
+from behemoth.model.scoring import score
 from behemoth.scenarios.testset import concat_probes
 from behemoth.world.world import World
 

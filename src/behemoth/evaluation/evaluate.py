@@ -2,7 +2,7 @@
 
 ``evaluate(model, world, scenario, reference_model=None)`` is what an editor calls after
 editing: all test sets are concatenated into one probe set and scored in a single batched
-pass (:func:`behemoth.evaluation.scoring.score`) with two targets per prompt (the target and
+pass (:func:`behemoth.model.scoring.score`) with two targets per prompt (the target and
 its competitor); the reference model, when given, is scored on the same prompts for locality.
 Metrics are then pure functions of those arrays.
 """
@@ -17,8 +17,8 @@ import torch
 from behemoth.evaluation.cost import EditCost
 from behemoth.evaluation.metrics import AGGREGATIONS, Scored, metrics_for, target_beats_other
 from behemoth.evaluation.records import PROTOCOL, PROTOCOL_VERSION, Records
-from behemoth.evaluation.scoring import Scores, score
 from behemoth.evaluation.uncertainty import bootstrap_interval, item_interval, wilson
+from behemoth.model.scoring import Scores, score
 from behemoth.scenarios.scenario import Scenario
 from behemoth.scenarios.testset import TestSet, concat_probes
 from behemoth.world.world import World

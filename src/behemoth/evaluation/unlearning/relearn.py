@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from behemoth.evaluation.scoring import score
+from behemoth.model.scoring import score
 from behemoth.world.probes import ProbeSet
 
 

@@ -36,7 +36,6 @@ import numpy as np
 import torch
 
 from behemoth.editors.unlearning.trainer import stop_edges
-from behemoth.evaluation.scoring import score
 from behemoth.evaluation.uncertainty import bootstrap, wilson
 from behemoth.evaluation.unlearning.ks import ks_2samp_pvalue
 from behemoth.evaluation.unlearning.mia import (
@@ -55,6 +54,7 @@ from behemoth.evaluation.unlearning.truth_ratio import (
     truth_ratio,
     truth_ratio_kept,
 )
+from behemoth.model.scoring import score
 from behemoth.scenarios.forget import forgotten_sno, held_out_facts
 from behemoth.scenarios.render import edge_prompts, statement_templates
 from behemoth.scenarios.scenario import Scenario
