@@ -292,3 +292,19 @@ def apply_dotted(
                     else f"known: {', '.join(keys)}",
                 )
         getattr(args, dest).append(f"{prefix}{d.key}={d.value}")
+
+
+def model_world(model_dir: str | None) -> str | None:
+    """The world directory a behemoth model records in its ``behemoth_model.json`` (None when
+    it cannot be read: loading the model then says what is wrong). An input of every command
+    reading the model without ``--world``: ``--out`` may not be it, contain it or lie in it."""
+    import json
+    from pathlib import Path
+
+    if not model_dir:
+        return None
+    try:
+        path = json.loads((Path(model_dir) / "behemoth_model.json").read_text())["world"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return path if isinstance(path, str) and path else None

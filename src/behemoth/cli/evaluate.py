@@ -99,12 +99,16 @@ def load_any_model(directory: str, world_arg: str | None) -> tuple[Any, World]:
 def run(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
+    from behemoth.cli.common import model_world
     from behemoth.config import resolve
     from behemoth.evaluation.evaluate import evaluate, evaluate_probes
     from behemoth.experiments.summary import describe_unedited
     from behemoth.scenarios.scenario import get_scenario
 
-    inputs = {"MODEL": args.model, "--world": args.world}
+    inputs = {
+        "MODEL": args.model,
+        "--world": args.world or model_world(args.model),  # else the model's own world
+    }
     if args.out:
         check_out(args.out, args.force, "records.parquet", inputs=inputs)
     spec = get_scenario(args.scenario)  # name and keys checked before any model is loaded
