@@ -213,9 +213,16 @@ def test_configure_threads_applies_and_logs(
     caplog.set_level(logging.INFO, logger="behemoth.threads")
     configure_threads("edit", argparse.Namespace(model=str(tmp_path), threads=None))
     assert torch.get_num_threads() == 1  # a tiny model's edit: one thread on an idle machine
+    # said when the work starts (a refusal of bad input before it stays one line)
+    assert "threads:" not in caplog.text
+    threads.announce()
     assert "threads: 1 (2 cores, load 0.0, small model) for edit" in caplog.text
     configure_threads("evaluate", argparse.Namespace(model=str(tmp_path), threads=2))
     assert torch.get_num_threads() == 2
+    threads.forget_pending()
+    assert "for evaluate" not in caplog.text
+    configure_threads("evaluate", argparse.Namespace(model=str(tmp_path), threads=2))
+    threads.announce()
     assert "threads: 2 (--threads) for evaluate" in caplog.text
     import os
 

@@ -235,12 +235,34 @@ def set_threads(n: int) -> None:
             torch.set_num_interop_threads(1)
 
 
-def use_threads(work_size: float, what: str, cap: int | None = None) -> int:
-    """Choose (:func:`decide`), apply and log the threads of ``what``; returns the count."""
+#: A thread choice made before a command checked its inputs, said when its work starts
+#: (:func:`announce`): said at once, it would make a refusal of bad input two lines.
+_pending: list[str] = []
+
+
+def use_threads(work_size: float, what: str, cap: int | None = None, defer: bool = False) -> int:
+    """Choose (:func:`decide`), apply and log the threads of ``what``; returns the count.
+    ``defer``: log it at :func:`announce` instead (the command's work starts), not now."""
     n, why = decide(work_size, cap)
     set_threads(n)
-    log.info("threads: %d (%s) for %s", n, why, what)
+    msg = f"threads: {n} ({why}) for {what}"
+    if defer:
+        _pending[:] = [msg]
+    else:
+        log.info("%s", msg)
     return n
+
+
+def announce() -> None:
+    """Log a deferred thread choice, once (called where a command starts its work: loading a
+    model, or the end of a command that loaded none)."""
+    while _pending:
+        log.info("%s", _pending.pop())
+
+
+def forget_pending() -> None:
+    """Drop a deferred thread choice (the command refused its input: one line, the error)."""
+    _pending.clear()
 
 
 @contextmanager

@@ -148,7 +148,7 @@ def configure_threads(command: str, args: argparse.Namespace) -> None:
         work = 0.0  # copying weights: nothing a second thread speeds up
     else:
         work = math.inf if params is None else threads.forward_work(params, tokens)
-    threads.use_threads(work, command)
+    threads.use_threads(work, command, defer=True)  # said when the work starts
 
 
 # --- one flag grammar: --GROUP.KEY VALUE in every command -----------------------------------

@@ -171,10 +171,12 @@ def _run(command: str | None, args: argparse.Namespace, dotted: list, notes: lis
         if args.command in THREADED:
             configure_threads(args.command, args)
         code = int(args.func(args) or 0)
+        _threads_note(announce=True)
         for note in notes:
             print(note, file=sys.stderr)
         return code
     except BehemothError as e:
+        _threads_note(announce=False)  # a refusal is one line
         print(f"behemoth: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -187,6 +189,14 @@ def _run(command: str | None, args: argparse.Namespace, dotted: list, notes: lis
             f"behemoth: error: {describe_error(e)} (--debug shows the traceback)", file=sys.stderr
         )
         return 2
+
+
+def _threads_note(announce: bool) -> None:
+    """Say (or, on a refusal, drop) a thread choice the command had not said yet."""
+    if "behemoth.threads" in sys.modules:
+        from behemoth import threads
+
+        threads.announce() if announce else threads.forget_pending()
 
 
 def describe_error(e: BaseException) -> str:

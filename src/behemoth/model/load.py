@@ -122,6 +122,9 @@ def load_model(
         w = world if isinstance(world, World) else World.load(world)
         check_world(meta, w)
         check_tokenizer(directory, w)
+    from behemoth.threads import announce
+
+    announce()  # the inputs are checked, the work starts: say the threads chosen for it
     model = load_weights(directory, GPTNeoXForCausalLM)
     model.config.use_cache = False
     if device is not None:
