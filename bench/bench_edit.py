@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from behemoth.config import resolve
-from behemoth.editors import build_editor
+from behemoth.editors import EditContext, build_editor
 from behemoth.evaluation.cost import measure_cost
 from behemoth.scenarios.request import EditRequest
 from behemoth.scenarios.scenario import build_scenario
@@ -74,18 +74,20 @@ def bench_model(
     model: torch.nn.Module,
     world: World,
     reqs: list[EditRequest],
-    stats_dir: Path,
+    cache: Path,
     stats_tokens: int,
 ) -> list[dict[str, Any]]:
+    """Time each editor on ``model``; statistics are kept under ``cache/stats`` (EditContext)."""
     rows = []
-    common = {"stats_dir": str(stats_dir), "mom2_n_tokens": stats_tokens}
+    common = {"mom2_n_tokens": stats_tokens}
     n_layers = model.config.num_hidden_layers
     layers = [n_layers // 2 - 1, n_layers // 2] if n_layers >= 3 else [n_layers - 1]
     # The one-time statistics: every MLP input the editors below use, one corpus pass.
     memit_cfg = {**common, "layers": layers}
     ed = build_editor("memit", memit_cfg)
+    context = EditContext(world, cache=cache)
     with measure_cost() as cost:
-        ed.prepare(model, world)
+        ed.prepare(model, context)
     rows.append(
         {
             "model": name,
@@ -108,13 +110,16 @@ def bench_model(
     ]
     for editor_name, cfg, batch in plan:
         editor = build_editor(editor_name, cfg)
-        editor.prepare(model, world)  # statistics from the cache (AlphaEdit: + eigendecomposition)
+        context = EditContext(world, cache=cache)  # a fresh lineage for each editor
+        editor.prepare(
+            model, context
+        )  # statistics from the cache (AlphaEdit: + eigendecomposition)
         reps = 3 if batch == 1 else 1
         total, mem, peak = 0.0, 0, 0
         for r in range(reps):
             chunk = reqs[r * batch : (r + 1) * batch]
             with measure_cost() as cost:
-                editor.apply(model, chunk)
+                editor.apply(model, chunk, context)
             total += cost.wall_time_s
             mem, peak = max(mem, cost.memory_increase_bytes), max(peak, cost.peak_memory_bytes)
         rows.append(
@@ -156,7 +161,7 @@ def main() -> None:
         for name, model in load_models(args, world).items():
             n_params = sum(p.numel() for p in model.parameters())
             print(f"model {name}: {n_params / 1e6:.2f}M parameters", flush=True)
-            rows += bench_model(name, model, world, reqs, Path(tmp) / "stats", args.stats_tokens)
+            rows += bench_model(name, model, world, reqs, Path(tmp), args.stats_tokens)
     print(
         f"\n{'model':<12} {'what':<36} {'edits':>5} {'total s':>8} {'s/edit':>8} {'+MB':>8} {'peak MB':>8}"
     )

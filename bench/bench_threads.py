@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
-from behemoth.editors import build_editor
+from behemoth.editors import EditContext, build_editor
 from behemoth.model import build_model, count_params, model_preset, resolve_run
 from behemoth.model.train import lr_factor, make_optimizer, train_step
 from behemoth.threads import choose_threads, cpu_state, forward_work, set_threads
@@ -80,20 +80,22 @@ def training(world: World, preset: str, steps: int) -> tuple[Callable[[], float]
     return run, forward_work(count_params(model), t.tokens_per_step)
 
 
-def rome_stream(world: World, edits: int, stats: Path) -> tuple[Callable[[], float], float]:
-    """A function timing ``edits`` ROME edits applied in sequence (seconds per edit)."""
+def rome_stream(world: World, edits: int, cache: Path) -> tuple[Callable[[], float], float]:
+    """A function timing ``edits`` ROME edits applied in sequence (seconds per edit); the
+    statistics are kept under ``cache/stats`` (the run's EditContext)."""
     cfg = resolve_run(model_preset("tiny"))
     base = build_model(cfg.model, world.vocab_size, 0)
     layer = cfg.model.layers // 2
-    editor = build_editor("rome", {"stats_dir": str(stats), "mom2_n_tokens": 20000, "layer": layer})
-    editor.prepare(base, world)  # the statistics, once, outside the timings
+    editor = build_editor("rome", {"mom2_n_tokens": 20000, "layer": layer})
+    context = EditContext(world, cache=cache)
+    editor.prepare(base, context)  # the statistics, once, outside the timings
     reqs = requests_for(world, edits)
 
     def run() -> float:
         model = base
         start = time.perf_counter()
         for r in reqs:
-            model = editor.apply(model, [r]).model
+            model = editor.apply(model, [r], context).weights()
         return (time.perf_counter() - start) / edits
 
     return run, forward_work(count_params(base), 64)
@@ -119,7 +121,7 @@ def main() -> None:
     work: dict[str, tuple[Callable[[], float], float]] = {
         f"train {p} (s/step)": training(world, p, args.steps) for p in args.presets
     }
-    work["rome tiny (s/edit)"] = rome_stream(world, args.edits, tmp / "stats")
+    work["rome tiny (s/edit)"] = rome_stream(world, args.edits, tmp)
 
     times: dict[tuple[str, str, int], list[float]] = {}
     loads: dict[str, list[float]] = {"alone": [], "busy": []}
