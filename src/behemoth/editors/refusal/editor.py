@@ -4,27 +4,17 @@ L = -E_{D_f}[log pi_theta(OO|x)] + lambda L_retain."""
 
 from __future__ import annotations
 
-import torch
-
-from behemoth.editors.gradient.trainer import TrainBatch
 from behemoth.editors.refusal.config import RefusalConfig
 from behemoth.editors.registry import register_editor
-from behemoth.editors.unlearning import losses as L
-from behemoth.editors.unlearning.retain import RetainTermTrainer
+from behemoth.editors.unlearning.retain import TargetTuningTrainer
 from behemoth.editors.unlearning.trainer import UnlearningEditor
 from behemoth.scenarios.request import EditRequest
 from behemoth.world.vocab import OO
 
 
-class RefusalTrainer(RetainTermTrainer):
+class RefusalTrainer(TargetTuningTrainer):
     def targets(self, requests: list[EditRequest]) -> list[int]:
         return [OO] * len(requests)
-
-    def compute_loss(
-        self, model: torch.nn.Module, batch: TrainBatch, reference: torch.nn.Module | None = None
-    ) -> torch.Tensor:
-        loss = L.nll_loss(-batch.edit_nll)
-        return loss + self.cfg.retain_weight * self.retain_term(model, batch, reference)
 
 
 @register_editor

@@ -4,20 +4,16 @@ L = -E_{D_f}[log pi_theta(o_fixed|x)] + lambda L_retain."""
 
 from __future__ import annotations
 
-import torch
-
 from behemoth.editors.context import EditContext
-from behemoth.editors.gradient.trainer import TrainBatch
 from behemoth.editors.registry import register_editor
 from behemoth.editors.relabel.config import RelabelConfig
-from behemoth.editors.unlearning import losses as L
-from behemoth.editors.unlearning.retain import RetainTermTrainer
+from behemoth.editors.unlearning.retain import TargetTuningTrainer
 from behemoth.editors.unlearning.trainer import UnlearningEditor
 from behemoth.errors import ConfigError
 from behemoth.scenarios.request import EditRequest
 
 
-class RelabelTrainer(RetainTermTrainer):
+class RelabelTrainer(TargetTuningTrainer):
     def targets(self, requests: list[EditRequest]) -> list[int]:
         V, n_obj = self.world.vocab, self.world.config.objects
         fixed = self.cfg.object  # type: ignore[attr-defined]
@@ -27,12 +23,6 @@ class RelabelTrainer(RetainTermTrainer):
             int(V.object(r.relation, fixed if r.old_object != fixed else (fixed + 1) % n_obj))
             for r in requests
         ]
-
-    def compute_loss(
-        self, model: torch.nn.Module, batch: TrainBatch, reference: torch.nn.Module | None = None
-    ) -> torch.Tensor:
-        loss = L.nll_loss(-batch.edit_nll)
-        return loss + self.cfg.retain_weight * self.retain_term(model, batch, reference)
 
 
 @register_editor

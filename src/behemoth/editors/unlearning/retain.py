@@ -44,3 +44,14 @@ class RetainTermTrainer(UnlearningTrainer):
         with torch.no_grad():
             ref = answer_logprobs(reference, batch.retain_facts)
         return L.kl_to_reference(answer_logprobs(model, batch.retain_facts), ref)
+
+
+class TargetTuningTrainer(RetainTermTrainer):
+    """Teach a new answer on the forget prompts (refusal tuning, relabel): subclasses say which
+    in :meth:`targets`; L = -E_{D_f}[log pi_theta(target|x)] + lambda L_retain."""
+
+    def compute_loss(
+        self, model: torch.nn.Module, batch: TrainBatch, reference: torch.nn.Module | None = None
+    ) -> torch.Tensor:
+        loss = L.nll_loss(-batch.edit_nll)  # edit_nll is the NLL of targets(), not of the facts
+        return loss + self.cfg.retain_weight * self.retain_term(model, batch, reference)
