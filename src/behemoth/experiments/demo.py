@@ -94,9 +94,9 @@ def table_of(rows: list[dict[str, Any]], *, markdown: bool = False) -> str:
     the end of the run with its 95% Wilson interval and n (the items behind it)."""
     info = runs(rows)
     order = sorted(info.items(), key=lambda kv: (kv[1]["scenario"], kv[1]["editor"]))
-    groups: dict[tuple[str, ...], list[str]] = {
-        (m["editor"], m["scenario"]): [rid] for rid, m in order
-    }
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for rid, m in order:  # every run of a setting: its trained models (and seeds)
+        groups.setdefault((m["editor"], m["scenario"]), []).append(rid)
     blocks = []
     for t in headline_tables(rows, groups, ["editor", "scenario"]):
         if markdown:
