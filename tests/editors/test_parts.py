@@ -118,3 +118,23 @@ def test_second_moments_bar_is_silenced_inside_quiet_bars(
     with quiet_bars():
         second_moments(edit_model, tiny_world, [MLP_OUT], cache_dir=tmp_path / "b", **kw)
     assert "second moments" not in capsys.readouterr().err
+
+
+def test_second_moments_without_a_cache_are_remembered_in_memory(
+    edit_model: torch.nn.Module, tiny_world: World
+) -> None:
+    """No cache directory: the same (model, world, module, sample) is computed once per process
+    and handed out as a copy (a pure function's memo: changing the copy changes nothing)."""
+    from behemoth.editors.locate import stats
+
+    kw = {"n_tokens": 300, "seq_len": 16, "batch_size": 4, "progress": False}
+    first = second_moments(edit_model, tiny_world, [MLP_OUT], **kw)[MLP_OUT]
+    first.mul_(0)  # a caller may write into what it got
+    calls = []
+    orig = stats._forward
+    stats._forward = lambda *a: calls.append(1) or orig(*a)  # type: ignore[assignment]
+    try:
+        again = second_moments(edit_model, tiny_world, [MLP_OUT], **kw)[MLP_OUT]
+    finally:
+        stats._forward = orig  # type: ignore[assignment]
+    assert not calls and again.abs().sum() > 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -36,6 +37,20 @@ def model_fingerprint(model: torch.nn.Module) -> str:
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()[:16]
+
+
+#: Without a cache directory, statistics computed in this process are kept in memory, keyed by
+#: the model's and the world's fingerprints (content hashes) and the sample: a pure function's
+#: memo (the same key gives the same matrix computed again), bounded to the last entries.
+_MEMO: OrderedDict[tuple[str, str, str, int, int], torch.Tensor] = OrderedDict()
+MEMO_ENTRIES = 64
+
+
+def _remember(key: tuple[str, str, str, int, int], c: torch.Tensor) -> None:
+    _MEMO[key] = c.clone()
+    _MEMO.move_to_end(key)
+    while len(_MEMO) > MEMO_ENTRIES:
+        _MEMO.popitem(last=False)
 
 
 def _cache_file(
@@ -108,7 +123,11 @@ def second_moments(
     todo = []
     for m in modules:
         if cache is None:
-            todo.append(m)
+            hit = _MEMO.get((model_fp, world_fp, m, n_tokens, seq_len))
+            if hit is not None:
+                out[m] = hit.clone()
+            else:
+                todo.append(m)
             continue
         f = _cache_file(cache, model_fp, world_fp, m, n_tokens, seq_len)
         c = _read_entry(f, _key_width(model, m)) if f.is_file() else None
@@ -150,6 +169,7 @@ def second_moments(
         c = (sums[m] / count).cpu()
         out[m] = c
         if cache is None:
+            _remember((model_fp, world_fp, m, n_tokens, seq_len), c)
             continue
         cache.mkdir(parents=True, exist_ok=True)
         f = _cache_file(cache, model_fp, world_fp, m, n_tokens, seq_len)
