@@ -136,10 +136,16 @@ def evaluate(
     sets = [t for t, _ in pairs]
     scores = _score_sets(model, sets, batch_size)
     ref_scores: list[Scores] | None = None
-    if isinstance(reference_model, dict):  # precomputed by reference_scores()
-        ref_scores = [_take(reference_model[t.name], rows) for t, rows in pairs]
-    elif reference_model is not None:
-        ref_scores = _score_sets(reference_model, sets, batch_size)
+    if reference_model is not None:
+        # the unedited model is always scored on whole test sets, then restricted to the items
+        # of this checkpoint: the same batches whether it is passed as a model or precomputed,
+        # so the same float sums (on several threads, other batch shapes round differently)
+        ref_all = (
+            reference_model
+            if isinstance(reference_model, dict)
+            else reference_scores(reference_model, scenario, batch_size)
+        )
+        ref_scores = [_take(ref_all[t.name], rows) for t, rows in pairs]
     base = _base_row(run, protocol, scenario, world, extra)
     base["edits_applied"] = len(scenario.requests) if upto is None else upto
     rec = Records()
