@@ -2,7 +2,7 @@
 # Lint, format check, type check, tests. Run after scripts/setup.sh.
 # Default (the README's test command, and CI): every test, slow ones included (kill/resume,
 # every editor x scenario leak check, LitGPT, Ray, the browser, the demo, long streams).
-# `bash scripts/test.sh --quick`: the tests not marked slow (~6 minutes on 2 cores), for the
+# `bash scripts/test.sh --quick`: the tests not marked slow, for the
 # development loop. Any other pytest arguments replace the selection.
 set -euo pipefail
 cd "$(dirname "$0")/.."
