@@ -108,13 +108,15 @@ def _cluster_sums(v: np.ndarray, edit: np.ndarray) -> tuple[np.ndarray, np.ndarr
     )
 
 
-def _ratio_bootstrap(sums: np.ndarray, cnts: np.ndarray, seed: int) -> tuple[float, float]:
+def _ratio_bootstrap(
+    sums: np.ndarray, cnts: np.ndarray, seed: int, n_boot: int = N_BOOT
+) -> tuple[float, float]:
     res = stats.bootstrap(
         (sums, cnts),
         _ratio,
         paired=True,
         vectorized=True,
-        n_resamples=N_BOOT,
+        n_resamples=n_boot,
         batch=_BATCH,
         confidence_level=CONFIDENCE,
         method="percentile",
@@ -132,19 +134,7 @@ def bootstrap_mean(
     sums, cnts = _cluster_sums(v, edit)
     if len(sums) < 2:
         return NAN, NAN
-    if n_boot != N_BOOT:
-        res = stats.bootstrap(
-            (sums, cnts),
-            _ratio,
-            paired=True,
-            vectorized=True,
-            n_resamples=n_boot,
-            batch=_BATCH,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        )
-        return float(res.confidence_interval.low), float(res.confidence_interval.high)
-    return _ratio_bootstrap(sums, cnts, seed)
+    return _ratio_bootstrap(sums, cnts, seed, n_boot)
 
 
 def bootstrap_interval(
