@@ -1,4 +1,4 @@
-"""``behemoth edit`` and ``behemoth trace`` end to end on the tiny model."""
+"""``behemoth edit`` end to end on the tiny model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from behemoth.cli.main import main
-from behemoth.world import World
 
 
 def test_edit_cli_writes_model_records_and_config(
@@ -83,30 +82,3 @@ def test_edit_cli_errors_are_one_line(
         ]
     )
     assert rc == 2 and "layer" in capsys.readouterr().err
-
-
-def test_trace_cli_writes_heatmap(tiny_model: Path, tiny_world: World, tmp_path: Path) -> None:
-    out = tmp_path / "trace"
-    assert (
-        main(
-            [
-                "trace",
-                str(tiny_model),
-                "--relation",
-                "1",
-                "--facts",
-                "3",
-                "--samples",
-                "2",
-                "--kind",
-                "mlp",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    data = json.loads((out / "trace.json").read_text())
-    assert len(data["effect"]) == len(data["tokens"]) and len(data["effect"][0]) == 4
-    assert data["clean"] > data["corrupted"]
-    assert (out / "trace.png").stat().st_size > 1000

@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "score a model on every probe of its world and on an edit scenario's test sets",
     ),
     "edit": ("edit", "edit a model's weights on a scenario and evaluate the result"),
-    "trace": ("edit", "causal tracing: which layer and token carry a relation's facts"),
+    "trace": ("trace", "causal tracing: which layer and token carry a relation's facts"),
     "train-serac": ("train_serac", "train SERAC's scope classifier and counterfactual model"),
     "demo": (
         "demo",
