@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv/ in the checkout and install behemoth (editable) with its dev tools (ray included), and chromium for the report test.
+# Create .venv/ in the checkout and install behemoth (editable) with its dev tools (ray included), the experiment trackers (tensorboard, wandb), and chromium for the report test.
 # torch is pinned to the CPU wheel 2.13.0 through constraints.txt (pip, not uv/poetry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,7 +7,7 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,litgpt]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,litgpt,tracking]"
 # LitGPT (for convert-litgpt's tests): its own requirements cap huggingface-hub below what
 # transformers needs, so it comes without them; the `litgpt` extra above holds what it imports.
 # `pip check` then reports that one declared cap, nothing else.
