@@ -191,13 +191,37 @@ def build_probes(cfg: WorldConfig, graph: Graph, vocab: Vocabulary) -> dict[str,
         one("question_new", "question", KIND_SO, False, ~q)
     one("qa_new", "qa_new", KIND_SO, False, every)
     if graph.nested:
-        base = "sro" if cfg.template == "sro" else probe_templates(cfg)[0][0]
-        one("nested_sno", base, KIND_SNO, True, every)
         O = graph.nested_of.shape[1]
         rr, oo = np.repeat(np.arange(R), O), np.tile(np.arange(O), R)
-        out["nested_ono"] = _set(
-            "nested_ono", base, KIND_ONO, True, vocab, graph, np.full(R * O, -1), rr, oo, cfg.seed
-        )
+        for name, template in nested_probe_templates(cfg):
+            one(f"nested_sno{name}", template, KIND_SNO, True, every)
+            out[f"nested_ono{name}"] = _set(
+                f"nested_ono{name}",
+                template,
+                KIND_ONO,
+                True,
+                vocab,
+                graph,
+                np.full(R * O, -1),
+                rr,
+                oo,
+                cfg.seed,
+            )
+    return out
+
+
+def nested_probe_templates(cfg: WorldConfig) -> list[tuple[str, str]]:
+    """(name suffix, template) of the S-NO and O-NO probe sets of a nested world: every
+    statement template the corpus writes its sentences in. The base order gives ``nested_sno``
+    and ``nested_ono``; with inversions (``inversion_frac`` > 0) the inverted probe template
+    gives ``nested_sno_rso`` and ``nested_ono_rso`` (``_nonsense_rso`` for nonsense grammar),
+    as the reference generator (arXiv 2601.23153; docs: reference-format.md, "Probes") writes
+    ``subject_nested_object_rso.txt`` and ``object_nested_object_rso.txt`` beside the base
+    order's files."""
+    base = "sro" if cfg.template == "sro" else probe_templates(cfg)[0][0]
+    out = [("", base)]
+    if cfg.inversion_frac > 0:
+        out += [(f"_{t}", t) for t, trained in probe_templates(cfg)[1:] if trained]
     return out
 
 

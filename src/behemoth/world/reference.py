@@ -54,6 +54,7 @@ from behemoth.world.corpus import Corpus
 from behemoth.world.graph import Graph
 from behemoth.world.probes import ProbeSet, build_probes
 from behemoth.world.rng import derive_rng
+from behemoth.world.templates import get_template, is_fixed
 from behemoth.world.tokenizer import save_tokenizer
 from behemoth.world.vocab import AA, DOT, EOT, Vocabulary
 from behemoth.world.world import World, write_world
@@ -257,6 +258,15 @@ def export_reference(
     speller = TextSpeller(vocab)
     check_export_size(corpus, speller, out)  # before anything is written
     kept = world.path / "reference"
+    sets = _validation_files(probes, graph.nested)
+    for folder in ("validations", "questions"):  # every file the reference wrote is a set
+        for kept_file in sorted((kept / folder).glob("*.txt")) if (kept / folder).is_dir() else []:
+            if f"{folder}/{kept_file.name}" not in sets:
+                raise BehemothError(
+                    f"WORLD: the reference's {folder}/{kept_file.name} (kept in {kept}) is no "
+                    "probe set of this world, so the export would lose it; import the "
+                    "reference's folder again with this version of behemoth"
+                )
     with atomic_dir(
         out,
         force=force,
@@ -276,15 +286,8 @@ def export_reference(
                     tokens += int(ids.size)
                     sentences += int(np.count_nonzero(ids == EOT))
                     f.write(speller.spell(ids))
-        files = {
-            rel: validation_lines(p, vocab.words)
-            for rel, p in _validation_files(probes, graph.nested).items()
-        }
+        files = {rel: validation_lines(p, vocab.words) for rel, p in sets.items()}
         ours = {line for lines in files.values() for line in lines}
-        for folder in ("validations", "questions"):  # files only the reference wrote
-            if (kept / folder).is_dir():
-                for kept_file in sorted((kept / folder).glob("*.txt")):
-                    files.setdefault(f"{folder}/{kept_file.name}", [])
         for rel, lines in files.items():
             text = _stored_order(world, rel, ours)
             if text is None and not lines:
@@ -552,6 +555,57 @@ def _refuse_links(src: Path, paths: list[Path]) -> None:
             )
 
 
+def check_probe_files(src: Path, cfg: WorldConfig, graph: Graph, notes: list[str]) -> list[str]:
+    """Every probe file the reference wrote (``validations/``, ``questions/``) must be one of
+    the imported world's probe sets, so that import keeps every probe set and export gives each
+    file back: a file no set is written to is refused (named, with the fix), and so is a line
+    of a fixed template's file that is not a probe of the graph (the file comes from another
+    world). Files of templates with random words (nonsense grammar, simple repeats) hold the
+    reference's own draws: ours replace them, with a note. Returns the files checked."""
+    vocab = Vocabulary.from_config(cfg)
+    probes = build_probes(cfg, graph, vocab)
+    files = _validation_files(probes, graph.nested)
+    # any set's line counts: the reference files questions of subjects trained with them in
+    # default_new.txt too (it compares a subject key with subject numbers)
+    ours = {line for p in files.values() for line in validation_lines(p, vocab.words)}
+    checked = []
+    for folder in ("validations", "questions"):
+        if not (src / folder).is_dir():
+            continue
+        for f in sorted((src / folder).iterdir()):
+            rel = f"{folder}/{f.name}"
+            p = files.get(rel)
+            if p is None or f.is_dir():
+                known = ", ".join(sorted(k for k in files if k.startswith(folder + "/")))
+                raise BehemothError(
+                    f"DIR: {f} is not a probe file of this world (its {folder}/ files are "
+                    f"{known}); an import keeps every probe set the reference wrote, so move "
+                    "that file out of the folder (or give the world it belongs to)"
+                )
+            try:
+                text = f.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise BehemothError(
+                    f"DIR: {f} is not UTF-8 text; restore the reference's file"
+                ) from None
+            for k, line in enumerate(text.split("\n"), 1):
+                if not line or line in ours:
+                    continue
+                if is_fixed(get_template(p.template)):
+                    raise BehemothError(
+                        f"DIR: {f}, line {k}: {line[:80]!r} is not a probe of "
+                        f"{GRAPH_FILE}; the probe files and the graph come from different "
+                        "worlds: give the folder create_data.py wrote, unchanged"
+                    )
+                notes.append(
+                    f"{rel}: the reference's own random {p.template} words; the imported "
+                    f"world's {p.name} probes are drawn again (its file is kept under reference/)"
+                )
+                break
+            checked.append(rel)
+    return checked
+
+
 def import_reference(
     src: str | Path,
     out: str | Path,
@@ -608,6 +662,7 @@ def import_reference(
                 extra[f"reference/{folder}/{f.name}"] = f
     _refuse_links(src, [meta_dir, src / "validations", src / "questions", *extra.values()])
     _check_layout(meta_dir, cfg)
+    probe_files = check_probe_files(src, cfg, graph, notes)
     if (meta_dir / "tokenizer.json").is_file():
         from tokenizers import Tokenizer
 
@@ -629,6 +684,7 @@ def import_reference(
         "reference_tokenizer": tokenizer_info,
         "reference_grammar_words": len(special),
         "args_json": bool(args),
+        "probe_files": probe_files,
         "notes": notes,
     }
     return write_world(
