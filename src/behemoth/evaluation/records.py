@@ -4,9 +4,11 @@ Every row names the protocol that produced it (and its version), so results of d
 semantics (one-shot vs sequential editing) never mix silently. Metric rows also carry ``phase``
 ("pre": the unedited model, "post": the edited one), ``edits_applied`` (0 for pre rows), ``n``
 and a 95% interval (``ci_low``, ``ci_high``) with ``interval`` naming the method that produced
-it (see :mod:`behemoth.evaluation.uncertainty`). Written as Parquet and JSONL.
+it (see :mod:`behemoth.evaluation.uncertainty`). Written as Parquet and JSONL with exactly the
+columns of :data:`behemoth.evaluation.schema.RECORD_COLUMNS` (``docs/results_schema.md``): a
+missing optional column is null, an unknown key is refused with its name.
 
-Item table (``items.parquet``, columns :data:`ITEM_COLUMNS`): one row per item of every metric
+Item table (``items.parquet``, columns :data:`ITEM_COLUMNS`, see the schema module): one row per item of every metric
 row, pre-edit and post-edit, at every checkpoint, each with the checkpoint it was measured at:
 ``phase``, ``edits_applied`` (0 for pre rows, as their aggregate rows) and ``batches_applied``
 (null outside a stream). The aggregate row of (run, metric, group, split, phase, edits_applied,
@@ -21,35 +23,33 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from behemoth.evaluation.schema import ITEM_COLUMNS as ITEM_FIELDS
+from behemoth.evaluation.schema import (
+    ITEM_SCHEMA,
+    RECORD_COLUMNS,
+    ResultRow,
+    conform,
+    conform_table,
+)
+
 #: The evaluation protocol; bump the version whenever a metric's definition changes.
 PROTOCOL = "behemoth-eval"
 PROTOCOL_VERSION = 2  # 2: phase, edits_applied on every row, 95% intervals, score, prob diffs
-ITEM_SCHEMA = pa.schema(
-    [
-        ("run", pa.string()),
-        ("metric", pa.string()),
-        ("group", pa.string()),
-        ("split", pa.string()),
-        ("phase", pa.string()),  # "pre" (the unedited model) or "post"
-        ("edits_applied", pa.int64()),  # the checkpoint (0 for pre items, like their rows)
-        ("batches_applied", pa.int64()),  # the stream's batches so far (null outside a stream)
-        ("item", pa.int64()),  # the item's index in its test set at this checkpoint
-        ("edit", pa.int64()),  # the edit whose item it is (-1: none; the bootstrap's cluster)
-        ("subject", pa.int64()),
-        ("relation", pa.int64()),
-        ("value", pa.float64()),  # null = not applicable
-    ]
-)
+#: The names of the item table's columns (:data:`behemoth.evaluation.schema.ITEM_COLUMNS`).
 ITEM_COLUMNS = tuple(ITEM_SCHEMA.names)
+#: What :meth:`Records.add_items` writes: the item columns but the run's ``seed`` and
+#: ``replicate``, which its caller adds when it knows them (``experiments.run``).
+_ITEM_CORE = pa.schema([f for f in ITEM_SCHEMA if f.name not in ("seed", "replicate")])
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Records:
     ``items`` holds the post-edit item chunks (what the stream tracker reads), ``pre_items``
     the unedited model's; :meth:`items_table` and :meth:`write` hold both."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # each a ResultRow's keys
     items: list[pa.Table] = field(default_factory=list)  # chunks with columns ITEM_COLUMNS
     pre_items: list[pa.Table] = field(default_factory=list)  # likewise, phase "pre"
 
@@ -103,38 +103,28 @@ class Records:
                     "relation": np.asarray(relation, dtype=np.int64),
                     "value": pa.array(np.asarray(values, dtype=np.float64), from_pandas=True),
                 },
-                schema=ITEM_SCHEMA,
+                schema=_ITEM_CORE,
             )
         )
 
     def items_table(self) -> pa.Table:
-        """Every item, post-edit chunks first, then pre-edit (columns :data:`ITEM_COLUMNS`, then
-        any a caller added, e.g. ``seed`` and ``replicate`` of a run over several: null where a
-        chunk lacks one)."""
-        tables = self.items + self.pre_items
-        if not tables:
-            return ITEM_SCHEMA.empty_table()
-        extra: dict[str, pa.DataType] = {}
-        for t in tables:
-            for f in t.schema:
-                if f.name not in ITEM_COLUMNS:
-                    extra.setdefault(f.name, f.type)
-        chunks = []
-        for t in tables:
-            c = t.select(list(ITEM_COLUMNS)).cast(ITEM_SCHEMA)
-            for name, typ in extra.items():
-                col = t[name] if name in t.column_names else pa.nulls(t.num_rows, typ)
-                c = c.append_column(pa.field(name, typ), col)
-            chunks.append(c)
-        return pa.concat_tables(chunks)
+        """Every item, post-edit chunks first, then pre-edit, with exactly the columns of
+        :data:`behemoth.evaluation.schema.ITEM_COLUMNS` (``seed`` and ``replicate`` null in a
+        chunk that lacks them, e.g. a lone evaluation's); a chunk with any other column is
+        refused with its name."""
+        chunks = [conform_table(t, ITEM_FIELDS, what="item") for t in self.items + self.pre_items]
+        return pa.concat_tables(chunks) if chunks else ITEM_SCHEMA.empty_table()
+
+    def rows_table(self) -> pa.Table:
+        """The rows as a table of exactly :data:`behemoth.evaluation.schema.RECORD_COLUMNS`
+        (what ``records.parquet`` holds): a missing nullable column null, NaN null, an unknown
+        key refused with its name."""
+        return conform(self.rows, RECORD_COLUMNS, what="record")
 
     def to_pandas(self, items: bool = False) -> pd.DataFrame:
         """The rows (or with ``items=True`` the item table) as a pandas DataFrame: the same
         columns ``pd.read_parquet`` gives for the written ``records.parquet`` / ``items.parquet``."""
-        if items:
-            return self.items_table().to_pandas()
-        keys = list(dict.fromkeys(k for r in self.rows for k in r))
-        return pd.DataFrame([{k: r.get(k) for k in keys} for r in self.rows], columns=keys)
+        return (self.items_table() if items else self.rows_table()).to_pandas()
 
     def value(self, metric: str, split: str | None = None, phase: str = "post") -> float:
         """The value of one metric on one split, post-edit unless ``phase="pre"``.
@@ -203,13 +193,13 @@ class Records:
         """records.parquet, records.jsonl and items.parquet into directory ``out``."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        keys = list(dict.fromkeys(k for r in self.rows for k in r))  # union, first-seen order
-        rows = [_jsonable({k: r.get(k) for k in keys}) for r in self.rows]
-        _write_parquet(pa.Table.from_pylist(rows), out / "records.parquet")
+        table = self.rows_table()  # checked before anything is written
+        items = self.items_table()
+        _write_parquet(table, out / "records.parquet")
         tmp = out / ".records.jsonl.tmp"
-        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in table.to_pylist()))
         tmp.replace(out / "records.jsonl")
-        _write_parquet(self.items_table(), out / "items.parquet")
+        _write_parquet(items, out / "items.parquet")
 
 
 def _fmt(v: Any) -> str:
@@ -218,7 +208,7 @@ def _fmt(v: Any) -> str:
     return f"{v:.4f}" if abs(v) < 1e5 else f"{v:.4g}"
 
 
-def _ci(r: dict[str, Any]) -> str:
+def _ci(r: Mapping[str, Any]) -> str:
     lo, hi = r.get("ci_low"), r.get("ci_high")
     if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
         return "-"
@@ -230,30 +220,19 @@ def _ci(r: dict[str, Any]) -> str:
 TWIN_KEYS = ("run", "scenario", "editor", "seed", "batches_applied", "metric", "group", "split")
 
 
-def _twin(r: dict[str, Any]) -> tuple[Any, ...]:
+def _twin(r: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(r.get(k) for k in TWIN_KEYS)
 
 
-def _method(r: dict[str, Any]) -> str:
+def _method(r: Mapping[str, Any]) -> str:
     """The interval's method; ``-`` when the row has none (a cost, a single value)."""
     return str(r.get("interval") or "-")
 
 
-def _arrow(r: dict[str, Any]) -> str:
+def _arrow(r: Mapping[str, Any]) -> str:
     if r.get("ideal") is not None and not r["higher_is_better"]:
         return f"-> {r['ideal']:g}"
     return "^" if r["higher_is_better"] else "v"
-
-
-def _jsonable(r: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in r.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        if isinstance(v, float) and math.isnan(v):
-            v = None
-        out[k] = v
-    return out
 
 
 def _write_parquet(t: pa.Table, path: Path) -> None:
@@ -262,9 +241,9 @@ def _write_parquet(t: pa.Table, path: Path) -> None:
     tmp.replace(path)
 
 
-def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a written ``records.parquet`` (or of the directory holding it)."""
+def read_records(path: str | Path) -> list[ResultRow]:
+    """Rows of a written ``records.parquet`` (or of the directory holding it), typed."""
     p = Path(path)
     if p.is_dir():
         p = p / "records.parquet"
-    return pq.read_table(p).to_pylist()
+    return cast("list[ResultRow]", pq.read_table(p).to_pylist())

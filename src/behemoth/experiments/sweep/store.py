@@ -13,6 +13,12 @@ Layout of a sweep's ``--out`` directory::
     items.parquet         every run's items with its run id and labels (written at the end)
     timings.parquet       per run: phase wall times on this machine (not deterministic)
 
+``rows.parquet`` and ``results.parquet`` hold exactly the columns of
+:data:`behemoth.evaluation.schema.SWEEP_COLUMNS` (then any ``label_<axis>`` of a further spec
+axis), both ``items.parquet`` those of :data:`~behemoth.evaluation.schema.SWEEP_ITEM_COLUMNS`;
+``docs/results_schema.md`` lists them. A row key outside the schema is refused with its name
+before anything of the run is written.
+
 ``behemoth.results.load(out)`` reads ``results.parquet`` (``load(out, "items")`` the items) into a
 pandas DataFrame.
 
@@ -24,29 +30,26 @@ order in which the runs finished and however many times the sweep was interrupte
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from behemoth.evaluation.schema import (
+    LABEL_PREFIX,
+    SWEEP_COLUMNS,
+    SWEEP_ITEM_COLUMNS,
+    conform,
+    conform_table,
+)
 from behemoth.experiments.sweep.spec import RunSpec, canonical_json
 from behemoth.io import atomic_dir, read_json, write_json
 
-#: Columns every row of a sweep table has, in addition to the evaluation record's own.
-RUN_COLUMNS = (
-    "run_id",
-    "status",
-    "error",
-    "label_world",
-    "label_model",
-    "replicate",
-    "label_scenario",
-    "label_editor",
-    "seed",
-    "config",
-)
+#: Labels of a run that have columns of their own; any other label ``k`` of a spec goes into
+#: a ``label_<k>`` column (the schema's :data:`~behemoth.evaluation.schema.LABEL_PREFIX` family).
+_OWN_LABELS = ("world", "model", "scenario", "editor", "seed", "replicate")
 
 
 def run_dir(out: Path, run_id: str) -> Path:
@@ -61,6 +64,7 @@ def is_finished(out: Path, run_id: str, retry_failed: bool = True) -> bool:
 
 
 def _run_columns(run: RunSpec, status: str, error: str | None) -> dict[str, Any]:
+    """The columns a run gives every row of its table (``replicate`` 0 without replicates)."""
     return {
         "run_id": run.run_id,
         "status": status,
@@ -72,19 +76,34 @@ def _run_columns(run: RunSpec, status: str, error: str | None) -> dict[str, Any]
         "label_editor": run.labels["editor"],
         "seed": int(run.labels["seed"]),
         "config": canonical_json(run.config),
+        **{f"{LABEL_PREFIX}{k}": str(v) for k, v in run.labels.items() if k not in _OWN_LABELS},
     }
 
 
-def _clean(v: Any) -> Any:
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-        v = v.item()
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, int) and not isinstance(v, bool):
-        return v
-    return v
+def run_table(
+    run: RunSpec, rows: Sequence[Mapping[str, Any]], error: str | None = None
+) -> pa.Table:
+    """A run's rows as its ``rows.parquet``: each row (without ``run``: ``run_id`` says it) with
+    the run's columns, in :data:`~behemoth.evaluation.schema.SWEEP_COLUMNS` exactly; a failed
+    run is one ``run_failed`` row carrying the error."""
+    cols = _run_columns(run, "ok" if error is None else "failed", error)
+    if error is not None:
+        rows = [{"metric": "run_failed", "group": "run", "split": "", "value": None}]
+    full = [{**{k: v for k, v in r.items() if k != "run"}, **cols} for r in rows]
+    return conform(full, SWEEP_COLUMNS, what="sweep result", prefix=LABEL_PREFIX)
+
+
+def run_items(run: RunSpec, items: pa.Table) -> pa.Table:
+    """A run's items as the sweep keeps them: with the run's id, labels, seed and replicate (in
+    place of any it had, and without its ``run`` name), in
+    :data:`~behemoth.evaluation.schema.SWEEP_ITEM_COLUMNS` exactly."""
+    cols = _run_columns(run, "ok", None)
+    own = [c.name for c in SWEEP_ITEM_COLUMNS if c.name in cols]
+    items = items.drop_columns([k for k in ("run", *own) if k in items.column_names])
+    for k in own:
+        typ = pa.int64() if k in ("seed", "replicate") else pa.string()
+        items = items.append_column(k, pa.array([cols[k]] * items.num_rows, typ))
+    return conform_table(items, SWEEP_ITEM_COLUMNS, what="sweep item")
 
 
 def write_run(
@@ -97,14 +116,12 @@ def write_run(
 ) -> None:
     """Record a finished run (its rows and items, or its error) atomically under ``out/runs``."""
     status = "ok" if error is None else "failed"
-    cols = _run_columns(run, status, error)
-    if error is not None:
-        rows = [{"metric": "run_failed", "group": "run", "split": "", "value": None}]
-    full = [{**{k: _clean(v) for k, v in r.items() if k != "run"}, **cols} for r in rows]
+    table = run_table(run, rows, error)  # checked before anything is written
+    kept = run_items(run, items) if items is not None and error is None else None
     with atomic_dir(run_dir(out, run.run_id), force=True, marker="run.json") as tmp:
-        pq.write_table(_table(full), tmp / "rows.parquet")  # every row's keys, not the first's
-        if items is not None and error is None:
-            pq.write_table(items, tmp / "items.parquet")
+        pq.write_table(table, tmp / "rows.parquet")
+        if kept is not None:
+            pq.write_table(kept, tmp / "items.parquet")
         write_json(
             tmp / "run.json",
             {
@@ -123,8 +140,9 @@ def read_run(out: Path, run_id: str) -> tuple[list[dict[str, Any]], dict[str, An
     return pq.read_table(d / "rows.parquet").to_pylist(), read_json(d / "run.json")
 
 
-def _table(rows: list[dict[str, Any]]) -> pa.Table:
-    """Rows -> a table with sorted columns; numbers in one type per column."""
+def _timings_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Timings (machine-dependent, not results) -> a table with sorted columns; numbers in one
+    type per column."""
     keys = sorted({k for r in rows for k in r})
     data: dict[str, list[Any]] = {k: [r.get(k) for r in rows] for k in keys}
     arrays = {}
@@ -152,15 +170,8 @@ def write_items(out: Path, runs: list[RunSpec]) -> int:
     tables = []
     for run in sorted(runs, key=lambda r: r.run_id):
         f = run_dir(out, run.run_id) / "items.parquet"
-        if not f.is_file():
-            continue
-        t = pq.read_table(f)
-        cols = _run_columns(run, "ok", None)
-        for k in ("run_id", "label_world", "label_model", "replicate", "label_scenario"):
-            t = t.append_column(k, pa.array([cols[k]] * t.num_rows))
-        t = t.append_column("label_editor", pa.array([cols["label_editor"]] * t.num_rows))
-        t = t.append_column("seed", pa.array([cols["seed"]] * t.num_rows, pa.int64()))
-        tables.append(t)
+        if f.is_file():  # (a run stored by an older version may lack its id: given again)
+            tables.append(run_items(run, pq.read_table(f)))
     if not tables:
         return 0
     table = pa.concat_tables(tables, promote_options="default")
@@ -170,21 +181,22 @@ def write_items(out: Path, runs: list[RunSpec]) -> int:
 
 def write_tables(out: Path, runs: list[RunSpec]) -> int:
     """Rebuild ``results.parquet`` and ``timings.parquet`` from the finished runs of ``runs``
-    (in run id order); return how many runs they hold."""
-    rows: list[dict[str, Any]] = []
+    (in run id order); return how many runs they hold. ``results.parquet`` holds exactly the
+    :data:`~behemoth.evaluation.schema.SWEEP_COLUMNS` (then the ``label_*`` of further axes)."""
+    tables: list[pa.Table] = []
     timings: list[dict[str, Any]] = []
-    n = 0
     for run in sorted(runs, key=lambda r: r.run_id):
-        if not (run_dir(out, run.run_id) / "run.json").is_file():
+        d = run_dir(out, run.run_id)
+        if not (d / "run.json").is_file():
             continue
-        r, meta = read_run(out, run.run_id)
-        rows.extend(r)
+        meta = read_json(d / "run.json")
+        table = pq.read_table(d / "rows.parquet")
+        tables.append(conform_table(table, SWEEP_COLUMNS, what="sweep result", prefix=LABEL_PREFIX))
         timings.append({"run_id": run.run_id, "status": meta["status"], **meta["timings"]})
-        n += 1
-    if rows:
-        _write_parquet(_table(rows), out / "results.parquet")
-        _write_parquet(_table(timings), out / "timings.parquet")
-    return n
+    if tables and sum(t.num_rows for t in tables):
+        _write_parquet(pa.concat_tables(tables, promote_options="default"), out / "results.parquet")
+        _write_parquet(_timings_table(timings), out / "timings.parquet")
+    return len(tables)
 
 
 def write_manifest(out: Path, spec: dict[str, Any], runs: list[RunSpec]) -> None:
