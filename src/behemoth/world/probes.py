@@ -193,13 +193,13 @@ def build_probes(cfg: WorldConfig, graph: Graph, vocab: Vocabulary) -> dict[str,
     if graph.nested:
         O = graph.nested_of.shape[1]
         rr, oo = np.repeat(np.arange(R), O), np.tile(np.arange(O), R)
-        for name, template in nested_probe_templates(cfg):
-            one(f"nested_sno{name}", template, KIND_SNO, True, every)
+        for name, template, trained in nested_probe_templates(cfg):
+            one(f"nested_sno{name}", template, KIND_SNO, trained, every)
             out[f"nested_ono{name}"] = _set(
                 f"nested_ono{name}",
                 template,
                 KIND_ONO,
-                True,
+                trained,
                 vocab,
                 graph,
                 np.full(R * O, -1),
@@ -210,18 +210,20 @@ def build_probes(cfg: WorldConfig, graph: Graph, vocab: Vocabulary) -> dict[str,
     return out
 
 
-def nested_probe_templates(cfg: WorldConfig) -> list[tuple[str, str]]:
-    """(name suffix, template) of the S-NO and O-NO probe sets of a nested world: every
-    statement template the corpus writes its sentences in. The base order gives ``nested_sno``
-    and ``nested_ono``; with inversions (``inversion_frac`` > 0) the inverted probe template
-    gives ``nested_sno_rso`` and ``nested_ono_rso`` (``_nonsense_rso`` for nonsense grammar),
-    as the reference generator (arXiv 2601.23153; docs: reference-format.md, "Probes") writes
-    ``subject_nested_object_rso.txt`` and ``object_nested_object_rso.txt`` beside the base
-    order's files."""
+def nested_probe_templates(cfg: WorldConfig) -> list[tuple[str, str, bool]]:
+    """(name suffix, template, in training) of the S-NO and O-NO probe sets of a nested world,
+    one pair per statement template the reference generator (arXiv 2601.23153; its
+    ``create_data.py``, docs: reference-format.md, "Probes") writes nested probe files for.
+    The base order gives ``nested_sno`` and ``nested_ono``. The inverted order gives
+    ``nested_sno_rso`` / ``nested_ono_rso`` (its ``subject_nested_object_rso.txt``,
+    ``object_nested_object_rso.txt``) when ``inversion_frac`` > 0, and the nonsense grammar's
+    ``nested_sno_nonsense_rso`` / ``nested_ono_nonsense_rso`` always (the reference writes
+    both nonsense orders; trained only with inversions), as for the S-O statements."""
     base = "sro" if cfg.template == "sro" else probe_templates(cfg)[0][0]
-    out = [("", base)]
-    if cfg.inversion_frac > 0:
-        out += [(f"_{t}", t) for t, trained in probe_templates(cfg)[1:] if trained]
+    out = [("", base, True)]
+    if cfg.template == "nonsense" or (cfg.template == "sro" and cfg.inversion_frac > 0):
+        _, (inverted, trained) = probe_templates(cfg)
+        out.append((f"_{inverted}", inverted, trained))
     return out
 
 

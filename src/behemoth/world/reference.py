@@ -565,23 +565,35 @@ def check_probe_files(src: Path, cfg: WorldConfig, graph: Graph, notes: list[str
     vocab = Vocabulary.from_config(cfg)
     probes = build_probes(cfg, graph, vocab)
     files = _validation_files(probes, graph.nested)
-    # any set's line counts: the reference files questions of subjects trained with them in
-    # default_new.txt too (it compares a subject key with subject numbers)
-    ours = {line for p in files.values() for line in validation_lines(p, vocab.words)}
+    lines: dict[str, set[str]] = {}
+
+    def ours(p: ProbeSet) -> set[str]:
+        # the reference files questions of subjects trained with them in default_new.txt too
+        # (it compares a subject key with subject numbers): either question set's line counts
+        group = ("question", "question_new") if p.name.startswith("question") else (p.name,)
+        for name in group:
+            if name in probes and name not in lines:
+                lines[name] = set(validation_lines(probes[name], vocab.words))
+        return set().union(*(lines[name] for name in group if name in lines))
+
     checked = []
     for folder in ("validations", "questions"):
         if not (src / folder).is_dir():
             continue
-        for f in sorted((src / folder).iterdir()):
+        found = sorted((src / folder).iterdir())
+        unknown = [f for f in found if f"{folder}/{f.name}" not in files or f.is_dir()]
+        if unknown:
+            known = ", ".join(sorted(k for k in files if k.startswith(folder + "/")))
+            more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+            raise BehemothError(
+                f"DIR: {unknown[0]}{more} is no probe file of this world (its {folder}/ files "
+                f"are {known}); an import keeps every probe set the reference wrote, so move "
+                "such files out of the folder (or give the world they belong to)"
+            )
+        for f in found:
             rel = f"{folder}/{f.name}"
-            p = files.get(rel)
-            if p is None or f.is_dir():
-                known = ", ".join(sorted(k for k in files if k.startswith(folder + "/")))
-                raise BehemothError(
-                    f"DIR: {f} is not a probe file of this world (its {folder}/ files are "
-                    f"{known}); an import keeps every probe set the reference wrote, so move "
-                    "that file out of the folder (or give the world it belongs to)"
-                )
+            p = files[rel]
+            mine = ours(p)
             try:
                 text = f.read_text(encoding="utf-8")
             except UnicodeDecodeError:
@@ -589,7 +601,7 @@ def check_probe_files(src: Path, cfg: WorldConfig, graph: Graph, notes: list[str
                     f"DIR: {f} is not UTF-8 text; restore the reference's file"
                 ) from None
             for k, line in enumerate(text.split("\n"), 1):
-                if not line or line in ours:
+                if not line or line in mine:
                     continue
                 if is_fixed(get_template(p.template)):
                     raise BehemothError(
