@@ -19,6 +19,8 @@ from tests.world.conftest import WorldFactory
 ROUND_TRIPS = {
     "tiny": {},
     "nested": {"nested_objects": 4, "nested_upweight": 2},
+    "nested_inverted": {"nested_objects": 4, "inversion_frac": 0.3},
+    "nested_nonsense": {"nested_objects": 4, "template": "nonsense", "repeats": 7},
     "minority": {"minority_entity_frac": 0.2, "minority_frac": 0.3},
     "questions": {"questions_frac": 0.2, "questions_entity_frac": 0.5},
     "correlated_bio": {"correlated_pair": True, "correlation_strength": 0.9, "shuffle": False},
