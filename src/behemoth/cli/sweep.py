@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from behemoth.tracking import add_log_arg
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -33,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shared", default=None, help="where worlds/models are built once")
     p.add_argument("--dry-run", action="store_true", help="list the runs, run nothing")
     p.add_argument("--report", action="store_true", help="write the HTML report at the end")
+    add_log_arg(p, "the finished table (one scalar per run, metric and split; labels as hparams)")
     p.add_argument(
         "--new-spec",
         action="store_true",
@@ -58,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
         check_spec_owner,
         check_sweep_out,
     )
+    from behemoth.tracking import from_flag, how_to_view, log_sweep
 
     out = Path(args.out)
+    target = from_flag(args.log, out)  # backend, directory and its package checked now
     if not args.dry_run:
         check_sweep_out(out)  # not a sweep's folder, or a live sweep holds it: refused now
     try:
@@ -100,6 +105,12 @@ def run(args: argparse.Namespace) -> int:
 
         print()
         print(summary_of(args.out))
+        if target is not None:
+            logged = log_sweep(res.table, target)
+            print(
+                f"logged {logged.scalars:,} scalars of {logged.runs} runs "
+                f"({logged.failed} failed runs left out): {how_to_view(target)}"
+            )
     if args.report:
         from behemoth.report import write_report
 

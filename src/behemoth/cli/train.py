@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from behemoth.cli.common import add_out_args, add_set_arg
 from behemoth.errors import ConfigError
 from behemoth.model.presets import model_preset, model_presets
+from behemoth.tracking import add_log_arg
 
 if TYPE_CHECKING:
     from behemoth.world.probes import ProbeSet
@@ -39,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="continue the interrupted run of --out (settings may be omitted: the run's own are used)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_log_arg(p, "the training curves (loss, lr, tokens/s, probe accuracies)")
     p.set_defaults(func=run)
 
 
@@ -61,9 +63,11 @@ def run(args: argparse.Namespace) -> int:
     from behemoth.model.load import read_model_meta
     from behemoth.model.logplot import PLOT
     from behemoth.model.train import train_model
+    from behemoth.tracking import LogTarget, from_flag, how_to_view
     from behemoth.world.world import World
 
     check_out(args.out, args.force, META, "a trained model", inputs={"WORLD": args.world})
+    log = from_flag(args.log, args.out)  # --log wins over the config's train.log
     given = args.preset or args.config or args.overrides or args.seed is not None
     if not given and not args.resume:
         raise ConfigError(
@@ -73,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     if given:
         preset = model_preset(args.preset) if args.preset else None
         cfg = resolve_run(preset, args.config, args.overrides, args.seed)
+        if log is None and cfg.train.log is not None:
+            log = LogTarget.of(cfg.train.log, cfg.train.log_dir, args.out, "train.log")
     out = train_model(
         args.world,
         cfg,
@@ -80,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         force=args.force,
         progress=not args.no_progress,
+        log=log,
     )
     meta = read_model_meta(out)
     r = meta["result"]
@@ -87,4 +94,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"  stopped: {r['stopped']}")
     print(accuracy_table(r["final"], World.load(meta["world"]["path"]).probes))
     print(f"  written to {out}  (learning curve: {Path(out) / PLOT})")
+    if log is not None:
+        print(f"  training curves logged: {how_to_view(log)}")
     return 0

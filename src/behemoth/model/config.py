@@ -115,6 +115,20 @@ class TrainConfig(StrictConfig):
         "order of float sums, so the weights); null = chosen from the free cores; --threads "
         "overrides.",
     )
+    log: Literal["tensorboard", "wandb"] | None = Field(
+        None,
+        exclude=True,
+        description="Log the training curves (loss, lr, tokens/s, probe accuracies) to "
+        "TensorBoard or Weights & Biases (offline) (null = off; --log BACKEND [DIR] "
+        "overrides). Changes no weight, so it is no part of the model's identity: never saved "
+        "with the config, never in a cache key (behemoth.tracking).",
+    )
+    log_dir: str | None = Field(
+        None,
+        exclude=True,
+        description="Where train.log writes (null = <out>.<backend> beside the model "
+        "directory); like train.log, never part of the model's identity.",
+    )
     reproducible: bool = Field(
         False,
         description="Train in the mode whose weights are bitwise identical on every x86-64 "

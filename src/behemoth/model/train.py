@@ -37,6 +37,7 @@ from behemoth.model.logplot import LOG, write_log
 from behemoth.model.malloc import keep_freed_memory
 from behemoth.progress import bars_enabled
 from behemoth.threads import forward_work, gpt_params, training_threads
+from behemoth.tracking import LogTarget, TrainingLog
 from behemoth.world.exclude import mask_hash
 from behemoth.world.vocab import PAD
 from behemoth.world.world import World
@@ -169,6 +170,7 @@ def train_model(
     on_step: StepCallback | None = None,
     exclude: np.ndarray | None = None,
     until_step: int | None = None,
+    log: LogTarget | None = None,
 ) -> Path:
     """Train a model of ``cfg`` on ``world``; write the model directory ``out`` and return it.
 
@@ -180,14 +182,21 @@ def train_model(
     excluded edge (the retain oracle of unlearning). ``until_step``: stop after exactly this many
     steps (the learning-rate schedule still follows ``train.max_tokens``), e.g. to spend the token
     budget of another run. Both are recorded in the model's metadata.
+
+    ``log``: where to log the training curves (:mod:`behemoth.tracking`); None = the choice of
+    ``cfg.train.log`` / ``train.log_dir``, if any. Logging changes no weight.
     """
     out = Path(out)
     where = world.path if isinstance(world, World) else world
     # before the world is even loaded; never into (or around) the world it reads
     check_out(out, force, META, "a trained model", inputs={"WORLD": where})
+    if log is None and cfg is not None and cfg.train.log is not None:
+        log = LogTarget.of(cfg.train.log, cfg.train.log_dir, out, "train.log")
     world = world if isinstance(world, World) else World.load(world)
     with out_lock(out):
-        return _train_locked(world, cfg, out, resume, force, progress, on_step, exclude, until_step)
+        return _train_locked(
+            world, cfg, out, resume, force, progress, on_step, exclude, until_step, log
+        )
 
 
 def _train_locked(
@@ -200,6 +209,7 @@ def _train_locked(
     on_step: StepCallback | None,
     exclude: np.ndarray | None = None,
     until_step: int | None = None,
+    log: LogTarget | None = None,
 ) -> Path:
     """:func:`train_model` while holding the lock of ``out`` (and so of ``out.partial``)."""
     clean_leftovers(out)
@@ -236,8 +246,15 @@ def _train_locked(
     m, t = cfg.model, cfg.train
     params = gpt_params(world.vocab_size, m.width, m.layers, m.mlp)
     work = forward_work(params, t.tokens_per_step)
-    with training_threads(work, t.threads, t.reproducible):
-        return _train(world, cfg, out, ckpt, progress, on_step, force, exclude, until_step)
+    tlog = None if log is None else TrainingLog(log, out.name, cfg.to_dict())
+    try:
+        with training_threads(work, t.threads, t.reproducible):
+            return _train(
+                world, cfg, out, ckpt, progress, on_step, force, exclude, until_step, tlog
+            )
+    finally:
+        if tlog is not None:
+            tlog.close()
 
 
 def _train(
@@ -250,6 +267,7 @@ def _train(
     force: bool,
     exclude: np.ndarray | None = None,
     until_step: int | None = None,
+    tlog: TrainingLog | None = None,
 ) -> Path:
     from accelerate import Accelerator
 
@@ -301,6 +319,9 @@ def _train(
                 "until_step": until_step,
             },
         )
+    tlog = tlog if acc.is_main_process else None
+    if tlog is not None:  # only reads the records below: no weight depends on it
+        tlog.start(state.step, state.tokens, state.seconds)
 
     def evaluate() -> dict[str, dict[str, float]]:
         return probe_metrics(model, probes, eval_names, t.eval_batch_size)
@@ -318,6 +339,8 @@ def _train(
         state.timeline.append([state.step, round(state.seconds + time.perf_counter() - t0, 3)])
         if acc.is_main_process:
             write_log(part / LOG, state.log)
+            if tlog is not None:
+                tlog.record(rec, state.timeline[-1][1])
             if not progress:  # no bar: one plain line per evaluation (the CLI logs INFO)
                 log.info(eval_line(rec, target, total, state.timeline[-1][1]))
         return rec
