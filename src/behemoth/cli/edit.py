@@ -71,6 +71,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0,
         help="with several edit batches (a stream), also evaluate after every N batches",
     )
+    p.add_argument(
+        "--oracle",
+        action="store_true",
+        help="forget scenarios: judge the run against the retain oracle (2 replicates, trained "
+        "once under $BEHEMOTH_CACHE/oracles): forget quality, model utility, MIA AUCs and "
+        "PrivLeak, each with its noise floor (oracle 2 vs oracle 1)",
+    )
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument(
         "--no-progress", action="store_true", help="no progress bar on stderr for streams"
@@ -101,6 +108,7 @@ def experiment_config(args: argparse.Namespace) -> Any:
             "eval_every": args.eval_every,
             "device": args.device,
             "replicates": args.replicates,
+            "oracle": args.oracle,
         },
     )
 
@@ -126,9 +134,32 @@ def run(args: argparse.Namespace) -> int:
         )
     print()
     print(describe(result))
+    note = oracle_note(result)
+    if note:
+        print(note)
     print(f"  written to {args.out} (results.json: the headline with config and versions)")
     print(f"the HTML report with every table and plot: behemoth report {args.out}")
     return 0
+
+
+def oracle_note(result: Any) -> str:
+    """The retain-oracle judgment of each run (``--oracle``), or, for a forget scenario run
+    without it, one line saying which figures need ``--oracle``; "" for other scenarios."""
+    from behemoth.evaluation.unlearning.judge import describe_judgment, is_forget
+
+    runs = result.runs
+    if not result.config.oracle:
+        if any(is_forget(sr.scenario) for sr in runs):
+            return (
+                "forget quality, MIA AUCs and PrivLeak (against the retain oracle, with their "
+                "noise floor) need --oracle"
+            )
+        return ""
+    lines = []
+    for sr in runs:
+        head = "" if len(runs) == 1 else f"seed {sr.seed}, replicate {sr.replicate}: "
+        lines.append(head + describe_judgment(sr.judgment))
+    return "\n".join(lines)
 
 
 def _echo() -> Any:

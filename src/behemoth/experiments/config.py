@@ -37,6 +37,11 @@ class ExperimentConfig(StrictConfig):
     hold. ``eval_every``: with several batches (a stream), also evaluate after every N batches.
     ``disabling_factor`` / ``collapse_fraction``: the detection rules of
     :mod:`behemoth.experiments.sequential`.
+
+    ``oracle``: a forget scenario's run is also judged against ``oracle_replicates`` retain
+    oracles (:func:`behemoth.evaluation.unlearning.judge.judge_unlearning`, trained once under
+    ``<cache>/oracles``): group ``unlearning`` rows and ``edit.json["unlearning"]``. Left at
+    its default (false), neither field enters the run id.
     """
 
     model: str = Field(description="The model directory.")
@@ -64,6 +69,18 @@ class ExperimentConfig(StrictConfig):
         0.5, gt=0.0, lt=1.0, description="Collapse: unedited-fact accuracy below this share."
     )
     save_artifact: bool = Field(True, description="Write the edited model (or adapter/memory).")
+    oracle: bool = Field(
+        False,
+        description="Judge a forget scenario's run against the retain oracle (trained once "
+        "under cache): forget quality, model utility, MIA AUCs, PrivLeak and their noise floor.",
+    )
+    oracle_replicates: int = Field(
+        2,
+        ge=1,
+        le=10,
+        description="Retain oracles to train (replicates 0..n-1 of the recipe; 2 or more give "
+        "the noise floor).",
+    )
 
     @model_validator(mode="after")
     def _check_names_and_settings(self) -> ExperimentConfig:
@@ -106,10 +123,14 @@ class ExperimentConfig(StrictConfig):
     def run_id(self) -> str:
         """A stable id of the run: the first 12 hex digits of SHA-256 over the resolved config
         (canonical JSON; the device and the cache location are left out: they change no result).
-        With one replicate the id is what it was before replicates existed."""
+        With one replicate, and without the oracle judgment, the id is what it was before
+        replicates and the oracle option existed."""
         d = {k: v for k, v in self.resolved().items() if k not in ("device", "cache")}
         if d.get("replicates") == 1:
             del d["replicates"]
+        if not d.get("oracle"):
+            d.pop("oracle", None)
+            d.pop("oracle_replicates", None)
         text = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

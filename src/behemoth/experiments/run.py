@@ -72,6 +72,11 @@ class SeedRun:
     replicate: int = 0
     model_dir: Path | None = None
     original: Any = None
+    #: with ``config.oracle``: the run judged against the retain oracle
+    #: (:class:`~behemoth.evaluation.unlearning.judge.OracleJudgment`)
+    judgment: Any = None
+    #: the seed the run gave its editor (``config.seeds``' entry; None: the settings' own)
+    editor_seed: int | None = None
 
 
 @dataclass
@@ -136,6 +141,8 @@ def run_experiment(
             rep_dir = Path(config.model)
         for sr in _seed_runs(config, model, world, scenarios, run_name, guard, progress, say, rep):
             sr.model_dir, sr.original = rep_dir, model
+            if config.oracle:
+                _judge(config, sr, world, rep_dir, say)
             records.extend(_tagged(sr.run.records, sr.seed, rep if config.replicates > 1 else None))
             runs.append(sr)
     keys = SEED_KEYS + ("replicate",)
@@ -260,16 +267,69 @@ def _seed_runs(
             )
         finally:
             tracker.close()
-        runs.append(
-            SeedRun(scen_cfg.seed, scenario, run, tracker, prepare_s, reference_s, replicate)
-        )
+        sr = SeedRun(scen_cfg.seed, scenario, run, tracker, prepare_s, reference_s, replicate)
+        sr.editor_seed = seed
+        runs.append(sr)
     return runs
 
 
+def _judge(
+    config: ExperimentConfig, sr: SeedRun, world: World, model_dir: Path, say: Callable[[str], None]
+) -> None:
+    """Judge one seed's run against the retain oracles (the one judgment step,
+    :func:`behemoth.evaluation.unlearning.judge.judge_unlearning`, the sweep's too): the oracles
+    are trained once under ``<cache>/oracles`` (a file lock each), the judgment kept on ``sr``
+    and its rows added to the run's records after its last batch."""
+    from behemoth.evaluation.unlearning.judge import judge_unlearning, stop_share
+    from behemoth.experiments.sweep.cache import file_lock
+
+    cache = _cache(config) / "oracles"
+    editor_cfg = config.editor_config(sr.editor_seed)
+    say(f"retain oracle: judging against {config.oracle_replicates} (trained once under {cache})")
+    sr.judgment = judge_unlearning(
+        world,
+        sr.scenario,
+        sr.original,
+        sr.run.model,
+        model_dir=model_dir,
+        cache_dir=cache,
+        seed=int(editor_cfg.seed),
+        stop_share=stop_share(editor_cfg.to_dict()),
+        replicates=config.oracle_replicates,
+        guard=lambda key: file_lock(cache / f"{key}.lock"),
+    )
+    rows = sr.run.records.rows
+    base = {k: rows[0][k] for k in _BASE_KEYS if rows and k in rows[0]}
+    last = max((int(r.get("edits_applied") or 0) for r in rows), default=0)
+    batches = len(sr.run.batches)
+    extra = {"seed": sr.seed, **({"replicate": sr.replicate} if config.replicates > 1 else {})}
+    for r in sr.judgment.rows():
+        rows.append(
+            {
+                **base,
+                **r,
+                **extra,
+                "edits_applied": last,
+                "batches_applied": batches if batches > 1 else None,
+            }
+        )
+
+
+#: The keys every record row of a run shares (who measured what: protocol, run, scenario ...).
+_BASE_KEYS = ("protocol", "protocol_version", "run", "scenario", "mode", "world", "editor")
+
+
 def _scenarios(config: ExperimentConfig, world: World) -> dict[int | None, Scenario]:
-    """Every seed's scenario, built on ``world`` (so checked against it)."""
+    """Every seed's scenario, built on ``world`` (so checked against it; with ``oracle``, each
+    must forget facts: refused here, before the model loads)."""
     spec = get_scenario(config.scenario)
-    return {seed: spec.build(world, config.scenario_config(seed)) for seed in config.run_seeds()}
+    built = {seed: spec.build(world, config.scenario_config(seed)) for seed in config.run_seeds()}
+    if config.oracle:
+        from behemoth.evaluation.unlearning.judge import check_forget
+
+        for scenario in built.values():
+            check_forget(scenario)
+    return built
 
 
 def _cache(config: ExperimentConfig) -> Path:
@@ -326,6 +386,12 @@ def _write(result: ExperimentResult, world: World, out: Path, force: bool) -> No
     }
     if len(cfg.run_seeds()) > 1:
         edit["over_seeds"] = result.seed_summary
+    if cfg.oracle:
+        judged = [
+            {"replicate": sr.replicate, "seed": sr.seed, **sr.judgment.to_json()}
+            for sr in result.runs
+        ]
+        edit["unlearning"] = judged if many else judged[0]
     if reps:
         edit["over_replicates"] = result.replicate_summary
     result.edit = edit

@@ -1,13 +1,15 @@
 """One unlearning study: every method on one forget set, judged against the retain oracle.
 
-``run_unlearning(model_dir, world, scenario, methods)`` trains (or reads from the cache) the
-retain oracles of the scenario's forget set (``oracle_replicates``, default 2: replicates 0 and
-1 of the recipe), applies each method to the original model with the unlearning retain mix
-(never a held-out subject), measures every model on the same items
-(:mod:`behemoth.evaluation.unlearning.report`), runs the relearning attack on each, and returns
-one row per model (original, oracle, the second oracle as the noise floor, methods) with n and
-95% intervals. Every row also carries the noise floor (``noise/...``: oracle 2 against oracle
-1's forget quality, AUCs and PrivLeak) beside its own forget-quality and membership figures.
+A thin caller of the one run path: each method is an edit run
+(:func:`behemoth.experiments.run.run_experiment` of an
+:class:`~behemoth.experiments.config.ExperimentConfig`, the path ``behemoth edit`` takes),
+judged by the one judgment step (:func:`behemoth.evaluation.unlearning.judge.judge_unlearning`,
+behind ``behemoth edit --oracle`` and a sweep's ``oracle: true`` too) against the retain
+oracles of the scenario's forget set (``oracle_replicates``, default 2: replicates 0 and 1 of the
+recipe, trained once under ``<cache>/oracles``), and attacked by relearning
+(:mod:`behemoth.evaluation.unlearning.relearn`). It returns one row per model (original, oracle,
+the second oracle as the noise floor, methods) with n and 95% intervals; every row also carries
+the noise floor (``noise/...``: oracle 2 against oracle 1's forget quality, AUCs and PrivLeak).
 
 Protocol (issue 21): the methods stop on a validation split of the forget facts
 (``stop_share``, :mod:`behemoth.editors.unlearning.trainer`) and every forget-side figure is
@@ -30,8 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from behemoth.editors import EditContext, build_editor
+from behemoth.config import validate
 from behemoth.errors import BehemothError
+from behemoth.evaluation.unlearning.judge import forget_split, judge_unlearning
 from behemoth.evaluation.unlearning.relearn import Relearning, relearn, split_relearn
 from behemoth.evaluation.unlearning.report import (
     Estimate,
@@ -42,11 +45,13 @@ from behemoth.evaluation.unlearning.report import (
     save_measured,
     summarize,
 )
+from behemoth.experiments.config import ExperimentConfig
+from behemoth.experiments.replicates import default_cache
+from behemoth.experiments.run import run_experiment
 from behemoth.io import read_json, write_json
 from behemoth.model.load import load_model, read_model_meta
-from behemoth.model.retain_oracle import retain_oracle, training_seconds
+from behemoth.model.retain_oracle import training_seconds
 from behemoth.progress import bar
-from behemoth.scenarios.forget import held_out_facts, unlearning_retain
 from behemoth.scenarios.render import edge_prompts, statement_templates
 from behemoth.scenarios.scenario import Scenario, build_scenario
 from behemoth.world.rng import derive_rng
@@ -88,21 +93,47 @@ def _relearn_sets(world: World, split: ForgetSplit, share: float, seed: int) -> 
     return probes(split.forget[a]), probes(split.forget[b])
 
 
-def _method_result(
-    label: str,
-    settings: dict[str, Any],
-    original: torch.nn.Module,
+def method_config(
+    model_dir: str | Path,
     world: World,
     scenario: Scenario,
-    retain: Any,
+    label: str,
+    settings: dict[str, Any],
+    seed: int = 0,
+    cache: str | Path | None = None,
+) -> ExperimentConfig:
+    """The edit run of one method of the study (``settings["method"]``: its editor, default
+    ``label``; ``seed``: the editor's): the scenario as built, nothing written."""
+    cfg = dict(settings)
+    name = cfg.pop("method", label)
+    return validate(
+        ExperimentConfig,
+        {
+            "model": str(model_dir),
+            "world": str(world.path),
+            "scenario": scenario.name,
+            "scenario_settings": {k: v for k, v in scenario.config.items() if k != "scenario"},
+            "editor": name,
+            "editor_settings": {**cfg, "seed": seed},
+            "save_artifact": False,
+            "cache": None if cache is None else str(cache),
+        },
+    )
+
+
+def _method_result(
+    label: str,
+    config: ExperimentConfig,
+    original: torch.nn.Module,
+    world: World,
     split: ForgetSplit,
     attack: Any,
     work: Path | None,
     seed: int,
     tick: Any = None,
 ) -> tuple[Measured, Relearning, float, dict[str, Any]]:
-    """Apply one method, measure it and attack it; cached in ``work`` (npz + json).
-    ``tick(step)`` is called after each of the three steps (progress)."""
+    """Run one method (``run_experiment``), measure it on ``split`` and attack it; cached in
+    ``work`` (npz + json). ``tick(step)`` is called after each of the three steps (progress)."""
     tick = tick or (lambda _step: None)
     if work is not None and (work / f"{label}.npz").is_file():
         meta = read_json(work / f"{label}.json")
@@ -114,25 +145,22 @@ def _method_result(
             meta["seconds"],
             meta["info"],
         )
-    cfg = dict(settings)
-    name = cfg.pop("method", label)
-    editor = build_editor(name, cfg)
-    ctx = EditContext(world, retain=retain.probes, seed=seed)
-    editor.prepare(original, ctx)
-    res = editor.apply(original, scenario.requests, ctx)
+    (sr,) = run_experiment(config, None, loaded=(original, world)).runs
+    edited = sr.run.model
+    seconds = float(sum(b["wall_seconds"] for b in sr.run.batches))
+    info = sr.run.result.info
     tick(f"{label} applied")
-    m = measure(res.model, world, split, seed=seed)
+    m = measure(edited, world, split, seed=seed)
     tick(f"{label} measured")
-    rl = attack(res.model)
+    rl = attack(edited)
     tick(f"{label} relearning attack")
-    log.info("%s: %.1f s, %s", label, res.wall_seconds, res.info)
+    log.info("%s: %.1f s, %s", label, seconds, info)
     if work is not None:
         save_measured(m, work / f"{label}.npz")
         write_json(
-            work / f"{label}.json",
-            {"relearning": vars(rl), "seconds": res.wall_seconds, "info": res.info},
+            work / f"{label}.json", {"relearning": vars(rl), "seconds": seconds, "info": info}
         )
-    return m, rl, res.wall_seconds, res.info
+    return m, rl, seconds, info
 
 
 def run_unlearning(
@@ -141,7 +169,7 @@ def run_unlearning(
     scenario: Scenario,
     methods: dict[str, dict[str, Any]] | None = None,
     *,
-    oracle_dir: str | Path | None = None,
+    cache: str | Path | None = None,
     work_dir: str | Path | None = None,
     methods_only: bool = False,
     with_oracle: bool = True,
@@ -153,28 +181,26 @@ def run_unlearning(
 ) -> list[Row]:
     """Rows of the original model, the retain oracle(s) and every method (see module doc).
 
-    ``work_dir`` caches each method's measurement, so a study can run its methods while the
-    oracle trains (``methods_only``: stop there and return no rows) and finish later."""
+    ``cache``: the experiments' cache root (oracles under ``<cache>/oracles``; None: the
+    default of ``ExperimentConfig.cache``). ``work_dir`` caches each method's measurement, so a
+    study can run its methods while the oracle trains (``methods_only``: stop there and return
+    no rows) and finish later. ``seed``: every method's editor seed and the measurements'."""
     methods = DEFAULT_METHODS if methods is None else methods
     work = Path(work_dir) if work_dir is not None else None
     if work is not None:
         work.mkdir(parents=True, exist_ok=True)
-    original, _ = load_model(model_dir, world)
-    # the scenario's retain mix (disjoint from its tests, no held-out subject); else draw one
-    retain = (
-        scenario.retain if len(scenario.retain) else unlearning_retain(world, scenario, seed=seed)
-    )
-    held_subjects = held_out_facts(scenario, world.graph.n_relations) // world.graph.n_relations
-    if np.isin(retain.probes.subject, held_subjects).any():
-        raise BehemothError(
-            f"scenario {scenario.name}: its retain mix holds held-out subjects; "
-            "unlearning would rehearse the facts it is tested on"
-        )
     if with_oracle and oracle_replicates < 1:
         raise BehemothError(
             f"oracle_replicates: {oracle_replicates}; train at least 1 oracle (2 for the noise floor)"
         )
-    split = ForgetSplit.from_scenario(world, scenario, retain, _stop_share(methods))
+    # every method's run is checked (names, settings) before anything loads or trains
+    configs = {
+        label: method_config(model_dir, world, scenario, label, settings, seed, cache)
+        for label, settings in methods.items()
+    }
+    share = _stop_share(configs)
+    split = forget_split(world, scenario, share)
+    original, _ = load_model(model_dir, world)
     train_set, rest = _relearn_sets(world, split, relearn_share, seed)
 
     def attack(model: torch.nn.Module) -> Relearning:
@@ -190,111 +216,98 @@ def run_unlearning(
         progress.set_postfix_str(done)
         progress.update(1)
 
+    results = {}
     try:
-        return _run_all(
-            methods, original, world, scenario, retain, split, attack, work, seed, tick,
-            methods_only, with_oracle, model_dir, oracle_dir, oracle_replicates,
+        for label, config in configs.items():
+            results[label] = _method_result(
+                label, config, original, world, split, attack, work, seed, tick
+            )
+        if methods_only:
+            return []
+        root = Path(cache) if cache is not None else default_cache()
+        return _rows(
+            results, original, world, scenario, split, share, attack, seed, tick,
+            with_oracle, model_dir, root / "oracles", oracle_replicates,
         )  # fmt: skip
     finally:
         progress.close()
 
 
-def _run_all(
-    methods: dict[str, dict[str, Any]],
+def _rows(
+    results: dict[str, tuple[Measured, Relearning, float, dict[str, Any]]],
     original: torch.nn.Module,
     world: World,
     scenario: Scenario,
-    retain: Any,
     split: ForgetSplit,
+    share: float | None,
     attack: Any,
-    work: Path | None,
     seed: int,
     tick: Any,
-    methods_only: bool,
     with_oracle: bool,
     model_dir: str | Path,
-    oracle_dir: str | Path | None,
+    oracle_dir: Path,
     oracle_replicates: int,
 ) -> list[Row]:
-    """The steps of :func:`run_unlearning` after its checks, ``tick`` after each."""
-    results = {
-        label: _method_result(
-            label, settings, original, world, scenario, retain, split, attack, work, seed, tick
-        )
-        for label, settings in methods.items()
-    }
-    if methods_only:
-        return []
+    """The table's rows once every method has run: the original, the oracles (judged by the
+    one judgment step, :func:`judge_unlearning`), then each method."""
     m_orig = measure(original, world, split, seed=seed)
     tick("original measured")
-    m_oracle: Measured | None = None
-    m_oracle2: Measured | None = None
     rows = []
+
+    def judged(m: Measured) -> dict[str, Estimate]:
+        if not with_oracle:
+            return summarize(m, None, m_orig, seed=seed)
+        return judge_unlearning(
+            world,
+            scenario,
+            m_orig,
+            m,
+            model_dir=model_dir,
+            cache_dir=oracle_dir,
+            seed=seed,
+            stop_share=share,
+            replicates=oracle_replicates,
+        ).estimates
+
     if with_oracle:
-        oracles = []
-        for i in range(oracle_replicates):
-            t0 = time.perf_counter()
-            odir = retain_oracle(
-                model_dir,
-                world,
-                split.forgotten,
-                split.forget_sno,
-                cache_dir=oracle_dir if oracle_dir is not None else _oracle_cache(),
-                replicate=i,
-            )
-            wait = time.perf_counter() - t0
-            model, _ = load_model(odir, world)
-            oracles.append((odir, model, measure(model, world, split, seed=seed), wait))
+        t0 = time.perf_counter()
+        j = judge_unlearning(
+            world,
+            scenario,
+            m_orig,
+            m_orig,
+            model_dir=model_dir,
+            cache_dir=oracle_dir,
+            seed=seed,
+            stop_share=share,
+            replicates=oracle_replicates,
+        )
+        wait = time.perf_counter() - t0
+        for i in range(len(j.oracles)):
             tick(f"retain oracle {i + 1} trained and measured")
-        m_oracle = oracles[0][2]
-        m_oracle2 = oracles[1][2] if len(oracles) > 1 else None
-        for i, (odir, model, m, wait) in enumerate(oracles):
+        for i, (odir, m) in enumerate(zip(j.oracle_dirs, j.oracles)):
             name = "retain oracle" if i == 0 else f"retain oracle {i + 1} (noise floor)"
-            rows.append(
-                Row(
-                    name,
-                    summarize(m, m_oracle, m_orig, seed=seed, oracle2=m_oracle2),
-                    attack(model),
-                    training_seconds(odir),
-                    {"oracle_dir": str(odir), "seconds_this_call": wait, "replicate": i},
-                )
-            )
+            model, _ = load_model(odir, world)
+            info = {"oracle_dir": str(odir), "replicate": i, "seconds_this_call": wait}
+            rows.append(Row(name, j.summary(m), attack(model), training_seconds(odir), info))
             tick(f"retain oracle {i + 1} relearning attack")
-    rows.insert(
-        0,
-        Row(
-            "original",
-            summarize(m_orig, m_oracle, m_orig, seed=seed, oracle2=m_oracle2),
-            attack(original),
-            training_seconds(model_dir),
-        ),
-    )
+        orig_metrics = j.estimates
+    else:
+        orig_metrics = judged(m_orig)
+    rows.insert(0, Row("original", orig_metrics, attack(original), training_seconds(model_dir)))
     tick("original relearning attack")
     for label, (m, rl, secs, info) in results.items():
-        row = summarize(m, m_oracle, m_orig, seed=seed, oracle2=m_oracle2)
-        rows.append(Row(label, row, rl, secs, info))
+        rows.append(Row(label, judged(m), rl, secs, info))
     return rows
 
 
-def _oracle_cache() -> Path:
-    """Where oracles are kept without ``oracle_dir``: ``<BEHEMOTH_CACHE>/oracles`` (the
-    retain oracle takes its cache from the caller since f2e00f0)."""
-    from behemoth.experiments.replicates import default_cache
-
-    return default_cache() / "oracles"
-
-
-def _stop_share(methods: dict[str, dict[str, Any]]) -> float | None:
+def _stop_share(configs: dict[str, ExperimentConfig]) -> float | None:
     """The methods' common ``stop_share`` (None when every one runs a fixed budget): the
     forget facts their stopping rule watches are measured by none of them."""
-    from behemoth.editors.unlearning.trainer import UnlearnConfig
+    from behemoth.evaluation.unlearning.judge import stop_share
 
-    shares = set()
-    for settings in methods.values():
-        cfg = {k: v for k, v in settings.items() if k in UnlearnConfig.model_fields}
-        c = UnlearnConfig.model_validate(cfg)
-        if c.stop_when_forgotten:
-            shares.add(c.stop_share)
+    shares = {stop_share(c.editor_config(None).to_dict()) for c in configs.values()}
+    shares.discard(None)
     if len(shares) > 1:
         raise BehemothError(
             f"stop_share: the methods use {sorted(shares)}; give every method the same share"
@@ -360,7 +373,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scenario", default="forget-relation")
     ap.add_argument("--set", action="append", default=[], help="scenario KEY=VALUE")
     ap.add_argument("--methods", default=",".join(DEFAULT_METHODS))
-    ap.add_argument("--oracle-dir", default=None)
+    ap.add_argument(
+        "--cache",
+        default=None,
+        help="the experiments' cache root: oracles under CACHE/oracles "
+        "(default: $BEHEMOTH_CACHE, else ~/.cache/behemoth)",
+    )
     ap.add_argument("--methods-only", action="store_true", help="run the methods, not the oracle")
     ap.add_argument("--no-oracle", action="store_true", help="a table without the oracle")
     ap.add_argument("--relearn-steps", type=int, default=50, help="most relearning steps")
@@ -383,7 +401,7 @@ def main(argv: list[str] | None = None) -> None:
         world,
         sc,
         chosen,
-        oracle_dir=args.oracle_dir,
+        cache=args.cache,
         work_dir=out / "work",
         methods_only=args.methods_only,
         with_oracle=not args.no_oracle,

@@ -202,19 +202,6 @@ def _items(records: Any) -> Any:
     return table
 
 
-#: summarize() key -> (higher is better, ideal value); keys are ``metric`` or ``metric/split``.
-_ORACLE_METRICS: dict[str, tuple[bool | None, float | None]] = {
-    "forget_acc": (False, None),
-    "held_out_acc": (True, 1.0),
-    "retain_acc": (True, 1.0),
-    "model_utility": (True, None),
-    "forget_quality": (True, 1.0),
-    "ks_d": (False, 0.0),
-    "auc": (None, 0.5),
-    "privleak": (None, 0.0),
-}
-
-
 def oracle_rows(
     base: dict[str, Any],
     shared: Path,
@@ -228,71 +215,31 @@ def oracle_rows(
     settings: dict[str, Any] | None = None,
     replicates: int = 2,
 ) -> list[dict[str, Any]]:
-    """The run judged against the retain oracle of its forget set (TOFU, Maini et al. 2024,
-    sec. 2.2: forget quality = KS test p-value of the forget set's truth ratios against the
-    oracle's; model utility; MUSE's AUC and PrivLeak, Shi et al. 2024, relative to the oracle's
-    AUC: negative = under-unlearned). ``replicates`` oracles (replicates 0, 1, ... of the
-    recipe) are trained once per forget set, each under its own lock, in ``<shared>/oracles``;
-    the second gives the noise floor (``noise_<metric>`` rows: oracle 2 against oracle 1)
-    beside every forget-quality and membership figure. Forget-side figures leave out the facts
-    an unlearning method's stopping rule watched (``stop_share`` of the editor ``settings``,
-    default 0.2; none when ``stop_when_forgotten`` is false)."""
-    from behemoth.editors.unlearning.trainer import UnlearnConfig
-    from behemoth.evaluation.unlearning.report import ForgetSplit, measure, summarize
+    """The run judged against the retain oracle of its forget set: the rows of
+    :func:`behemoth.evaluation.unlearning.judge.judge_unlearning` (the one judgment step, also
+    behind ``run_experiment``'s ``oracle`` and ``behemoth edit --oracle``), with the sweep's
+    ``base`` keys and ``checkpoint``. ``replicates`` oracles are trained once per forget set,
+    each under its own file lock, in ``<shared>/oracles``; the second gives the noise floor
+    (``noise_<metric>`` rows). The stopping rule's facts (``stop_share`` of the editor
+    ``settings``) are left out of every forget-side figure."""
+    from behemoth.evaluation.unlearning.judge import judge_unlearning, stop_share
     from behemoth.experiments.sweep.cache import file_lock
-    from behemoth.model import load_model
-    from behemoth.model.load import read_model_meta
-    from behemoth.model.retain_oracle import oracle_plan, retain_oracle
-    from behemoth.world.exclude import exclusion_mask
 
-    chosen = {k: v for k, v in (settings or {}).items() if k in UnlearnConfig.model_fields}
-    ucfg = UnlearnConfig.model_validate(chosen)
-    share = ucfg.stop_share if ucfg.stop_when_forgotten else None
-    split = ForgetSplit.from_scenario(world, scenario, scenario.retain, share)
-    mask = exclusion_mask(world.graph, split.forgotten, split.forget_sno)
-    measured = []
-    for i in range(max(1, replicates)):
-        _, _, key = oracle_plan(read_model_meta(model_dir), world, mask, i)
+    cache = Path(shared) / "oracles"
+    judgment = judge_unlearning(
+        world,
+        scenario,
+        original,
+        edited,
+        model_dir=model_dir,
+        cache_dir=cache,
+        seed=seed,
+        stop_share=stop_share(settings),
+        replicates=max(1, replicates),
         # one lock per oracle: different forget sets train in parallel, one forget set once
-        with file_lock(shared / "oracles" / f"{key}.lock"):
-            odir = retain_oracle(
-                model_dir,
-                world,
-                split.forgotten,
-                split.forget_sno,
-                cache_dir=shared / "oracles",
-                replicate=i,
-            )
-        oracle, _ = load_model(odir, world)
-        measured.append(measure(oracle, world, split, seed=seed))
-    m_oracle2 = measured[1] if len(measured) > 1 else None
-    m_orig = measure(original, world, split, seed=seed)
-    m = measure(edited, world, split, seed=seed)
-    rows = []
-    summary = summarize(m, measured[0], m_orig, seed=seed, oracle2=m_oracle2)
-    for key, e in summary.items():
-        noise = key.startswith("noise/")
-        metric, _, part = key.removeprefix("noise/").partition("/")
-        better, ideal = _ORACLE_METRICS.get(metric, (None, None))
-        rows.append(
-            {
-                **base,
-                "metric": f"noise_{metric}" if noise else metric,
-                "group": "unlearning",
-                "split": part or "forgotten",
-                "family": "unlearning",
-                "higher_is_better": better,
-                "ideal": ideal,
-                "aggregation": "value",
-                "value": float(e.value),
-                "ci_low": None if math.isnan(e.lo) else float(e.lo),
-                "ci_high": None if math.isnan(e.hi) else float(e.hi),
-                "n": int(e.n),
-                "phase": "post",
-                "checkpoint": checkpoint,
-            }
-        )
-    return rows
+        guard=lambda key: file_lock(cache / f"{key}.lock"),
+    )
+    return [{**base, **r, "checkpoint": checkpoint} for r in judgment.rows()]
 
 
 def experiment_config(config: dict[str, Any], world: World, model_dir: Path) -> ExperimentConfig:
