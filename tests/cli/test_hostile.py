@@ -420,6 +420,13 @@ ARGUMENTS: dict[str, tuple[Callable[[dict[str, Path]], list[str]], str]] = {
         ],
         "device",
     ),  # fmt: skip
+    "edit oracle without forgetting": (
+        lambda p: [
+            "edit", str(p["m"]), "--scenario", "single", "--editor", "ft", "--oracle",
+            "--out", str(p["root"] / "o"),
+        ],
+        "--oracle",
+    ),  # fmt: skip
     "edit scenario key unknown": (
         lambda p: [
             "edit",
