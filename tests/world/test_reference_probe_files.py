@@ -18,15 +18,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from behemoth.cli.main import main
 from behemoth.errors import BehemothError
 from behemoth.world.config import WorldConfig
 from behemoth.world.graph import Graph, sample_graph
-from behemoth.world.probes import build_probes, nested_probe_templates, probe_templates
+from behemoth.world.probes import ProbeSet, build_probes, nested_probe_templates, probe_templates
 from behemoth.world.reference import export_reference, import_reference, validation_lines
-from behemoth.world.vocab import Vocabulary
+from behemoth.world.vocab import AA, EOT, Vocabulary
 from tests.world.conftest import WorldFactory
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
@@ -199,3 +200,38 @@ def test_export_refuses_a_kept_file_without_its_probe_set(tmp_path: Path) -> Non
     with pytest.raises(BehemothError, match=r"subject_nested_object_rso\.txt .*import the"):
         export_reference(world, tmp_path / "ex")
     assert not (tmp_path / "ex").exists()
+
+
+def _plain_lines(p: ProbeSet, words: list[str]) -> list[str]:
+    """validation_lines written row by row, the plain computation its vectorized form must
+    reproduce."""
+    out = []
+    for i in range(len(p)):
+        prompt = [int(t) for t in p.prompt(i)]
+        if prompt and prompt[0] == EOT:
+            prompt = prompt[1:]
+        answer = [int(p.answer[i])]
+        if len(prompt) >= 2 and prompt[-2] == AA:
+            prompt, answer = prompt[:-1], prompt[-1:] + answer
+        out.append(
+            " " + " ".join(words[t] for t in prompt) + "\t " + " ".join(words[t] for t in answer)
+        )
+    return out
+
+
+@pytest.mark.parametrize("name", ["questions", "twotoken", "nested_inverted", "minority"])
+def test_validation_lines_equal_the_plain_computation(name: str, tmp_path: Path) -> None:
+    world = import_reference(FIXTURES / name, tmp_path / "w")
+    for p in world.probes.values():
+        assert validation_lines(p, world.vocab.words) == _plain_lines(p, world.vocab.words)
+    empty = world.probes["sro"].subset(np.array([], dtype=np.int64))
+    assert validation_lines(empty, world.vocab.words) == []
+
+
+def test_validation_lines_of_random_grammar_equal_the_plain_computation(
+    world_factory: WorldFactory,
+) -> None:
+    world = world_factory(template="nonsense", inversion_frac=0.3, repeats=7)
+    for p in world.probes.values():  # ragged rows: prompts of several lengths in one set
+        assert validation_lines(p, world.vocab.words) == _plain_lines(p, world.vocab.words)
+    assert len(set(world.probes["nonsense_sro"].lengths.tolist())) > 1
