@@ -62,6 +62,9 @@ class Tracker(ABC):
     #: The module whose import proves the backend's package is installed, and its PyPI name.
     module: ClassVar[str]
     package: ClassVar[str]
+    #: Whether each run needs a directory of its own (TensorBoard: a run is a directory) or
+    #: the backend keeps its runs apart inside one (W&B: ``wandb/offline-run-*``).
+    dir_per_run: ClassVar[bool] = True
 
     def __init__(
         self, directory: Path, run: str, config: Mapping[str, Any], start_step: int = 0
