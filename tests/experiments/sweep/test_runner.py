@@ -127,3 +127,43 @@ def test_schedule_starts_every_model_then_groups_runs_by_model() -> None:
 
     runs = [run(0, "a"), run(1, "a"), run(2, "b"), run(3, "a"), run(4, "c"), run(5, "b")]
     assert [r.run_id for r in _interleave(runs)] == ["r0", "r2", "r4", "r1", "r3", "r5"]
+
+
+@pytest.mark.slow  # a worker pool: its start costs seconds, more on a loaded machine
+def test_status_line_is_redrawn_while_runs_are_silent(
+    tmp_path: Path, toy_spec: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    """A sweep whose runs take longer than the progress period still draws its status line
+    every period (a plain line in a pipe), naming what the shared directory is training."""
+    monkeypatch.setenv("TOY_SLEEP", "2")
+    monkeypatch.setenv("BEHEMOTH_PROGRESS_EVERY", "0.5")
+    partial = tmp_path / "shared" / "models" / "0123456789abcdef.partial"
+    partial.mkdir(parents=True)
+    (partial / "train_log.jsonl").write_text(
+        json.dumps({"step": 900, "sets": {"sro": {"acc": 0.625}}}) + "\n" + '{"step": 1'
+    )
+    spec = {
+        **toy_spec,
+        "seeds": [0],
+        "scenarios": {"single": {"name": "single"}},
+        "editors": {"rome": {"name": "rome"}},
+    }
+    run_sweep(
+        validate(SweepSpec, spec),
+        tmp_path / "out",
+        backend=LocalBackend(1),
+        run_fn=TOY_FN,
+        progress=True,
+        shared=tmp_path / "shared",
+    )
+    err = capsys.readouterr().err
+    beats = err.count("training models/01234567 step 900 sro 0.62")
+    assert beats >= 3, err[-2000:]
+
+
+def test_building_names_nothing_without_partial_artifacts(tmp_path: Path) -> None:
+    from behemoth.experiments.sweep.runner import building
+
+    assert building(tmp_path) == ""
+    (tmp_path / "oracles" / "fedcba9876543210.partial").mkdir(parents=True)
+    assert building(tmp_path) == "training oracles/fedcba98"

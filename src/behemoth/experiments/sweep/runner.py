@@ -4,11 +4,15 @@
 :mod:`behemoth.experiments.sweep.store`), so killing the sweep at any point and starting it again
 runs only what is missing and gives the same final table. A run that raises is recorded with
 its error and the others go on; failed runs are retried the next time (``retry_failed``).
-A status line shows done / running / failed and the ETA while it runs.
+A status line shows done / running / failed and the ETA while it runs, and what is being
+built in the shared directory (a model or oracle in training, with its step and training-template
+accuracy, read from its live log); in a pipe it is a plain line at least every
+``BEHEMOTH_PROGRESS_EVERY`` seconds (:mod:`behemoth.progress`), never silent while work goes on.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -28,6 +32,7 @@ from behemoth.experiments.sweep.store import (
     write_tables,
 )
 from behemoth.io import check_text_path, lock_holder, out_lock, read_json
+from behemoth.progress import every_seconds
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +145,17 @@ def _run_locked(
     done = failed = 0
     last_table = time.perf_counter()
     bar = tqdm(total=len(todo), desc="runs", unit="run", disable=not progress, dynamic_ncols=True)
+    every, last_beat = every_seconds(), time.perf_counter()
     try:
         bar.set_postfix_str(_status(0, backend.running, 0))
         for res in backend.run(tasks):
-            if res is None:  # a heartbeat: refresh the status line when it changed
-                status = _status(done, backend.running, failed)
-                if status != bar.postfix:
-                    bar.set_postfix_str(status)
+            if res is None:  # a heartbeat: the status line, redrawn at least every `every` s
+                now = time.perf_counter()
+                if now - last_beat >= every:
+                    last_beat = now
+                    status = _status(done, backend.running, failed, building(shared_dir))
+                    bar.set_postfix_str(status, refresh=False)
+                    bar.refresh()  # a plain line in a pipe (progress.plain_stderr)
                 continue
             run = by_id[res.run_id]
             write_run(out, run, res.rows, res.timings, res.error, res.items)
@@ -222,8 +231,44 @@ def _interleave(runs: list[RunSpec]) -> list[RunSpec]:
     return [runs[i] for i in order]
 
 
-def _status(done: int, running: int, failed: int) -> str:
-    return f"done {done}, running {running}, failed {failed}"
+def _status(done: int, running: int, failed: int, build: str = "") -> str:
+    text = f"done {done}, running {running}, failed {failed}"
+    return f"{text}; {build}" if build else text
+
+
+def building(shared: Path) -> str:
+    """What is being trained in the shared directory now: each unfinished model or oracle
+    (``<kind>/<key>.partial``) with the step and training-template (``sro``) accuracy of its
+    last logged evaluation, e.g. ``training models/1a2b3c4d step 900 sro 0.62``; "" if none."""
+    parts = []
+    for partial in sorted(shared.glob("*/*.partial")):
+        what = f"training {partial.parent.name}/{partial.name.removesuffix('.partial')[:8]}"
+        last = _last_line(partial / "train_log.jsonl")
+        try:
+            rec = json.loads(last) if last else {}
+            step, acc = rec.get("step"), rec.get("sets", {}).get("sro", {}).get("acc")
+        except (ValueError, AttributeError):  # a line being written
+            step = acc = None
+        if step is not None:
+            what += f" step {step}"
+        if acc is not None:
+            what += f" sro {acc:.2f}"
+        parts.append(what)
+    return ", ".join(parts)
+
+
+def _last_line(path: Path, tail: int = 4096) -> str:
+    """The last complete line of a (possibly growing) text file, "" if none or unreadable."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - tail))
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    complete = data[: data.rfind("\n") + 1].splitlines()  # not a line still being written
+    return complete[-1] if complete else ""
 
 
 def _describe(run: RunSpec) -> str:
