@@ -15,6 +15,7 @@ import pytest
 import torch
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
+from behemoth.errors import ConfigError
 from behemoth.evaluation.cost import measure_cost, param_deltas
 from behemoth.evaluation.evaluate import evaluate, evaluate_probes
 from behemoth.evaluation.oracle import oracle_model
@@ -230,9 +231,14 @@ def test_precomputed_reference_scores_give_the_same_records(tiny_world: World) -
 def test_rows_with_different_columns_are_all_written(tiny_world: World, tmp_path: Path) -> None:
     sc = build_scenario(tiny_world, "stream", {"n": 4})
     base = oracle_model(tiny_world)
-    rec = evaluate_probes(base, tiny_world)  # no edits_applied / step columns
-    rec.extend(evaluate(base, tiny_world, sc, upto=2, extra={"step": 1}))
+    rec = evaluate_probes(base, tiny_world)  # no edits_applied / batches_applied columns
+    rec.extend(evaluate(base, tiny_world, sc, upto=2, extra={"batches_applied": 1}))
     rec.write(tmp_path)
     rows = read_records(tmp_path)
     assert len(rows) == len(rec.rows)
-    assert rows[0]["step"] is None and rows[-1]["step"] == 1 and rows[-1]["edits_applied"] == 2
+    assert rows[0]["batches_applied"] is None and rows[0]["edits_applied"] is None
+    assert rows[-1]["batches_applied"] == 1 and rows[-1]["edits_applied"] == 2
+    # a key outside the results schema (docs/results_schema.md) is refused, not a new column
+    rec.extend(evaluate(base, tiny_world, sc, upto=2, extra={"step": 1}))
+    with pytest.raises(ConfigError, match="record column 'step'"):
+        rec.write(tmp_path / "again")
