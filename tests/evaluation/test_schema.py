@@ -213,3 +213,14 @@ def test_a_sweep_writes_the_schema(tiny_world: Any, tiny_model: Path, tmp_path: 
     metrics = set(results["metric"].to_pylist())
     assert {"efficacy", "update_fro", "update_rank"} <= metrics
     assert set(results["checkpoint"].to_pylist()) <= {0, 2}
+
+
+def test_the_typed_rows_have_the_schemas_keys() -> None:
+    from behemoth.evaluation.schema import SweepRow
+
+    keys = ResultRow.__required_keys__ | ResultRow.__optional_keys__
+    assert keys == set(RECORD_SCHEMA.names)
+    assert ResultRow.__required_keys__ == {"metric", "group", "split"}
+    assert SweepRow.__required_keys__ | SweepRow.__optional_keys__ == set(SWEEP_SCHEMA.names) | {
+        "run"
+    }

@@ -18,7 +18,8 @@ Four tables, each a fixed list of :class:`Column` (name, Arrow type, nullable, m
 :func:`conform` turns rows (dicts) into a table of exactly one schema: a missing nullable
 column is written null, an unknown column is refused with its name (and the closest known one),
 a null in a column that may not hold one is refused with the row. :func:`conform_table` does
-the same for a table. :class:`ResultRow` is the typed form of one record row.
+the same for a table. :class:`ResultRow` is the typed form of one record row, :class:`SweepRow`
+of a sweep table's row (a test keeps both equal to the columns).
 
 ``docs/results_schema.md`` is :func:`schema_markdown`'s output (a test keeps them equal).
 """
@@ -171,9 +172,8 @@ class _ResultKeys(TypedDict):
 
 
 class ResultRow(_ResultKeys, total=False):
-    """One result row as code builds it (the keys of :data:`RECORD_COLUMNS`, plus a sweep's
-    ``checkpoint``): ``metric``, ``group`` and ``split`` always, the rest where known (a missing
-    one is written null)."""
+    """One record row as code builds it (the keys of :data:`RECORD_COLUMNS`): ``metric``,
+    ``group`` and ``split`` always, the rest where known (a missing one is written null)."""
 
     protocol: str
     protocol_version: int
@@ -196,7 +196,22 @@ class ResultRow(_ResultKeys, total=False):
     ci_low: float | None
     ci_high: float | None
     interval: str | None
+
+
+class SweepRow(ResultRow, total=False):
+    """One row of a sweep table (the keys of :data:`SWEEP_COLUMNS`, ``run`` included: the store
+    drops it for ``run_id``): a run function's row with its ``checkpoint``, to which the store
+    adds the run's columns."""
+
     checkpoint: int | None
+    run_id: str
+    status: str
+    error: str | None
+    label_world: str
+    label_model: str
+    label_scenario: str
+    label_editor: str
+    config: str
 
 
 def _plain(v: Any) -> Any:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -41,6 +41,7 @@ from behemoth.evaluation.schema import (
     LABEL_PREFIX,
     SWEEP_COLUMNS,
     SWEEP_ITEM_COLUMNS,
+    SweepRow,
     conform,
     conform_table,
 )
@@ -135,9 +136,11 @@ def write_run(
         )
 
 
-def read_run(out: Path, run_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def read_run(out: Path, run_id: str) -> tuple[list[SweepRow], dict[str, Any]]:
+    """A stored run's rows (typed) and its ``run.json``."""
     d = run_dir(out, run_id)
-    return pq.read_table(d / "rows.parquet").to_pylist(), read_json(d / "run.json")
+    rows = cast("list[SweepRow]", pq.read_table(d / "rows.parquet").to_pylist())
+    return rows, read_json(d / "run.json")
 
 
 def _timings_table(rows: list[dict[str, Any]]) -> pa.Table:
