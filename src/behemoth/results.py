@@ -4,6 +4,10 @@
 every item's value at every checkpoint, with run id and labels), one run's directory
 (``records.parquet`` / ``items.parquet``) or a Parquet file. Every row of a sweep names its
 trained model: ``label_world``, ``label_model`` and ``replicate``.
+
+The columns of each table are fixed: ``docs/results_schema.md`` lists them (generated from
+:mod:`behemoth.evaluation.schema`, whose ``RECORD_SCHEMA``, ``SWEEP_SCHEMA``, ``ITEM_SCHEMA`` and
+``SWEEP_ITEM_SCHEMA`` are the pyarrow schemas the files are written with).
 """
 
 from __future__ import annotations
