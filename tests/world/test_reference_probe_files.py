@@ -15,6 +15,7 @@ it; a line of a fixed template's file that is not a probe of the graph too.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -235,3 +236,25 @@ def test_validation_lines_of_random_grammar_equal_the_plain_computation(
     for p in world.probes.values():  # ragged rows: prompts of several lengths in one set
         assert validation_lines(p, world.vocab.words) == _plain_lines(p, world.vocab.words)
     assert len(set(world.probes["nonsense_sro"].lengths.tolist())) > 1
+
+
+def test_a_pipe_or_an_oversized_or_binary_probe_file_is_refused(tmp_path: Path) -> None:
+    """Hostile probe files: a named pipe is never opened (reading it would block), a file
+    larger than twice its set's text is not read, bytes that are not UTF-8 are named."""
+    src = _copy("nested_inverted", tmp_path / "ref")
+    sro = src / "validations" / "subject_object_sro.txt"
+    sro.unlink()
+    os.mkfifo(sro)
+    with pytest.raises(BehemothError, match=r"subject_object_sro\.txt is no probe file"):
+        import_reference(src, tmp_path / "w")
+    sro.unlink()
+    line = (FIXTURES / "nested_inverted" / "validations" / "subject_object_sro.txt").read_text(
+        encoding="utf-8"
+    )
+    sro.write_text("\n".join([line] * 10), encoding="utf-8")
+    with pytest.raises(BehemothError, match=r"subject_object_sro\.txt has [\d,]+ bytes"):
+        import_reference(src, tmp_path / "w")
+    sro.write_bytes(b"\xff\xfe" + line.encode())
+    with pytest.raises(BehemothError, match=r"subject_object_sro\.txt is not UTF-8"):
+        import_reference(src, tmp_path / "w")
+    assert not (tmp_path / "w").exists()

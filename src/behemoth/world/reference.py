@@ -31,7 +31,13 @@ Import reads a world the reference wrote (``metadata/relationship_graph.txt``, a
 ``subjects_with_questions.txt`` and its tokenizer) and writes a behemoth world: graph.parquet,
 probes, our tokenizer and a world.json whose config is inferred from the graph, with
 ``imported_from`` recording the source. The reference's own tokenizer and id remappings are
-kept under ``reference/`` so its token ids can be related to ours. Export then import gives
+kept under ``reference/`` so its token ids can be related to ours. Import keeps every probe
+set the reference wrote: each file of its ``validations/`` and ``questions/`` must be the file
+of one of the world's probe sets (nested worlds with inversions: ``nested_sno_rso`` and
+``nested_ono_rso`` too), and its lines that set's probes; a file no set is written to, or a
+line of a fixed template that is no probe of the graph, is refused, naming it
+(:func:`check_probe_files`). Export gives every such file back in the reference's line order.
+Export then import gives
 back the same world (same config, graph and fingerprint); the reference's own ``create_data.py
 -g EXPORT`` reads an export's graph.
 """
@@ -581,24 +587,22 @@ def check_probe_files(src: Path, cfg: WorldConfig, graph: Graph, notes: list[str
     files = _validation_files(probes, graph.nested)
     lines: dict[str, set[str]] = {}
 
-    def foreign(p: ProbeSet, text: list[str]) -> set[str]:
-        """The lines of ``text`` that are no probe of ``p`` (the reference files questions of
-        subjects trained with them in default_new.txt too, as it compares a subject key with
-        subject numbers: either question set's lines count)."""
+    def ours(p: ProbeSet) -> list[set[str]]:
+        """The lines a file of ``p`` may hold (the reference files questions of subjects
+        trained with them in default_new.txt too, as it compares a subject key with subject
+        numbers: either question set's lines count)."""
         group = ("question", "question_new") if p.name.startswith("question") else (p.name,)
-        out = set(text) - {""}
         for name in group:
             if name in probes and name not in lines:
                 lines[name] = set(validation_lines(probes[name], vocab.words))
-            out -= lines.get(name, set())
-        return out
+        return [lines[name] for name in group if name in lines]
 
     checked = []
     for folder in ("validations", "questions"):
         if not (src / folder).is_dir():
             continue
         found = sorted((src / folder).iterdir())
-        unknown = [f for f in found if f"{folder}/{f.name}" not in files or f.is_dir()]
+        unknown = [f for f in found if f"{folder}/{f.name}" not in files or not f.is_file()]
         if unknown:
             known = ", ".join(sorted(k for k in files if k.startswith(folder + "/")))
             more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
@@ -610,13 +614,22 @@ def check_probe_files(src: Path, cfg: WorldConfig, graph: Graph, notes: list[str
         for f in found:
             rel = f"{folder}/{f.name}"
             p = files[rel]
+            allowed = ours(p)
+            bound = 2 * sum(len(line) + 1 for group in allowed for line in group) + 4096
+            if f.stat().st_size > bound:  # before reading it: at most twice the set's text
+                raise BehemothError(
+                    f"DIR: {f} has {f.stat().st_size:,} bytes, more than twice the {p.name} "
+                    "probes it stands for; restore the reference's file"
+                )
             try:
                 text = f.read_text(encoding="utf-8").split("\n")
             except UnicodeDecodeError:
                 raise BehemothError(
                     f"DIR: {f} is not UTF-8 text; restore the reference's file"
                 ) from None
-            bad = foreign(p, text)
+            bad = set(text) - {""}
+            for group in allowed:
+                bad -= group
             for k, line in enumerate(text, 1):
                 if line not in bad:
                     continue
@@ -646,7 +659,9 @@ def import_reference(
     """Import a world the reference generator wrote (its directory) as a behemoth world.
 
     ``seed`` seeds the imported world's corpus stream (default: the ``seed`` in args.json, as
-    our exports record it, else 0); the graph itself is taken as it is."""
+    our exports record it, else 0); the graph itself is taken as it is. Every probe file of the
+    folder must be one of the world's probe sets (:func:`check_probe_files`), checked before
+    anything is written; ``imported_from["probe_files"]`` lists them."""
     src = Path(src)
     check_not_input(out, {"DIR": src})
     graph_path = src / GRAPH_FILE
