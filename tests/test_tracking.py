@@ -367,3 +367,28 @@ def test_tensorboard_tracker_writes_hparams_and_config(tmp_path: Path) -> None:
     t.close()
     t.close()  # idempotent
     assert _scalars(tmp_path / "r") == {"a/b": [(0, 1.0), (4, 2.0)]}
+
+
+def test_sweep_log_wandb_offline(tmp_path: Path) -> None:
+    """A sweep table to W&B: one offline run per finished run, its labels in the config, the
+    last checkpoint's values in the summary; a failed run left out."""
+    base = {"status": "ok", "label_world": "w", "label_model": "m", "label_scenario": "single"}
+    rows = [
+        {**base, "run_id": "rome-1", "label_editor": "rome", "seed": 0, "replicate": 0,
+         "group": "efficacy", "metric": "efficacy", "split": "sro", "phase": "post",
+         "checkpoint": 2, "value": 0.5},
+        {**base, "run_id": "rome-1", "label_editor": "rome", "seed": 0, "replicate": 0,
+         "group": "efficacy", "metric": "efficacy", "split": "sro", "phase": "pre",
+         "checkpoint": 0, "value": 0.0},
+        {**base, "run_id": "ft-2", "label_editor": "ft", "seed": 0, "replicate": 0,
+         "status": "failed", "group": "run", "metric": "run_failed", "split": "", "phase": None,
+         "checkpoint": None, "value": None},
+    ]  # fmt: skip
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    pd.DataFrame(rows).to_parquet(sweep / "results.parquet")
+    done = log_sweep(sweep, LogTarget.of("wandb", tmp_path / "wb", sweep))
+    assert (done.runs, done.scalars, done.failed) == (1, 2, 1)
+    (run,) = (tmp_path / "wb" / "wandb").glob("offline-run-*")
+    data = next(run.glob("run-*.wandb")).read_bytes()
+    assert b"efficacy/efficacy/sro" in data and b"rome" in data

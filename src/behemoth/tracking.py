@@ -220,9 +220,15 @@ class WandbTracker(Tracker):
         self._run.summary.update({k: float(v) for k, v in metrics.items()})
 
     def close(self) -> None:
+        """Finish the run, then wait until it is on disk: ``finish`` returns before wandb's
+        service has written the run's records (measured: a 7-byte ``.wandb`` file right after
+        it), ``wandb.teardown`` stops the service once it has (a next run starts another)."""
         if self._run is not None:
+            import wandb
+
             self._run.finish()
             self._run = None
+            wandb.teardown()
 
 
 @dataclass(frozen=True)
