@@ -13,6 +13,11 @@ fi
 # `pip check` then reports that one declared cap, nothing else.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -c constraints.txt \
   "litgpt>=0.5.13,<0.6"
+# The test that W&B logging opens no network socket traces it with strace (small; Debian's).
+if ! command -v strace >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null \
+    || echo "setup: could not install strace; the W&B network test will be skipped" >&2
+fi
 # The report's browser test needs a headless browser: Debian's chromium, only where we may
 # install system packages (root with apt-get) and it is not there yet.
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then

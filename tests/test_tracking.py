@@ -392,3 +392,37 @@ def test_sweep_log_wandb_offline(tmp_path: Path) -> None:
     (run,) = (tmp_path / "wb" / "wandb").glob("offline-run-*")
     data = next(run.glob("run-*.wandb")).read_bytes()
     assert b"efficacy/efficacy/sro" in data and b"rome" in data
+
+
+@pytest.mark.slow
+def test_wandb_opens_no_network_socket(tmp_path: Path) -> None:
+    """Every socket the W&B backend's process tree creates (Python and wandb's service binary),
+    traced by strace: only Unix sockets (the service's own), never an internet one."""
+    import shutil
+    import subprocess
+
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed (scripts/setup.sh installs it where it may)")
+    code = (
+        "from behemoth.tracking import LogTarget\n"
+        f"t = LogTarget.of('wandb', {str(tmp_path / 'wb')!r}, {str(tmp_path / 'o')!r})"
+        ".open('r', {'a': 1})\n"
+        "t.log({'x/y': 1.0}, 0); t.hparams({'a': 1}, {'x/y': 1.0}); t.close()\n"
+    )
+    trace = tmp_path / "trace.log"
+    argv = [strace, "-f", "-qq", "-e", "signal=none", "-e", "trace=socket,connect"]
+    done = subprocess.run(
+        [*argv, "-o", str(trace), sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0 and "ptrace" in done.stderr:
+        pytest.skip(f"strace cannot trace here: {done.stderr.strip()[:200]}")
+    assert done.returncode == 0, done.stderr
+    calls = trace.read_text().splitlines()
+    assert any("AF_UNIX" in c for c in calls)  # the trace saw the service's socket
+    assert not [c for c in calls if "AF_INET" in c]
+    (run,) = (tmp_path / "wb" / "wandb").glob("offline-run-*")
+    assert b"x/y" in next(run.glob("run-*.wandb")).read_bytes()
