@@ -366,3 +366,13 @@ def read_json(path: str | Path, what: str = "") -> Any:
             f"{label}{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
             "regenerate it"
         ) from None
+
+
+def free_bytes(out: str | Path) -> tuple[Path, int]:
+    """Where ``out`` would be written and the bytes free there: the nearest existing folder of
+    ``out`` (itself, when it exists) and its file system's free space, for the checks that
+    refuse before writing what would not fit (shards, an export, an import's kept files)."""
+    where = Path(out).absolute()
+    while not where.exists():
+        where = where.parent
+    return where, shutil.disk_usage(where).free

@@ -32,11 +32,13 @@ Import reads a world the reference wrote (``metadata/relationship_graph.txt``, a
 probes, our tokenizer and a world.json whose config is inferred from the graph, with
 ``imported_from`` recording the source. The reference's own tokenizer and id remappings are
 kept under ``reference/`` so its token ids can be related to ours. Import keeps every probe
-set the reference wrote: each file of its ``validations/`` and ``questions/`` must be the file
-of one of the world's probe sets (nested worlds with inversions: ``nested_sno_rso`` and
-``nested_ono_rso`` too), and its lines that set's probes; a file no set is written to, or a
-line of a fixed template that is no probe of the graph, is refused, naming it
-(:func:`check_probe_files`). Export gives every such file back in the reference's line order.
+file the reference wrote (:func:`check_probe_files`): a file of its ``validations/`` and
+``questions/`` that is the file of one of the world's probe sets (nested worlds with
+inversions: ``nested_sno_rso`` and ``nested_ono_rso`` too) must hold that set's probes (a line
+of a fixed template that is no probe of the graph is refused, naming it); any other file (the
+simple-repeats grammar's 432 ``si*_sj*_ri*_rj*_oi_*.txt``, one per filler count) is kept
+verbatim, checksummed with the world's files and not scored. Export gives every such file
+back: a set's file in the reference's line order, a kept one byte for byte.
 Export then import gives
 back the same world (same config, graph and fingerprint); the reference's own ``create_data.py
 -g EXPORT`` reads an export's graph.
@@ -44,8 +46,10 @@ back the same world (same config, graph and fingerprint); the reference's own ``
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
+import logging
 import math
 import shutil
 from pathlib import Path
@@ -54,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from behemoth.errors import BehemothError, ConfigError
-from behemoth.io import atomic_dir, check_not_input, write_json
+from behemoth.io import atomic_dir, check_not_input, free_bytes, write_json
 from behemoth.world.config import WorldConfig
 from behemoth.world.corpus import Corpus
 from behemoth.world.graph import Graph
@@ -66,6 +70,14 @@ from behemoth.world.vocab import AA, DOT, EOT, Vocabulary
 from behemoth.world.world import World, write_world
 
 EXPORT_CHUNK_UNITS = 1 << 14
+#: A probe file of the reference that no probe set of the world is written to is kept verbatim
+#: if it holds at most this many times the bytes of the world's largest probe file (a simple-
+#: repeats file, with the most filler words, is under twice its set's mean line); larger is
+#: refused before reading.
+KEPT_BOUND = 4
+#: The folders of the reference's probe files.
+PROBE_FOLDERS = ("validations", "questions")
+log = logging.getLogger(__name__)
 GRAPH_FILE = Path("metadata") / "relationship_graph.txt"
 #: Ours only: "relation object nested" for every (relation, object), so import is exact.
 NESTED_FILE = Path("metadata") / "object_nested_objects.txt"
@@ -217,6 +229,31 @@ def _stored_order(world: World, rel: str, ours: set[str]) -> str | None:
     return text if all(line in ours for line in text.split("\n") if line) else None
 
 
+def verbatim_files(world: World, sets: set[str]) -> list[str]:
+    """The reference's probe files an import kept verbatim under ``reference/`` (no probe set
+    of ``world`` is written to them: ``sets`` are the files its sets give), which the export
+    copies back byte for byte. Each must be a file world.json records (checksummed, so
+    :meth:`World.load` checked its bytes); any other file there is refused, naming it, rather
+    than left out of the export or copied unchecked."""
+    kept = world.path / "reference"
+    recorded = world.meta.get("files")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    out = []
+    for folder in PROBE_FOLDERS:
+        for f in sorted((kept / folder).iterdir()) if (kept / folder).is_dir() else []:
+            rel = f"{folder}/{f.name}"
+            if rel in sets:
+                continue
+            if f"reference/{rel}" not in recorded or f.is_symlink() or not f.is_file():
+                raise BehemothError(
+                    f"WORLD: {f} is neither a probe file of this world nor a file its world.json "
+                    "records, so the export would lose it or copy it unchecked; remove it, or "
+                    "import the reference's folder again with this version of behemoth"
+                )
+            out.append(rel)
+    return out
+
+
 def _dump_reference_json(data: Any, indent: int | None = None) -> str:
     """JSON spelled as the reference's ``json.dump`` spells it (insertion order, no newline)."""
     return json.dumps(data, indent=indent)
@@ -238,10 +275,7 @@ def check_export_size(
 ) -> None:
     """Refuse, before writing, an export larger than the free space where ``out`` goes."""
     need = estimate_export_bytes(corpus, speller)
-    where = Path(out).absolute()
-    while not where.exists():
-        where = where.parent
-    free = shutil.disk_usage(where).free
+    where, free = free_bytes(out)
     if need > margin * free:
         raise BehemothError(
             f"--out: the export would write about {need / 1e9:,.1f} GB of text "
@@ -279,14 +313,7 @@ def export_reference(
     check_export_size(corpus, speller, out)  # before anything is written
     kept = world.path / "reference"
     sets = _validation_files(probes, graph.nested)
-    for folder in ("validations", "questions"):  # every file the reference wrote is a set
-        for kept_file in sorted((kept / folder).glob("*.txt")) if (kept / folder).is_dir() else []:
-            if f"{folder}/{kept_file.name}" not in sets:
-                raise BehemothError(
-                    f"WORLD: the reference's {folder}/{kept_file.name} (kept in {kept}) is no "
-                    "probe set of this world, so the export would lose it; import the "
-                    "reference's folder again with this version of behemoth"
-                )
+    verbatim = verbatim_files(world, set(sets))
     with atomic_dir(
         out,
         force=force,
@@ -313,6 +340,8 @@ def export_reference(
             if text is None and not lines:
                 continue
             (tmp / rel).write_text("\n".join(lines) if text is None else text, encoding="utf-8")
+        for rel in verbatim:  # the reference's files no probe set is written to: as they were
+            shutil.copyfile(kept / rel, tmp / rel)
         meta_dir = tmp / "metadata"
         (meta_dir / "relationship_graph.txt").write_text(
             "".join(line + "\n" for line in graph_lines(graph)), encoding="utf-8"
@@ -575,17 +604,53 @@ def _refuse_links(src: Path, paths: list[Path]) -> None:
             )
 
 
-def check_probe_files(src: Path, cfg: WorldConfig, graph: Graph, notes: list[str]) -> list[str]:
-    """Every probe file the reference wrote (``validations/``, ``questions/``) must be one of
-    the imported world's probe sets, so that import keeps every probe set and export gives each
-    file back: a file no set is written to is refused (named, with the fix), and so is a line
-    of a fixed template's file that is not a probe of the graph (the file comes from another
-    world). Files of templates with random words (nonsense grammar, simple repeats) hold the
-    reference's own draws: ours replace them, with a note. Returns the files checked."""
+def _text_bytes(p: ProbeSet, spelled: np.ndarray) -> int:
+    """Bytes of the lines :func:`validation_lines` writes for ``p``, counted without writing
+    them (``spelled``: each word's length with its leading space); the dropped end-of-text
+    counts too, so this is a bound a few bytes per line above the file's size."""
+    return int(spelled[p.tokens].sum() + spelled[p.answer].sum()) + 2 * len(p)
+
+
+def _is_utf8(path: Path, block: int = 1 << 20) -> bool:
+    """Whether the file is UTF-8 text, read in blocks (a kept file is never held whole)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(block), b""):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def check_probe_files(
+    src: Path, cfg: WorldConfig, graph: Graph, notes: list[str]
+) -> tuple[list[str], list[str]]:
+    """Check every probe file the reference wrote (``validations/``, ``questions/``); return
+    (the files of the world's probe sets, the files kept verbatim). Import keeps them all, and
+    export gives each back.
+
+    - A file one of the imported world's probe sets is written to must hold that set's probes:
+      a line of a fixed template's file that is no probe of the graph is refused (the file
+      comes from another world), naming it. Files of templates with random words (nonsense
+      grammar) hold the reference's own draws: ours replace them, with a note.
+    - A file no set is written to is kept verbatim (copied under ``reference/``, checksummed
+      with the world's files, given back byte for byte by the export) and not scored: the
+      simple-repeats grammar writes one file per filler count (``si1_sj0_ri1_rj0_oi_1.txt``
+      ... 432 of them, each every fact again). As probe sets they would multiply the world's
+      probes by 432 (2.6x10^8 rows for the reference's default 100,000 x 6 world), while the
+      world's own ``simple_repeats`` set already draws its filler counts from those very 432
+      patterns (reference-format.md, "simple repeats").
+    - Refused before reading, in both cases: what is not a regular file (a folder, a pipe),
+      a file larger than twice its set's text (kept: :data:`KEPT_BOUND` times the world's
+      largest probe file), a file that is not UTF-8."""
     vocab = Vocabulary.from_config(cfg)
     probes = build_probes(cfg, graph, vocab)
     files = _validation_files(probes, graph.nested)
     lines: dict[str, set[str]] = {}
+    spelled = np.array([len(w) + 1 for w in vocab.words], dtype=np.int64)
+    largest = max((_text_bytes(p, spelled) for p in probes.values()), default=0)
 
     def ours(p: ProbeSet) -> list[set[str]]:
         """The lines a file of ``p`` may hold (the reference files questions of subjects
@@ -597,36 +662,42 @@ def check_probe_files(src: Path, cfg: WorldConfig, graph: Graph, notes: list[str
                 lines[name] = set(validation_lines(probes[name], vocab.words))
         return [lines[name] for name in group if name in lines]
 
-    checked = []
-    for folder in ("validations", "questions"):
+    checked: list[str] = []
+    kept: list[str] = []
+    for folder in PROBE_FOLDERS:
         if not (src / folder).is_dir():
             continue
         found = sorted((src / folder).iterdir())
-        unknown = [f for f in found if f"{folder}/{f.name}" not in files or not f.is_file()]
-        if unknown:
-            known = ", ".join(sorted(k for k in files if k.startswith(folder + "/")))
-            more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        odd = [f for f in found if not f.is_file()]
+        if odd:
+            more = f" (and {len(odd) - 1} more)" if len(odd) > 1 else ""
             raise BehemothError(
-                f"DIR: {unknown[0]}{more} is no probe file of this world (its {folder}/ files "
-                f"are {known}); an import keeps every probe set the reference wrote, so move "
-                "such files out of the folder (or give the world they belong to)"
+                f"DIR: {odd[0]}{more} is no probe file (not a regular file: a folder, a pipe, "
+                f"a device); an import copies only the files the reference wrote, so move it "
+                f"out of {folder}/"
             )
         for f in found:
             rel = f"{folder}/{f.name}"
-            p = files[rel]
-            allowed = ours(p)
-            bound = 2 * sum(len(line) + 1 for group in allowed for line in group) + 4096
-            if f.stat().st_size > bound:  # before reading it: at most twice the set's text
+            p = files.get(rel)
+            if p is None:
+                allowed: list[set[str]] = []
+                bound = KEPT_BOUND * largest + 4096
+                what = f"{KEPT_BOUND} times the largest probe file of this world"
+            else:
+                allowed = ours(p)
+                bound = 2 * sum(len(line) + 1 for group in allowed for line in group) + 4096
+                what = f"twice the {p.name} probes it stands for"
+            if f.stat().st_size > bound:  # before reading it
                 raise BehemothError(
-                    f"DIR: {f} has {f.stat().st_size:,} bytes, more than twice the {p.name} "
-                    "probes it stands for; restore the reference's file"
+                    f"DIR: {f} has {f.stat().st_size:,} bytes, more than {what}; restore the "
+                    "reference's file"
                 )
-            try:
-                text = f.read_text(encoding="utf-8").split("\n")
-            except UnicodeDecodeError:
-                raise BehemothError(
-                    f"DIR: {f} is not UTF-8 text; restore the reference's file"
-                ) from None
+            if not _is_utf8(f):
+                raise BehemothError(f"DIR: {f} is not UTF-8 text; restore the reference's file")
+            if p is None:
+                kept.append(rel)
+                continue
+            text = f.read_text(encoding="utf-8").split("\n")
             bad = set(text) - {""}
             for group in allowed:
                 bad -= group
@@ -645,7 +716,20 @@ def check_probe_files(src: Path, cfg: WorldConfig, graph: Graph, notes: list[str
                 )
                 break
             checked.append(rel)
-    return checked
+    return checked, kept
+
+
+def check_kept_size(files: list[Path], out: str | Path, margin: float = 0.9) -> None:
+    """Refuse, before writing, an import whose copied reference files (its probe files, for a
+    reference-sized simple-repeats world some 10^10 bytes) exceed the free space at ``out``."""
+    need = sum(f.stat().st_size for f in files)
+    where, free = free_bytes(out)
+    if need > margin * free:
+        raise BehemothError(
+            f"--out: the import keeps {len(files):,} of the reference's files, "
+            f"{need / 1e9:,.1f} GB, but {where} has {free / 1e9:,.1f} GB free; choose a disk "
+            "with room"
+        )
 
 
 def import_reference(
@@ -660,8 +744,10 @@ def import_reference(
 
     ``seed`` seeds the imported world's corpus stream (default: the ``seed`` in args.json, as
     our exports record it, else 0); the graph itself is taken as it is. Every probe file of the
-    folder must be one of the world's probe sets (:func:`check_probe_files`), checked before
-    anything is written; ``imported_from["probe_files"]`` lists them."""
+    folder is kept (:func:`check_probe_files`, before anything is written): the files of the
+    world's probe sets, checked against them, are listed in ``imported_from["probe_files"]``;
+    the others, copied verbatim and not scored, in ``imported_from["kept_files"]`` (one log
+    line counts them). Kept files that would not fit the free disk are refused up front."""
     src = Path(src)
     check_not_input(out, {"DIR": src})
     graph_path = src / GRAPH_FILE
@@ -700,13 +786,13 @@ def import_reference(
                  "subjects_with_questions.txt"):  # fmt: skip
         if (meta_dir / name).is_file():
             extra[f"reference/{name}"] = meta_dir / name
-    for folder in ("validations", "questions"):  # their line order, given back by export
-        if (src / folder).is_dir():
-            for f in sorted((src / folder).glob("*.txt")):
-                extra[f"reference/{folder}/{f.name}"] = f
-    _refuse_links(src, [meta_dir, src / "validations", src / "questions", *extra.values()])
+    entries = [f for d in PROBE_FOLDERS if (src / d).is_dir() for f in sorted((src / d).iterdir())]
+    _refuse_links(src, [meta_dir, *(src / d for d in PROBE_FOLDERS), *extra.values(), *entries])
     _check_layout(meta_dir, cfg)
-    probe_files = check_probe_files(src, cfg, graph, notes)
+    probe_files, kept_files = check_probe_files(src, cfg, graph, notes)
+    for rel in probe_files + kept_files:  # their line order (or whole file), given back by export
+        extra[f"reference/{rel}"] = src / rel
+    check_kept_size(list(extra.values()), out)
     if (meta_dir / "tokenizer.json").is_file():
         from tokenizers import Tokenizer
 
@@ -729,9 +815,10 @@ def import_reference(
         "reference_grammar_words": len(special),
         "args_json": bool(args),
         "probe_files": probe_files,
+        "kept_files": kept_files,
         "notes": notes,
     }
-    return write_world(
+    world = write_world(
         cfg,
         graph,
         out,
@@ -740,3 +827,12 @@ def import_reference(
         extra_meta={"imported_from": imported},
         extra_files=extra,
     )
+    if kept_files:
+        log.info(
+            "kept %d of the reference's probe files verbatim (%s%s): no probe set of this world "
+            "reads them, so they are not scored; export-reference gives them back unchanged",
+            len(kept_files),
+            kept_files[0],
+            f" ... {kept_files[-1]}" if len(kept_files) > 1 else "",
+        )
+    return world

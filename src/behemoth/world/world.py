@@ -25,7 +25,14 @@ from typing import Any, TypeVar
 import numpy as np
 
 from behemoth.errors import BehemothError, ConfigError
-from behemoth.io import atomic_dir, check_out, clean_leftovers, read_json, write_json
+from behemoth.io import (
+    atomic_dir,
+    check_out,
+    clean_leftovers,
+    free_bytes,
+    read_json,
+    write_json,
+)
 from behemoth.provenance import write_provenance
 from behemoth.world.config import WorldConfig
 from behemoth.world.corpus import Corpus
@@ -373,10 +380,7 @@ def estimate_shard_bytes(corpus: Corpus, sample: int = 2000) -> int:
 def check_disk(corpus: Corpus, out: str | Path, margin: float = 0.9) -> None:
     """Refuse, before writing anything, shards larger than the free space where ``out`` goes."""
     need = estimate_shard_bytes(corpus)
-    where = Path(out).absolute()
-    while not where.exists():
-        where = where.parent
-    free = shutil.disk_usage(where).free
+    where, free = free_bytes(out)
     if need > margin * free:
         raise BehemothError(
             f"repeats: the corpus shards would take about {_gb(need)} but {where} has "
