@@ -2,12 +2,14 @@
 
 :func:`bar` is the one place progress is made: on a terminal (stderr is a tty) it is a tqdm
 bar; otherwise (a pipe, a log file, CI) a :class:`Lines` reporter that writes one plain line
-every ``BEHEMOTH_PROGRESS_EVERY`` seconds (default 10) and one at the end, e.g.
+every ``BEHEMOTH_PROGRESS_EVERY`` seconds (default 5) and one at the end, e.g.
 ``edit 12/40 (30%) 0:00:21 elapsed, ~0:00:49 left, loss=0.113``, never a carriage-return
 frame. Code that builds its own tqdm bar asks :func:`bars_enabled`; when the command line runs
 with stderr off a terminal, :func:`plain_stderr` turns those bars' carriage-return frames into
-the same periodic plain lines (one place for every bar, tqdm's and Hugging Face's included).
-Both are silent inside
+the same periodic plain lines (one place for every bar, tqdm's and Hugging Face's included),
+and a :class:`Heartbeat` says the command is still working whenever neither stdout nor stderr
+got a line for that long (loading torch and a model on a busy machine takes 20-30 s before any
+work can report progress). Bars and lines are silent inside
 :func:`quiet_bars` (a sweep's workers, whose bars would interleave with the sweep's own live
 summary on the same terminal, :func:`behemoth.experiments.sweep.backends.run_task`).
 """
@@ -54,10 +56,12 @@ def quiet_bars() -> Iterator[None]:
 
 
 def every_seconds() -> float:
-    """Seconds between two plain progress lines (``BEHEMOTH_PROGRESS_EVERY``, default 10)."""
+    """Seconds between two plain progress lines (``BEHEMOTH_PROGRESS_EVERY``, default 5: a
+    line is written at the first update after that many seconds, so a pipe never waits much
+    longer than twice that)."""
     raw = os.environ.get(ENV_EVERY, "")
     try:
-        value = float(raw) if raw else 10.0
+        value = float(raw) if raw else 5.0
     except ValueError:
         from behemoth.errors import ConfigError
 
@@ -283,19 +287,119 @@ class FrameFilter(io.TextIOBase):
         self.flush()
 
 
+class _Stamped(io.TextIOBase):
+    """A text stream in front of ``target`` that notes when it was last written to."""
+
+    def __init__(self, target: IO[str], clock: Any) -> None:
+        super().__init__()
+        self.target = target
+        self._clock = clock
+        self.last = clock()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.target, "encoding", None) or "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return bool(self.target.isatty())
+
+    def fileno(self) -> int:
+        return self.target.fileno()
+
+    def write(self, s: str) -> int:
+        if s:
+            self.last = self._clock()
+        return self.target.write(s)
+
+    def __getattr__(self, name: str) -> Any:  # buffer, errors, ...: the target's
+        return getattr(self.target, name)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+class Heartbeat:
+    """Off a terminal: a plain line on ``target`` (``what: working, 0:00:15 elapsed``) whenever
+    the watched streams got nothing for ``every`` seconds, from a daemon thread, so that a
+    pipe or a log never goes silent while a command imports, loads or computes without a bar.
+    ``every`` <= 0 (a line at every update already) turns it off."""
+
+    def __init__(
+        self,
+        what: str,
+        target: IO[str],
+        watched: list[_Stamped],
+        every: float | None = None,
+        clock: Any = time.monotonic,
+        tick: float = 0.25,
+    ) -> None:
+        import threading
+
+        self.what = what
+        self.target = target
+        self.watched = watched
+        self.every = every_seconds() if every is None else every
+        self._clock = clock
+        self._tick = tick
+        self.start = clock()
+        self._last_beat = self.start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="behemoth-heartbeat", daemon=True)
+
+    def last_output(self) -> float:
+        return max([self._last_beat, *(w.last for w in self.watched)])
+
+    def beat(self) -> bool:
+        """Write the line if the streams were silent for ``every`` seconds; True if written."""
+        now = self._clock()
+        if self.every <= 0 or now - self.last_output() < self.every:
+            return False
+        self._last_beat = now
+        try:
+            self.target.write(f"{self.what}: working, {_clock(now - self.start)} elapsed\n")
+            self.target.flush()
+        except (ValueError, OSError):  # the stream was closed under us: nothing to say
+            self._stop.set()
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._tick):
+            self.beat()
+
+    def __enter__(self) -> Heartbeat:
+        if self.every > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
 @contextmanager
-def plain_stderr() -> Iterator[None]:
-    """While the block runs, stderr off a terminal gets plain lines instead of bar frames
-    (stderr on a terminal is left alone)."""
+def plain_stderr(what: str = "behemoth") -> Iterator[None]:
+    """While the block runs, stderr off a terminal gets plain lines instead of bar frames, and
+    a :class:`Heartbeat` (``what: working, ...``) whenever stdout and stderr were silent for
+    ``BEHEMOTH_PROGRESS_EVERY`` seconds (stderr on a terminal is left alone)."""
     if on_terminal():
         yield
         return
-    original = sys.stderr
-    filt = FrameFilter(original)
+    original, original_out = sys.stderr, sys.stdout
+    err = _Stamped(original, time.monotonic)
+    out = _Stamped(original_out, time.monotonic)
+    filt = FrameFilter(err)
     sys.stderr = filt  # type: ignore[assignment]
+    sys.stdout = out  # type: ignore[assignment]
     try:
-        yield
+        with Heartbeat(what, err, [err, out]):
+            yield
     finally:
         filt.close_bar()
         if sys.stderr is filt:
             sys.stderr = original
+        if sys.stdout is out:
+            sys.stdout = original_out

@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     # the older --set spellings: one note each, after the run (bad input stays one line)
     notes = legacy_notes(command, argv)
     args = parser.parse_args(argv)
-    with plain_stderr():  # off a terminal: bars' carriage-return frames become plain lines
+    # off a terminal: bars' carriage-return frames become plain lines, silences a heartbeat
+    with plain_stderr(f"behemoth {command}" if command else "behemoth"):
         return _run(command, args, dotted, notes)
 
 

@@ -1,0 +1,87 @@
+"""behemoth.progress.Heartbeat: a plain line whenever a command's output went silent."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import time
+
+from behemoth.progress import Heartbeat, _Stamped, plain_stderr
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_line_after_every_seconds_of_silence_only() -> None:
+    clock = _Clock()
+    target = io.StringIO()
+    out = _Stamped(io.StringIO(), clock)
+    beat = Heartbeat("behemoth edit", target, [out], every=5, clock=clock)
+    clock.now += 4.9
+    assert not beat.beat()
+    out.write("a line\n")  # output resets the silence
+    clock.now += 4.9
+    assert not beat.beat()
+    clock.now += 0.2
+    assert beat.beat()
+    assert target.getvalue() == "behemoth edit: working, 0:00:10 elapsed\n"
+    clock.now += 1  # the heartbeat's own line counts as output
+    assert not beat.beat()
+    clock.now += 4
+    assert beat.beat()
+    assert target.getvalue().splitlines()[-1] == "behemoth edit: working, 0:00:15 elapsed"
+
+
+def test_every_zero_turns_it_off() -> None:
+    clock = _Clock()
+    beat = Heartbeat("x", io.StringIO(), [], every=0, clock=clock)
+    clock.now += 1000
+    assert not beat.beat()
+
+
+def test_stamped_passes_writes_and_attributes_through() -> None:
+    target = io.StringIO()
+    stamped = _Stamped(target, time.monotonic)
+    stamped.write("x\n")
+    assert target.getvalue() == "x\n"
+    assert stamped.getvalue() == "x\n"  # delegated
+
+
+def test_plain_stderr_beats_in_a_silent_pipe_and_restores_streams() -> None:
+    code = (
+        "import sys, time\n"
+        "from behemoth.progress import plain_stderr\n"
+        "before = sys.stdout\n"
+        "with plain_stderr('behemoth t'):\n"
+        "    print('start', flush=True)\n"
+        "    time.sleep(1.3)\n"
+        "print('restored', sys.stdout is before)\n"
+    )
+    env = {"BEHEMOTH_PROGRESS_EVERY": "0.5", "PATH": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["start", "restored True"]
+    beats = done.stderr.splitlines()
+    assert 1 <= len(beats) <= 3
+    assert all(b.startswith("behemoth t: working, 0:00:0") for b in beats)
+
+
+def test_plain_stderr_is_quiet_when_output_keeps_coming() -> None:
+    err = io.StringIO()
+    saved = sys.stderr
+    sys.stderr = err
+    try:
+        with plain_stderr("q"):  # StringIO is no terminal: the filter and heartbeat are on
+            for _ in range(5):
+                print("line", file=sys.stderr)
+    finally:
+        sys.stderr = saved
+    assert err.getvalue() == "line\n" * 5
