@@ -224,3 +224,22 @@ def test_the_typed_rows_have_the_schemas_keys() -> None:
     assert SweepRow.__required_keys__ | SweepRow.__optional_keys__ == set(SWEEP_SCHEMA.names) | {
         "run"
     }
+
+
+def test_a_run_stored_by_an_older_version_is_rebuilt_into_the_schema(tmp_path: Path) -> None:
+    """A ``rows.parquet`` of sorted, inferred columns without ``replicate`` (as stored before
+    the schema) comes out of ``write_tables`` with the fixed columns and the run's own ids."""
+    from behemoth.experiments.sweep.store import run_dir, write_run, write_tables
+
+    run = _one_run({"ft": {"name": "ft"}}, {"single": {"name": "single"}})
+    write_run(tmp_path, run, [{**_row(), "checkpoint": 1}], {"edit_s": 1.0})
+    f = run_dir(tmp_path, run.run_id) / "rows.parquet"
+    old = pq.read_table(f).drop_columns(["replicate", "ci_low", "interval"])
+    old = old.select(sorted(old.column_names)).cast(
+        pa.schema([pa.field(n, old.schema.field(n).type) for n in sorted(old.column_names)])
+    )
+    pq.write_table(old.set_column(old.column_names.index("n"), "n", old["n"].cast(pa.int32())), f)
+    assert write_tables(tmp_path, [run]) == 1
+    results = pq.read_table(tmp_path / "results.parquet")
+    assert results.schema.equals(SWEEP_SCHEMA)
+    assert results["replicate"].to_pylist() == [0] and results["n"].to_pylist() == [4]

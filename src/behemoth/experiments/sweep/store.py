@@ -94,16 +94,22 @@ def run_table(
     return conform(full, SWEEP_COLUMNS, what="sweep result", prefix=LABEL_PREFIX)
 
 
+def _stamped(table: pa.Table, cols: dict[str, Any], names: list[str]) -> pa.Table:
+    """``table`` without its ``run`` name and with the run's ``names`` columns set from ``cols``
+    (in place of any it had: a run stored by an older version may lack some, e.g. ``replicate``)."""
+    table = table.drop_columns([k for k in ("run", *names) if k in table.column_names])
+    for k in names:
+        typ = pa.int64() if k in ("seed", "replicate") else pa.string()
+        table = table.append_column(k, pa.array([cols[k]] * table.num_rows, typ))
+    return table
+
+
 def run_items(run: RunSpec, items: pa.Table) -> pa.Table:
     """A run's items as the sweep keeps them: with the run's id, labels, seed and replicate (in
     place of any it had, and without its ``run`` name), in
     :data:`~behemoth.evaluation.schema.SWEEP_ITEM_COLUMNS` exactly."""
     cols = _run_columns(run, "ok", None)
-    own = [c.name for c in SWEEP_ITEM_COLUMNS if c.name in cols]
-    items = items.drop_columns([k for k in ("run", *own) if k in items.column_names])
-    for k in own:
-        typ = pa.int64() if k in ("seed", "replicate") else pa.string()
-        items = items.append_column(k, pa.array([cols[k]] * items.num_rows, typ))
+    items = _stamped(items, cols, [c.name for c in SWEEP_ITEM_COLUMNS if c.name in cols])
     return conform_table(items, SWEEP_ITEM_COLUMNS, what="sweep item")
 
 
@@ -193,7 +199,8 @@ def write_tables(out: Path, runs: list[RunSpec]) -> int:
         if not (d / "run.json").is_file():
             continue
         meta = read_json(d / "run.json")
-        table = pq.read_table(d / "rows.parquet")
+        cols = _run_columns(run, meta["status"], meta.get("error"))
+        table = _stamped(pq.read_table(d / "rows.parquet"), cols, list(cols))
         tables.append(conform_table(table, SWEEP_COLUMNS, what="sweep result", prefix=LABEL_PREFIX))
         timings.append({"run_id": run.run_id, "status": meta["status"], **meta["timings"]})
     if tables and sum(t.num_rows for t in tables):
