@@ -9,8 +9,9 @@ inversions written by the reference's own ``create_data.py`` (IST-DASLab/behemot
 
 (its data only: see the fixtures' README). Besides the base order's files it writes
 ``validations/subject_nested_object_rso.txt`` and ``object_nested_object_rso.txt``, which an
-import used to drop. A probe file no probe set of the world is written to is refused, naming
-it; a line of a fixed template's file that is not a probe of the graph too.
+import used to drop. A line of a fixed template's file that is not a probe of the graph is
+refused, naming it; a probe file no probe set of the world is written to is kept verbatim
+(tests/world/test_reference_kept.py), what is no regular file refused.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from behemoth.world.graph import Graph, sample_graph
 from behemoth.world.probes import ProbeSet, build_probes, nested_probe_templates, probe_templates
 from behemoth.world.reference import export_reference, import_reference, validation_lines
 from behemoth.world.vocab import AA, EOT, Vocabulary
+from behemoth.world.world import World
 from tests.world.conftest import WorldFactory
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
@@ -127,27 +129,37 @@ def test_build_probes_rso_sets_are_the_rso_template() -> None:
         assert all(x.startswith(" SS ") for x in b) and all(" RR " in x[:8] for x in r)
 
 
-def test_unknown_probe_file_is_refused_naming_it(
+def test_unknown_probe_file_is_kept_verbatim(tmp_path: Path) -> None:
+    """A file no set is written to (here beside sets that are) is kept and given back, not
+    refused; the sets' files are checked as before."""
+    src = _copy("nested_inverted", tmp_path / "ref")
+    mystery = src / "validations" / "mystery.txt"
+    mystery.write_text(" SS 0086 W0\t 0135", encoding="utf-8")
+    (src / "questions").mkdir()
+    (src / "questions" / "empty").write_bytes(b"")  # any name, even empty
+    world = import_reference(src, tmp_path / "w")
+    info = world.meta["imported_from"]
+    assert info["kept_files"] == ["validations/mystery.txt", "questions/empty"]
+    assert len(info["probe_files"]) == 6 and "validations/mystery.txt" not in info["probe_files"]
+    assert "mystery" not in " ".join(world.probes)
+    export_reference(World.load(world.path), tmp_path / "ex")
+    assert (tmp_path / "ex" / "validations" / "mystery.txt").read_bytes() == mystery.read_bytes()
+    assert (tmp_path / "ex" / "questions" / "empty").read_bytes() == b""
+
+
+def test_entries_that_are_no_files_are_counted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = _copy("nested_inverted", tmp_path / "ref")
-    (src / "validations" / "mystery.txt").write_text(" SS 0086 W0\t 0135", encoding="utf-8")
-    with pytest.raises(BehemothError, match=r"mystery\.txt is no probe file of this world"):
-        import_reference(src, tmp_path / "w")
-    assert not (tmp_path / "w").exists()
-    code = main(["import-reference", str(src), "--out", str(tmp_path / "w")])
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "mystery.txt" in err and "move" in err
-    assert not (tmp_path / "w").exists()
-
-
-def test_unknown_files_are_counted(tmp_path: Path) -> None:
     src = _copy("iid", tmp_path / "ref")
     (src / "questions").mkdir()
     for k in range(3):
-        (src / "questions" / f"extra{k}.txt").write_text("", encoding="utf-8")
-    with pytest.raises(BehemothError, match=r"extra0\.txt \(and 2 more\)"):
+        (src / "questions" / f"extra{k}.txt").mkdir()
+    with pytest.raises(BehemothError, match=r"extra0\.txt \(and 2 more\) is no probe file"):
         import_reference(src, tmp_path / "w")
+    code = main(["import-reference", str(src), "--out", str(tmp_path / "w")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "extra0.txt" in err and "move" in err
+    assert not (tmp_path / "w").exists()
 
 
 def test_a_folder_in_validations_is_refused(tmp_path: Path) -> None:
@@ -192,13 +204,13 @@ def test_random_grammar_files_are_noted_not_refused(
 
 
 def test_export_refuses_a_kept_file_without_its_probe_set(tmp_path: Path) -> None:
-    """A world imported before the nested rso sets existed keeps the reference's file but has
-    no set for it: export names the file instead of leaving it out."""
+    """A file put under reference/ after the import (no set for it, no checksum in world.json)
+    is named by the export, neither left out nor copied unchecked."""
     world = import_reference(FIXTURES / "nested", tmp_path / "w")
     kept = tmp_path / "w" / "reference" / "validations"
     shutil.copyfile(FIXTURES / "nested_inverted" / NESTED_RSO["nested_sno_rso"],
                     kept / "subject_nested_object_rso.txt")  # fmt: skip
-    with pytest.raises(BehemothError, match=r"subject_nested_object_rso\.txt .*import the"):
+    with pytest.raises(BehemothError, match=r"subject_nested_object_rso\.txt is neither .*import"):
         export_reference(world, tmp_path / "ex")
     assert not (tmp_path / "ex").exists()
 
