@@ -189,3 +189,19 @@ def test_both_disk_checks_use_free_bytes(
     with pytest.raises(BehemothError, match=r"^--out: the export would write"):
         export_reference(imported, tmp_path / "ex")
     assert not (tmp_path / "ex").exists()
+
+
+def test_a_kept_file_of_any_name_is_given_back_and_logged_on_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = tmp_path / "ref"
+    shutil.copytree(FIXTURES / "iid", src)
+    name = os.fsdecode(b"\xff odd\nname")
+    (src / "validations" / name).write_bytes(b"kept as it is")
+    with caplog.at_level(logging.INFO, logger="behemoth.world.reference"):
+        world = import_reference(src, tmp_path / "w")
+    line = next(r.getMessage() for r in caplog.records if "verbatim" in r.getMessage())
+    assert line.startswith("kept 1 of") and "\n" not in line
+    assert world.meta["imported_from"]["kept_files"] == [f"validations/{name}"]
+    export_reference(World.load(world.path), tmp_path / "ex")
+    assert (tmp_path / "ex" / "validations" / name).read_bytes() == b"kept as it is"

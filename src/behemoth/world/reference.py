@@ -829,10 +829,10 @@ def import_reference(
     )
     if kept_files:
         log.info(
-            "kept %d of the reference's probe files verbatim (%s%s): no probe set of this world "
+            "kept %d of the reference's probe files verbatim (%r%s): no probe set of this world "
             "reads them, so they are not scored; export-reference gives them back unchanged",
             len(kept_files),
             kept_files[0],
-            f" ... {kept_files[-1]}" if len(kept_files) > 1 else "",
+            f" ... {kept_files[-1]!r}" if len(kept_files) > 1 else "",
         )
     return world
