@@ -422,8 +422,15 @@ ARGUMENTS: dict[str, tuple[Callable[[dict[str, Path]], list[str]], str]] = {
     ),  # fmt: skip
     "edit oracle without forgetting": (
         lambda p: [
-            "edit", str(p["m"]), "--scenario", "single", "--editor", "ft", "--oracle",
-            "--out", str(p["root"] / "o"),
+            "edit",
+            str(p["m"]),
+            "--scenario",
+            "single",
+            "--editor",
+            "ft",
+            "--oracle",
+            "--out",
+            str(p["root"] / "o"),
         ],
         "--oracle",
     ),  # fmt: skip

@@ -124,7 +124,12 @@ def test_an_oracle_on_disk_is_measured_once(
     rng = np.random.default_rng(0)
     m = _measured(rng, 0.1, 0.0)
     monkeypatch.setattr(model_pkg, "load_model", lambda d, w: (str(d), None))
-    monkeypatch.setattr(judge, "measure", lambda model, *a, **k: calls.append(model) or m)
+
+    def counted(model: str, *_a: object, **_k: object) -> Any:
+        calls.append(model)
+        return m
+
+    monkeypatch.setattr(judge, "measure", counted)
     monkeypatch.setattr(judge, "_MEASURED", {})
     world = SimpleNamespace(fingerprint="w")
     split = ForgetSplit(np.arange(4), np.arange(4, 6))

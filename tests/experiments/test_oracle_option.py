@@ -36,4 +36,3 @@ def test_oracle_is_a_different_run() -> None:
 def test_oracle_replicates_is_checked(bad: object) -> None:
     with pytest.raises(ConfigError, match="oracle_replicates"):
         _cfg(oracle=True, oracle_replicates=bad)
-

@@ -306,8 +306,8 @@ def _stop_share(configs: dict[str, ExperimentConfig]) -> float | None:
     forget facts their stopping rule watches are measured by none of them."""
     from behemoth.evaluation.unlearning.judge import stop_share
 
-    shares = {stop_share(c.editor_config(None).to_dict()) for c in configs.values()}
-    shares.discard(None)
+    every = (stop_share(c.editor_config(None).to_dict()) for c in configs.values())
+    shares = {s for s in every if s is not None}
     if len(shares) > 1:
         raise BehemothError(
             f"stop_share: the methods use {sorted(shares)}; give every method the same share"
