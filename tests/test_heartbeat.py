@@ -85,3 +85,19 @@ def test_plain_stderr_is_quiet_when_output_keeps_coming() -> None:
     finally:
         sys.stderr = saved
     assert err.getvalue() == "line\n" * 5
+
+
+def test_the_python_edit_call_writes_plain_lines_off_a_terminal(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import behemoth.api as api
+
+    def fake(*args, **kwargs):  # type: ignore[no-untyped-def]
+        for i in range(3):  # a bar as Hugging Face's weight loading draws it
+            sys.stderr.write(f"\rLoading weights: {i}/2")
+        sys.stderr.write("\n")
+        return "edited"
+
+    monkeypatch.setattr(api, "_edit", fake)
+    assert api.edit("m", prompt="p", target="t") == "edited"
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert err.splitlines()[-1] == "Loading weights: 2/2"

@@ -215,7 +215,28 @@ def edit(
     probe prompt of the world up to ``OO`` (e.g. ``"SS s7 W0 W1 RR r0 W2 OO"``); ``target``:
     the new object (``"o0_3"``). ``editor`` and ``**settings``: a registered editor and its
     settings (``behemoth editors NAME``). ``out``: also write the run there (as
-    ``behemoth edit``). The model given is never changed; the edited one is returned."""
+    ``behemoth edit``). The model given is never changed; the edited one is returned.
+
+    Off a terminal (a pipe, a log, a notebook) progress arrives as plain lines on stderr, with a
+    ``behemoth.edit: working`` line whenever loading or editing was silent for
+    ``BEHEMOTH_PROGRESS_EVERY`` seconds (:func:`behemoth.progress.plain_stderr`)."""
+    from behemoth.progress import plain_stderr
+
+    with plain_stderr("behemoth.edit"):
+        return _edit(model, prompt, target, editor, world, seed, device, out, settings)
+
+
+def _edit(
+    model: Any,
+    prompt: str,
+    target: str,
+    editor: str,
+    world: Any,
+    seed: int,
+    device: str,
+    out: str | Path | None,
+    settings: dict[str, Any],
+) -> EditOutput:
     from behemoth.config import validate
     from behemoth.experiments.config import ExperimentConfig
     from behemoth.experiments.load import load_any_model
