@@ -54,38 +54,38 @@ def _c(name: str, typ: pa.DataType, nullable: bool, meaning: str) -> Column:
     return Column(name, typ, nullable, meaning)
 
 
-S, I, F, B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
+_S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()  # the four types used
 
 #: The identity of a record row: which protocol, run, world, scenario, editor and checkpoint.
 _IDENTITY = (
-    _c("protocol", S, False, "the evaluation protocol that produced the row (behemoth-eval)"),
-    _c("protocol_version", I, False, "its version; bumped whenever a metric's definition changes"),
-    _c("run", S, False, "the run's name (a sweep's run id, else the model directory's name)"),
-    _c("world", S, False, "the fingerprint of the world the model was trained on"),
-    _c("scenario", S, False, "the scenario whose test set was scored ('' for probe rows)"),
-    _c("mode", S, False, "the scenario's mode, e.g. edit or forget ('' for probe rows)"),
-    _c("editor", S, True, "the editor applied (null: the unedited model was evaluated)"),
-    _c("seed", I, True, "the run's seed (scenario and editor); null when it has none"),
-    _c("replicate", I, True, "the trained model replicate (0: the model itself)"),
-    _c("phase", S, True, "pre: the unedited model, post: the edited one (null: probe rows)"),
-    _c("edits_applied", I, True, "edits applied when measured (0 for pre rows; null: probes)"),
-    _c("batches_applied", I, True, "batches of the stream applied when measured"),
+    _c("protocol", _S, False, "the evaluation protocol that produced the row (behemoth-eval)"),
+    _c("protocol_version", _I, False, "its version; bumped whenever a metric's definition changes"),
+    _c("run", _S, False, "the run's name (a sweep's run id, else the model directory's name)"),
+    _c("world", _S, False, "the fingerprint of the world the model was trained on"),
+    _c("scenario", _S, False, "the scenario whose test set was scored ('' for probe rows)"),
+    _c("mode", _S, False, "the scenario's mode, e.g. edit or forget ('' for probe rows)"),
+    _c("editor", _S, True, "the editor applied (null: the unedited model was evaluated)"),
+    _c("seed", _I, True, "the run's seed (scenario and editor); null when it has none"),
+    _c("replicate", _I, True, "the trained model replicate (0: the model itself)"),
+    _c("phase", _S, True, "pre: the unedited model, post: the edited one (null: probe rows)"),
+    _c("edits_applied", _I, True, "edits applied when measured (0 for pre rows; null: probes)"),
+    _c("batches_applied", _I, True, "batches of the stream applied when measured"),
 )
 
 #: What a record row measured: the metric, its test set, its value, n and 95% interval.
 _MEASURE = (
-    _c("metric", S, False, "the metric's registered name, e.g. efficacy, update_fro"),
-    _c("group", S, False, "the test set's group: efficacy, specificity, world, cost, ..."),
-    _c("split", S, False, "the test set within its group (never pooled across splits)"),
-    _c("family", S, False, "the metric's family: accuracy, probability, cost, unlearning, ..."),
-    _c("higher_is_better", B, True, "the direction of better (null: neither, see ideal)"),
-    _c("ideal", F, True, "the ideal value when it is neither end (e.g. 0.5 for an AUC)"),
-    _c("aggregation", S, False, "how items became the value: mean, harmonic_mean, value, ..."),
-    _c("value", F, True, "the figure (null: not applicable, no item counted)"),
-    _c("n", I, False, "items counted in the value"),
-    _c("ci_low", F, True, "lower end of the 95% interval (null: none)"),
-    _c("ci_high", F, True, "upper end of the 95% interval (null: none)"),
-    _c("interval", S, True, "the method of the interval (see evaluation.uncertainty)"),
+    _c("metric", _S, False, "the metric's registered name, e.g. efficacy, update_fro"),
+    _c("group", _S, False, "the test set's group: efficacy, specificity, world, cost, ..."),
+    _c("split", _S, False, "the test set within its group (never pooled across splits)"),
+    _c("family", _S, False, "the metric's family: accuracy, probability, cost, unlearning, ..."),
+    _c("higher_is_better", _B, True, "the direction of better (null: neither, see ideal)"),
+    _c("ideal", _F, True, "the ideal value when it is neither end (e.g. 0.5 for an AUC)"),
+    _c("aggregation", _S, False, "how items became the value: mean, harmonic_mean, value, ..."),
+    _c("value", _F, True, "the figure (null: not applicable, no item counted)"),
+    _c("n", _I, False, "items counted in the value"),
+    _c("ci_low", _F, True, "lower end of the 95% interval (null: none)"),
+    _c("ci_high", _F, True, "upper end of the 95% interval (null: none)"),
+    _c("interval", _S, True, "the method of the interval (see evaluation.uncertainty)"),
 )
 
 #: A run's ``records.parquet`` (``behemoth edit`` / ``behemoth evaluate``).
@@ -93,14 +93,14 @@ RECORD_COLUMNS: tuple[Column, ...] = _IDENTITY + _MEASURE
 
 #: Columns of a sweep table ahead of the record columns: the run it belongs to.
 _SWEEP_RUN = (
-    _c("run_id", S, False, "the run's id: editor name and the hash of its resolved config"),
-    _c("status", S, False, "ok, or failed (then one row, metric run_failed, with the error)"),
-    _c("error", S, True, "why the run failed (null: it did not)"),
-    _c("label_world", S, False, "the spec's label of the world"),
-    _c("label_model", S, False, "the spec's label of the model"),
-    _c("label_scenario", S, False, "the spec's label of the scenario"),
-    _c("label_editor", S, False, "the spec's label of the editor (with its grid values)"),
-    _c("config", S, False, "the run's resolved config as canonical JSON"),
+    _c("run_id", _S, False, "the run's id: editor name and the hash of its resolved config"),
+    _c("status", _S, False, "ok, or failed (then one row, metric run_failed, with the error)"),
+    _c("error", _S, True, "why the run failed (null: it did not)"),
+    _c("label_world", _S, False, "the spec's label of the world"),
+    _c("label_model", _S, False, "the spec's label of the model"),
+    _c("label_scenario", _S, False, "the spec's label of the scenario"),
+    _c("label_editor", _S, False, "the spec's label of the editor (with its grid values)"),
+    _c("config", _S, False, "the run's resolved config as canonical JSON"),
 )
 
 #: Record columns a sweep row keeps: ``run`` goes (``run_id`` says it); ``seed`` and
@@ -117,7 +117,7 @@ _SWEEP_MEASURED = tuple(
 SWEEP_COLUMNS: tuple[Column, ...] = (
     _SWEEP_RUN
     + _SWEEP_MEASURED
-    + (_c("checkpoint", I, True, "edits applied when measured (0: the unedited model)"),)
+    + (_c("checkpoint", _I, True, "edits applied when measured (0: the unedited model)"),)
 )
 
 #: The prefix family a sweep table allows beyond :data:`SWEEP_COLUMNS`: ``label_<axis>``, the
@@ -127,20 +127,20 @@ LABEL_PREFIX = "label_"
 #: A run's ``items.parquet``: one row per item of every metric row, pre and post, at every
 #: checkpoint.
 ITEM_COLUMNS: tuple[Column, ...] = (
-    _c("run", S, False, "the run's name, as in its rows"),
-    _c("metric", S, False, "the metric, as in its row"),
-    _c("group", S, False, "the test set's group, as in its row"),
-    _c("split", S, False, "the test set's split, as in its row"),
-    _c("phase", S, False, "pre (the unedited model) or post"),
-    _c("edits_applied", I, True, "the checkpoint (0 for pre items, like their rows)"),
-    _c("batches_applied", I, True, "the stream's batches so far (null outside a stream)"),
-    _c("item", I, False, "the item's index in its test set at this checkpoint"),
-    _c("edit", I, False, "the edit the item belongs to (-1: none; the bootstrap's cluster)"),
-    _c("subject", I, False, "the item's subject entity"),
-    _c("relation", I, False, "the item's relation"),
-    _c("value", F, True, "the item's value (null: not applicable)"),
-    _c("seed", I, True, "the run's seed (null: a lone evaluation)"),
-    _c("replicate", I, True, "the trained model replicate (null: a run on one model)"),
+    _c("run", _S, False, "the run's name, as in its rows"),
+    _c("metric", _S, False, "the metric, as in its row"),
+    _c("group", _S, False, "the test set's group, as in its row"),
+    _c("split", _S, False, "the test set's split, as in its row"),
+    _c("phase", _S, False, "pre (the unedited model) or post"),
+    _c("edits_applied", _I, True, "the checkpoint (0 for pre items, like their rows)"),
+    _c("batches_applied", _I, True, "the stream's batches so far (null outside a stream)"),
+    _c("item", _I, False, "the item's index in its test set at this checkpoint"),
+    _c("edit", _I, False, "the edit the item belongs to (-1: none; the bootstrap's cluster)"),
+    _c("subject", _I, False, "the item's subject entity"),
+    _c("relation", _I, False, "the item's relation"),
+    _c("value", _F, True, "the item's value (null: not applicable)"),
+    _c("seed", _I, True, "the run's seed (null: a lone evaluation)"),
+    _c("replicate", _I, True, "the trained model replicate (null: a run on one model)"),
 )
 
 #: A sweep item's run: its id and labels (its status is ok, its config in the rows).
