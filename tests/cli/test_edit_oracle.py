@@ -147,7 +147,7 @@ def test_unlearning_study_is_a_thin_caller(
     scenario = build_scenario(tiny_world, "forget-relation", {})
     rows = run_unlearning(
         tiny_model, tiny_world, scenario, {"ga": {"steps": 2}}, cache=judged["cache"],
-        relearn_steps=1,
+        relearn_steps=1, work_dir=tmp_path / "work",
     )  # fmt: skip
     ga = rows[-1].metrics
     cli = json.loads((judged["out"] / "edit.json").read_text())["unlearning"]["estimates"]
@@ -157,6 +157,14 @@ def test_unlearning_study_is_a_thin_caller(
         assert (got.n, _none(got.value), _none(got.lo), _none(got.hi)) == (
             e["n"], e["value"], e["ci_low"], e["ci_high"]
         ), key  # fmt: skip
+    # without the oracle (the method read from the work cache): no oracle rows, no quality
+    bare = run_unlearning(
+        tiny_model, tiny_world, scenario, {"ga": {"steps": 2}}, with_oracle=False,
+        relearn_steps=1, work_dir=tmp_path / "work",
+    )  # fmt: skip
+    assert [r.name for r in bare] == ["original", "ga"]
+    assert bare[1].metrics["forget_acc"] == ga["forget_acc"]
+    assert bare[1].metrics["forget_quality"].value != bare[1].metrics["forget_quality"].value
 
 
 def _none(x: float) -> float | None:

@@ -34,7 +34,7 @@ import torch
 
 from behemoth.config import validate
 from behemoth.errors import BehemothError
-from behemoth.evaluation.unlearning.judge import forget_split, judge_unlearning
+from behemoth.evaluation.unlearning.judge import OracleJudgment, forget_split, judge_unlearning
 from behemoth.evaluation.unlearning.relearn import Relearning, relearn, split_relearn
 from behemoth.evaluation.unlearning.report import (
     Estimate,
@@ -43,7 +43,6 @@ from behemoth.evaluation.unlearning.report import (
     load_measured,
     measure,
     save_measured,
-    summarize,
 )
 from behemoth.experiments.config import ExperimentConfig
 from behemoth.experiments.replicates import default_cache
@@ -252,26 +251,11 @@ def _rows(
     one judgment step, :func:`judge_unlearning`), then each method."""
     m_orig = measure(original, world, split, seed=seed)
     tick("original measured")
-    rows = []
-
-    def judged(m: Measured) -> dict[str, Estimate]:
-        if not with_oracle:
-            return summarize(m, None, m_orig, seed=seed)
-        return judge_unlearning(
-            world,
-            scenario,
-            m_orig,
-            m,
-            model_dir=model_dir,
-            cache_dir=oracle_dir,
-            seed=seed,
-            stop_share=share,
-            replicates=oracle_replicates,
-        ).estimates
-
-    if with_oracle:
-        t0 = time.perf_counter()
-        j = judge_unlearning(
+    # the one judgment step, once: the oracles trained (or found) and measured; every row is
+    # then a measurement summarized against them (without the oracle: no oracles at all)
+    t0 = time.perf_counter()
+    j = (
+        judge_unlearning(
             world,
             scenario,
             m_orig,
@@ -282,22 +266,22 @@ def _rows(
             stop_share=share,
             replicates=oracle_replicates,
         )
-        wait = time.perf_counter() - t0
-        for i in range(len(j.oracles)):
-            tick(f"retain oracle {i + 1} trained and measured")
-        for i, (odir, m) in enumerate(zip(j.oracle_dirs, j.oracles)):
-            name = "retain oracle" if i == 0 else f"retain oracle {i + 1} (noise floor)"
-            model, _ = load_model(odir, world)
-            info = {"oracle_dir": str(odir), "replicate": i, "seconds_this_call": wait}
-            rows.append(Row(name, j.summary(m), attack(model), training_seconds(odir), info))
-            tick(f"retain oracle {i + 1} relearning attack")
-        orig_metrics = j.estimates
-    else:
-        orig_metrics = judged(m_orig)
-    rows.insert(0, Row("original", orig_metrics, attack(original), training_seconds(model_dir)))
+        if with_oracle
+        else OracleJudgment(split, m_orig, m_orig, [], [], seed)
+    )
+    wait = time.perf_counter() - t0
+    for i in range(len(j.oracles)):
+        tick(f"retain oracle {i + 1} trained and measured")
+    rows = [Row("original", j.summary(m_orig), attack(original), training_seconds(model_dir))]
     tick("original relearning attack")
+    for i, (odir, m) in enumerate(zip(j.oracle_dirs, j.oracles)):
+        name = "retain oracle" if i == 0 else f"retain oracle {i + 1} (noise floor)"
+        model, _ = load_model(odir, world)
+        info = {"oracle_dir": str(odir), "replicate": i, "seconds_this_call": wait}
+        rows.append(Row(name, j.summary(m), attack(model), training_seconds(odir), info))
+        tick(f"retain oracle {i + 1} relearning attack")
     for label, (m, rl, secs, info) in results.items():
-        rows.append(Row(label, judged(m), rl, secs, info))
+        rows.append(Row(label, j.summary(m), rl, secs, info))
     return rows
 
 
