@@ -75,8 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--oracle",
         action="store_true",
         help="forget scenarios: judge the run against the retain oracle (2 replicates, trained "
-        "once under $BEHEMOTH_CACHE/oracles): forget quality, model utility, MIA AUCs and "
-        "PrivLeak, each with its noise floor (oracle 2 vs oracle 1)",
+        "once under $BEHEMOTH_CACHE/oracles, else ~/.cache/behemoth/oracles): forget quality, "
+        "model utility, MIA AUCs and PrivLeak, each with its noise floor (oracle 2 vs 1)",
     )
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument(

@@ -17,7 +17,11 @@ membership figure (:func:`behemoth.evaluation.unlearning.report.summarize`, ``or
 far apart two models that never saw the forget set already are.
 
 Oracles are cached on disk by (world fingerprint, run config, seed, steps, forget-set hash,
-exposure protocol): every method and run that forgets the same facts reuses one model.
+exposure protocol): every method and run that forgets the same facts reuses one model. The
+cache directory is always the caller's (never read from the environment); a run is judged
+against its oracles by one evaluation step,
+:func:`behemoth.evaluation.unlearning.judge.judge_unlearning` (``behemoth edit --oracle``, a
+sweep's ``oracle: true``, the unlearning study).
 """
 
 from __future__ import annotations

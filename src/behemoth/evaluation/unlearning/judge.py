@@ -12,16 +12,15 @@ unlearning study (``python -m behemoth.experiments.unlearning``) all call it, so
 scenario and seed give the same rows on every path.
 
 What it measures (TOFU, Maini et al. 2024, arXiv 2401.06121, Sec. 2.2 and 2.5; MUSE, Shi et al.
-2024, arXiv 2407.06460, Sec. 3):
+2024, arXiv 2407.06460, criterion C4 "no privacy leakage"):
 
 - forget quality: the KS test p-value of the forget set's truth ratios against retain oracle 1's
-  (TOFU Sec. 2.5.1, ``forget_quality``; the statistic D as ``ks_d``);
+  (TOFU Sec. 2.5, ``forget_quality``; the statistic D as ``ks_d``);
 - model utility: the harmonic mean of retain accuracy, P(true object) and the truth-ratio score
-  over the formats the original learned (TOFU Sec. 2.5.2);
+  over the formats the original learned (TOFU Sec. 2.5);
 - membership inference: MUSE's AUC of each attack (forget 0, "holdout" 1: near 0 = still
   recognized; the non-members are counterfactual statements, not a holdout set) and PrivLeak =
-  (AUC_unlearned - AUC_oracle) / AUC_oracle (MUSE Sec. 3.2, Eq. for PrivLeak; negative =
-  under-unlearned);
+  (AUC_unlearned - AUC_oracle) / AUC_oracle x 100% (MUSE, C4; negative = under-unlearned);
 - the noise floor (issue 21): the same figures of retain oracle 2 (replicate 1 of the recipe)
   against oracle 1, as ``noise_<metric>`` rows: what two models that never saw the forget set
   already differ by.
