@@ -325,6 +325,7 @@ def run_step(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> R
     lines: list[str] = []
     cr_frames = [0]
     lock = threading.Lock()
+    sink = log.open("w")  # written as lines arrive: `tail -f` it during a long step
     proc = subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -337,6 +338,8 @@ def run_step(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> R
                 stamps.append(now)
                 cr_frames[0] += text.count("\r")
                 lines.append(f"[{now - start:7.1f}s {name}] {text}")
+                sink.write(lines[-1] + "\n")
+                sink.flush()
 
     threads = [
         threading.Thread(target=pump, args=(proc.stdout, "out"), daemon=True),
@@ -351,7 +354,7 @@ def run_step(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> R
     stamps.append(end)
     stamps.sort()
     silence = max(b - a for a, b in zip(stamps, stamps[1:]))
-    log.write_text("\n".join(lines) + "\n")
+    sink.close()
     return Result("", "", 0, rc, end - start, silence, load, cr_frames[0], lines[-8:])
 
 
