@@ -108,7 +108,7 @@ def _check(world: World, opt: FinetuningOptions) -> None:
             "repeats",
             f"{opt.overrides} x {opt.repeats} override rows exceed {S} subjects (the "
             "reference's balance rule)",
-            "lower overrides or repeats",
+            f"lower -n/--overrides or --repeats (e.g. --repeats {max(1, S // opt.overrides)})",
         )
     if world.graph.nested and opt.relation > 0 and not opt.single_value:
         raise ConfigError(
