@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, cast
 
 _enabled = True
 ENV_EVERY = "BEHEMOTH_PROGRESS_EVERY"
@@ -391,11 +391,11 @@ def plain_stderr(what: str = "behemoth") -> Iterator[None]:
     original, original_out = sys.stderr, sys.stdout
     err = _Stamped(original, time.monotonic)
     out = _Stamped(original_out, time.monotonic)
-    filt = FrameFilter(err)
+    filt = FrameFilter(cast("IO[str]", err))
     sys.stderr = filt  # type: ignore[assignment]
     sys.stdout = out  # type: ignore[assignment]
     try:
-        with Heartbeat(what, err, [err, out]):
+        with Heartbeat(what, cast("IO[str]", err), [err, out]):
             yield
     finally:
         filt.close_bar()
