@@ -359,7 +359,12 @@ def run_step(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> R
 
 
 def walk(
-    steps: list[Step], scratch: Path, python: str, stop_on_failure: bool, start: int = 1
+    steps: list[Step],
+    scratch: Path,
+    python: str,
+    stop_on_failure: bool,
+    start: int = 1,
+    only: set[int] | None = None,
 ) -> list[Result]:
     """Run the steps in ``scratch``; print each result as it comes."""
     env = dict(os.environ)
@@ -370,7 +375,7 @@ def walk(
     logs.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
     for number, step in enumerate(steps, start=1):
-        if number < start:
+        if number < start or (only and number not in only):
             continue
         label = step.text.strip().splitlines()[0] if step.text.strip() else step.path
         if step.kind == "skip":
@@ -450,15 +455,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan", action="store_true", help="print the steps, run nothing")
     parser.add_argument("--keep-going", action="store_true", help="go on after a failure")
     parser.add_argument(
+        "--only", type=int, nargs="+", help="run only these steps (numbers as --plan shows them)"
+    )
+    parser.add_argument(
         "--from", dest="start", type=int, default=1, help="start at step N (in a --keep directory)"
     )
     args = parser.parse_args(argv)
     behemoth = str(VENV_BIN / "behemoth")
     steps = plan(args.readme.read_text(), behemoth=behemoth)
     if args.plan:
-        for step in steps:
+        for number, step in enumerate(steps, start=1):
             print(
-                f"{step.kind:>6} L{step.line:<4} {step.text.strip()}"
+                f"[{number:02d}] {step.kind:>6} L{step.line:<4} {step.text.strip()}"
                 + (f"  # {step.note}" if step.note else "")
             )
         return 0
@@ -466,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     scratch.mkdir(parents=True, exist_ok=True)
     print(f"scratch directory: {scratch}; cores {os.cpu_count()}; load {os.getloadavg()}")
     python = str(VENV_BIN / "python")
-    results = walk(steps, scratch, python, not args.keep_going, args.start)
+    only = set(args.only) if args.only else None
+    results = walk(steps, scratch, python, not args.keep_going, args.start, only)
     print()
     print(table(results))
     if args.json:
