@@ -12,7 +12,7 @@ load average at its start, and prints them as one table with the total at the en
 What cannot run here is listed with the reason, never silently dropped:
 - the first bash block (setup and test one-liners: ``scripts/setup.sh`` and the whole suite);
 - ``accelerate launch`` (several GPUs), ``--address`` (a running Ray cluster) and
-  ``--scale paper`` (the paper's scale: GPU hours) lines;
+  ``--scale paper`` (the paper's scale: GPU hours) lines, and ``tensorboard`` (a server);
 - the study sweeps (``behemoth sweep behemoth-paper | sequential | unlearning``, 30-80 minutes
   each) run with ``--dry-run`` (the README states their measured cost in its own sections).
 
@@ -49,6 +49,7 @@ HARDWARE_SKIPS: tuple[tuple[str, str], ...] = (
     (r"\baccelerate\s+launch\b", "needs several GPUs (accelerate launch)"),
     (r"--address\b", "needs a running Ray cluster (--address)"),
     (r"--scale\s+paper\b", "the paper's scale: GPU hours (--scale paper)"),
+    (r"^\s*tensorboard\s", "a server that runs until stopped (tensorboard)"),
 )
 #: study presets whose full run takes 30-80 minutes: run with --dry-run
 STUDY_PRESETS = ("behemoth-paper", "sequential", "unlearning")

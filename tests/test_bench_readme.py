@@ -106,6 +106,8 @@ def test_hardware_skips_and_study_dry_runs():
     assert "cluster" in bench.hardware_skip("behemoth sweep s.yaml --backend ray --address H:1")
     assert "paper" in bench.hardware_skip("behemoth sweep behemoth-paper --scale paper --out x")
     assert bench.hardware_skip("behemoth sweep s.yaml --backend ray  # --address later") is None
+    assert "server" in bench.hardware_skip("tensorboard --logdir models/t.tensorboard  # curves")
+    assert bench.hardware_skip("behemoth train w --log tensorboard --out m") is None
     assert bench.study_dry_run("behemoth sweep sequential --out s  # c") == (
         "behemoth sweep sequential --out s --dry-run"
     )
