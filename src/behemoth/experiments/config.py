@@ -1,25 +1,91 @@
 """An experiment as data: :class:`ExperimentConfig`, validated whole before anything loads.
 
-A config names the world and model directories, a registered scenario and editor with their
-settings, the seeds, the evaluation schedule and the device. Validation resolves the editor's
-and the scenario's settings against their registries and config classes, so a typo in any of
-them is a one-line error before a model is read. :meth:`ExperimentConfig.run_id` hashes the
-*resolved* config (defaults filled in), so two spellings of the same run share one id.
+A config names the world and the model (each a directory, or a recipe: :class:`WorldRecipe`,
+:class:`ModelRecipe`, built once under the run's cache by
+:func:`behemoth.experiments.replicates.resolve_artifacts`), a registered scenario and editor
+with their settings, the seeds, the evaluation schedule and the device. Validation resolves the
+recipes and the editor's and the scenario's settings against their registries and config
+classes, so a typo in any of them is a one-line error before a model is read.
+:meth:`ExperimentConfig.run_id` hashes the *resolved* config (defaults filled in, a recipe as
+the full config it resolves to), so two spellings of the same run share one id. A sweep expands
+into these configs (:func:`behemoth.experiments.sweep.spec.expand`): one description of a run.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from behemoth.config import StrictConfig, deep_merge, located, validate
 from behemoth.editors.base import EditorConfig
 from behemoth.editors.registry import editor_class
 from behemoth.errors import ConfigError
 from behemoth.scenarios.scenario import ScenarioConfig, get_scenario
+
+
+class WorldRecipe(StrictConfig):
+    """A world by recipe: a shipped preset deep-merged with overrides (``set``); without a
+    preset, ``set`` is the whole :class:`~behemoth.world.WorldConfig`. Generated once under the
+    run's cache (a sweep's shared directory), keyed by the config it resolves to."""
+
+    preset: str | None = Field(None, description="A shipped world preset (null: set is all).")
+    set: dict[str, Any] = Field(default_factory=dict, description="Overrides of its settings.")
+
+    def resolved(self) -> dict[str, Any]:
+        """The validated :class:`~behemoth.world.WorldConfig` this recipe names, as a dict."""
+        return _resolve("world", self.preset, self.set, 0)
+
+    def canonical(self) -> dict[str, Any]:
+        """The one spelling of this recipe (``{"set": resolved}``): what the run id hashes."""
+        return {"set": self.resolved()}
+
+
+class ModelRecipe(WorldRecipe):
+    """A model by recipe: a shipped model preset deep-merged with overrides (``set``; without a
+    preset, the whole :class:`~behemoth.model.config.RunConfig`) and the index of the trained
+    ``replicate`` (:meth:`RunConfig.replicate <behemoth.model.config.RunConfig.replicate>`: its
+    own init and data order; 0 is the recipe as written). Trained once on the run's world under
+    the run's cache (a sweep's shared directory)."""
+
+    replicate: int = Field(
+        0, ge=0, le=10_000, description="Which trained replicate (0: as written)."
+    )
+
+    def resolved(self) -> dict[str, Any]:
+        """The validated :class:`~behemoth.model.config.RunConfig` of this replicate, as a dict
+        (the replicate's seeds folded in, so ``replicate`` 1 of a recipe and the recipe with
+        those seeds written out are one model)."""
+        return _resolve("model", self.preset, self.set, self.replicate)
+
+
+def _resolve(
+    kind: str, preset: str | None, overrides: dict[str, Any], replicate: int
+) -> dict[str, Any]:
+    """A recipe's resolved config (a copy: cached per spelling, since sweeps resolve the same
+    few recipes once per run)."""
+    key = json.dumps([kind, preset, overrides, replicate], sort_keys=True, default=str)
+    return copy.deepcopy(_resolve_cached(key))
+
+
+@functools.lru_cache(maxsize=256)
+def _resolve_cached(key: str) -> dict[str, Any]:
+    kind, preset, overrides, replicate = json.loads(key)
+    if kind == "world":
+        from behemoth.world import WorldConfig, world_preset
+
+        base = world_preset(preset) if preset is not None else {}
+        return validate(WorldConfig, deep_merge(base, overrides)).to_dict()
+    from behemoth.model.config import RunConfig
+    from behemoth.model.presets import model_preset
+
+    base = model_preset(preset) if preset is not None else {}
+    recipe = validate(RunConfig, deep_merge(base, overrides))
+    return recipe.replicate(int(replicate)).to_dict()
 
 
 class ExperimentConfig(StrictConfig):
@@ -44,8 +110,15 @@ class ExperimentConfig(StrictConfig):
     its default (false), neither field enters the run id.
     """
 
-    model: str = Field(description="The model directory.")
-    world: str | None = Field(None, description="The world directory; null = the model's own.")
+    model: str | ModelRecipe = Field(
+        description="The model directory, or a recipe {preset, set, replicate} trained once "
+        "under cache."
+    )
+    world: str | WorldRecipe | None = Field(
+        None,
+        description="The world directory, or a recipe {preset, set} generated once under cache; "
+        "null = the model's own (a model recipe needs a world).",
+    )
     scenario: str = Field(description="A registered scenario.")
     scenario_settings: dict[str, Any] = Field(default_factory=dict)
     editor: str = Field(description="A registered editor.")
@@ -82,6 +155,15 @@ class ExperimentConfig(StrictConfig):
         "the noise floor).",
     )
 
+    @field_validator("model", "world", mode="before")
+    @classmethod
+    def _recipe(cls, v: Any, info: ValidationInfo) -> Any:
+        """A mapping is a recipe, checked as one (errors name ``model.<key>``, not the union)."""
+        if isinstance(v, dict):
+            kind = ModelRecipe if info.field_name == "model" else WorldRecipe
+            return located(str(info.field_name), validate, kind, v)
+        return v
+
     @model_validator(mode="after")
     def _check_names_and_settings(self) -> ExperimentConfig:
         if len(set(self.seeds or [])) != len(self.seeds or []):
@@ -89,6 +171,16 @@ class ExperimentConfig(StrictConfig):
         for s in self.seeds or []:
             if s < 0:
                 raise ConfigError("seeds", f"{s} is negative", "give seeds >= 0")
+        if isinstance(self.model, ModelRecipe) and self.world is None:
+            raise ConfigError(
+                "world",
+                "a model recipe needs the world to train on (only a model directory has its own)",
+                "give world as a directory or a recipe ({preset: ...})",
+            )
+        if isinstance(self.world, WorldRecipe):
+            located("world", self.world.resolved)
+        if isinstance(self.model, ModelRecipe):
+            located("model", self.model.resolved)
         self.editor_config(None)
         self.scenario_config(None)
         if not self.device.startswith(("cpu", "cuda", "mps")):
@@ -116,14 +208,19 @@ class ExperimentConfig(StrictConfig):
     def resolved(self) -> dict[str, Any]:
         """The config with every editor and scenario default filled in (what a run uses)."""
         d = self.to_dict()
+        if isinstance(self.world, WorldRecipe):
+            d["world"] = self.world.canonical()
+        if isinstance(self.model, ModelRecipe):
+            d["model"] = self.model.canonical()
         d["editor_settings"] = self.editor_config(None).to_dict()
         d["scenario_settings"] = self.scenario_config(None).to_dict()
         return d
 
     def run_id(self) -> str:
         """A stable id of the run: the first 12 hex digits of SHA-256 over the resolved config
-        (canonical JSON; the device and the cache location are left out: they change no result).
-        With one replicate, and without the oracle judgment, the id is what it was before
+        (canonical JSON; the device and the cache location are left out: they change no result,
+        and a recipe enters as the config it resolves to, never as the directory it is built
+        in). With one replicate, and without the oracle judgment, the id is what it was before
         replicates and the oracle option existed."""
         d = {k: v for k, v in self.resolved().items() if k not in ("device", "cache")}
         if d.get("replicates") == 1:

@@ -1,6 +1,8 @@
 """``run_experiment(config, out)``: the one place a run is wired.
 
-Load the world and the model, then per trained replicate (``config.replicates``; replicate 0 is
+Find the world and the model (directories, or recipes built once under the run's cache by
+:func:`behemoth.experiments.replicates.resolve_world` / :func:`~behemoth.experiments.replicates.resolve_model`),
+load them, then per trained replicate (``config.replicates``; replicate 0 is
 the model itself, the others trained once, :mod:`behemoth.experiments.replicates`) and per seed:
 build the scenario, build the editor, prepare it
 with the run's :class:`EditContext`, apply the batches in order (evaluating on the schedule,
@@ -46,7 +48,8 @@ from behemoth.evaluation.records import Records
 from behemoth.evaluation.uncertainty import over_seeds
 from behemoth.experiments.config import ExperimentConfig
 from behemoth.experiments.editing import EditRun, run_edit
-from behemoth.experiments.load import load_run_model, load_run_world
+from behemoth.experiments.load import load_run_model
+from behemoth.experiments.replicates import cache_root, resolve_model, resolve_world
 from behemoth.experiments.sequential import SequentialTracker
 from behemoth.io import atomic_dir, check_out, write_json
 from behemoth.provenance import write_provenance
@@ -77,6 +80,11 @@ class SeedRun:
     judgment: Any = None
     #: the seed the run gave its editor (``config.seeds``' entry; None: the settings' own)
     editor_seed: int | None = None
+    #: the whole run's change from ``original`` (norms and ranks per weight; none for a
+    #: wrapper): computed once, here, for ``edit.json`` and the sweep's cost rows alike
+    deltas: dict[str, Any] = field(default_factory=dict)
+    #: wall time of the oracle judgment (0 without ``config.oracle``)
+    judge_seconds: float = 0.0
 
 
 @dataclass
@@ -86,6 +94,8 @@ class ExperimentResult:
     out: Path | None
     records: Records
     runs: list[SeedRun] = field(default_factory=list)
+    #: the model directory the run edited (replicate 0; a recipe's, once built)
+    model_dir: Path | None = None
     seed_summary: list[dict[str, Any]] = field(default_factory=list)
     replicate_summary: list[dict[str, Any]] = field(default_factory=list)
     edit: dict[str, Any] = field(default_factory=dict)
@@ -118,38 +128,43 @@ def run_experiment(
     if loaded is not None:
         model, world = loaded
         scenarios = _scenarios(config, world)
+        model_dir = resolve_model(config, world, build=False)  # whoever loaded it built it
     else:
-        world = load_run_world(config.model, config.world)
+        world = resolve_world(config)
         scenarios = _scenarios(config, world)
-        model = load_run_model(config.model, world)
+        model_dir = resolve_model(config, world)
+        model = load_run_model(str(model_dir), world)
     model = model.to(config.device)
-    run_name = run_name or f"{config.editor}:{Path(config.model).resolve().name}"
+    run_name = run_name or f"{config.editor}:{model_dir.resolve().name}"
     guard = prepare_guard or contextlib.nullcontext
     runs: list[SeedRun] = []
     records = Records()
     for rep in range(config.replicates):
         if rep:
-            from behemoth.experiments.replicates import default_cache, trained_replicate
+            from behemoth.experiments.replicates import trained_replicate
             from behemoth.model import load_model
 
-            cache = Path(config.cache) if config.cache else default_cache()
+            cache = cache_root(config)
             say(f"replicate {rep} of {config.replicates}: training once under {cache} if absent")
-            rep_dir = trained_replicate(config.model, world, rep, cache)
+            rep_dir = trained_replicate(model_dir, world, rep, cache)
             loaded_rep: Any = load_model(rep_dir, world)[0]
             model = loaded_rep.to(config.device)
         else:
-            rep_dir = Path(config.model)
+            rep_dir = model_dir
         for sr in _seed_runs(config, model, world, scenarios, run_name, guard, progress, say, rep):
             sr.model_dir, sr.original = rep_dir, model
+            sr.deltas = sr.run.result.changes_from(model)
             if config.oracle:
+                t0 = time.perf_counter()
                 _judge(config, sr, world, rep_dir, say)
+                sr.judge_seconds = time.perf_counter() - t0
             records.extend(_tagged(sr.run.records, sr.seed, rep if config.replicates > 1 else None))
             runs.append(sr)
     keys = SEED_KEYS + ("replicate",)
     seed_summary = over_seeds(records.rows, keys=keys) if len(config.run_seeds()) > 1 else []
     rep_summary = over_replicates(records.rows) if config.replicates > 1 else []
     result = ExperimentResult(
-        config, config.run_id(), out_dir, records, runs, seed_summary, rep_summary
+        config, config.run_id(), out_dir, records, runs, model_dir, seed_summary, rep_summary
     )
     if out_dir is not None:
         _write(result, world, out_dir, force)
@@ -233,7 +248,7 @@ def _seed_runs(
         scenario = scenarios[seed]
         say(scenario.summary())
         editor = build_editor(config.editor, config.editor_config(seed))
-        context = EditContext.for_scenario(world, scenario, seed, cache=_cache(config))
+        context = EditContext.for_scenario(world, scenario, seed, cache=cache_root(config))
         t0 = time.perf_counter()
         with guard():
             editor.prepare(model, context)
@@ -283,7 +298,7 @@ def _judge(
     from behemoth.evaluation.unlearning.judge import judge_unlearning, stop_share
     from behemoth.experiments.sweep.cache import file_lock
 
-    cache = _cache(config) / "oracles"
+    cache = cache_root(config) / "oracles"
     editor_cfg = config.editor_config(sr.editor_seed)
     say(f"retain oracle: judging against {config.oracle_replicates} (trained once under {cache})")
     sr.judgment = judge_unlearning(
@@ -332,18 +347,6 @@ def _scenarios(config: ExperimentConfig, world: World) -> dict[int | None, Scena
     return built
 
 
-def _cache(config: ExperimentConfig) -> Path:
-    """The run's cache root: ``config.cache``, else the default (never part of the run id)."""
-    from behemoth.experiments.replicates import default_cache
-
-    return Path(config.cache) if config.cache else default_cache()
-
-
-def _whole_deltas(model: Any, run: EditRun) -> dict[str, Any]:
-    """The whole run's change (a run's result holds only the last batch's); none for a wrapper."""
-    return run.result.changes_from(model)
-
-
 def _write(result: ExperimentResult, world: World, out: Path, force: bool) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -366,7 +369,7 @@ def _write(result: ExperimentResult, world: World, out: Path, force: bool) -> No
                 **rep,
                 "seed": sr.seed,
                 "batches": batches,
-                "deltas": _whole_deltas(sr.original, sr.run),
+                "deltas": sr.deltas,
                 "sequential": sr.tracker.summary(),
             }
         )
@@ -378,7 +381,7 @@ def _write(result: ExperimentResult, world: World, out: Path, force: bool) -> No
         "editor": cfg.editor,
         "config": cfg.editor_config(cfg.run_seeds()[0]).to_dict(),
         "scenario": first.scenario.config,
-        "model": str(Path(cfg.model).resolve()),
+        "model": str((result.model_dir or Path(str(cfg.model))).resolve()),
         "world": world.fingerprint,
         "seeds": cfg.run_seeds() if reps else [sr.seed for sr in result.runs],
         **({"replicates": cfg.replicates} if reps else {}),
@@ -409,7 +412,7 @@ def _write(result: ExperimentResult, world: World, out: Path, force: bool) -> No
             for sr in result.runs:
                 where = tmp / f"replicate-{sr.replicate}" if reps else tmp
                 where = where / f"seed-{sr.seed}" if len(cfg.run_seeds()) > 1 else where
-                _save_artifact(sr.run, sr.model_dir or Path(cfg.model), world, where)
+                _save_artifact(sr.run, sr.model_dir or Path(str(cfg.model)), world, where)
         (tmp / "editor.yaml").write_text(cfg.editor_config(cfg.run_seeds()[0]).to_yaml())
         (tmp / "experiment.yaml").write_text(yaml.safe_dump(cfg.resolved(), sort_keys=True))
         write_json(tmp / "edit.json", edit)

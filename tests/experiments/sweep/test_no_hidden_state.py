@@ -56,7 +56,7 @@ def test_sweep_run_leaves_the_environment_alone(
     monkeypatch.setattr(os, "environ", watched)
     out = execute(run.config, run.run_id, shared)  # type: ignore[attr-defined]
     assert "BEHEMOTH_CACHE" not in watched.writes and "BEHEMOTH_CACHE" not in watched
-    assert list((shared / "cache" / "stats").glob("*.pt"))  # the statistics went to the cache
+    assert list((shared / "stats").glob("*.pt"))  # the statistics went to the cache
     assert any(r["metric"] == "update_fro" and r["value"] > 0 for r in out.rows)
 
 

@@ -75,3 +75,19 @@ def test_forget_run_gets_rows_against_the_oracle(
     assert got[("noise_ks_d", "forgotten")]["value"] == 0.0
     assert ("noise_auc", "min_k") in got and ("noise_privleak", "min_k") in got
     assert "oracle_s" in out.timings
+    # the sweep's judgment is run_experiment's: the experiment on the same directories, as
+    # ``behemoth edit MODEL --oracle`` runs it, gives the very same unlearning rows
+    from behemoth.experiments.run import run_experiment
+
+    direct = run_experiment(
+        run.experiment.with_settings(
+            model=str(model_dir), world=str(world.path), cache=str(shared)
+        ),
+        None,
+    )
+    cli = {(r["metric"], r["split"]): r for r in direct.records.rows if r["group"] == "unlearning"}
+    assert cli.keys() == got.keys()
+    for k, r in got.items():
+        v, w = r["value"], cli[k]["value"]
+        assert v == w or (v != v and w != w), k  # (NaN where both are undefined)
+        assert (r["n"], r["checkpoint"]) == (cli[k]["n"], cli[k]["edits_applied"]), k

@@ -119,11 +119,13 @@ def test_kill_and_restart_gives_the_same_table(tmp_path: Path) -> None:
 def test_schedule_starts_every_model_then_groups_runs_by_model() -> None:
     """Workers first build different models in parallel, then take runs grouped by model in the
     order the models were started (a run of a model still training comes last)."""
+    from behemoth.experiments.config import ExperimentConfig
     from behemoth.experiments.sweep.runner import _interleave
     from behemoth.experiments.sweep.spec import RunSpec
 
     def run(i: int, world: str) -> RunSpec:
-        return RunSpec(run_id=f"r{i}", config={"world": world, "model": "m"}, labels={})
+        experiment = ExperimentConfig.model_construct(world=world, model="m")
+        return RunSpec(run_id=f"r{i}", experiment=experiment, labels={})
 
     runs = [run(0, "a"), run(1, "a"), run(2, "b"), run(3, "a"), run(4, "c"), run(5, "b")]
     assert [r.run_id for r in _interleave(runs)] == ["r0", "r2", "r4", "r1", "r3", "r5"]

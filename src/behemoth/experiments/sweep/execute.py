@@ -1,11 +1,13 @@
-"""One run of a sweep: a resolved config in, tidy rows out (world and model shared, built once).
+"""One run of a sweep: its experiment in, tidy rows out (world and model shared, built once).
 
-:func:`execute` is what a backend calls in a worker. It builds (or finds) the world and the
-model in the shared directory (:mod:`behemoth.experiments.sweep.cache`), keeps covariance
-statistics there too, turns the run into an
-:class:`~behemoth.experiments.config.ExperimentConfig` and runs it with
-:func:`~behemoth.experiments.run.run_experiment` (the one place an edit run is wired; nothing
-written, the rows come back here) and returns:
+:func:`execute` is what a backend calls in a worker. It reads the run's
+:class:`~behemoth.experiments.config.ExperimentConfig` back from its config
+(:func:`~behemoth.experiments.sweep.spec.experiment_of`) with the shared directory as its cache,
+builds (or finds) the world and the model of its recipes there
+(:func:`~behemoth.experiments.replicates.resolve_world` / ``resolve_model``, the same functions
+``behemoth edit`` uses; covariance statistics and oracles are kept there too), runs it with
+:func:`~behemoth.experiments.run.run_experiment` (the one place a run is wired; nothing written,
+the rows come back here) and returns:
 
 - ``rows``: what the run measured about the model, deterministic for a config (same config ->
   same rows, on any backend): every evaluation record, plus the size of the update
@@ -16,10 +18,10 @@ written, the rows come back here) and returns:
   ``reference_s``, ``edit_s``, ``eval_s``, ``oracle_s``), kept apart so that tables compare
   byte for byte across machines and backends.
 
-With ``oracle`` in the config (the spec's ``oracle: true``), a run of a forget scenario is also
-judged against the retain oracle (:mod:`behemoth.model.retain_oracle`, built once per forget set
-under ``<shared>/oracles``): group ``unlearning`` rows (forget quality, model utility, MIA AUCs,
-PrivLeak) from :func:`behemoth.evaluation.unlearning.report.summarize`.
+With ``oracle`` in the experiment (the spec's ``oracle: true``), ``run_experiment`` also judges a
+forget run against the retain oracles (:func:`behemoth.evaluation.unlearning.judge.judge_unlearning`,
+built once per forget set under ``<shared>/oracles``): its group ``unlearning`` rows (forget
+quality, model utility, MIA AUCs, PrivLeak and their noise floor) come with the run's records.
 
 Every row carries ``checkpoint``: the number of edits applied when it was measured (0 for the
 unedited model's own scores, ``phase`` "pre", kept once per run).
@@ -33,8 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from behemoth.experiments.replicates import resolve_model, resolve_world
+from behemoth.experiments.replicates import shared_model as shared_model  # (re-exported)
+from behemoth.experiments.replicates import shared_world as shared_world  # (re-exported)
+
 if TYPE_CHECKING:
-    from behemoth.experiments.config import ExperimentConfig
     from behemoth.world.world import World
 
 #: Rows of these metrics measure the machine, not the model: they go to the timings.
@@ -52,67 +57,30 @@ class RunOutput:
     items: Any = None
 
 
-def shared_world(shared: Path, config: dict[str, Any]) -> World:
-    """The world of ``config`` (a resolved WorldConfig dict), generated once under ``shared``."""
-    from behemoth.experiments.sweep.cache import shared_artifact
-    from behemoth.world import World, WorldConfig, generate_world
-
-    d = shared_artifact(
-        shared,
-        "worlds",
-        config,
-        lambda p: generate_world(WorldConfig.from_dict(config), p, shards=False),
-        lambda p: (p / "world.json").is_file(),
-    )
-    return World.load(d)
-
-
-def shared_model(shared: Path, world: World, config: dict[str, Any], build: bool = True) -> Path:
-    """The model directory of ``config`` (a resolved RunConfig dict) trained once on ``world``
-    (``build=False``: only where it is or would be)."""
-    from behemoth.experiments.replicates import model_key
-    from behemoth.experiments.sweep.cache import artifact_dir, shared_artifact
-    from behemoth.model import RunConfig, train_model
-
-    # the world's directory name is its config's hash: a world regenerated differently (e.g. by
-    # a new version) under the same fingerprint never gets a model trained on the old one
-    key = model_key(world, config)
-    if not build:
-        return artifact_dir(shared, "models", key)
-    return shared_artifact(
-        shared,
-        "models",
-        key,
-        lambda p: train_model(
-            world, RunConfig.from_dict(config), p, resume=True, force=True, progress=False
-        ),
-        lambda p: (p / "behemoth_model.json").is_file(),
-    )
-
-
 def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
-    """Run one resolved sweep config (see :func:`behemoth.experiments.sweep.spec.expand`) through
-    :func:`behemoth.experiments.run.run_experiment`, on the shared world and model."""
+    """Run one sweep run (its :func:`~behemoth.experiments.sweep.spec.run_config`, as
+    :func:`~behemoth.experiments.sweep.spec.expand` lists it) through
+    :func:`behemoth.experiments.run.run_experiment` alone, with ``shared`` as the experiment's
+    cache: its world and model recipes built there once, its statistics and oracles kept there."""
     import torch
     from transformers.utils import logging as hf_logging
 
     from behemoth.experiments.run import run_experiment
     from behemoth.experiments.sweep.cache import file_lock
+    from behemoth.experiments.sweep.spec import experiment_of
     from behemoth.model import load_model
 
     hf_logging.disable_progress_bar()
     torch.set_num_threads(1)  # one thread per run: identical sums on every backend
     shared = Path(shared)
+    # the cache travels in the run's config (ExperimentConfig.cache, never in the run id) and
+    # from there in the editor's EditContext: nothing is planted in the environment
+    experiment = experiment_of(config, cache=shared)
     t = time.perf_counter()
-    world = shared_world(shared, config["world"])
-    model_dir = shared_model(shared, world, config["model"])
+    world = resolve_world(experiment)
+    model_dir = resolve_model(experiment, world)
     build_s = time.perf_counter() - t  # finding (or, for the first run, building) them
     t = time.perf_counter()
-    # the statistics cache travels in the run's config (ExperimentConfig.cache, never in the run
-    # id) and from there in the editor's EditContext: nothing is planted in the environment
-    experiment = experiment_config(config, world, model_dir).model_copy(
-        update={"cache": str(shared / "cache")}
-    )
     model, _ = load_model(model_dir, world)
     load_s = time.perf_counter() - t
 
@@ -123,25 +91,25 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
         None,
         loaded=(model, world),
         run_name=run_id,
-        prepare_guard=lambda: file_lock(shared / "cache" / f"{model_dir.name}.lock"),
+        prepare_guard=lambda: file_lock(shared / "stats" / f"{model_dir.name}.lock"),
     )
     (seed_run,) = result.runs
     run, scenario = seed_run.run, seed_run.scenario
-    edit_s = sum(b["wall_seconds"] for b in run.batches)
-    eval_s = sum(b.get("eval_seconds", 0.0) for b in run.batches)
-
-    total = len(scenario.requests)
-    rows = []
     timings = {
         "build_s": build_s,
         "load_s": load_s,
         "prepare_s": seed_run.prepare_seconds,
         "reference_s": seed_run.reference_seconds,
-        "edit_s": edit_s,
-        "eval_s": eval_s,
+        "edit_s": sum(b["wall_seconds"] for b in run.batches),
+        "eval_s": sum(b.get("eval_seconds", 0.0) for b in run.batches),
     }
+    if experiment.oracle:
+        timings["oracle_s"] = seed_run.judge_seconds
+
+    total = len(scenario.requests)
+    rows = []
     last = len(run.batches)
-    for r in run.records.rows:
+    for r in run.records.rows:  # the oracle's judgment among them (group ``unlearning``)
         if r["metric"] in TIMING_METRICS:
             continue
         if r.get("phase") == "pre" and r.get("batches_applied", last) != last:
@@ -149,7 +117,7 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
         r = {k: v for k, v in r.items() if k != "seed"}  # the sweep's own column says it
         rows.append({**r, "checkpoint": int(r.get("edits_applied", total))})
     base = {k: v for k, v in run.records.rows[0].items() if k in _BASE_KEYS}
-    norms = run.result.changes_from(model)  # the whole run's change (none for a wrapper)
+    norms = seed_run.deltas  # the whole run's change, computed once by run_experiment
     ranks = [int(n["rank"]) for n in norms.values() if n["rank"] is not None]
     fro = math.sqrt(sum(float(n["fro"] or 0.0) ** 2 for n in norms.values()))
     rows.append(_cost_row(base, "update_rank", "all", float(max(ranks, default=0)), total))
@@ -159,22 +127,6 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
         for b in run.batches:
             done += b["requests"]
             rows.append(_cost_row(base, "batch_update_fro", "edit", b["update_fro"], done))
-    if config.get("oracle") and "forgetting/forgotten" in scenario.tests:
-        t = time.perf_counter()
-        seed = int(config["editor"]["settings"].get("seed", 0))
-        rows += oracle_rows(
-            base,
-            shared,
-            model_dir,
-            world,
-            scenario,
-            model,
-            run.model,
-            total,
-            seed,
-            settings=config["editor"]["settings"],
-        )
-        timings["oracle_s"] = time.perf_counter() - t
     return RunOutput(rows, timings, _items(run.records))
 
 
@@ -215,10 +167,10 @@ def oracle_rows(
     settings: dict[str, Any] | None = None,
     replicates: int = 2,
 ) -> list[dict[str, Any]]:
-    """The run judged against the retain oracle of its forget set: the rows of
-    :func:`behemoth.evaluation.unlearning.judge.judge_unlearning` (the one judgment step, also
-    behind ``run_experiment``'s ``oracle`` and ``behemoth edit --oracle``), with the sweep's
-    ``base`` keys and ``checkpoint``. ``replicates`` oracles are trained once per forget set,
+    """The rows of :func:`behemoth.evaluation.unlearning.judge.judge_unlearning` for an edited
+    model, with ``base`` keys and ``checkpoint``. The sweep no longer calls it (its runs are
+    judged by ``run_experiment``'s ``oracle``, as ``behemoth edit --oracle`` is); kept only for
+    tests/cli/test_edit_oracle.py's comparison, to go with that test. ``replicates`` oracles are trained once per forget set,
     each under its own file lock, in ``<shared>/oracles``; the second gives the noise floor
     (``noise_<metric>`` rows). The stopping rule's facts (``stop_share`` of the editor
     ``settings``) are left out of every forget-side figure."""
@@ -240,28 +192,6 @@ def oracle_rows(
         guard=lambda key: file_lock(cache / f"{key}.lock"),
     )
     return [{**base, **r, "checkpoint": checkpoint} for r in judgment.rows()]
-
-
-def experiment_config(config: dict[str, Any], world: World, model_dir: Path) -> ExperimentConfig:
-    """The :class:`~behemoth.experiments.config.ExperimentConfig` of one resolved sweep config:
-    its scenario and editor settings (each already holding the run's seed), on the shared world
-    and model; nothing written (the sweep stores the rows)."""
-    from behemoth.config import validate
-    from behemoth.experiments.config import ExperimentConfig
-
-    return validate(
-        ExperimentConfig,
-        {
-            "model": str(model_dir),
-            "world": str(world.path),
-            "scenario": config["scenario"]["name"],
-            "scenario_settings": config["scenario"]["settings"],
-            "editor": config["editor"]["name"],
-            "editor_settings": config["editor"]["settings"],
-            "eval_every": config["eval_every"],
-            "save_artifact": False,
-        },
-    )
 
 
 _BASE_KEYS = ("protocol", "protocol_version", "run", "scenario", "mode", "world", "editor")

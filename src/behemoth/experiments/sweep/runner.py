@@ -80,7 +80,10 @@ def run_sweep(
     check_sweep_out(out)
     with out_lock(out):
         check_spec_owner(out, spec, new_spec)
-        return _run_locked(spec, out, backend, shared, run_fn, retry_failed, progress)
+        runs = expand(spec)
+        if not new_spec:
+            check_run_ids(out, runs)
+        return _run_locked(spec, runs, out, backend, shared, run_fn, retry_failed, progress)
 
 
 def check_sweep_out(out: Path) -> None:
@@ -117,8 +120,28 @@ def check_spec_owner(out: Path, spec: SweepSpec, new_spec: bool = False) -> None
         )
 
 
+def check_run_ids(out: Path, runs: list[RunSpec]) -> None:
+    """Refuse a folder whose sweep of this very spec names its runs by other ids: written by an
+    earlier version of behemoth (whose ids were not yet ``ExperimentConfig.run_id()``), its
+    finished runs would not be recognised and would all run again beside the old ones."""
+    if not (out / "sweep.json").is_file():
+        return
+    found = read_json(out / "sweep.json", "--out:")
+    old = found.get("runs") if isinstance(found, dict) else None
+    if not isinstance(old, list):
+        return
+    stale = set(map(str, old)) - {r.run_id for r in runs}
+    if stale:
+        raise OutputExistsError(
+            f"--out: {out} holds this spec's sweep written by an earlier version of behemoth "
+            f"({len(stale)} of its {len(old)} run ids are not this version's); choose a new "
+            "--out (its finished runs would not be recognised and would all run again)"
+        )
+
+
 def _run_locked(
     spec: SweepSpec,
+    runs: list[RunSpec],
     out: Path,
     backend: Backend | None,
     shared: str | Path | None,
@@ -126,7 +149,6 @@ def _run_locked(
     retry_failed: bool,
     progress: bool,
 ) -> SweepResult:
-    runs = expand(spec)
     shared_dir = Path(shared) if shared is not None else out / "shared"
     write_manifest(out, spec.to_dict(), runs)
     todo = _interleave([r for r in runs if not is_finished(out, r.run_id, retry_failed)])
@@ -221,7 +243,7 @@ def _interleave(runs: list[RunSpec]) -> list[RunSpec]:
     firsts: list[int] = []
     rest: dict[str, list[int]] = {}
     for i, r in enumerate(runs):
-        key = canonical_json([r.config["world"], r.config["model"]])
+        key = canonical_json([_recipe(r.experiment.world), _recipe(r.experiment.model)])
         if key in rest:
             rest[key].append(i)
         else:
@@ -229,6 +251,12 @@ def _interleave(runs: list[RunSpec]) -> list[RunSpec]:
             firsts.append(i)
     order = firsts + [i for ids in rest.values() for i in ids]
     return [runs[i] for i in order]
+
+
+def _recipe(ref: object) -> object:
+    """A world or model reference as JSON-able data (a recipe's fields, a directory's path)."""
+    dump = getattr(ref, "to_dict", None)
+    return dump() if callable(dump) else ref
 
 
 def _status(done: int, running: int, failed: int, build: str = "") -> str:

@@ -16,7 +16,13 @@ A spec names each axis value with a label (the label is what tables and plots sh
 
 :func:`expand` validates every part (world, model, scenario and editor settings, each against
 its own config class, editor names against the registry) before anything runs, and returns one
-:class:`RunSpec` per combination: a resolved config and a run id derived from it.
+:class:`RunSpec` per combination: an :class:`~behemoth.experiments.config.ExperimentConfig`
+(world and model as recipes, :class:`~behemoth.experiments.config.WorldRecipe` /
+:class:`~behemoth.experiments.config.ModelRecipe`; the seed in the scenario's and the editor's
+settings; the spec's ``oracle``) and its run id, ``"<editor>-" +``
+:meth:`ExperimentConfig.run_id() <behemoth.experiments.config.ExperimentConfig.run_id>`: one
+description of a run and one id, whether a sweep or ``behemoth edit`` runs it. Machine-local
+paths (the shared directory) never enter it.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +39,7 @@ from pydantic import Field, field_validator, model_validator
 
 from behemoth.config import StrictConfig, deep_merge, load_yaml, located, validate
 from behemoth.errors import ConfigError, suggest
+from behemoth.experiments.config import ExperimentConfig, ModelRecipe, WorldRecipe
 
 
 class PresetRef(StrictConfig):
@@ -133,11 +141,69 @@ class SweepSpec(StrictConfig):
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of a sweep: its id, the labels of its axis values and its resolved config."""
+    """One run of a sweep: its id, the labels of its axis values and its experiment."""
 
     run_id: str
     labels: dict[str, str]  # world, model, replicate, scenario, editor (with grid values), seed
-    config: dict[str, Any]
+    experiment: ExperimentConfig
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """The run as the sweep's table (column ``config``), ``run.json`` and the run function
+        see it (:func:`run_config` of :attr:`experiment`; :func:`experiment_of` reads it back)."""
+        return run_config(self.experiment)
+
+
+def run_id(experiment: ExperimentConfig) -> str:
+    """A sweep run's id: ``"<editor>-"`` + :meth:`ExperimentConfig.run_id()
+    <behemoth.experiments.config.ExperimentConfig.run_id>` (the prefix for readable folders)."""
+    return f"{experiment.editor}-{experiment.run_id()}"
+
+
+def run_config(experiment: ExperimentConfig) -> dict[str, Any]:
+    """A sweep run's experiment resolved, in the layout of the sweep's tables: ``world`` and
+    ``model`` as the configs their recipes resolve to (the model's replicate seeds folded in),
+    ``scenario`` and ``editor`` as ``{name, settings}`` with every default filled in,
+    ``eval_every``, and ``oracle`` only when set (the report reads editor settings from it)."""
+    if not isinstance(experiment.world, WorldRecipe) or not isinstance(
+        experiment.model, ModelRecipe
+    ):
+        raise ConfigError("model", "a sweep run names its world and model by recipe", "use expand")
+    config: dict[str, Any] = {
+        "world": experiment.world.resolved(),
+        "model": experiment.model.resolved(),
+        "scenario": {
+            "name": experiment.scenario,
+            "settings": experiment.scenario_config(None).to_dict(),
+        },
+        "editor": {"name": experiment.editor, "settings": experiment.editor_config(None).to_dict()},
+        "eval_every": experiment.eval_every,
+    }
+    if experiment.oracle:
+        config["oracle"] = True
+    return config
+
+
+def experiment_of(config: dict[str, Any], cache: str | Path | None = None) -> ExperimentConfig:
+    """The :class:`~behemoth.experiments.config.ExperimentConfig` of a run's :func:`run_config`
+    (what a run function receives), with ``cache`` (a sweep's shared directory) as its cache: the
+    same run id as the experiment it was written from."""
+    from behemoth.config import validate
+
+    return validate(
+        ExperimentConfig,
+        {
+            "world": {"set": config["world"]},
+            "model": {"set": config["model"]},
+            "scenario": config["scenario"]["name"],
+            "scenario_settings": config["scenario"]["settings"],
+            "editor": config["editor"]["name"],
+            "editor_settings": config["editor"]["settings"],
+            "eval_every": config.get("eval_every", 0),
+            "oracle": bool(config.get("oracle", False)),
+            "cache": None if cache is None else str(cache),
+        },
+    )
 
 
 def canonical_json(data: Any) -> str:
@@ -145,7 +211,9 @@ def canonical_json(data: Any) -> str:
 
 
 def config_hash(data: Any, n: int = 12) -> str:
-    """A short stable hash of a JSON-able value (the identity of a config)."""
+    """A short stable hash of a JSON-able value: the key of a shared artifact (a world, a model,
+    an oracle) under a sweep's shared directory or a run's cache. A run's id is
+    :meth:`ExperimentConfig.run_id() <behemoth.experiments.config.ExperimentConfig.run_id>`."""
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:n]
 
 
@@ -188,54 +256,48 @@ def _grid_label(label: str, point: dict[str, Any]) -> str:
 
 
 def expand(spec: SweepSpec) -> list[RunSpec]:
-    """Every run of ``spec``, validated: world x model x scenario x editor grid x seed."""
+    """Every run of ``spec``, validated: world x model replicate x scenario x editor grid x seed,
+    each an :class:`~behemoth.experiments.config.ExperimentConfig` with its run id."""
     from behemoth.editors import editor_config
-    from behemoth.model.config import RunConfig
-    from behemoth.model.presets import model_preset
     from behemoth.scenarios.scenario import get_scenario
-    from behemoth.world import WorldConfig, world_preset
 
-    worlds = {
-        k: validate(WorldConfig, deep_merge(world_preset(w.preset), w.set)).to_dict()
-        for k, w in spec.worlds.items()
-    }
-    models = {}
+    # each part checked where the spec holds it (errors name ``worlds.<label>`` and so on)
+    worlds = {k: WorldRecipe(preset=w.preset, set=w.set) for k, w in spec.worlds.items()}
+    for k, w in worlds.items():
+        located(f"worlds.{k}", w.resolved)
+    models: dict[tuple[str, int], ModelRecipe] = {}
     for k, m in spec.models.items():
-        recipe = located(
-            f"models.{k}", validate, RunConfig, deep_merge(model_preset(m.preset), m.set)
-        )
         for i in range(m.replicates):
-            models[(k, i)] = located(f"models.{k}", recipe.replicate, i).to_dict()
+            models[(k, i)] = ModelRecipe(preset=m.preset, set=m.set, replicate=i)
+            located(f"models.{k}", models[(k, i)].resolved)
     for label, s in spec.scenarios.items():
         located(f"scenarios.{label}", get_scenario, s.name)
     runs: list[RunSpec] = []
-    for (wl, wc), ((ml, rep), mc), (sl, s), (el, e), seed in itertools.product(
+    for (wl, wr), ((ml, rep), mr), (sl, s), (el, e), seed in itertools.product(
         worlds.items(), models.items(), spec.scenarios.items(), spec.editors.items(), spec.seeds
     ):
         if (e.scenarios is not None and sl not in e.scenarios) or (
             e.worlds is not None and wl not in e.worlds
         ):
             continue
-        scen = get_scenario(s.name)
-        scfg = located(
-            f"scenarios.{sl}", validate, scen.config, {**s.settings, "seed": seed}
-        ).to_dict()
+        scenario_settings = {**s.settings, "seed": seed}
+        located(f"scenarios.{sl}", validate, get_scenario(s.name).config, scenario_settings)
         for point in _grid(e):
-            ecfg = located(
-                f"editors.{el}",
-                editor_config,
-                e.name,
-                {**e.settings, **point, "seed": seed},
-            ).to_dict()
-            config = {
-                "world": wc,
-                "model": mc,
-                "scenario": {"name": s.name, "settings": scfg},
-                "editor": {"name": e.name, "settings": ecfg},
-                "eval_every": spec.eval_every,
-            }
-            if spec.oracle:  # only then: the run ids of sweeps without it stay as they were
-                config["oracle"] = True
+            editor_settings = {**e.settings, **point, "seed": seed}
+            located(f"editors.{el}", editor_config, e.name, editor_settings)
+            experiment = validate(
+                ExperimentConfig,
+                {
+                    "world": wr.to_dict(),
+                    "model": mr.to_dict(),
+                    "scenario": s.name,
+                    "scenario_settings": scenario_settings,
+                    "editor": e.name,
+                    "editor_settings": editor_settings,
+                    "eval_every": spec.eval_every,
+                    "oracle": spec.oracle,
+                },
+            )
             labels = {
                 "world": wl,
                 "model": ml,
@@ -244,7 +306,7 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
                 "editor": _grid_label(el, point),
                 "seed": str(seed),
             }
-            runs.append(RunSpec(f"{e.name}-{config_hash(config)}", labels, config))
+            runs.append(RunSpec(run_id(experiment), labels, experiment))
     # Two labels may name the same config (e.g. a site grid crossing a fixed setting): it is
     # one run, shown under the first label.
     unique: dict[str, RunSpec] = {}
