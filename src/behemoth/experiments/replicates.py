@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def default_cache() -> Path:
-    """``$BEHEMOTH_CACHE``, else ``~/.cache/behemoth`` (the default of ``ExperimentConfig.cache``)."""
+    """``$BEHEMOTH_CACHE``, else ``~/.cache/behemoth`` (``ExperimentConfig.cache``'s default)."""
     root = os.environ.get("BEHEMOTH_CACHE")
     return Path(root) if root else Path.home() / ".cache" / "behemoth"
 

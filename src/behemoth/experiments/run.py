@@ -1,13 +1,13 @@
 """``run_experiment(config, out)``: the one place a run is wired.
 
-Find the world and the model (directories, or recipes built once under the run's cache by
-:func:`behemoth.experiments.replicates.resolve_world` / :func:`~behemoth.experiments.replicates.resolve_model`),
-load them, then per trained replicate (``config.replicates``; replicate 0 is
-the model itself, the others trained once, :mod:`behemoth.experiments.replicates`) and per seed:
-build the scenario, build the editor, prepare it
-with the run's :class:`EditContext`, apply the batches in order (evaluating on the schedule,
-with the sequential bookkeeping of :mod:`behemoth.experiments.sequential`), and finally write
-everything atomically into ``out``::
+Find the world and the model (directories, or recipes built once under the run's cache:
+:func:`~behemoth.experiments.replicates.resolve_world`,
+:func:`~behemoth.experiments.replicates.resolve_model`), load them, then per trained replicate
+(``config.replicates``; replicate 0 is the model itself, the others trained once,
+:mod:`behemoth.experiments.replicates`) and per seed: build the scenario, build the editor,
+prepare it with the run's :class:`EditContext`, apply the batches in order (evaluating on the
+schedule, with the sequential bookkeeping of :mod:`behemoth.experiments.sequential`), and finally
+write everything atomically into ``out``::
 
     records.*          evaluation records (rows carry ``replicate``, ``seed`` and
                        ``edits_applied``; items.parquet every item at every checkpoint)
@@ -314,7 +314,7 @@ def _judge(
         guard=lambda key: file_lock(cache / f"{key}.lock"),
     )
     rows = sr.run.records.rows
-    base = {k: rows[0][k] for k in _BASE_KEYS if rows and k in rows[0]}
+    base = {k: rows[0][k] for k in BASE_KEYS if rows and k in rows[0]}
     last = max((int(r.get("edits_applied") or 0) for r in rows), default=0)
     batches = len(sr.run.batches)
     extra = {"seed": sr.seed, **({"replicate": sr.replicate} if config.replicates > 1 else {})}
@@ -331,7 +331,7 @@ def _judge(
 
 
 #: The keys every record row of a run shares (who measured what: protocol, run, scenario ...).
-_BASE_KEYS = ("protocol", "protocol_version", "run", "scenario", "mode", "world", "editor")
+BASE_KEYS = ("protocol", "protocol_version", "run", "scenario", "mode", "world", "editor")
 
 
 def _scenarios(config: ExperimentConfig, world: World) -> dict[int | None, Scenario]:

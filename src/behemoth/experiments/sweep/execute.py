@@ -18,10 +18,11 @@ the rows come back here) and returns:
   ``reference_s``, ``edit_s``, ``eval_s``, ``oracle_s``), kept apart so that tables compare
   byte for byte across machines and backends.
 
-With ``oracle`` in the experiment (the spec's ``oracle: true``), ``run_experiment`` also judges a
-forget run against the retain oracles (:func:`behemoth.evaluation.unlearning.judge.judge_unlearning`,
-built once per forget set under ``<shared>/oracles``): its group ``unlearning`` rows (forget
-quality, model utility, MIA AUCs, PrivLeak and their noise floor) come with the run's records.
+With ``oracle`` in the experiment (the spec's ``oracle: true``), ``run_experiment`` also judges
+a forget run against the retain oracles
+(:func:`behemoth.evaluation.unlearning.judge.judge_unlearning`, built once per forget set under
+``<shared>/oracles``): its group ``unlearning`` rows (forget quality, model utility, MIA AUCs,
+PrivLeak and their noise floor) come with the run's records.
 
 Every row carries ``checkpoint``: the number of edits applied when it was measured (0 for the
 unedited model's own scores, ``phase`` "pre", kept once per run).
@@ -65,7 +66,7 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from behemoth.experiments.run import run_experiment
+    from behemoth.experiments.run import BASE_KEYS, run_experiment
     from behemoth.experiments.sweep.cache import file_lock
     from behemoth.experiments.sweep.spec import experiment_of
     from behemoth.model import load_model
@@ -116,7 +117,7 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
             continue  # the unedited model's scores: kept once, from the final evaluation
         r = {k: v for k, v in r.items() if k != "seed"}  # the sweep's own column says it
         rows.append({**r, "checkpoint": int(r.get("edits_applied", total))})
-    base = {k: v for k, v in run.records.rows[0].items() if k in _BASE_KEYS}
+    base = {k: v for k, v in run.records.rows[0].items() if k in BASE_KEYS}
     norms = seed_run.deltas  # the whole run's change, computed once by run_experiment
     ranks = [int(n["rank"]) for n in norms.values() if n["rank"] is not None]
     fro = math.sqrt(sum(float(n["fro"] or 0.0) ** 2 for n in norms.values()))
@@ -170,10 +171,10 @@ def oracle_rows(
     """The rows of :func:`behemoth.evaluation.unlearning.judge.judge_unlearning` for an edited
     model, with ``base`` keys and ``checkpoint``. The sweep no longer calls it (its runs are
     judged by ``run_experiment``'s ``oracle``, as ``behemoth edit --oracle`` is); kept only for
-    tests/cli/test_edit_oracle.py's comparison, to go with that test. ``replicates`` oracles are trained once per forget set,
-    each under its own file lock, in ``<shared>/oracles``; the second gives the noise floor
-    (``noise_<metric>`` rows). The stopping rule's facts (``stop_share`` of the editor
-    ``settings``) are left out of every forget-side figure."""
+    tests/cli/test_edit_oracle.py's comparison, to go with that test (the sweep's own
+    comparison: tests/experiments/sweep/test_oracle.py). ``replicates`` oracles are trained once
+    per forget set, each under its own file lock, in ``<shared>/oracles``; the stopping rule's
+    facts (``stop_share`` of the editor ``settings``) are left out of every forget-side figure."""
     from behemoth.evaluation.unlearning.judge import judge_unlearning, stop_share
     from behemoth.experiments.sweep.cache import file_lock
 
@@ -192,9 +193,6 @@ def oracle_rows(
         guard=lambda key: file_lock(cache / f"{key}.lock"),
     )
     return [{**base, **r, "checkpoint": checkpoint} for r in judgment.rows()]
-
-
-_BASE_KEYS = ("protocol", "protocol_version", "run", "scenario", "mode", "world", "editor")
 
 
 def _cost_row(

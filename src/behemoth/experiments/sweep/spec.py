@@ -11,7 +11,7 @@ A spec names each axis value with a label (the label is what tables and plots sh
       rome: {name: rome}
     seeds: [0, 1]
     eval_every: 0                       # with streams: also evaluate after every N batches
-    oracle: false                       # forget scenarios: also judge runs against the retain oracle
+    oracle: false                       # forget scenarios: also judge runs against the oracle
     scales: {paper: {models: {demo: {preset: pythia-31m}}}}   # deep-merged by --scale paper
 
 :func:`expand` validates every part (world, model, scenario and editor settings, each against
