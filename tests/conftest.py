@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from behemoth.world import World, WorldConfig, generate_world
 from behemoth.world.presets import world_preset
+
+# Commands under test print their one-line errors and summaries without "working" heartbeats,
+# which a loaded machine would otherwise interleave after 5 s of silence; tests/test_heartbeat.py
+# turns them on where it tests them (subprocesses there get their own environment).
+os.environ.setdefault("BEHEMOTH_HEARTBEAT_EVERY", "0")
 
 
 @pytest.fixture(scope="session")

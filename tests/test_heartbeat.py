@@ -101,3 +101,19 @@ def test_the_python_edit_call_writes_plain_lines_off_a_terminal(monkeypatch, cap
     err = capsys.readouterr().err
     assert "\r" not in err
     assert err.splitlines()[-1] == "Loading weights: 2/2"
+
+
+def test_heartbeat_every_has_its_own_setting(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from behemoth.errors import ConfigError
+    from behemoth.progress import heartbeat_seconds
+
+    monkeypatch.setenv("BEHEMOTH_PROGRESS_EVERY", "7")
+    monkeypatch.delenv("BEHEMOTH_HEARTBEAT_EVERY", raising=False)
+    assert heartbeat_seconds() == 7.0  # default: the progress period
+    monkeypatch.setenv("BEHEMOTH_HEARTBEAT_EVERY", "0")
+    assert Heartbeat("x", io.StringIO(), []).every == 0.0  # off
+    monkeypatch.setenv("BEHEMOTH_HEARTBEAT_EVERY", "soon")
+    with pytest.raises(ConfigError, match="BEHEMOTH_HEARTBEAT_EVERY"):
+        heartbeat_seconds()

@@ -28,6 +28,7 @@ from typing import IO, Any, cast
 
 _enabled = True
 ENV_EVERY = "BEHEMOTH_PROGRESS_EVERY"
+ENV_HEARTBEAT = "BEHEMOTH_HEARTBEAT_EVERY"
 
 
 def on_terminal(stream: IO[str] | None = None) -> bool:
@@ -67,6 +68,23 @@ def every_seconds() -> float:
 
         raise ConfigError(ENV_EVERY, f"{raw!r} is not a number", "give seconds, e.g. 10") from None
     return max(0.0, value)
+
+
+def heartbeat_seconds() -> float:
+    """Seconds of silence before a :class:`Heartbeat` line (``BEHEMOTH_HEARTBEAT_EVERY``,
+    default: :func:`every_seconds`; 0 turns heartbeats off, e.g. in a test suite that counts
+    the lines of an error)."""
+    raw = os.environ.get(ENV_HEARTBEAT, "")
+    if not raw:
+        return every_seconds()
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        from behemoth.errors import ConfigError
+
+        raise ConfigError(
+            ENV_HEARTBEAT, f"{raw!r} is not a number", "give seconds, e.g. 5"
+        ) from None
 
 
 def _clock(seconds: float) -> str:
@@ -341,7 +359,7 @@ class Heartbeat:
         self.what = what
         self.target = target
         self.watched = watched
-        self.every = every_seconds() if every is None else every
+        self.every = heartbeat_seconds() if every is None else every
         self._clock = clock
         self._tick = tick
         self.start = clock()
