@@ -422,7 +422,7 @@ def walk(
 
 def _first_code_line(text: str) -> str:
     for line in text.splitlines():
-        if line.strip() and not line.startswith(("import ", "from ")):
+        if line.strip() and not line.startswith(("import ", "from ", "#")):
             return line.strip()
     return text.strip().splitlines()[0] if text.strip() else ""
 
