@@ -28,24 +28,32 @@ from behemoth.errors import ConfigError
 from behemoth.scenarios.scenario import ScenarioConfig, get_scenario
 
 
-class WorldRecipe(StrictConfig):
-    """A world by recipe: a shipped preset deep-merged with overrides (``set``); without a
-    preset, ``set`` is the whole :class:`~behemoth.world.WorldConfig`. Generated once under the
-    run's cache (a sweep's shared directory), keyed by the config it resolves to."""
+class _Recipe(StrictConfig):
+    """A shipped preset deep-merged with overrides (``set``; without a preset, ``set`` is the
+    whole config)."""
 
-    preset: str | None = Field(None, description="A shipped world preset (null: set is all).")
+    preset: str | None = Field(None, description="A shipped preset (null: set is all).")
     set: dict[str, Any] = Field(default_factory=dict, description="Overrides of its settings.")
 
     def resolved(self) -> dict[str, Any]:
-        """The validated :class:`~behemoth.world.WorldConfig` this recipe names, as a dict."""
-        return _resolve("world", self.preset, self.set, 0)
+        raise NotImplementedError
 
     def canonical(self) -> dict[str, Any]:
         """The one spelling of this recipe (``{"set": resolved}``): what the run id hashes."""
         return {"set": self.resolved()}
 
 
-class ModelRecipe(WorldRecipe):
+class WorldRecipe(_Recipe):
+    """A world by recipe: a shipped world preset deep-merged with overrides (``set``; without a
+    preset, the whole :class:`~behemoth.world.WorldConfig`). Generated once under the run's
+    cache (a sweep's shared directory), keyed by the config it resolves to."""
+
+    def resolved(self) -> dict[str, Any]:
+        """The validated :class:`~behemoth.world.WorldConfig` this recipe names, as a dict."""
+        return _resolve("world", self.preset, self.set, 0)
+
+
+class ModelRecipe(_Recipe):
     """A model by recipe: a shipped model preset deep-merged with overrides (``set``; without a
     preset, the whole :class:`~behemoth.model.config.RunConfig`) and the index of the trained
     ``replicate`` (:meth:`RunConfig.replicate <behemoth.model.config.RunConfig.replicate>`: its

@@ -133,8 +133,10 @@ def test_recipes_are_checked_before_anything_loads() -> None:
         _recipe_cfg({"preset": "tiny"}, {"preset": "tinyy"})
     with pytest.raises(ConfigError, match=r"^world\.subjects"):
         _recipe_cfg({"preset": "tiny", "set": {"subjects": -1}}, {"preset": "tiny"})
-    with pytest.raises(ConfigError, match=r"replicate"):
+    with pytest.raises(ConfigError, match=r"^model\.replicate: input should be greater"):
         _recipe_cfg({"preset": "tiny"}, {"preset": "tiny", "replicate": -1})
+    with pytest.raises(ConfigError, match=r"^world\.replicate: unknown key"):
+        _recipe_cfg({"preset": "tiny", "replicate": 1}, {"preset": "tiny"})
 
 
 # old ids the earlier version gave the toy spec's runs (spec.config_hash of its own dict)

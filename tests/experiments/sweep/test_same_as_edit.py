@@ -34,7 +34,6 @@ def _by_key(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], tuple[Any, Any]
     return out
 
 
-@pytest.mark.slow
 def test_a_sweep_run_gives_the_rows_of_behemoth_edit(
     tiny_world: World, tiny_model: Path, tmp_path: Path
 ) -> None:
