@@ -34,6 +34,14 @@ def _by_key(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], tuple[Any, Any]
     return out
 
 
+def _same(x: tuple[Any, Any], y: tuple[Any, Any]) -> bool:
+    """(value, n) equal, a NaN value equal to a NaN (a figure undefined in both)."""
+    (vx, nx), (vy, ny) = x, y
+    if nx != ny:
+        return False
+    return vx == vy or (vx is not None and vy is not None and math.isnan(vx) and math.isnan(vy))
+
+
 def test_a_sweep_run_gives_the_rows_of_behemoth_edit(
     tiny_world: World, tiny_model: Path, tmp_path: Path
 ) -> None:
@@ -61,9 +69,18 @@ def test_a_sweep_run_gives_the_rows_of_behemoth_edit(
     a, b = _by_key(swept.rows), _by_key(edited)
     assert a.keys() == b.keys() and len(a) > 10
     for k in a:
-        (va, na), (vb, nb) = a[k], b[k]
-        assert na == nb, k
-        assert (va is None and vb is None) or va == vb or (math.isnan(va) and math.isnan(vb)), k
+        assert _same(a[k], b[k]), k
+    # the sweep's experiment itself (recipes) through run_experiment, as a script would run it:
+    # its recipes resolve to the very directories the sweep built (nothing trained again)
+    from behemoth.experiments.run import run_experiment
+    from behemoth.experiments.sweep.spec import experiment_of
+
+    recipe = experiment_of(run.config, cache=shared)
+    res = run_experiment(recipe, tmp_path / "recipe")
+    assert res.model_dir == shared_model(shared, world, run.config["model"], build=False)
+    assert res.run_id == run.experiment.run_id() and run.run_id == f"ft-{res.run_id}"
+    c = _by_key(pq.read_table(tmp_path / "recipe" / "records.parquet").to_pylist())
+    assert c.keys() == b.keys() and all(_same(c[k], b[k]) for k in b)
     # the update size is the one edit.json states (computed once, by run_experiment)
     import json
 
