@@ -1,6 +1,6 @@
 """``behemoth edit --oracle``: a forget run judged against the retain oracle (forget quality,
 MIA AUCs, PrivLeak and their noise floor, printed and recorded), through the same judgment step
-as a sweep's ``oracle_rows`` and the unlearning study; without ``--oracle`` one line says these
+as a sweep's runs (``run_experiment`` with ``oracle: true``) and the unlearning study; without ``--oracle`` one line says these
 figures need it; on a scenario that forgets nothing, one line refuses it.
 
 The two oracles are looked up in ``<cache>/oracles`` by their keys; copies of the tiny model
@@ -90,34 +90,6 @@ def test_edit_oracle_prints_and_records_the_judgment(judged: dict[str, Any]) -> 
     assert u[u["metric"] == "forget_quality"]["n"].iloc[0] == 64
     exp = (judged["out"] / "experiment.yaml").read_text()
     assert "oracle: true" in exp
-
-
-@pytest.mark.slow
-def test_sweep_oracle_rows_equal_the_cli_rows(
-    judged: dict[str, Any], tiny_model: Path, tiny_world: World
-) -> None:
-    """The sweep's ``oracle_rows`` on the same model, scenario, edited weights and seed gives
-    the very rows ``edit --oracle`` recorded (one judgment function behind both)."""
-    from behemoth.experiments.sweep.execute import oracle_rows
-    from behemoth.model import load_model
-    from behemoth.scenarios.scenario import build_scenario
-
-    edit = json.loads((judged["out"] / "edit.json").read_text())
-    original, _ = load_model(tiny_model, tiny_world)
-    edited, _ = load_model(judged["out"] / "model", tiny_world)
-    scenario = build_scenario(tiny_world, "forget-relation", {})
-    rows = oracle_rows(
-        {}, judged["cache"], tiny_model, tiny_world, scenario, original, edited, 80,
-        seed=int(edit["config"]["seed"]), settings=edit["config"],
-    )  # fmt: skip
-    cols = ["metric", "split", "value", "ci_low", "ci_high", "n"]
-    sweep = pd.DataFrame(rows)[cols].sort_values(["metric", "split"]).reset_index(drop=True)
-    rec = pd.read_parquet(judged["out"] / "records.parquet")
-    cli = rec[rec["group"] == "unlearning"][cols].sort_values(["metric", "split"])
-    cli = cli.reset_index(drop=True).astype(sweep.dtypes.to_dict())
-    assert len(sweep) == len(cli) > 20
-    pd.testing.assert_frame_equal(sweep, cli)
-    assert {r["checkpoint"] for r in rows} == {80}
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ directory for the oracles (never read from the environment), the seed and the ed
 (:func:`behemoth.evaluation.unlearning.report.measure`), the summary estimates
 (:func:`~behemoth.evaluation.unlearning.report.summarize`) and :meth:`OracleJudgment.rows`, the
 record rows (group ``unlearning``). ``run_experiment`` (``oracle: true``, ``behemoth edit
---oracle``), the sweep (:func:`behemoth.experiments.sweep.execute.oracle_rows`) and the
+--oracle``, and so every sweep run with ``oracle: true``) and the
 unlearning study (``python -m behemoth.experiments.unlearning``) all call it, so the same model,
 scenario and seed give the same rows on every path.
 

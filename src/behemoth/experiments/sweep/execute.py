@@ -41,7 +41,7 @@ from behemoth.experiments.replicates import shared_model as shared_model  # (re-
 from behemoth.experiments.replicates import shared_world as shared_world  # (re-exported)
 
 if TYPE_CHECKING:
-    from behemoth.world.world import World
+    pass
 
 #: Rows of these metrics measure the machine, not the model: they go to the timings.
 TIMING_METRICS = ("wall_time_s", "peak_memory_bytes", "memory_increase_bytes")
@@ -153,46 +153,6 @@ def _items(records: Any) -> Any:
         total = max((int(r.get("edits_applied") or 0) for r in records.rows), default=0)
         table = table.append_column("edits_applied", pa.array([total] * table.num_rows, pa.int64()))
     return table
-
-
-def oracle_rows(
-    base: dict[str, Any],
-    shared: Path,
-    model_dir: Path,
-    world: World,
-    scenario: Any,
-    original: Any,
-    edited: Any,
-    checkpoint: int,
-    seed: int,
-    settings: dict[str, Any] | None = None,
-    replicates: int = 2,
-) -> list[dict[str, Any]]:
-    """The rows of :func:`behemoth.evaluation.unlearning.judge.judge_unlearning` for an edited
-    model, with ``base`` keys and ``checkpoint``. The sweep no longer calls it (its runs are
-    judged by ``run_experiment``'s ``oracle``, as ``behemoth edit --oracle`` is); kept only for
-    tests/cli/test_edit_oracle.py's comparison, to go with that test (the sweep's own
-    comparison: tests/experiments/sweep/test_oracle.py). ``replicates`` oracles are trained once
-    per forget set, each under its own file lock, in ``<shared>/oracles``; the stopping rule's
-    facts (``stop_share`` of the editor ``settings``) are left out of every forget-side figure."""
-    from behemoth.evaluation.unlearning.judge import judge_unlearning, stop_share
-    from behemoth.experiments.sweep.cache import file_lock
-
-    cache = Path(shared) / "oracles"
-    judgment = judge_unlearning(
-        world,
-        scenario,
-        original,
-        edited,
-        model_dir=model_dir,
-        cache_dir=cache,
-        seed=seed,
-        stop_share=stop_share(settings),
-        replicates=max(1, replicates),
-        # one lock per oracle: different forget sets train in parallel, one forget set once
-        guard=lambda key: file_lock(cache / f"{key}.lock"),
-    )
-    return [{**base, **r, "checkpoint": checkpoint} for r in judgment.rows()]
 
 
 def _cost_row(
