@@ -117,3 +117,31 @@ def test_heartbeat_every_has_its_own_setting(monkeypatch) -> None:  # type: igno
     monkeypatch.setenv("BEHEMOTH_HEARTBEAT_EVERY", "soon")
     with pytest.raises(ConfigError, match="BEHEMOTH_HEARTBEAT_EVERY"):
         heartbeat_seconds()
+
+
+def test_plain_stderr_nests_and_stays_out_of_quiet_workers() -> None:
+    """The command line's plain_stderr around an API call that opens its own (run_experiment,
+    behemoth.edit) wraps the streams once; inside quiet_bars (a sweep's workers) it does nothing."""
+    from behemoth.progress import quiet_bars
+
+    saved = sys.stderr
+    sys.stderr = io.StringIO()
+    try:
+        with plain_stderr("outer"):
+            outer = sys.stderr
+            with plain_stderr("inner"):
+                assert sys.stderr is outer
+        with quiet_bars(), plain_stderr("worker"):
+            assert isinstance(sys.stderr, io.StringIO)
+    finally:
+        sys.stderr = saved
+
+
+def test_run_experiment_beats_while_silent(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A script calling run_experiment with its output piped hears from it while it works."""
+    from behemoth.experiments import run
+
+    monkeypatch.setenv("BEHEMOTH_HEARTBEAT_EVERY", "0.3")
+    monkeypatch.setattr(run, "_run_experiment", lambda *a, **k: time.sleep(1.0) or "result")
+    assert run.run_experiment(None, None) == "result"  # type: ignore[arg-type]
+    assert "run_experiment: working, 0:00:0" in capsys.readouterr().err

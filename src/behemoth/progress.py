@@ -402,8 +402,10 @@ class Heartbeat:
 def plain_stderr(what: str = "behemoth") -> Iterator[None]:
     """While the block runs, stderr off a terminal gets plain lines instead of bar frames, and
     a :class:`Heartbeat` (``what: working, ...``) whenever stdout and stderr were silent for
-    ``BEHEMOTH_PROGRESS_EVERY`` seconds (stderr on a terminal is left alone)."""
-    if on_terminal():
+    ``BEHEMOTH_PROGRESS_EVERY`` seconds (stderr on a terminal is left alone). Inside another
+    ``plain_stderr`` (the command line around an API call) or :func:`quiet_bars` (a sweep's
+    workers) it changes nothing."""
+    if on_terminal() or isinstance(sys.stderr, FrameFilter) or not _enabled:
         yield
         return
     original, original_out = sys.stderr, sys.stdout

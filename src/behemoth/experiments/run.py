@@ -120,7 +120,26 @@ def run_experiment(
     (None: nowhere); ``run_name``: the records' ``run`` (default ``editor:model-dir``);
     ``prepare_guard``: a context entered around ``editor.prepare`` (a sweep's lock on its shared
     statistics cache).
+
+    Off a terminal (a script's log, a notebook's pipe) progress comes as plain lines and a
+    heartbeat whenever the run is silent (:func:`behemoth.progress.plain_stderr`).
     """
+    from behemoth.progress import plain_stderr
+
+    with plain_stderr("run_experiment"):
+        return _run_experiment(config, out, force, progress, loaded, echo, run_name, prepare_guard)
+
+
+def _run_experiment(
+    config: ExperimentConfig,
+    out: str | Path | None,
+    force: bool,
+    progress: bool,
+    loaded: tuple[Any, World] | None,
+    echo: Callable[[str], None] | None,
+    run_name: str | None,
+    prepare_guard: Callable[[], AbstractContextManager[Any]] | None,
+) -> ExperimentResult:
     say = echo or (lambda _s: None)
     out_dir = check_out(out, force, "edit.json") if out is not None else None
     # every seed's scenario is built (checked against the world) before the model is loaded:
