@@ -241,3 +241,22 @@ def test_pickled_checkpoint_is_refused(tiny_world: World, tmp_path: Path, name: 
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert not marker.exists()
+
+
+def test_resume_of_a_finished_model_is_a_note_not_an_error(
+    tiny_world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = _short(
+        batch_size=8,
+        max_tokens=4 * 8 * 32,
+        warmup_steps=1,
+        eval_every=100,
+        target_accuracy="null",
+        eval_sets="[sro]",
+    )
+    out = train_model(tiny_world, cfg, tmp_path / "m", progress=False)
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    with caplog.at_level("INFO"):
+        assert train_model(tiny_world, None, out, progress=False, resume=True) == out
+    assert "nothing to resume" in caplog.text and "finished model" in caplog.text
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before  # untouched

@@ -189,6 +189,12 @@ def train_model(
     out = Path(out)
     where = world.path if isinstance(world, World) else world
     # before the world is even loaded; never into (or around) the world it reads
+    if resume and not force and (out / META).is_file() and not partial_dir(out).exists():
+        check_out(out, True, inputs={"WORLD": where})  # still never its own world
+        logging.getLogger(__name__).info(
+            "nothing to resume: %s holds a finished model (--force trains it again)", out
+        )
+        return out
     check_out(out, force, META, "a trained model", inputs={"WORLD": where})
     if log is None and cfg is not None and cfg.train.log is not None:
         log = LogTarget.of(cfg.train.log, cfg.train.log_dir, out, "train.log")
