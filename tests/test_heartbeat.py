@@ -63,7 +63,7 @@ def test_plain_stderr_beats_in_a_silent_pipe_and_restores_streams() -> None:
         "    time.sleep(1.3)\n"
         "print('restored', sys.stdout is before)\n"
     )
-    env = {"BEHEMOTH_PROGRESS_EVERY": "0.5", "PATH": ""}
+    env = {"BEHEMOTH_HEARTBEAT_EVERY": "0.5", "PATH": ""}
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
     )
@@ -111,7 +111,7 @@ def test_heartbeat_every_has_its_own_setting(monkeypatch) -> None:  # type: igno
 
     monkeypatch.setenv("BEHEMOTH_PROGRESS_EVERY", "7")
     monkeypatch.delenv("BEHEMOTH_HEARTBEAT_EVERY", raising=False)
-    assert heartbeat_seconds() == 7.0  # default: the progress period
+    assert heartbeat_seconds() == 8.0  # its own default, not the progress period
     monkeypatch.setenv("BEHEMOTH_HEARTBEAT_EVERY", "0")
     assert Heartbeat("x", io.StringIO(), []).every == 0.0  # off
     monkeypatch.setenv("BEHEMOTH_HEARTBEAT_EVERY", "soon")

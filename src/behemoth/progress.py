@@ -8,8 +8,8 @@ frame. Code that builds its own tqdm bar asks :func:`bars_enabled`; when the com
 with stderr off a terminal, :func:`plain_stderr` turns those bars' carriage-return frames into
 the same periodic plain lines (one place for every bar, tqdm's and Hugging Face's included),
 and a :class:`Heartbeat` says the command is still working whenever neither stdout nor stderr
-got a line for that long (loading torch and a model on a busy machine takes 20-30 s before any
-work can report progress). Bars and lines are silent inside
+got a line for ``BEHEMOTH_HEARTBEAT_EVERY`` seconds (default 8; loading torch and a model on a
+busy machine takes 20-30 s before any work can report progress). Bars and lines are silent inside
 :func:`quiet_bars` (a sweep's workers, whose bars would interleave with the sweep's own live
 summary on the same terminal, :func:`behemoth.experiments.sweep.backends.run_task`).
 """
@@ -70,13 +70,18 @@ def every_seconds() -> float:
     return max(0.0, value)
 
 
+#: Default seconds of silence before a heartbeat line: under the 10 s a newcomer should ever
+#: wait for a line, above the few seconds most refusals take (so a refusal stays one line).
+HEARTBEAT_DEFAULT = 8.0
+
+
 def heartbeat_seconds() -> float:
     """Seconds of silence before a :class:`Heartbeat` line (``BEHEMOTH_HEARTBEAT_EVERY``,
-    default: :func:`every_seconds`; 0 turns heartbeats off, e.g. in a test suite that counts
+    default :data:`HEARTBEAT_DEFAULT`; 0 turns heartbeats off, e.g. in a test suite that counts
     the lines of an error)."""
     raw = os.environ.get(ENV_HEARTBEAT, "")
     if not raw:
-        return every_seconds()
+        return HEARTBEAT_DEFAULT
     try:
         return max(0.0, float(raw))
     except ValueError:
@@ -402,7 +407,7 @@ class Heartbeat:
 def plain_stderr(what: str = "behemoth") -> Iterator[None]:
     """While the block runs, stderr off a terminal gets plain lines instead of bar frames, and
     a :class:`Heartbeat` (``what: working, ...``) whenever stdout and stderr were silent for
-    ``BEHEMOTH_PROGRESS_EVERY`` seconds (stderr on a terminal is left alone). Inside another
+    ``BEHEMOTH_HEARTBEAT_EVERY`` seconds (default 8; stderr on a terminal is left alone). Inside another
     ``plain_stderr`` (the command line around an API call) or :func:`quiet_bars` (a sweep's
     workers) it changes nothing."""
     if on_terminal() or isinstance(sys.stderr, FrameFilter) or not _enabled:
