@@ -231,7 +231,23 @@ def bar(
 _BAR = re.compile(r"\s*\|[^|\n]*\|\s*")  # tqdm's "|####      |" drawing
 
 
-class FrameFilter(io.TextIOBase):
+class _InFront(io.TextIOBase):
+    """A writable text stream in front of ``target``: its encoding and file number."""
+
+    target: IO[str]
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.target, "encoding", None) or "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.target.fileno()
+
+
+class FrameFilter(_InFront):
     """A text stream in front of ``target`` that passes lines through and turns progress bar
     frames (text ended by ``\r``) into plain lines: the first frame of a bar, then the latest
     at most every ``every`` seconds, and the last when the bar ends (a newline, or the blank
@@ -248,18 +264,8 @@ class FrameFilter(io.TextIOBase):
         self._fresh = False
         self._last = -math.inf
 
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self.target, "encoding", None) or "utf-8"
-
-    def writable(self) -> bool:
-        return True
-
     def isatty(self) -> bool:
         return False
-
-    def fileno(self) -> int:
-        return self.target.fileno()
 
     def _emit(self, frame: str) -> None:
         text = _BAR.sub(" ", frame).strip()
@@ -310,7 +316,7 @@ class FrameFilter(io.TextIOBase):
         self.flush()
 
 
-class _Stamped(io.TextIOBase):
+class _Stamped(_InFront):
     """A text stream in front of ``target`` that notes when it was last written to."""
 
     def __init__(self, target: IO[str], clock: Any) -> None:
@@ -319,18 +325,8 @@ class _Stamped(io.TextIOBase):
         self._clock = clock
         self.last = clock()
 
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self.target, "encoding", None) or "utf-8"
-
-    def writable(self) -> bool:
-        return True
-
     def isatty(self) -> bool:
         return bool(self.target.isatty())
-
-    def fileno(self) -> int:
-        return self.target.fileno()
 
     def write(self, s: str) -> int:
         if s:
