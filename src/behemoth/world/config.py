@@ -6,14 +6,126 @@ each with a one-line message naming the field and the fix.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import (
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from behemoth.config import StrictConfig
 from behemoth.errors import ConfigError
 
 BaseTemplate = Literal["sro", "simple_repeats", "nonsense"]
+
+#: Fields of :class:`ExposureConfig` that only one ``kind`` reads.
+_KIND_FIELDS = {"a": "zipf", "head_share": "head_tail", "head_repeats": "head_tail"}
+_KIND_FIELDS["tail_repeats"] = "head_tail"
+
+
+class ExposureConfig(StrictConfig):
+    """How often each S-O fact is written per corpus pass (issue 25); the counts themselves
+    are a pure function in :mod:`behemoth.world.exposure`.
+
+    ``uniform``: every fact ``repeats`` times (the worlds before the option, byte for byte).
+    ``zipf``: a fact's count is proportional to ``rank ** -a``, where the rank is that of its
+    unit (its subject, its relation, or the fact itself: ``over``) in a seeded random order,
+    scaled so that the mean count over facts is exactly ``repeats``, never below
+    ``min_repeats``. ``head_tail``: the first ``head_share`` of the units in that order are
+    written ``head_repeats`` times, the rest ``tail_repeats`` times. ``fixed`` then overrides
+    single facts: ``[subject, relation, count]`` each (a count of 0 leaves the fact out).
+    """
+
+    kind: Literal["uniform", "zipf", "head_tail"] = Field(
+        "uniform", description="Distribution of per-fact repeat counts."
+    )
+    over: Literal["subjects", "relations", "facts"] = Field(
+        "facts", description="Unit that is ranked (zipf, head_tail): its facts share a count."
+    )
+    a: float = Field(1.0, gt=0.0, description="Zipf exponent: count ~ rank^-a.")
+    head_share: float = Field(
+        0.1, gt=0.0, lt=1.0, description="Share of the units that are head (head_tail)."
+    )
+    head_repeats: int = Field(0, ge=0, description="Count of a head unit's facts (head_tail).")
+    tail_repeats: int = Field(0, ge=0, description="Count of a tail unit's facts (head_tail).")
+    min_repeats: int = Field(1, ge=1, description="Least count of any fact (zipf, head_tail).")
+    fixed: list[tuple[int, int, int]] = Field(
+        default_factory=list,
+        description="[subject, relation, count] overrides of single facts (count >= 0).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        """An unknown key named with this sub-config's own keys (the generic message would
+        list the world's)."""
+        if isinstance(data, dict):
+            for key in data:
+                if key not in cls.model_fields:
+                    import difflib
+
+                    hint = difflib.get_close_matches(str(key), list(cls.model_fields), n=1)
+                    fix = (
+                        f"did you mean {hint[0]!r}?"
+                        if hint
+                        else "known keys: " + ", ".join(cls.model_fields)
+                    )
+                    raise ConfigError(str(key), "unknown key", fix)
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> ExposureConfig:
+        for name, kind in _KIND_FIELDS.items():
+            if name in self.model_fields_set and self.kind != kind:
+                raise ConfigError(
+                    name, f"only applies to kind={kind} (kind is {self.kind})", f"drop {name}"
+                )
+        if "over" in self.model_fields_set and self.kind == "uniform":
+            raise ConfigError("over", "uniform counts rank no unit", "drop over or pick a kind")
+        if self.kind == "head_tail":
+            for name in ("head_repeats", "tail_repeats"):
+                if getattr(self, name) < self.min_repeats:
+                    raise ConfigError(
+                        name,
+                        f"{getattr(self, name)} is below min_repeats={self.min_repeats}",
+                        f"set {name} to {self.min_repeats} or more",
+                    )
+        seen: set[tuple[int, int]] = set()
+        for s, r, count in self.fixed:
+            if s < 0 or r < 0 or count < 0:
+                raise ConfigError(
+                    "fixed",
+                    f"[{s}, {r}, {count}] has a negative entry",
+                    "give [subject, relation, count] with each >= 0",
+                )
+            if (s, r) in seen:
+                raise ConfigError(
+                    "fixed", f"fact [{s}, {r}] is listed twice", "keep one count per fact"
+                )
+            seen.add((s, r))
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_used_fields(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        """Written without the fields its kind does not read (they would be refused back)."""
+        data: dict[str, Any] = handler(self)
+        for name, kind in _KIND_FIELDS.items():
+            if self.kind != kind:
+                data.pop(name, None)
+        if self.kind == "uniform":
+            data.pop("over", None)
+        return data
+
+    @property
+    def is_default(self) -> bool:
+        """Whether this is the default (uniform, nothing fixed): left out of a world's config
+        dict, so that worlds and runs from before the option keep their files and ids."""
+        return self == ExposureConfig.model_validate({})
 
 
 class WorldConfig(StrictConfig):
@@ -70,6 +182,21 @@ class WorldConfig(StrictConfig):
         "words whose token ids equal their numbers; see behemoth.world.reference_vocab).",
     )
     shard_units: int = Field(1 << 23, ge=1, description="Corpus documents per written token shard.")
+    exposure: ExposureConfig = Field(
+        default_factory=lambda: ExposureConfig.model_validate({}),
+        description="Per-fact repeat counts (uniform: every fact `repeats` times).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _drop_default_exposure(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        """The default exposure is not written: configs, world files, fingerprints and run ids
+        stay those of worlds made before the option existed."""
+        data: dict[str, Any] = handler(self)
+        if self.exposure.is_default:
+            data.pop("exposure", None)
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> WorldConfig:
@@ -166,6 +293,7 @@ class WorldConfig(StrictConfig):
                     "the reference's layout writes at most 10^6 subjects",
                     "lower subjects or set vocab=behemoth",
                 )
+        self._check_exposure()
         if self.template == "simple_repeats" and self.inversion_frac > 0:
             raise ConfigError(
                 "inversion_frac",
@@ -173,6 +301,29 @@ class WorldConfig(StrictConfig):
                 "set inversion_frac=0 or template=sro",
             )
         return self
+
+    def _check_exposure(self) -> None:
+        e = self.exposure
+        if e.kind == "zipf" and e.min_repeats > self.repeats:
+            raise ConfigError(
+                "exposure.min_repeats",
+                f"{e.min_repeats} exceeds repeats={self.repeats}: the mean count cannot be repeats",
+                "lower exposure.min_repeats or raise repeats",
+            )
+        for s, r, _ in e.fixed:
+            if s >= self.subjects or r >= self.relations:
+                raise ConfigError(
+                    "exposure.fixed",
+                    f"fact [{s}, {r}] is outside {self.subjects} subjects x {self.relations} "
+                    "relations",
+                    "give subject < subjects and relation < relations",
+                )
+        if not e.is_default and self.vocab == "reference":
+            raise ConfigError(
+                "exposure",
+                "the reference generator writes every fact `repeats` times",
+                "drop exposure or set vocab=behemoth",
+            )
 
     @property
     def question_repeats(self) -> int:

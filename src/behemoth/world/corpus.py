@@ -10,13 +10,14 @@ on-the-fly training sampler are the same stream.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
 from behemoth.world.config import WorldConfig
 from behemoth.world.exclude import fact_ids, n_fact_ids
+from behemoth.world.exposure import repeat_counts
 from behemoth.world.graph import Graph
 from behemoth.world.rng import Permutation, below, hash_u64, mix64, stream_key, uniform
 from behemoth.world.sentence_table import MAX_TABLE_BYTES, SentenceTable
@@ -46,13 +47,61 @@ SENTENCE_TAIL = (DOT, EOT)
 
 @dataclass(frozen=True)
 class Group:
+    """Documents of one kind: ``items`` distinct ones, each ``reps`` times, or, when
+    ``counts`` is given, item i ``counts[i]`` times (its copies are consecutive units)."""
+
     name: str
     items: int
     reps: int
+    counts: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def ends(self) -> np.ndarray:
+        """One past the last unit (within the group) of every item (variable counts only)."""
+        assert self.counts is not None
+        return np.cumsum(self.counts)
 
     @property
     def units(self) -> int:
-        return self.items * self.reps
+        return int(self.ends[-1]) if self.counts is not None else self.items * self.reps
+
+    def locate(self, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Offsets within the group -> (item, copy number of that item)."""
+        if self.counts is None:
+            return local % self.items, local // self.items
+        item = np.searchsorted(self.ends, local, side="right")
+        return item, local - (self.ends[item] - self.counts[item])
+
+    def first_units(self) -> np.ndarray:
+        """Offset of one document of every item (an item with no copy: a neighbour's)."""
+        if self.counts is None:
+            return np.arange(self.items, dtype=np.int64)
+        first = self.ends - self.counts
+        return np.minimum(first, self.units - 1).astype(np.int64)
+
+    def copies(self) -> np.ndarray:
+        """Copies of every item in one pass."""
+        if self.counts is None:
+            return np.full(self.items, self.reps, dtype=np.int64)
+        return np.asarray(self.counts, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Sentences:
+    """What each sentence of some documents states (the rows the renderer turns into tokens).
+
+    ``unit``: index of the document (in the ids given) each sentence belongs to; ``obj``: object
+    index in its relation (for O-NO: the subject-slot object); ``minority``: 1 where the sentence
+    states its edge's dissenting object."""
+
+    unit: np.ndarray
+    kind: np.ndarray
+    subj: np.ndarray
+    rel: np.ndarray
+    obj: np.ndarray
+    tmpl: np.ndarray
+    bits: np.ndarray
+    minority: np.ndarray
 
 
 class Corpus:
@@ -89,13 +138,18 @@ class Corpus:
             np.flatnonzero(graph.question_subjects)[:, None] * R + np.arange(R)
         ).reshape(-1)
         nested = graph.nested
+        counts = repeat_counts(cfg, graph)
+        # None when every fact has `repeats` copies: the layout of worlds before exposure
+        self.fact_counts: np.ndarray | None = None if (counts == cfg.repeats).all() else counts
+        fc = self.fact_counts
         groups = []
         if cfg.shuffle:
-            groups.append(Group("so", S * R, cfg.repeats))
+            groups.append(Group("so", S * R, cfg.repeats, fc))
             if nested:
-                groups.append(Group("sno", S * R, cfg.repeats))
+                groups.append(Group("sno", S * R, cfg.repeats, fc))
         else:
-            groups.append(Group("bio", S, cfg.repeats))
+            bios = None if fc is None else fc.reshape(S, R).max(axis=1)
+            groups.append(Group("bio", S, cfg.repeats, bios))
         if nested:
             groups.append(
                 Group("ono", R * graph.nested_of.shape[1], cfg.repeats * cfg.nested_upweight)
@@ -117,7 +171,24 @@ class Corpus:
     @property
     def n_sentences(self) -> int:
         """Sentences in one pass over the corpus."""
-        return sum(g.units * (self.bio_len if g.name == "bio" else 1) for g in self.groups)
+        n = 0
+        for g in self.groups:
+            if g.name != "bio":
+                n += g.units
+            elif self.fact_counts is None:
+                n += g.units * self.bio_len
+            else:  # a biography states the facts whose count exceeds its number
+                n += int(self.fact_counts.sum()) * (self.bio_len // self.R)
+        return n
+
+    def distinct_units(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(one unit id per distinct document, its copies per pass) when a document is a pure
+        function of its group and item (the sentence table's condition); otherwise None."""
+        if self._fixed_templates() is None:
+            return None
+        units = [self.starts[i] + gr.first_units() for i, gr in enumerate(self.groups)]
+        copies = [gr.copies() for gr in self.groups]
+        return np.concatenate(units).astype(np.int64), np.concatenate(copies)
 
     def permutation(self, cycle: int) -> Permutation:
         # kept for the next calls: a Permutation tabulates its round functions once
@@ -192,7 +263,12 @@ class Corpus:
         if 2 * keys > self.n_units or keys * width * self.vocab.dtype.itemsize > MAX_TABLE_BYTES:
             return None  # nothing repeats, or the table would be too large: render each unit
         return SentenceTable.build(
-            self.starts, items, lambda u: self._render(u, np.int32), self.vocab.dtype, width
+            self.starts,
+            items,
+            lambda u: self._render(u, np.int32),
+            self.vocab.dtype,
+            width,
+            ends=[None if gr.counts is None else gr.ends for gr in self.groups],
         )
 
     def _fixed_templates(self) -> list[Template] | None:
@@ -215,6 +291,27 @@ class Corpus:
     def _render(self, gids: np.ndarray, dtype: type = np.int64) -> tuple[np.ndarray, np.ndarray]:
         """Render global unit ids sentence by sentence -> (flat tokens as ``dtype``, a signed
         type that holds every id; sentence lengths)."""
+        rows = self.sentences(gids)
+        tokens, lengths = render_mixed(
+            rows.tmpl,
+            CORPUS_TEMPLATES,
+            self._facts(rows.kind, rows.subj, rows.rel, rows.obj, rows.bits),
+            self.vocab,
+            SENTENCE_TAIL,
+            dtype,
+        )
+        if self.exclude is not None:
+            # an excluded sentence keeps its place and length as padding: every other token
+            # stays at the position it has in the original stream (see world/exclude.py)
+            drop = self.exclude[fact_ids(self.graph, rows.kind, rows.subj, rows.rel, rows.obj)]
+            if drop.any():
+                tokens[_sentence_positions(lengths, drop)] = PAD
+        return tokens, lengths
+
+    def sentences(self, gids: np.ndarray) -> Sentences:
+        """The sentences of global unit ids, in stream order: which edge each states, with which
+        object and template (what :meth:`_render` writes; :mod:`behemoth.world.exposure`
+        counts them)."""
         g = self.graph
         R = self.R
         gids = np.asarray(gids, dtype=np.int64)
@@ -223,15 +320,29 @@ class Corpus:
         grp = None if single else np.searchsorted(self.starts, u, side="right") - 1
         local = u if grp is None else u - self.starts[grp]
         names = [gr.name for gr in self.groups]
+        slot = None
         if "bio" in names:
-            n_sent = np.ones(len(u), dtype=np.int64)
-            n_sent[grp == names.index("bio") if grp is not None else slice(None)] = self.bio_len
+            bio = names.index("bio")
+            is_bio = np.ones(len(u), dtype=bool) if grp is None else grp == bio
+            n_sent = np.where(is_bio, self.bio_len, 1)
             sent_unit = np.repeat(np.arange(len(u)), n_sent)
             j = np.arange(len(sent_unit)) - np.repeat(np.cumsum(n_sent) - n_sent, n_sent)
             sid = gids[sent_unit].astype(np.uint64) * np.uint64(self.bio_len) + j.astype(np.uint64)
+            in_bio = is_bio[sent_unit]
+            # sentence j of a biography states slot[j], in a random order per document
+            key = hash_u64(self.order_key, sid[in_bio]).reshape(-1, self.bio_len)
+            slot = np.zeros(len(sid), dtype=np.int64)
+            slot[in_bio] = np.argsort(key, axis=1, kind="stable").reshape(-1)
+            if self.fact_counts is not None:
+                # biography k of subject s states the facts of s whose count exceeds k
+                s_of, k = self.groups[bio].locate(local[sent_unit[in_bio]])
+                keep = np.ones(len(sid), dtype=bool)
+                keep[in_bio] = self.fact_counts[s_of * R + slot[in_bio] % R] > k
+                sent_unit, sid, slot = sent_unit[keep], sid[keep], slot[keep]
             sg = None if grp is None else grp[sent_unit]
             sl = local[sent_unit]
         else:  # one sentence per unit: sentence j = 0 of each
+            sent_unit = np.arange(len(u))
             sid = gids.astype(np.uint64) * np.uint64(self.bio_len)
             sg, sl = grp, local
         bits = hash_u64(self.content_key, sid)
@@ -250,7 +361,13 @@ class Corpus:
                 if not in_group.any():
                     continue
                 m = in_group
-            item = sl[m] % gr.items
+            if gr.name == "bio":
+                assert slot is not None
+                subj[m] = gr.locate(sl[m])[0]
+                rel[m] = slot[m] % R
+                kind[m] = np.where(slot[m] < R, KIND_SO, KIND_SNO)
+                continue
+            item = gr.locate(sl[m])[0]
             if gr.name in ("so", "sno"):
                 subj[m], rel[m] = item // R, item % R
                 kind[m] = KIND_SO if gr.name == "so" else KIND_SNO
@@ -258,15 +375,9 @@ class Corpus:
                 e = self.q_edges[item]
                 subj[m], rel[m], kind[m] = e // R, e % R, KIND_SO
                 tmpl[m] = _T["question"]
-            elif gr.name == "ono":
+            else:  # ono
                 O = g.nested_of.shape[1]
                 rel[m], obj[m], kind[m] = item // O, item % O, KIND_ONO
-            else:  # bio: sentence j of the document, in a random order per document
-                key = hash_u64(self.order_key, sid[m]).reshape(-1, self.bio_len)
-                slot = np.argsort(key, axis=1, kind="stable").reshape(-1)
-                subj[m] = item
-                rel[m] = slot % R
-                kind[m] = np.where(slot < R, KIND_SO, KIND_SNO)
         has_ono = "ono" in names
         if has_ono:
             notono = kind != KIND_ONO
@@ -274,6 +385,7 @@ class Corpus:
         else:
             obj = self._objects_flat[subj * R + rel]
         # Dissent: a minority edge states its minority object with probability minority_frac.
+        minority = np.zeros(n, dtype=np.int64)
         if self.cfg.minority_entity_frac > 0:
             so = kind == KIND_SO
             alt = np.full(n, -1)
@@ -282,26 +394,13 @@ class Corpus:
                 uniform(mix64(bits ^ np.uint64(0xD155E47))) < self.cfg.minority_frac
             )
             obj[use] = alt[use]
+            minority[use] = 1
         if "q" in names:
             base = tmpl != _T["question"]
             tmpl[base] = self._base_templates(bits[base])
         else:
             tmpl = self._base_templates(bits)
-        tokens, lengths = render_mixed(
-            tmpl,
-            CORPUS_TEMPLATES,
-            self._facts(kind, subj, rel, obj, bits),
-            self.vocab,
-            SENTENCE_TAIL,
-            dtype,
-        )
-        if self.exclude is not None:
-            # an excluded sentence keeps its place and length as padding: every other token
-            # stays at the position it has in the original stream (see world/exclude.py)
-            drop = self.exclude[fact_ids(g, kind, subj, rel, obj)]
-            if drop.any():
-                tokens[_sentence_positions(lengths, drop)] = PAD
-        return tokens, lengths
+        return Sentences(sent_unit, kind, subj, rel, obj, tmpl, bits, minority)
 
     @cached_property
     def _objects_flat(self) -> np.ndarray:

@@ -28,7 +28,9 @@ class SentenceTable:
     """Rows of token ids, one per (group, item), padded to the longest, with their lengths.
 
     ``key_base[g] + local % items[g]`` is the row of a document of group ``g`` at offset
-    ``local`` in the group (the corpus repeats a group's items in order).
+    ``local`` in the group (the corpus repeats a group's items in order), or, for a group whose
+    items have different numbers of copies (``ends[g]``: one past each item's last offset;
+    :mod:`behemoth.world.exposure`), ``key_base[g] + searchsorted(ends[g], local, "right")``.
     """
 
     rows: np.ndarray  # [keys, width] in the vocabulary's dtype (padding: 0)
@@ -36,6 +38,7 @@ class SentenceTable:
     starts: np.ndarray  # [groups + 1] first unit of each group (the corpus's ``starts``)
     items: np.ndarray  # [groups] distinct documents per group
     key_base: np.ndarray  # [groups] first row of each group
+    ends: tuple[np.ndarray | None, ...] = ()  # per group: item ends (variable copies), or None
 
     @cached_property
     def uniform(self) -> bool:
@@ -52,13 +55,22 @@ class SentenceTable:
         render: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
         dtype: np.dtype,
         max_width: int,
+        ends: Sequence[np.ndarray | None] | None = None,
     ) -> SentenceTable:
-        """Render the first ``items[g]`` units of every group ``g`` (unit ids from ``starts``);
+        """Render one unit of every item of every group ``g`` (unit ids from ``starts``): the
+        first ``items[g]`` units, or with ``ends[g]`` the first copy of each item;
         ``render(unit ids)`` gives their (flat tokens, lengths) as the corpus renders them, none
         longer than ``max_width``."""
-        units = np.concatenate(
-            [np.arange(items[g], dtype=np.int64) + starts[g] for g in range(len(items))]
-        )
+        ends_t = tuple(ends) if ends is not None else (None,) * len(items)
+        firsts = []
+        for g in range(len(items)):
+            e = ends_t[g]
+            if e is None:
+                firsts.append(np.arange(items[g], dtype=np.int64) + starts[g])
+            else:  # an item without copies is never looked up: any unit of the group will do
+                first = np.concatenate([[0], e[:-1]]).astype(np.int64)
+                firsts.append(np.minimum(first, int(e[-1]) - 1) + starts[g])
+        units = np.concatenate(firsts)
         rows = np.zeros((len(units), max_width), dtype=dtype)
         lengths = np.zeros(len(units), dtype=np.int64)
         for a in range(0, len(units), BUILD_CHUNK):
@@ -72,17 +84,31 @@ class SentenceTable:
         width = int(lengths.max()) if len(lengths) else 0
         rows = np.ascontiguousarray(rows[:, :width])
         base = np.concatenate([[0], np.cumsum(items)[:-1]]).astype(np.int64)
-        return cls(rows, lengths, np.asarray(starts, dtype=np.int64), np.asarray(items), base)
+        return cls(
+            rows, lengths, np.asarray(starts, dtype=np.int64), np.asarray(items), base, ends_t
+        )
 
     def keys(self, units: np.ndarray) -> np.ndarray:
         """Row of each unit id (in [0, n_units)). ``a - a // b * b`` rather than ``a % b``:
         numpy divides by a scalar several times faster than it takes a remainder."""
-        if len(self.items) == 1:
+        variable = any(e is not None for e in self.ends)
+        if len(self.items) == 1 and not variable:
             k = int(self.items[0])
             return units - units // k * k
         g = np.searchsorted(self.starts, units, side="right") - 1
         local = units - self.starts[g]
-        return self.key_base[g] + local % self.items[g]
+        if not variable:
+            return self.key_base[g] + local % self.items[g]
+        keys = np.empty(len(units), dtype=np.int64)
+        for gi, e in enumerate(self.ends):
+            m = g == gi
+            if not m.any():
+                continue
+            if e is None:
+                keys[m] = self.key_base[gi] + local[m] % self.items[gi]
+            else:
+                keys[m] = self.key_base[gi] + np.searchsorted(e, local[m], side="right")
+        return keys
 
     def gather(self, units: np.ndarray) -> np.ndarray:
         """The documents of the given unit ids, concatenated, in the table's dtype."""

@@ -1,0 +1,237 @@
+"""Exposure: how many times each fact is written in one pass of the corpus (issue 25).
+
+Two halves. :func:`repeat_counts` is the *plan*, a pure function of (config, graph, seed): the
+number of times each S-O fact is written per pass, drawn from the configured distribution
+(:class:`behemoth.world.config.ExposureConfig`). The corpus (:mod:`behemoth.world.corpus`)
+writes exactly that many documents of each fact. :func:`exposure_table` is the *record*: the
+occurrences of every edge per template and format, counted from the very sentence rows the
+corpus renders, written with the world as ``exposure.parquet`` and read back by
+:func:`load_exposure` and :func:`fact_exposure`.
+
+The Zipf plan follows the rank-frequency law of Zipf (1949, *Human Behavior and the Principle
+of Least Effort*), ``f(k) ~ k^-a``, as used for long-tail fact frequency by Kandpal et al.
+(2023, "Large Language Models Struggle to Learn Long-Tail Knowledge", Sec. 3): the unit of rank
+``k`` (a subject, a relation or a fact, in a seeded random order) gets weight ``k^-a``; weights
+are scaled to the counts ``x_f = max(min_repeats, c * w_f)`` whose mean over facts is exactly
+``repeats`` (``c`` found by water-filling, as the clamped units free up mass), then rounded to
+integers by largest remainders (Hamilton's method), ties to the lower unit index, so the total
+stays exactly ``repeats`` x facts.
+
+What each document kind follows (the corpus's groups):
+
+- shuffled S-O statements (``so``): fact f is written ``counts[f]`` times;
+- S-NO statements (``sno``, nested worlds): the S-NO edge of (s, r) follows the count of
+  (s, r), in shuffled worlds and in biographies alike;
+- biographies (``shuffle: false``): subject s has ``max_r counts[s, r]`` biographies;
+  biography number ``k`` (0-based) states those facts of s whose count exceeds ``k`` (and their
+  S-NO edges), in a random order; so fact (s, r) is stated in exactly ``counts[s, r]`` of them;
+- O-NO statements and questions: unchanged (``repeats * nested_upweight`` and
+  ``question_repeats`` per edge), whatever the exposure.
+
+Minority objects (``minority_entity_frac``) are drawn per sentence as before: a sentence of a
+dissenting edge counts towards its fact, flagged ``minority`` in the table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from behemoth.world.config import WorldConfig
+from behemoth.world.exclude import KIND_ONO, KIND_SNO, KIND_SO, fact_ids, n_fact_ids
+from behemoth.world.graph import KINDS, Graph
+from behemoth.world.rng import derive_rng
+
+if TYPE_CHECKING:
+    from behemoth.world.corpus import Corpus
+    from behemoth.world.world import World
+
+#: The file a world records its exposure table in.
+EXPOSURE_FILE = "exposure.parquet"
+#: Sentences counted per step while counting a whole pass.
+COUNT_CHUNK = 1 << 18
+#: Columns of the exposure table, in order.
+COLUMNS = ("fact_id", "kind", "subject", "relation", "template", "format", "minority", "count")
+
+
+def _ranks(n: int, seed: int) -> np.ndarray:
+    """1-based rank of each of ``n`` units in a seeded random order."""
+    order = derive_rng(seed, "exposure").permutation(n)
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[order] = np.arange(1, n + 1)
+    return ranks
+
+
+def _unit_of_fact(over: str, S: int, R: int) -> tuple[int, np.ndarray]:
+    """(number of units, unit of every fact s * R + r) for ranking ``over``."""
+    s = np.repeat(np.arange(S), R)
+    r = np.tile(np.arange(R), S)
+    if over == "subjects":
+        return S, s
+    if over == "relations":
+        return R, r
+    return S * R, s * R + r
+
+
+def apportion(weights: np.ndarray, total: int, floor: int) -> np.ndarray:
+    """Integers proportional to ``weights``, each at least ``floor``, summing to ``total``.
+
+    Water-filling finds the scale ``c`` with ``sum(max(floor, c * w)) == total``; the real
+    shares are then rounded by largest remainders (ties to the lower index), which keeps the
+    sum exact. Needs ``floor * len(weights) <= total``."""
+    w = np.asarray(weights, dtype=np.float64)
+    n = len(w)
+    if floor * n > total:
+        raise ValueError(f"{n} units of at least {floor} exceed the total {total}")
+    clamped = np.zeros(n, dtype=bool)
+    while True:
+        free = ~clamped
+        scale = (total - floor * clamped.sum()) / w[free].sum()
+        newly = free & (scale * w < floor)
+        if not newly.any():
+            break
+        clamped |= newly
+    x = np.where(clamped, float(floor), scale * w)
+    out = np.floor(x).astype(np.int64)
+    out = np.maximum(out, floor)
+    left = total - int(out.sum())
+    if left > 0:
+        frac = x - np.floor(x)
+        out[np.argsort(-frac, kind="stable")[:left]] += 1
+    elif left < 0:  # float error pushed a floor up: take back from the largest remainders
+        frac = x - np.floor(x)
+        for i in np.argsort(frac, kind="stable"):
+            if left == 0:
+                break
+            if out[i] > floor:
+                out[i] -= 1
+                left += 1
+    return out
+
+
+def repeat_counts(
+    cfg: WorldConfig, graph: Graph | None = None, seed: int | None = None
+) -> np.ndarray:
+    """[S * R] int64: times each S-O fact ``s * R + r`` is written per pass (see the module's
+    docstring). A pure function of the config (its ``exposure`` and ``repeats``), the graph's
+    shape and ``seed`` (default: the world's seed)."""
+    S = graph.n_subjects if graph is not None else cfg.subjects
+    R = graph.n_relations if graph is not None else cfg.relations
+    e = cfg.exposure
+    seed = cfg.seed if seed is None else seed
+    if e.kind == "uniform":
+        counts = np.full(S * R, cfg.repeats, dtype=np.int64)
+    else:
+        n_units, unit = _unit_of_fact(e.over, S, R)
+        rank = _ranks(n_units, seed)
+        if e.kind == "zipf":
+            per_unit = apportion(
+                rank.astype(np.float64) ** -e.a, cfg.repeats * n_units, e.min_repeats
+            )
+        else:  # head_tail: the first head_share of the ranked units are the head
+            n_head = max(1, min(n_units - 1, round(e.head_share * n_units))) if n_units > 1 else 1
+            per_unit = np.where(rank <= n_head, e.head_repeats, e.tail_repeats).astype(np.int64)
+        counts = per_unit[unit]
+    for s, r, count in e.fixed:
+        counts[s * R + r] = count
+    return counts
+
+
+# -- the record ------------------------------------------------------------------------------
+
+
+def exposure_table(corpus: Corpus) -> pd.DataFrame:
+    """Occurrences of every edge in one pass of ``corpus``, per template, format (statement or
+    question) and object (``minority``: the sentence states the dissenting object), counted
+    from the sentence rows the corpus renders (:meth:`Corpus.sentences`). One row per
+    (fact id, template, minority) that occurs; ``count`` > 0.
+
+    Documents without random choices are counted once per distinct document and weighted by
+    its number of copies; other corpora are counted sentence by sentence over the whole pass."""
+    from behemoth.world.corpus import CORPUS_TEMPLATES
+
+    graph = corpus.graph
+    T = len(CORPUS_TEMPLATES)
+    size = n_fact_ids(graph) * T * 2
+    acc = np.zeros(size, dtype=np.int64)
+
+    def add(gids: np.ndarray, weights: np.ndarray | None) -> None:
+        rows = corpus.sentences(gids)
+        fid = fact_ids(graph, rows.kind, rows.subj, rows.rel, rows.obj)
+        key = (fid * T + rows.tmpl) * 2 + rows.minority
+        w = None if weights is None else weights[rows.unit]
+        acc[:] += np.bincount(key, weights=w, minlength=size).astype(np.int64)
+
+    reps = corpus.distinct_units()
+    if reps is not None:
+        units, copies = reps
+        for a in range(0, len(units), COUNT_CHUNK):
+            add(units[a : a + COUNT_CHUNK], copies[a : a + COUNT_CHUNK].astype(np.float64))
+    else:
+        step = max(1, COUNT_CHUNK * corpus.n_units // max(1, corpus.n_sentences))
+        for a in range(0, corpus.n_units, step):
+            add(np.arange(a, min(corpus.n_units, a + step), dtype=np.int64), None)
+    keys = np.flatnonzero(acc)
+    fid, rest = np.divmod(keys, T * 2)
+    tmpl, minority = np.divmod(rest, 2)
+    S, R = graph.objects.shape
+    kind = np.where(fid < S * R, KIND_SO, np.where(fid < 2 * S * R, KIND_SNO, KIND_ONO))
+    so = fid % (S * R)
+    names = np.asarray(CORPUS_TEMPLATES, dtype=object)
+    return pd.DataFrame(
+        {
+            "fact_id": fid.astype(np.int64),
+            "kind": np.asarray(KINDS, dtype=object)[kind],
+            "subject": np.where(kind == KIND_ONO, -1, so // R).astype(np.int64),
+            "relation": np.where(
+                kind == KIND_ONO, (fid - 2 * S * R) // max(1, graph.nested_of.shape[1]), so % R
+            ).astype(np.int64),
+            "template": names[tmpl],
+            "format": np.where(names[tmpl] == "question", "question", "statement"),
+            "minority": minority.astype(bool),
+            "count": acc[keys],
+        },
+        columns=list(COLUMNS),
+    )
+
+
+def save_exposure(table: pd.DataFrame, path: str | Path) -> None:
+    """Write the table to ``path`` through a temporary file renamed into place."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(
+        pa.Table.from_pandas(table, preserve_index=False).replace_schema_metadata(
+            {b"behemoth.exposure": b"1"}
+        ),
+        tmp,
+        compression="zstd",
+    )
+    tmp.replace(path)
+
+
+def load_exposure(world: World) -> pd.DataFrame:
+    """The world's exposure table: ``exposure.parquet`` as generated, or, for a world written
+    before the table existed, counted now from its corpus (the same numbers)."""
+    f = Path(world.path) / EXPOSURE_FILE
+    if f.is_file():
+        import pyarrow.parquet as pq
+
+        return pq.read_table(f).to_pandas()
+    return exposure_table(world.corpus)
+
+
+def fact_exposure(world: World) -> np.ndarray:
+    """int64 [n_fact_ids]: sentences stating each fact in one pass of the world's corpus (every
+    template and format, either object), indexed like :func:`behemoth.world.exclude.fact_ids`
+    (S-O ``s * R + r``, S-NO ``S * R + s * R + r``, O-NO after them)."""
+    table = load_exposure(world)
+    n = n_fact_ids(world.graph)
+    return np.bincount(
+        table["fact_id"].to_numpy(np.int64), weights=table["count"].to_numpy(np.int64), minlength=n
+    ).astype(np.int64)
