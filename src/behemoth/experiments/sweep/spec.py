@@ -8,7 +8,7 @@ A spec names each axis value with a label (the label is what tables and plots sh
     scenarios: {single: {name: single}, 10 different: {name: k-different, settings: {k: 10}}}
     editors:
       lora: {name: lora, settings: {targets: [mlp_out]}, grid: {rank: [1, 4, 16]}}
-      rome: {name: rome}
+      rome: {name: rome, scenarios: [single], worlds: [independent], models: [demo]}
     seeds: [0, 1]
     eval_every: 0                       # with streams: also evaluate after every N batches
     oracle: false                       # forget scenarios: also judge runs against the oracle
@@ -87,6 +87,11 @@ class EditorRef(StrictConfig):
     worlds: list[str] | None = Field(
         None, description="Only these world labels (null = every world of the sweep)."
     )
+    models: list[str] | None = Field(
+        None,
+        description="Only these model labels (null = every model of the sweep), e.g. a LoRA "
+        "rank grid bounded by one model's width.",
+    )
 
     @field_validator("grid")
     @classmethod
@@ -128,7 +133,11 @@ class SweepSpec(StrictConfig):
     @model_validator(mode="after")
     def _restrictions_exist(self) -> SweepSpec:
         for label, e in self.editors.items():
-            for axis, known in (("scenarios", self.scenarios), ("worlds", self.worlds)):
+            for axis, known in (
+                ("scenarios", self.scenarios),
+                ("worlds", self.worlds),
+                ("models", self.models),
+            ):
                 for name in getattr(e, axis) or []:
                     if name not in known:
                         raise ConfigError(
@@ -276,8 +285,10 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
     for (wl, wr), ((ml, rep), mr), (sl, s), (el, e), seed in itertools.product(
         worlds.items(), models.items(), spec.scenarios.items(), spec.editors.items(), spec.seeds
     ):
-        if (e.scenarios is not None and sl not in e.scenarios) or (
-            e.worlds is not None and wl not in e.worlds
+        if (
+            (e.scenarios is not None and sl not in e.scenarios)
+            or (e.worlds is not None and wl not in e.worlds)
+            or (e.models is not None and ml not in e.models)
         ):
             continue
         scenario_settings = {**s.settings, "seed": seed}
