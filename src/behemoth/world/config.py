@@ -24,6 +24,17 @@ BaseTemplate = Literal["sro", "simple_repeats", "nonsense"]
 #: Fields of :class:`ExposureConfig` that only one ``kind`` reads.
 _KIND_FIELDS = {"a": "zipf", "head_share": "head_tail", "head_repeats": "head_tail"}
 _KIND_FIELDS["tail_repeats"] = "head_tail"
+FIXED_FIX = "give a list of [subject, relation, count] entries"
+
+
+def _check_fixed(value: Any) -> None:
+    """``fixed``: a list of [subject, relation, count] integer triples (one line otherwise)."""
+    if not isinstance(value, list):
+        raise ConfigError("fixed", f"{value!r} is not a list", FIXED_FIX)
+    for entry in value:
+        ok = isinstance(entry, (list, tuple)) and len(entry) == 3
+        if not ok or not all(isinstance(x, int) and not isinstance(x, bool) for x in entry):
+            raise ConfigError("fixed", f"entry {entry!r} is not three integers", FIXED_FIX)
 
 
 class ExposureConfig(StrictConfig):
@@ -61,7 +72,7 @@ class ExposureConfig(StrictConfig):
     @classmethod
     def _known_keys(cls, data: Any) -> Any:
         """An unknown key named with this sub-config's own keys (the generic message would
-        list the world's)."""
+        list the world's); ``fixed`` entries checked whole."""
         if isinstance(data, dict):
             for key in data:
                 if key not in cls.model_fields:
@@ -74,6 +85,7 @@ class ExposureConfig(StrictConfig):
                         else "known keys: " + ", ".join(cls.model_fields)
                     )
                     raise ConfigError(str(key), "unknown key", fix)
+            _check_fixed(data.get("fixed", []))
         return data
 
     @model_validator(mode="after")
@@ -99,7 +111,7 @@ class ExposureConfig(StrictConfig):
                 raise ConfigError(
                     "fixed",
                     f"[{s}, {r}, {count}] has a negative entry",
-                    "give [subject, relation, count] with each >= 0",
+                    FIXED_FIX + ", each >= 0",
                 )
             if (s, r) in seen:
                 raise ConfigError(
@@ -126,6 +138,10 @@ class ExposureConfig(StrictConfig):
         """Whether this is the default (uniform, nothing fixed): left out of a world's config
         dict, so that worlds and runs from before the option keep their files and ids."""
         return self == ExposureConfig.model_validate({})
+
+
+def _default_exposure() -> ExposureConfig:
+    return ExposureConfig.model_validate({})
 
 
 class WorldConfig(StrictConfig):
@@ -183,7 +199,7 @@ class WorldConfig(StrictConfig):
     )
     shard_units: int = Field(1 << 23, ge=1, description="Corpus documents per written token shard.")
     exposure: ExposureConfig = Field(
-        default_factory=lambda: ExposureConfig.model_validate({}),
+        default_factory=_default_exposure,
         description="Per-fact repeat counts (uniform: every fact `repeats` times).",
     )
 

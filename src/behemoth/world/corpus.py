@@ -6,6 +6,11 @@ question sentences are units of their own. The stream order is a seeded permutat
 units, evaluated pointwise (:class:`~behemoth.world.rng.Permutation`), so a chunk of the
 stream can be rendered anywhere without rendering what comes before it. Written shards and the
 on-the-fly training sampler are the same stream.
+
+How many documents state each fact is the world's exposure (:mod:`behemoth.world.exposure`):
+``repeats`` copies of every fact, or a per-fact count; then a group's items have their own
+numbers of copies, laid out item after item (unit -> item through the cumulative counts), and a
+biography states only the facts whose count exceeds its number.
 """
 
 from __future__ import annotations
@@ -167,6 +172,11 @@ class Corpus:
     @cached_property
     def subject_tokens(self) -> np.ndarray:
         return self.vocab.subject(np.arange(self.graph.n_subjects))
+
+    @property
+    def mean_repeats(self) -> float:
+        """Mean copies of an S-O fact per pass (``repeats`` unless the exposure varies)."""
+        return self.cfg.repeats if self.fact_counts is None else float(self.fact_counts.mean())
 
     @property
     def n_sentences(self) -> int:

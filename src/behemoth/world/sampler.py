@@ -1,9 +1,10 @@
 """Training sequences straight from the graph: the corpus stream packed into fixed blocks.
 
-The stream is the same one the shards hold (one pass = ``repeats`` copies of every fact), and it
-continues past the end with a fresh permutation per pass, so training can run as long as it
-likes without a corpus on disk. The sampler's state is two integers and a short carry buffer:
-saving and restoring it resumes the exact same sequence of batches.
+The stream is the same one the shards hold (one pass = ``repeats`` copies of every fact, or each
+fact's own count, :mod:`behemoth.world.exposure`), and it continues past the end with a fresh
+permutation per pass, so training can run as long as it likes without a corpus on disk. The
+sampler's state is two integers and a short carry buffer: saving and restoring it resumes the
+exact same sequence of batches.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ class StreamSampler:
 
     @property
     def epochs(self) -> float:
-        """Passes over the facts so far (a pass = each fact stated once)."""
-        return self.position / max(1, self.corpus.n_units) * self.corpus.cfg.repeats
+        """Passes over the facts so far (a pass = each fact stated once; with per-fact counts,
+        :mod:`behemoth.world.exposure`, their mean once)."""
+        return self.position / max(1, self.corpus.n_units) * self.corpus.mean_repeats
 
 
 class ShardSampler:

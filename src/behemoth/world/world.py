@@ -6,6 +6,8 @@ Layout of a world directory::
     provenance.json       versions, git revision, machine, time (the only non-reproducible file)
     graph.parquet         every edge: kind, subject, relation, object, minority, nested object
     probes.parquet        every probe: set, template, kind, edge, prompt ids, answer id
+    exposure.parquet      occurrences of every edge per pass, per template and format
+                          (behemoth.world.exposure; absent in worlds written before it)
     tokenizer.json, tokenizer_config.json   a Hugging Face fast tokenizer
     shards/               optional: the corpus as uint16/uint32 token arrays + index.json
 """
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -36,6 +38,7 @@ from behemoth.io import (
 from behemoth.provenance import write_provenance
 from behemoth.world.config import WorldConfig
 from behemoth.world.corpus import Corpus
+from behemoth.world.exposure import EXPOSURE_FILE, exposure_table, load_exposure, save_exposure
 from behemoth.world.graph import Graph, sample_graph
 from behemoth.world.pages import ordinary_pages
 from behemoth.world.probes import ProbeSet, build_probes, load_probes, save_probes
@@ -43,6 +46,9 @@ from behemoth.world.sampler import ShardSampler, StreamSampler
 from behemoth.world.shards import write_shards
 from behemoth.world.tokenizer import save_tokenizer
 from behemoth.world.vocab import Vocabulary
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMAT = "behemoth-world"
 FORMAT_VERSION = 1
@@ -113,6 +119,13 @@ class World:
     @cached_property
     def corpus(self) -> Corpus:
         return Corpus(self.config, self.graph, self.vocab)
+
+    @cached_property
+    def exposure(self) -> pd.DataFrame:
+        """Occurrences of every edge in one corpus pass, per template, format and object
+        (:func:`behemoth.world.exposure.load_exposure`: the recorded table, or counted now for a
+        world written before it was recorded)."""
+        return _read(self.path / EXPOSURE_FILE, lambda _: load_exposure(self))
 
     def tokenizer(self) -> Any:
         from transformers import AutoTokenizer
@@ -223,7 +236,9 @@ def _recordable(name: str) -> bool:
     reference's files kept by an import (never outside the world's directory)."""
     parts = Path(name).parts
     inside = bool(parts) and not Path(name).is_absolute() and ".." not in parts
-    return inside and (name in CHECKED_FILES or name == SHARD_INDEX or parts[0] == "reference")
+    return inside and (
+        name in CHECKED_FILES or name in (SHARD_INDEX, EXPOSURE_FILE) or parts[0] == "reference"
+    )
 
 
 def _read(path: Path, load: Callable[[Path], T]) -> T:
@@ -313,6 +328,9 @@ def write_world(
             graph.save(tmp / "graph.parquet")
             save_tokenizer(vocab, tmp)
 
+        def exposure_file() -> None:
+            save_exposure(exposure_table(corpus), tmp / EXPOSURE_FILE)
+
         shard_index = None
         if shards:  # the other files are written while the shard workers run
             shard_index = write_shards(
@@ -320,12 +338,13 @@ def write_world(
                 tmp / "shards",
                 workers=workers,
                 progress=progress,
-                alongside=(probe_file, graph_files),
+                alongside=(probe_file, graph_files, exposure_file),
             )
             write_json(tmp / "shards" / "index.json", shard_index)
         else:
             probe_file()
             graph_files()
+            exposure_file()
         probes = made["probes"]
         for rel, src in (extra_files or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -333,6 +352,7 @@ def write_world(
         sums = {name: _sha(tmp / name) for name in CHECKED_FILES}
         if shard_index is not None:
             sums[SHARD_INDEX] = _sha(tmp / SHARD_INDEX)
+        sums[EXPOSURE_FILE] = _sha(tmp / EXPOSURE_FILE)
         sums.update({rel: _sha(tmp / rel) for rel in sorted(extra_files or {})})
         fingerprint = hashlib.sha256(
             (_config_key(cfg) + sums["graph.parquet"]).encode()
@@ -355,6 +375,8 @@ def write_world(
                 "documents_per_pass": corpus.n_units,
                 "sentences_per_pass": corpus.n_sentences,
                 "tokens_written": shard_index["tokens"] if shard_index else None,
+                # only with an exposure other than uniform: older worlds' files stay as they were
+                **_repeat_summary(corpus),
             },
             "probes": {name: len(p) for name, p in probes.items()},
             "files": sums,
@@ -364,6 +386,14 @@ def write_world(
         write_provenance(tmp, {"seconds": round(time.perf_counter() - t0, 3)})
     # as World.load reads it, without hashing again the files just written and hashed
     return World(Path(out), cfg, read_json(Path(out) / "world.json", "WORLD:"))
+
+
+def _repeat_summary(corpus: Corpus) -> dict[str, Any]:
+    """Least, mean and largest copies of an S-O fact per pass, when they differ by fact."""
+    c = corpus.fact_counts
+    if c is None:
+        return {}
+    return {"fact_repeats": {"min": int(c.min()), "mean": float(c.mean()), "max": int(c.max())}}
 
 
 def estimate_shard_bytes(corpus: Corpus, sample: int = 2000) -> int:
@@ -426,6 +456,21 @@ def check_memory(cfg: WorldConfig, margin: float = 0.9) -> None:
         )
 
 
+def _exposure_lines(c: dict[str, Any], n: dict[str, Any]) -> list[str]:
+    """The summary's exposure line (none for uniform counts)."""
+    e, r = c.get("exposure"), n.get("fact_repeats")
+    if not isinstance(e, dict) or not isinstance(r, dict):
+        return []
+    how = e.get("kind", "uniform")
+    if how == "zipf":
+        how += f" over {e.get('over')}, a={e.get('a')}"
+    elif how == "head_tail":
+        how += f" over {e.get('over')}, head {e.get('head_share')}"
+    if e.get("fixed"):
+        how += f", {len(e['fixed'])} fixed"
+    return [f"  exposure   {how}: {r['min']}-{r['max']} copies per fact (mean {r['mean']:.4g})"]
+
+
 def _gb(n: int) -> str:
     return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:,.1f} MB"
 
@@ -475,6 +520,7 @@ def format_summary(meta: dict[str, Any]) -> str:
         f"  grammar    {c['template']}, inversion_frac {c['inversion_frac']}, "
         f"{'shuffled sentences' if c['shuffle'] else 'biographies'}",
         f"  vocabulary {v['size']:,} tokens ({v['dtype']}), {v['subject_tokens']} token(s) per subject",
+        *_exposure_lines(c, n),
         f"  corpus     {c['repeats']} repeats: {n['sentences_per_pass']:,} sentences"
         + (
             f", {n['tokens_written']:,} tokens written"
