@@ -25,10 +25,12 @@ from typing import Any
 
 import matplotlib
 
+from behemoth.intervals import Z95, wilson
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ORDER = ["serac", "serac-cross", "grace", "rome", "memit", "alphaedit", "ft"]
+ORDER = ["serac", "serac-sro", "serac-cross", "grace", "rome", "memit", "alphaedit", "ft"]
 
 
 def load(dirs: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -56,20 +58,6 @@ def _is(r: dict[str, Any], at: int, metric: str) -> bool:
     return bool(r["kind"] == "metric" and r["edits_applied"] == at and r["metric"] == metric)
 
 
-Z95 = 1.959963984540054
-
-
-def wilson(k: float, n: float) -> tuple[float, float]:
-    """Wilson score 95% interval of k successes in n items (Wilson 1927)."""
-    if n <= 0:
-        return float("nan"), float("nan")
-    p, z2 = k / n, Z95 * Z95
-    den = 1 + z2 / n
-    mid = (p + z2 / (2 * n)) / den
-    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / den
-    return (0.0 if k <= 0 else max(0.0, mid - half)), (1.0 if k >= n else min(1.0, mid + half))
-
-
 @dataclass
 class Figure:
     """An item-weighted mean over rows, its number of items and its 95% interval."""
@@ -81,7 +69,8 @@ class Figure:
 
 
 def proportion(parts: list[tuple[float, int]]) -> Figure:
-    """A pooled share from (value, n) parts; Wilson interval on the pooled count."""
+    """A pooled share from (value, n) parts; Wilson interval on the pooled count
+    (``behemoth.intervals.wilson``, the interval every stage of the package uses)."""
     n = sum(m for _, m in parts)
     k = sum(v * m for v, m in parts)
     lo, hi = wilson(k, n)
