@@ -18,6 +18,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 import behemoth.report.plots as plots
+import behemoth.report.rank_width as rank_width
 from behemoth.errors import OutputExistsError
 from behemoth.io import check_text_path, out_lock, read_json, write_bytes, write_json
 from behemoth.report.compare import EditorComparison, editor_comparisons
@@ -338,6 +339,25 @@ def _write_report(all_rows: Any, title: str, out: Path) -> Report:
             f"{', '.join(plots.DAMAGE_SPLITS)} (one row each, never pooled). Faint: each trained model; "
             "bold with bars: the mean over models and its 95% t-interval over models (1 model: "
             "its within-run interval). Points at the same rank are spread apart slightly.",
+        )
+    rw = rank_width.rank_width_data(rows)
+    if rank_width.several_widths(rw):
+        sections.append("<h2>LoRA rank needed against width and load</h2>")
+        sections.append(_table(*rank_width.needed_table(rw), numeric_from=3))
+        add_plot(
+            "rank-width",
+            "Edit success against LoRA rank, per width",
+            rank_width.plot_rank_curves(rw),
+            "A line per (width, world); faint: each trained model; bold with band: the mean "
+            "over models and its 95% t-interval; dashed: full fine-tuning's mean.",
+        )
+        add_plot(
+            "rank-load",
+            "Needed rank against facts per parameter and width",
+            rank_width.plot_needed_rank(rw),
+            f"The smallest rank with edit success >= {rw.threshold:g} per trained model (faint), "
+            "their mean over the models reaching it with its 95% t-interval; k/n: models "
+            "reaching it; x: no rank does.",
         )
     maps = plots.heatmap_data(rows)
     if maps:
