@@ -413,3 +413,26 @@ def test_the_table_is_reproducible(worlds: dict[str, World], tmp_path: Path) -> 
     again = generate_world(world.config, tmp_path / "again", shards=False)
     assert (again.path / EXPOSURE_FILE).read_bytes() == (world.path / EXPOSURE_FILE).read_bytes()
     assert again.fingerprint == world.fingerprint
+
+
+def test_a_damaged_table_refuses_the_world(worlds: dict[str, World], tmp_path: Path) -> None:
+    import shutil
+
+    from behemoth.errors import BehemothError
+
+    copy = tmp_path / "w"
+    shutil.copytree(worlds["zipf-shuffle-inversions-minority"].path, copy)
+    data = (copy / EXPOSURE_FILE).read_bytes()
+    (copy / EXPOSURE_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(BehemothError, match=rf"^WORLD: .*{EXPOSURE_FILE} is not the file"):
+        World.load(copy)
+    (copy / EXPOSURE_FILE).unlink()
+    with pytest.raises(BehemothError, match=rf"^WORLD: .*{EXPOSURE_FILE} is missing"):
+        World.load(copy)
+
+
+def test_the_summary_states_the_exposure(worlds: dict[str, World]) -> None:
+    text = worlds["zipf-shuffle-inversions-minority"].summary()
+    counts = repeat_counts(worlds["zipf-shuffle-inversions-minority"].config)
+    line = f"exposure   zipf over facts, a=1.2: {counts.min()}-{counts.max()} copies per fact"
+    assert line in text

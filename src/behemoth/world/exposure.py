@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 #: The file a world records its exposure table in.
 EXPOSURE_FILE = "exposure.parquet"
 #: Sentences counted per step while counting a whole pass.
-COUNT_CHUNK = 1 << 18
+COUNT_CHUNK = 1 << 20
 #: Columns of the exposure table, in order.
 COLUMNS = ("fact_id", "kind", "subject", "relation", "template", "format", "minority", "count")
 
@@ -154,16 +154,20 @@ def exposure_table(corpus: Corpus) -> pd.DataFrame:
     from behemoth.world.corpus import CORPUS_TEMPLATES
 
     graph = corpus.graph
-    T = len(CORPUS_TEMPLATES)
-    size = n_fact_ids(graph) * T * 2
-    acc = np.zeros(size, dtype=np.int64)
+    n = n_fact_ids(graph)
+    M = 2 if corpus.cfg.minority_entity_frac > 0 else 1  # object: the fact's own, minority
+    acc: dict[int, np.ndarray] = {}  # template -> counts of key fact id * M + minority
 
     def add(gids: np.ndarray, weights: np.ndarray | None) -> None:
         rows = corpus.sentences(gids)
-        fid = fact_ids(graph, rows.kind, rows.subj, rows.rel, rows.obj)
-        key = (fid * T + rows.tmpl) * 2 + rows.minority
+        key = fact_ids(graph, rows.kind, rows.subj, rows.rel, rows.obj) * M + rows.minority
         w = None if weights is None else weights[rows.unit]
-        acc[:] += np.bincount(key, weights=w, minlength=size).astype(np.int64)
+        # one small array per template used (a few of them), not one over every template
+        for t in np.flatnonzero(np.bincount(rows.tmpl)):
+            m = rows.tmpl == t
+            got = np.bincount(key[m], weights=None if w is None else w[m], minlength=n * M)
+            into = acc.setdefault(int(t), np.zeros(n * M, dtype=np.int64))
+            into += got.astype(np.int64, copy=False)
 
     reps = corpus.distinct_units()
     if reps is not None:
@@ -174,28 +178,46 @@ def exposure_table(corpus: Corpus) -> pd.DataFrame:
         step = max(1, COUNT_CHUNK * corpus.n_units // max(1, corpus.n_sentences))
         for a in range(0, corpus.n_units, step):
             add(np.arange(a, min(corpus.n_units, a + step), dtype=np.int64), None)
-    keys = np.flatnonzero(acc)
-    fid, rest = np.divmod(keys, T * 2)
-    tmpl, minority = np.divmod(rest, 2)
+    parts = [(np.flatnonzero(c), t) for t, c in acc.items()]
+    keys = np.concatenate([k for k, _ in parts]) if parts else np.zeros(0, dtype=np.int64)
+    tmpl = np.concatenate([np.full(len(k), t) for k, t in parts]) if parts else keys
+    count = np.concatenate([acc[t][k] for k, t in parts]) if parts else keys
+    fid, minority = np.divmod(keys, M)
+    order = np.lexsort((minority, tmpl, fid))  # by fact, then template, then object
+    fid, tmpl, minority, count = fid[order], tmpl[order], minority[order], count[order]
     S, R = graph.objects.shape
     kind = np.where(fid < S * R, KIND_SO, np.where(fid < 2 * S * R, KIND_SNO, KIND_ONO))
     so = fid % (S * R)
-    names = np.asarray(CORPUS_TEMPLATES, dtype=object)
+    dtypes = _dtypes()
     return pd.DataFrame(
         {
             "fact_id": fid.astype(np.int64),
-            "kind": np.asarray(KINDS, dtype=object)[kind],
+            "kind": pd.Categorical.from_codes(kind, dtype=dtypes["kind"]),
             "subject": np.where(kind == KIND_ONO, -1, so // R).astype(np.int64),
             "relation": np.where(
                 kind == KIND_ONO, (fid - 2 * S * R) // max(1, graph.nested_of.shape[1]), so % R
             ).astype(np.int64),
-            "template": names[tmpl],
-            "format": np.where(names[tmpl] == "question", "question", "statement"),
+            "template": pd.Categorical.from_codes(tmpl, dtype=dtypes["template"]),
+            "format": pd.Categorical.from_codes(
+                (tmpl == CORPUS_TEMPLATES.index("question")).astype(np.int8),
+                dtype=dtypes["format"],
+            ),
             "minority": minority.astype(bool),
-            "count": acc[keys],
+            "count": count.astype(np.int64),
         },
         columns=list(COLUMNS),
     )
+
+
+def _dtypes() -> dict[str, pd.CategoricalDtype]:
+    """The fixed categories of the table's text columns (the same in memory and on disk)."""
+    from behemoth.world.corpus import CORPUS_TEMPLATES
+
+    return {
+        "kind": pd.CategoricalDtype(list(KINDS)),
+        "template": pd.CategoricalDtype(list(CORPUS_TEMPLATES)),
+        "format": pd.CategoricalDtype(["statement", "question"]),
+    }
 
 
 def save_exposure(table: pd.DataFrame, path: str | Path) -> None:
@@ -222,7 +244,8 @@ def load_exposure(world: World) -> pd.DataFrame:
     if f.is_file():
         import pyarrow.parquet as pq
 
-        return pq.read_table(f).to_pandas()
+        table = pq.read_table(f).to_pandas()
+        return table.astype(_dtypes())[list(COLUMNS)]
     return exposure_table(world.corpus)
 
 
