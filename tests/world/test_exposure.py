@@ -292,6 +292,7 @@ def test_apportion_is_exact() -> None:
         ({"kind": "zipf", "head_repeats": 3}, "exposure.head_repeats"),
         ({"a": 2.0}, "exposure.a"),
         ({"over": "facts"}, "exposure.over"),
+        ({"min_repeats": 2}, "exposure.min_repeats"),
         ({"kind": "head_tail", "head_repeats": 5}, "exposure.tail_repeats"),
         (
             {"kind": "head_tail", "head_repeats": 5, "tail_repeats": 1, "head_share": 1.0},

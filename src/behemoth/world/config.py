@@ -46,8 +46,10 @@ class ExposureConfig(StrictConfig):
     unit (its subject, its relation, or the fact itself: ``over``) in a seeded random order,
     scaled so that the mean count over facts is exactly ``repeats``, never below
     ``min_repeats``. ``head_tail``: the first ``head_share`` of the units in that order are
-    written ``head_repeats`` times, the rest ``tail_repeats`` times. ``fixed`` then overrides
-    single facts: ``[subject, relation, count]`` each (a count of 0 leaves the fact out).
+    written ``head_repeats`` times, the rest ``tail_repeats`` times (``repeats`` is then not
+    read for S-O facts). ``fixed`` then overrides single facts: ``[subject, relation, count]``
+    each; a count of 0 leaves the fact out of the corpus, while its probes stay (an unseen-fact
+    control). O-NO edges and questions keep their uniform counts (see the exposure module).
     """
 
     kind: Literal["uniform", "zipf", "head_tail"] = Field(
@@ -95,8 +97,11 @@ class ExposureConfig(StrictConfig):
                 raise ConfigError(
                     name, f"only applies to kind={kind} (kind is {self.kind})", f"drop {name}"
                 )
-        if "over" in self.model_fields_set and self.kind == "uniform":
-            raise ConfigError("over", "uniform counts rank no unit", "drop over or pick a kind")
+        for name in ("over", "min_repeats"):
+            if name in self.model_fields_set and self.kind == "uniform":
+                raise ConfigError(
+                    name, "only applies to kind=zipf or head_tail (kind is uniform)", f"drop {name}"
+                )
         if self.kind == "head_tail":
             for name in ("head_repeats", "tail_repeats"):
                 if getattr(self, name) < self.min_repeats:
@@ -131,6 +136,7 @@ class ExposureConfig(StrictConfig):
                 data.pop(name, None)
         if self.kind == "uniform":
             data.pop("over", None)
+            data.pop("min_repeats", None)
         return data
 
     @property
