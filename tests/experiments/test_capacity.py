@@ -100,7 +100,8 @@ def test_spec_refusals() -> None:
         validate(CapacitySpec, {**good, "train": {**good["train"], "lr": 0.1}})
     with pytest.raises(ConfigError, match="train"):
         validate(CapacitySpec, {**good, "train": {**good["train"], "max_tokns": 5}})
-    assert len(preset_spec("cpu").grid()) == 12
+    assert len(preset_spec("cpu").grid()) == 10
+    assert (256, 6) not in preset_spec("cpu").grid()
     assert preset_spec("cpu", sizes=[[32, 2], [256, 6]]).grid() == [(32, 2), (256, 6)]
 
 
