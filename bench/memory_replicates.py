@@ -111,11 +111,11 @@ def fixed_at(count: int | None) -> AtFn:
 
 def bounds_of(key: str) -> tuple[float, float] | None:
     """Shares lie in [0, 1], drawdown (a difference of two accuracies) in [-1, 1], seconds in
-    no fixed range."""
+    [0, inf)."""
     if key.startswith("drawdown"):
         return (-1.0, 1.0)
     if key == "sec_per_edit":
-        return None
+        return (0.0, math.inf)
     return (0.0, 1.0)
 
 

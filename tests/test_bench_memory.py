@@ -128,6 +128,8 @@ def test_over_models_not_pooled(root: Path) -> None:
     # at a fixed count, a model without an evaluation there has no value (not a zero)
     at10 = reps.estimate(runs, "rome", "retention", reps.fixed_at(10))
     assert at10.n_models == 1 and at10.per_model == (0.5,)
+    sec = reps.estimate(runs, "serac", "sec_per_edit", reps.last_at(runs))
+    assert sec.per_model == pytest.approx((0.1, 0.2, 0.3)) and sec.lo >= 0.0  # clipped at 0
     dd = reps.estimate(runs, "rome", "drawdown/same_subject", reps.last_at(runs))
     assert dd.per_model == pytest.approx((0.3, 0.3, 0.3)) and dd.sd == 0.0
 
