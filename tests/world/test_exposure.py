@@ -437,3 +437,17 @@ def test_the_summary_states_the_exposure(worlds: dict[str, World]) -> None:
     counts = repeat_counts(worlds["zipf-shuffle-inversions-minority"].config)
     line = f"exposure   zipf over facts, a=1.2: {counts.min()}-{counts.max()} copies per fact"
     assert line in text
+
+
+def test_an_excluded_fact_counts_nothing(worlds: dict[str, World]) -> None:
+    from behemoth.world.exclude import exclusion_mask
+
+    world = worlds["zipf-shuffle-inversions-minority"]
+    mask = exclusion_mask(world.graph, so_edges=np.array([0, 5, 17]))
+    corpus = Corpus(world.config, world.graph, world.vocab, exclude=mask)
+    want = fact_exposure(world)
+    want[mask] = 0
+    got = exposure_table(corpus).groupby("fact_id")["count"].sum()
+    full = np.zeros_like(want)
+    full[got.index] = got
+    np.testing.assert_array_equal(full, want)
