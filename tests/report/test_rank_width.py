@@ -237,3 +237,16 @@ def test_report_has_the_section(tmp_path: Path) -> None:
     rows = [r for r in _rows() if '"width": 64' in r["config"]]
     pq.write_table(pa.Table.from_pylist(rows), one / "results.parquet")
     assert 'id="rank-width"' not in write_report(one).path.read_text()
+
+
+def test_main_prints_the_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from behemoth.report.rank_width import main
+
+    pq.write_table(pa.Table.from_pylist(_rows()), tmp_path / "results.parquet")
+    assert main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n| single |") == 2 and "no rank up to 8 reaches 0.9" in out
+    assert main([str(tmp_path), "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "THRESHOLD" in err
+    assert main([str(tmp_path / "none")]) == 2

@@ -477,17 +477,31 @@ def plot_needed_rank(data: RankWidth) -> Figure:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m behemoth.report.rank_width SWEEP_DIR [THRESHOLD]``: print the markdown table."""
+    """``python -m behemoth.report.rank_width SWEEP_DIR [THRESHOLD]``: print the markdown table
+    (bad input: one line and exit code 2)."""
     import sys
 
+    from behemoth.errors import BehemothError
     from behemoth.report.data import load_rows
 
     args = sys.argv[1:] if argv is None else argv
-    if not args or len(args) > 2:
-        print("usage: python -m behemoth.report.rank_width SWEEP_DIR [THRESHOLD]", file=sys.stderr)
+    try:
+        if not args or len(args) > 2:
+            raise ConfigError(
+                "SWEEP_DIR", "missing or extra arguments", "give SWEEP_DIR [THRESHOLD]"
+            )
+        try:
+            threshold = float(args[1]) if len(args) > 1 else THRESHOLD
+        except ValueError:
+            raise ConfigError(
+                "THRESHOLD", f"{args[1]!r} is not a number", "give e.g. 0.9"
+            ) from None
+        rows, _ = load_rows(Path(args[0]))
+        table = markdown_table(rank_width_data(rows, threshold))
+    except BehemothError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    rows, _ = load_rows(Path(args[0]))
-    print(markdown_table(rank_width_data(rows, float(args[1]) if len(args) > 1 else THRESHOLD)))
+    print(table, end="")
     return 0
 
 
