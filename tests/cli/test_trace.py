@@ -38,3 +38,17 @@ def test_trace_cli_writes_heatmap(tiny_model: Path, tiny_world: World, tmp_path:
     assert len(data["effect"]) == len(data["tokens"]) and len(data["effect"][0]) == 4
     assert data["clean"] > data["corrupted"]
     assert (out / "trace.png").stat().st_size > 1000
+
+
+def test_trace_progress_ends_at_its_total(
+    tiny_model: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The bar's total counts the passes that find the known facts too: it ends at n/n, never
+    past its total (it read 121/120 when the scoring batch was left out)."""
+    monkeypatch.setenv("BEHEMOTH_PROGRESS_EVERY", "0")
+    args = ["trace", str(tiny_model), "--relation", "0", "--facts", "2", "--samples", "2"]
+    assert main([*args, "--kind", "mlp", "--out", str(tmp_path / "t")]) == 0
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("trace ")]
+    assert lines, "no progress line"
+    done, total = lines[-1].split()[1].split("/")
+    assert done == total, lines[-1]

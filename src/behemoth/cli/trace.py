@@ -66,11 +66,17 @@ def run_trace(args: argparse.Namespace) -> int:
     facts = min(args.facts, int((world.probes["sro"].relation == args.relation).sum()))
     # progress by forward passes: each traced fact runs 2 + one per layer (a bar on a
     # terminal, a line every 10 s in a pipe); the few passes that find known facts come first
+    import numpy as np
+
     from behemoth.model.layers import resolve_paths
     from behemoth.progress import bar
 
     layers = resolve_paths(model).n_layers(model)
-    passes = bar(total=facts * (2 + layers), desc="trace", unit="pass")
+    probes = world.probes["sro"]
+    rel_probes = probes.subset(np.flatnonzero(probes.relation == args.relation))
+    # trace_relation's scoring batches (ProbeSet.batches: one per 1024 prompts of one length)
+    finding = sum(-(-int(c) // 1024) for c in np.unique(rel_probes.lengths, return_counts=True)[1])
+    passes = bar(total=finding + facts * (2 + layers), desc="trace", unit="pass")
     hook = model.register_forward_hook(lambda *_: passes.update(1))
     try:
         res = trace_relation(
