@@ -32,6 +32,7 @@ from behemoth.scenarios.compose import (
     finish_scenario,
     so_requests,
 )
+from behemoth.scenarios.exposure import edit_band, fact_band, refuse_bands, too_few
 from behemoth.scenarios.render import (
     check_template,
     edge_prompts,
@@ -62,6 +63,12 @@ def _checked_rng(
     check_relation(world, cfg.relation)
     check_template("template", cfg.template, _edit_templates(world))
     return derive_rng(cfg.seed, name)
+
+
+def _edit_subjects(world: World, cfg: ScenarioConfig, r: int) -> np.ndarray:
+    """[S] bool: subjects whose fact (s, r) lies in the scenario's exposure edit band (all
+    subjects without one)."""
+    return fact_band(world, edit_band(cfg.exposure), "exposure.edit")[:, r]
 
 
 def _choose_new(world: World, r: int, old: int, forbid: set[int], rng: np.random.Generator) -> int:
@@ -96,10 +103,23 @@ class SingleConfig(RelationConfig):
 def build_single(world: World, cfg: SingleConfig) -> Scenario:
     rng = _checked_rng(world, cfg, "single")
     S = world.graph.n_subjects
-    s = int(rng.integers(S)) if cfg.subject is None else cfg.subject
+    banded = edit_band(cfg.exposure) is not None
+    ok = _edit_subjects(world, cfg, cfg.relation)
+    if cfg.subject is not None:
+        s = cfg.subject
+    elif banded:
+        s = int(rng.choice(np.flatnonzero(ok)))
+    else:
+        s = int(rng.integers(S))
     if s >= S:
         raise ConfigError(
             "subject", f"subject {s} does not exist (the world has {S})", f"choose 0..{S - 1}"
+        )
+    if not ok[s]:
+        raise ConfigError(
+            "subject",
+            f"the fact of subject {s} on relation {cfg.relation} lies outside exposure.edit",
+            "leave subject unset (drawn from the band) or widen exposure.edit",
         )
     old = int(world.graph.objects[s, cfg.relation])
     new = cfg.new_object
@@ -128,6 +148,9 @@ def build_k_different(world: World, cfg: KDifferentConfig) -> Scenario:
     rng = _checked_rng(world, cfg, "k-different")
     col = world.graph.objects[:, cfg.relation]
     n_obj = _n_objects(world, cfg.relation)
+    ok = _edit_subjects(world, cfg, cfg.relation)
+    if edit_band(cfg.exposure) is not None and cfg.k > len(np.unique(col[ok])):
+        raise too_few("exposure.edit", len(np.unique(col[ok])), cfg.k, "distinct old objects")
     if 2 * cfg.k > n_obj or cfg.k > len(np.unique(col)):
         raise ConfigError(
             "k",
@@ -138,7 +161,7 @@ def build_k_different(world: World, cfg: KDifferentConfig) -> Scenario:
         )
     subj, used = [], set()
     for s in rng.permutation(len(col)):
-        if int(col[s]) not in used:
+        if ok[s] and int(col[s]) not in used:
             used.add(int(col[s]))
             subj.append(int(s))
             if len(subj) == cfg.k:
@@ -164,15 +187,17 @@ class KIdenticalConfig(RelationConfig):
 def build_k_identical(world: World, cfg: KIdenticalConfig) -> Scenario:
     rng = _checked_rng(world, cfg, "k-identical")
     col = world.graph.objects[:, cfg.relation]
-    counts = np.bincount(col, minlength=_n_objects(world, cfg.relation))
+    inband = _edit_subjects(world, cfg, cfg.relation)
+    banded = edit_band(cfg.exposure) is not None
+    counts = np.bincount(col[inband], minlength=_n_objects(world, cfg.relation))
     if cfg.old_object is None:
         ok = np.flatnonzero(counts >= cfg.k)
         if not len(ok):
             raise ConfigError(
-                "k",
+                "exposure.edit" if banded else "k",
                 f"no object of relation {cfg.relation} is held by {cfg.k} subjects "
                 f"(the most is {counts.max()})",
-                f"set k <= {counts.max()}",
+                f"set k <= {counts.max()}" + (" or widen the band" if banded else ""),
             )
         v = int(rng.choice(ok))
     else:
@@ -181,10 +206,10 @@ def build_k_identical(world: World, cfg: KIdenticalConfig) -> Scenario:
             raise ConfigError(
                 "old_object",
                 f"object {v} is held by {counts[v] if v < len(counts) else 0} "
-                f"subjects, fewer than k={cfg.k}",
+                f"subjects{' in exposure.edit' if banded else ''}, fewer than k={cfg.k}",
                 "choose another object or lower k",
             )
-    subj = np.sort(rng.choice(np.flatnonzero(col == v), size=cfg.k, replace=False))
+    subj = np.sort(rng.choice(np.flatnonzero((col == v) & inband), size=cfg.k, replace=False))
     w = (
         cfg.new_object
         if cfg.new_object is not None
@@ -219,7 +244,9 @@ def build_stream(world: World, cfg: StreamConfig) -> Scenario:
     for r in rels:
         check_relation(world, r, "relations")
     rng = derive_rng(cfg.seed, "stream")
-    if cfg.repeat_subjects:
+    if edit_band(cfg.exposure) is not None:
+        subj, rel = _banded_stream(world, cfg, rels, rng)
+    elif cfg.repeat_subjects:
         cap = S * len(rels)
         if cfg.n > cap:
             raise ConfigError(
@@ -245,6 +272,27 @@ def build_stream(world: World, cfg: StreamConfig) -> Scenario:
     return finish_scenario(world, "stream", "edit", cfg, reqs, rng, batches=batches)
 
 
+def _banded_stream(
+    world: World, cfg: StreamConfig, rels: list[int], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(subjects, relations) of a stream drawn from the facts in the exposure edit band: any
+    such facts (``repeat_subjects``), else one fact per subject, its relation drawn among the
+    subject's facts in the band."""
+    ok = fact_band(world, edit_band(cfg.exposure), "exposure.edit")[:, rels]
+    if cfg.repeat_subjects:
+        cand = np.flatnonzero(ok.reshape(-1))
+        if cfg.n > len(cand):
+            raise too_few("exposure.edit", len(cand), cfg.n, "facts of the relations edited")
+        flat = rng.choice(cand, size=cfg.n, replace=False)
+        return flat // len(rels), np.array(rels)[flat % len(rels)]
+    subjects = np.flatnonzero(ok.any(axis=1))
+    if cfg.n > len(subjects):
+        raise too_few("exposure.edit", len(subjects), cfg.n, "distinct subjects")
+    subj = rng.choice(subjects, size=cfg.n, replace=False)
+    rel = np.array([rels[int(rng.choice(np.flatnonzero(ok[s])))] for s in subj])
+    return subj, rel
+
+
 # -- refusal -----------------------------------------------------------------------------------
 class RefusalConfig(RelationConfig):
     """K facts answered by the refusal filler instead of an object."""
@@ -268,7 +316,13 @@ def build_refusal(world: World, cfg: RefusalConfig) -> Scenario:
     S = world.graph.n_subjects
     if cfg.k > S:
         raise ConfigError("k", f"{cfg.k} exceeds the {S} subjects", f"set k <= {S}")
-    subj = np.sort(rng.choice(S, size=cfg.k, replace=False))
+    if edit_band(cfg.exposure) is not None:
+        ok = np.flatnonzero(_edit_subjects(world, cfg, cfg.relation))
+        if cfg.k > len(ok):
+            raise too_few("exposure.edit", len(ok), cfg.k, f"facts of relation {cfg.relation}")
+        subj = np.sort(rng.choice(ok, size=cfg.k, replace=False))
+    else:
+        subj = np.sort(rng.choice(S, size=cfg.k, replace=False))
     tmpl = "refusal" if cfg.format == "statement" else "qa_refusal"
     reqs = so_requests(
         world,
@@ -291,6 +345,7 @@ class NestedOnoConfig(RelationConfig):
 @register_scenario("nested-ono", NestedOnoConfig)
 def build_nested_ono(world: World, cfg: NestedOnoConfig) -> Scenario:
     g, V = world.graph, world.vocab
+    refuse_bands(cfg.exposure, "nested-ono")
     if not g.nested:
         raise ConfigError(
             "--scenario",

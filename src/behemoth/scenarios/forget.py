@@ -23,6 +23,14 @@ from behemoth.scenarios.compose import (
     finish_scenario,
     so_requests,
 )
+from behemoth.scenarios.exposure import (
+    edit_band,
+    fact_band,
+    refuse_bands,
+    subject_band,
+    tested_band,
+    too_few,
+)
 from behemoth.scenarios.render import check_template, edge_prompts, statement_templates
 from behemoth.scenarios.scenario import Scenario, ScenarioConfig, register_scenario
 from behemoth.scenarios.testset import TestSet, make_testset
@@ -131,9 +139,20 @@ def build_forget(world: World, cfg: ForgetConfig) -> Scenario:
     check_template("template", cfg.template, statement_templates(world))
     rng = derive_rng(cfg.seed, "forget-relation")
     S = world.graph.n_subjects
-    n = max(1, int(round(cfg.share * S)))
     perm = rng.permutation(S)
-    forget, held = np.sort(perm[:n]), np.sort(perm[n:])
+    if cfg.exposure is None:
+        n = max(1, int(round(cfg.share * S)))
+        forget, held = np.sort(perm[:n]), np.sort(perm[n:])
+    else:  # a share of the subjects in the edit band; the held-out rest, in the test band
+        r = cfg.relation
+        ok = fact_band(world, edit_band(cfg.exposure), "exposure.edit")[perm, r]
+        n = max(1, int(round(cfg.share * int(ok.sum()))))
+        if not ok.any():
+            raise too_few("exposure.edit", 0, 1, f"facts of relation {r}")
+        forget = np.sort(perm[ok][:n])
+        rest = perm[~np.isin(perm, forget)]
+        tested = fact_band(world, tested_band(cfg.exposure), "exposure.test")[rest, r]
+        held = np.sort(rest[tested])
     tok = int(world.vocab.placeholder(cfg.relation)) if cfg.target == "placeholder" else OO
     tmpl = cfg.template if cfg.target == "placeholder" else "refusal"
     if cfg.target == "refusal" and cfg.template != "sro":
@@ -167,11 +186,46 @@ def build_forget_facts(world: World, cfg: ForgetFactsConfig) -> Scenario:
             f"set k + held_out <= {S}",
         )
     rng = derive_rng(cfg.seed, "forget-facts")
-    subj = rng.permutation(S)[: cfg.k + cfg.held_out]
-    rel = rng.integers(0, R, size=len(subj))
+    if cfg.exposure is None:
+        subj = rng.permutation(S)[: cfg.k + cfg.held_out]
+        rel = rng.integers(0, R, size=len(subj))
+    else:
+        subj, rel = _banded_facts(world, cfg, rng)
     f, h = slice(0, cfg.k), slice(cfg.k, None)
     order = np.argsort(subj[f], kind="stable")
     return _forget(world, "forget-facts", cfg, subj[f][order], rel[f][order], subj[h], rel[h], rng)
+
+
+def _banded_facts(
+    world: World, cfg: ForgetFactsConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(subjects, relations) of ``k`` forgotten facts in the exposure edit band, then
+    ``held_out`` facts of other subjects in the test band: subjects in a random order, each
+    taking one of its facts in the band (drawn at random)."""
+    perm = rng.permutation(world.graph.n_subjects)
+    subj: list[int] = []
+    rel: list[int] = []
+    for band, field, want in (
+        (fact_band(world, edit_band(cfg.exposure), "exposure.edit"), "exposure.edit", cfg.k),
+        (
+            fact_band(world, tested_band(cfg.exposure), "exposure.test"),
+            "exposure.test",
+            cfg.held_out,
+        ),
+    ):
+        got = 0
+        for s in perm:
+            if got == want:
+                break
+            cols = np.flatnonzero(band[s])
+            if int(s) in subj or not len(cols):
+                continue
+            subj.append(int(s))
+            rel.append(int(rng.choice(cols)))
+            got += 1
+        if got < want:
+            raise too_few(field, got, want, "facts of distinct subjects")
+    return np.array(subj, dtype=np.int64), np.array(rel, dtype=np.int64)
 
 
 class ForgetSubjectsConfig(ScenarioConfig):
@@ -193,7 +247,18 @@ def build_forget_subjects(world: World, cfg: ForgetSubjectsConfig) -> Scenario:
         )
     rng = derive_rng(cfg.seed, "forget-subjects")
     perm = rng.permutation(S)
-    fs, hs = np.sort(perm[: cfg.n]), np.sort(perm[cfg.n : cfg.n + cfg.held_out])
+    if cfg.exposure is None:
+        fs, hs = np.sort(perm[: cfg.n]), np.sort(perm[cfg.n : cfg.n + cfg.held_out])
+    else:  # subjects ranked by their facts' total exposure
+        ef = perm[subject_band(world, edit_band(cfg.exposure), "exposure.edit")[perm]]
+        if len(ef) < cfg.n:
+            raise too_few("exposure.edit", len(ef), cfg.n, "subjects")
+        fs = np.sort(ef[: cfg.n])
+        rest = perm[~np.isin(perm, fs)]
+        th = rest[subject_band(world, tested_band(cfg.exposure), "exposure.test")[rest]]
+        if len(th) < cfg.held_out:
+            raise too_few("exposure.test", len(th), cfg.held_out, "other subjects")
+        hs = np.sort(th[: cfg.held_out])
     return _forget(
         world,
         "forget-subjects",
@@ -216,6 +281,7 @@ class ForgetNestedConfig(RelationConfig):
 @register_scenario("forget-nested", ForgetNestedConfig)
 def build_forget_nested(world: World, cfg: ForgetNestedConfig) -> Scenario:
     g = world.graph
+    refuse_bands(cfg.exposure, "forget-nested")
     if not g.nested:
         raise ConfigError(
             "--scenario",

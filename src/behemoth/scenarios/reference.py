@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import Field
 
 from behemoth.errors import BehemothError, ConfigError
+from behemoth.scenarios.exposure import refuse_bands
 from behemoth.scenarios.jsonl import load_jsonl
 from behemoth.scenarios.scenario import Scenario, ScenarioConfig, register_scenario
 from behemoth.scenarios.testset import TestSet, make_testset
@@ -130,6 +131,7 @@ def reference_tests(world: World, folder: Path) -> dict[str, TestSet]:
     "a fine-tuning folder written by the reference's create_finetuning_data.py (path=...)",
 )
 def build_from_reference(world: World, cfg: FromReferenceConfig) -> Scenario:
+    refuse_bands(cfg.exposure, "from-reference")
     folder = Path(cfg.path)
     train = folder / "finetuning_data" / "train.jsonl"
     if not cfg.path or not train.is_file():

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from behemoth.config import StrictConfig, resolve
 from behemoth.registry import Registry
+from behemoth.scenarios.exposure import ExposureBands
 from behemoth.scenarios.request import EditRequest
 from behemoth.scenarios.testset import GROUPS, TestSet, concat_probes, make_testset
 from behemoth.world.probes import ProbeSet
@@ -70,6 +71,20 @@ class ScenarioConfig(StrictConfig):
         ge=0,
         description="Untouched facts per edit kept for editors (context, replay), never tested.",
     )
+    exposure: ExposureBands | None = Field(
+        None,
+        description="Exposure bands {edit: [lo, hi], test: [lo, hi]}: quantiles of per-fact "
+        "corpus occurrences the edited and the untouched tested facts come from; null = any "
+        "(behemoth.scenarios.exposure).",
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings; ``exposure`` only when set, so configs without a band (and the run ids
+        hashed from them) are what they were before the setting existed."""
+        d = super().to_dict()
+        if d.get("exposure") is None:
+            d.pop("exposure", None)
+        return d
 
 
 @dataclass

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from behemoth.scenarios.exposure import fact_band, tested_band
 from behemoth.scenarios.render import REFUSAL_TWIN, edge_prompts, statement_templates
 from behemoth.scenarios.request import EditRequest
 from behemoth.scenarios.scenario import ScenarioConfig, requests_probes, slot_object
@@ -282,8 +283,11 @@ def _specificity_and_retain(
         by_rel.setdefault(q.relation, []).append(i)
         by_val.setdefault((q.relation, q.old_object), i)
         by_new.setdefault((q.relation, q.new_object), i)
+    # An exposure test band keeps the untouched facts tested to the band (a subset of what the
+    # splits hold without one: the training inputs above are drawn as without a band).
+    band = fact_band(world, tested_band(cfg.exposure), "exposure.test").reshape(-1)
     for split, mask in pools.items():
-        flat = np.flatnonzero(mask.reshape(-1) & ~in_train)
+        flat = np.flatnonzero(mask.reshape(-1) & ~in_train & band)
         flat = _pick(rng, flat, cfg.specificity_size)
         s, r = flat // R, flat % R
         edit = np.full(len(flat), -1, dtype=np.int64)
@@ -308,7 +312,7 @@ def _specificity_and_retain(
             other = np.array([requests[e].target_old for e in edit], dtype=np.int64)
         add(_so_set(world, "specificity", split, spec_tmpl, flat, edit, other))
     if holders.any():
-        flat = _pick(rng, np.flatnonzero(holders.reshape(-1)), cfg.specificity_size)
+        flat = _pick(rng, np.flatnonzero(holders.reshape(-1) & band), cfg.specificity_size)
         add(_so_set(world, "specificity", "holders", spec_tmpl, flat))
     if g.nested and so and mode == "edit":  # O-NO facts of the old and new objects stay
         pairs = sorted(
