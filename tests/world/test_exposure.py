@@ -451,3 +451,15 @@ def test_an_excluded_fact_counts_nothing(worlds: dict[str, World]) -> None:
     full = np.zeros_like(want)
     full[got.index] = got
     np.testing.assert_array_equal(full, want)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_shards_of_a_zipf_world_do_not_depend_on_workers(tmp_path: Path, shuffle: bool) -> None:
+    from behemoth.world.shards import write_shards
+
+    over = {"exposure": {"kind": "zipf", "a": 1.3}, "shuffle": shuffle, "shard_units": 300}
+    cfg = WorldConfig.from_dict({**world_preset("tiny"), **SMALL, **over})
+    corpus = Corpus(cfg, sample_graph(cfg), Vocabulary.from_config(cfg))
+    one = write_shards(corpus, tmp_path / "one", workers=1)
+    two = write_shards(corpus, tmp_path / "two", workers=2, chunk=77)
+    assert one == two and len(one["shards"]) > 1
