@@ -19,6 +19,7 @@ from behemoth.evaluation.metrics import AGGREGATIONS, Scored, metrics_for, targe
 from behemoth.evaluation.records import PROTOCOL, PROTOCOL_VERSION, Records
 from behemoth.evaluation.uncertainty import bootstrap_interval, item_interval, wilson
 from behemoth.model.scoring import Scores, score
+from behemoth.scenarios.exposure import item_exposure
 from behemoth.scenarios.scenario import Scenario
 from behemoth.scenarios.testset import TestSet, concat_probes
 from behemoth.world.world import World
@@ -157,10 +158,11 @@ def evaluate(
     if ref_scores is not None and pre_rows:  # the unedited model on the same items
         pre = [_scored(t, sc, None) for t, sc in zip(sets, ref_scores)]
         phases.append(("pre", {**base, "edits_applied": 0}, pre, False))
+    exposure = [item_exposure(world, t.probes) for t in sets]  # the items' facts, per set
     for phase, row_base, scored, with_ref in phases:
         row_base = {**row_base, "phase": phase}
-        for t, sc_ in zip(sets, scored):
-            _metric_rows(rec, t, sc_, row_base, with_ref, run, items=True)
+        for t, sc_, ex in zip(sets, scored, exposure):
+            _metric_rows(rec, t, sc_, row_base, with_ref, run, items=True, exposure=ex)
         rec.rows.extend(score_rows(sets, scored, row_base))
     if cost is not None:
         rec.extend(cost_records(cost, {**base, "phase": "post"}))
@@ -193,8 +195,10 @@ def _metric_rows(
     with_ref: bool,
     run: str,
     items: bool,
+    exposure: np.ndarray | None = None,
 ) -> None:
-    """One row per metric of test set ``t`` (value, n, 95% interval); per-item values too."""
+    """One row per metric of test set ``t`` (value, n, 95% interval); per-item values too
+    (with ``exposure``, each item's fact's occurrences per pass, -1 for none)."""
     for m in metrics_for(t.group, with_ref):
         values = m.fn(s)
         n = int((~np.isnan(values)).sum())
@@ -238,6 +242,7 @@ def _metric_rows(
                 phase=base.get("phase", "post"),
                 edits_applied=base.get("edits_applied"),
                 batches_applied=base.get("batches_applied"),
+                exposure=exposure,
             )
 
 

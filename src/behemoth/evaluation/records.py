@@ -83,10 +83,13 @@ class Records:
         phase: str = "post",
         edits_applied: int | None = None,
         batches_applied: int | None = None,
+        exposure: np.ndarray | None = None,
     ) -> None:
         """Per-item values of one metric on one test set (NaN = not applicable -> null),
-        measured at the checkpoint ``edits_applied`` / ``batches_applied`` in ``phase``."""
+        measured at the checkpoint ``edits_applied`` / ``batches_applied`` in ``phase``;
+        ``exposure``: each item's fact's corpus occurrences per pass (-1 or none -> null)."""
         n = len(values)
+        expo = np.full(n, -1, np.int64) if exposure is None else np.asarray(exposure, np.int64)
         (self.pre_items if phase == "pre" else self.items).append(
             pa.table(
                 {
@@ -101,6 +104,7 @@ class Records:
                     "edit": np.asarray(edit, dtype=np.int64),
                     "subject": np.asarray(subject, dtype=np.int64),
                     "relation": np.asarray(relation, dtype=np.int64),
+                    "exposure": pa.array(expo, pa.int64(), mask=expo < 0),
                     "value": pa.array(np.asarray(values, dtype=np.float64), from_pandas=True),
                 },
                 schema=_ITEM_CORE,

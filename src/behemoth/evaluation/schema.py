@@ -138,6 +138,12 @@ ITEM_COLUMNS: tuple[Column, ...] = (
     _c("edit", _I, False, "the edit the item belongs to (-1: none; the bootstrap's cluster)"),
     _c("subject", _I, False, "the item's subject entity"),
     _c("relation", _I, False, "the item's relation"),
+    _c(
+        "exposure",
+        _I,
+        True,
+        "times the corpus states the item's fact per pass (null: no fact of the world)",
+    ),
     _c("value", _F, True, "the item's value (null: not applicable)"),
     _c("seed", _I, True, "the run's seed (null: a lone evaluation)"),
     _c("replicate", _I, True, "the trained model replicate (null: a run on one model)"),
