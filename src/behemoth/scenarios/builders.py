@@ -16,6 +16,10 @@ value changes is the token at ``subject_span[0]`` (:func:`~behemoth.scenarios.sc
 In correlated worlds, edits of relation 0 get a ``portability/correlated`` test (relation 1 of
 the same subjects: kept or followed?); in nested worlds every S-O edit gets its S-NO ripple
 (``portability/nested``) and the O-NO facts of its old and new objects (``specificity/ono``).
+
+Exposure (issue 25): the S-O edits and refusals take ``exposure.edit``, a band of quantiles of
+per-fact corpus occurrences the edited facts are drawn from (:mod:`behemoth.scenarios.exposure`;
+without a band, every draw is what it was before bands existed); ``nested-ono`` refuses it.
 """
 
 from __future__ import annotations

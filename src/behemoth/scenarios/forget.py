@@ -7,6 +7,11 @@ other subjects; the others hold out a set of facts of the same kind that the mod
 that no training mix may contain: ``forgetting/held_out`` asks whether forgetting spreads to
 them. Held-out subjects' facts and forgotten subjects' other facts never enter the retain mix
 (:func:`unlearning_retain`, which every unlearning run also applies to ``forget-relation``).
+
+Exposure bands (:mod:`behemoth.scenarios.exposure`): ``exposure.edit`` restricts the forgotten
+facts (``forget-relation``: the share is of the relation's subjects in the band;
+``forget-subjects``: subjects ranked by their facts' total exposure), ``exposure.test`` the
+held-out facts (or subjects) and the specificity splits; ``forget-nested`` refuses a band.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ test facts are disjoint at the (subject, relation) level (see :mod:`behemoth.sce
 for the editor-fact design and the check). The edited subjects' other facts never enter the
 retain mix, except in forget scenarios (below). Other subjects holding an edit's *new* value
 form their own split (``same_new_value``), as the reference tests for different edits.
+An exposure test band (``exposure.test``, :mod:`behemoth.scenarios.exposure`) keeps the
+specificity splits to the untouched facts in the band, after the training inputs are drawn.
 
 Forget scenarios: the held-out subjects are a test of generalization, so none of their facts
 (of any relation) enters a training mix; as the remaining untouched subjects are then none,
