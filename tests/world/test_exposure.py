@@ -216,7 +216,7 @@ def test_the_sentence_table_gives_the_rendered_stream(exposure: dict) -> None:
         np.testing.assert_array_equal(fast.render_positions(a, b), plain.render_positions(a, b))
     # counted from one row per distinct document, or sentence by sentence: the same table
     whole = Corpus(cfg, graph, vocab)
-    whole.distinct_units = lambda: None  # type: ignore[method-assign]
+    whole.one_per_item = lambda: None  # type: ignore[method-assign]
     assert exposure_table(fast).equals(exposure_table(whole))
 
 
@@ -463,3 +463,27 @@ def test_shards_of_a_zipf_world_do_not_depend_on_workers(tmp_path: Path, shuffle
     one = write_shards(corpus, tmp_path / "one", workers=1)
     two = write_shards(corpus, tmp_path / "two", workers=2, chunk=77)
     assert one == two and len(one["shards"]) > 1
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"shuffle": False, "nested_objects": 4, "questions_frac": 0.2},
+        {"shuffle": False, "template": "simple_repeats"},
+        {"shuffle": True, "nested_objects": 4},
+    ],
+)
+def test_counting_one_document_per_item_equals_counting_the_pass(over: dict) -> None:
+    """Subject 3 has no fact left (no biography at all), subject 29 (the last) neither."""
+    gone = [[s, r, 0] for s in (3, 29) for r in range(4)]
+    e = {"kind": "head_tail", "head_repeats": 6, "tail_repeats": 1, "fixed": [*gone, [5, 2, 9]]}
+    cfg = WorldConfig.from_dict({**world_preset("tiny"), **SMALL, **over, "exposure": e})
+    graph, vocab = sample_graph(cfg), Vocabulary.from_config(cfg)
+    quick, whole = Corpus(cfg, graph, vocab), Corpus(cfg, graph, vocab)
+    whole.one_per_item = lambda: None  # type: ignore[method-assign]
+    assert quick.one_per_item() is not None
+    table = exposure_table(quick)
+    assert table.equals(exposure_table(whole))
+    statements = table[table.format == "statement"]  # (questions keep their counts)
+    assert not statements.subject.isin([3, 29]).any()
+    assert table["count"].sum() == quick.n_sentences

@@ -191,14 +191,25 @@ class Corpus:
                 n += int(self.fact_counts.sum()) * (self.bio_len // self.R)
         return n
 
-    def distinct_units(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """(one unit id per distinct document, its copies per pass) when a document is a pure
-        function of its group and item (the sentence table's condition); otherwise None."""
-        if self._fixed_templates() is None:
+    def one_per_item(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """For counting what one pass states without rendering every document: (one unit id
+        per item of every group, that item's copies per pass, whether it is a biography), when
+        no sentence draws its template or object (no inversion, no dissenting minority, nothing
+        excluded); otherwise None. The sentences of a biography vary only in order and in which
+        facts it states (those whose count exceeds its number): a subject's first biography
+        states each of its facts (with a count) once, and the fact's count says how many
+        biographies state it."""
+        cfg, g = self.cfg, self.graph
+        if self.exclude is not None:
+            return None
+        if cfg.minority_entity_frac > 0 and cfg.minority_frac > 0 and (g.minority >= 0).any():
+            return None
+        if cfg.inversion_frac > 0 and cfg.template != "simple_repeats":
             return None
         units = [self.starts[i] + gr.first_units() for i, gr in enumerate(self.groups)]
         copies = [gr.copies() for gr in self.groups]
-        return np.concatenate(units).astype(np.int64), np.concatenate(copies)
+        bio = [np.full(gr.items, gr.name == "bio") for gr in self.groups]
+        return np.concatenate(units).astype(np.int64), np.concatenate(copies), np.concatenate(bio)
 
     def permutation(self, cycle: int) -> Permutation:
         # kept for the next calls: a Permutation tabulates its round functions once

@@ -32,9 +32,9 @@ What each document kind follows (the corpus's groups):
 Minority objects (``minority_entity_frac``) are drawn per sentence as before: a sentence of a
 dissenting edge counts towards its fact, flagged ``minority`` in the table.
 
-Counting the record costs little where documents have no random element (one row per distinct
-document, weighted by its copies: the paper world's 600,000 facts in ~1 s); corpora with
-inversions, minority objects or biographies are counted sentence by sentence, about as long as
+Counting the record costs little where no sentence draws its template or object (one document
+per item, weighted by its copies: the paper world's 600,000 facts in ~1 s; biographies too);
+corpora with inversions or minority objects are counted sentence by sentence, about as long as
 rendering them once more (4 million sentences with inversions: ~3 s, as long as writing their
 shards; it runs in a thread beside the shard writers).
 """
@@ -157,35 +157,45 @@ def exposure_table(corpus: Corpus) -> pd.DataFrame:
     (fact id, template, minority) that occurs; ``count`` > 0. A corpus with an exclusion mask
     (:mod:`behemoth.world.exclude`) counts its excluded sentences as what they are: padding.
 
-    Documents without random choices are counted once per distinct document and weighted by
-    its number of copies; other corpora are counted sentence by sentence over the whole pass."""
+    Where no sentence draws its template or object, each item is counted from one of its
+    documents, weighted by its copies (:meth:`Corpus.one_per_item`); other corpora are counted
+    sentence by sentence over the whole pass."""
     from behemoth.world.corpus import CORPUS_TEMPLATES
 
     graph = corpus.graph
-    n = n_fact_ids(graph)
+    n_ids = n_fact_ids(graph)
     M = 2 if corpus.cfg.minority_entity_frac > 0 else 1  # object: the fact's own, minority
     acc: dict[int, np.ndarray] = {}  # template -> counts of key fact id * M + minority
 
-    def add(gids: np.ndarray, weights: np.ndarray | None) -> None:
+    R = graph.n_relations
+    per_fact = corpus.fact_counts if corpus.fact_counts is not None else None
+
+    def add(gids: np.ndarray, weights: np.ndarray | None, bio: np.ndarray | None = None) -> None:
         rows = corpus.sentences(gids)
         fid = fact_ids(graph, rows.kind, rows.subj, rows.rel, rows.obj)
         key = fid * M + rows.minority
         w = None if weights is None else weights[rows.unit]
+        if w is not None and bio is not None:  # a biography's sentence: its fact's count
+            b = bio[rows.unit]
+            f = rows.subj[b] * R + rows.rel[b]
+            n = per_fact[f] if per_fact is not None else np.full(len(f), corpus.cfg.repeats)
+            w[b] = n * (w[b] > 0)  # (a subject without biographies: none of its facts)
         if corpus.exclude is not None:  # an excluded sentence is padding: it states nothing
             kept = (~corpus.exclude[fid]).astype(np.float64)
             w = kept if w is None else w * kept
         # one small array per template used (a few of them), not one over every template
         for t in np.flatnonzero(np.bincount(rows.tmpl)):
             m = rows.tmpl == t
-            got = np.bincount(key[m], weights=None if w is None else w[m], minlength=n * M)
-            into = acc.setdefault(int(t), np.zeros(n * M, dtype=np.int64))
+            got = np.bincount(key[m], weights=None if w is None else w[m], minlength=n_ids * M)
+            into = acc.setdefault(int(t), np.zeros(n_ids * M, dtype=np.int64))
             into += got.astype(np.int64, copy=False)
 
-    reps = corpus.distinct_units()
-    if reps is not None:
-        units, copies = reps
+    plan = corpus.one_per_item()
+    if plan is not None:
+        units, copies, bios = plan
         for a in range(0, len(units), COUNT_CHUNK):
-            add(units[a : a + COUNT_CHUNK], copies[a : a + COUNT_CHUNK].astype(np.float64))
+            sl = slice(a, a + COUNT_CHUNK)
+            add(units[sl], copies[sl].astype(np.float64), bios[sl])
     else:
         step = max(1, COUNT_CHUNK * corpus.n_units // max(1, corpus.n_sentences))
         for a in range(0, corpus.n_units, step):
