@@ -195,7 +195,8 @@ def table_markdown(rows: pd.DataFrame) -> str:
 def plot_capacity(rows: pd.DataFrame, path: str | Path, title: str = "") -> Path:
     """Facts known (left) and bits (right) against parameters (all, log x): each replicate a
     faint point, each size's mean with its t-interval band over models (per depth), and on the
-    right the 2 bits/parameter anchor line of Allen-Zhu & Li (2024). A PNG at ``path``, written
+    right the 2 bits/parameter anchor of Allen-Zhu & Li (2024) for both parameter counts (all:
+    a line; non-embedding: a cross at each size). A PNG at ``path``, written
     to a temporary name and renamed."""
     import os
 
@@ -203,6 +204,7 @@ def plot_capacity(rows: pd.DataFrame, path: str | Path, title: str = "") -> Path
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     path = Path(path)
     summary = summarize(rows)
@@ -226,13 +228,22 @@ def plot_capacity(rows: pd.DataFrame, path: str | Path, title: str = "") -> Path
             ax.plot(xs, mean, "o-", color=c, label=f"{depth} layers (mean of models)")
             ax.fill_between(xs, lo, hi, color=c, alpha=0.15, linewidth=0)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # a narrow range crowds minor labels
         ax.set(xlabel="parameters (all)", ylabel=ylabel)
         ax.grid(alpha=0.3, which="both")
     if len(rows):
         n_facts = int(rows["n_facts"].iloc[0])
         axes[0].axhline(n_facts, color="gray", linestyle=":", label=f"all {n_facts:,} facts")
-        xs = np.geomspace(float(rows["params_all"].min()), float(rows["params_all"].max()), 50)
+        lo_x, hi_x = float(rows["params_all"].min()), float(rows["params_all"].max())
+        xs = np.geomspace(lo_x / 1.2, hi_x * 1.2, 50)
         axes[1].plot(xs, ANCHOR_BITS_PER_PARAM * xs, "k--", lw=1, label="2 bits / parameter")
+        sizes = rows.drop_duplicates(["width", "layers"]).sort_values("params_all")
+        axes[1].plot(
+            sizes["params_all"],
+            ANCHOR_BITS_PER_PARAM * sizes["params_non_embedding"],
+            "kx",
+            label="2 bits / non-embedding parameter",
+        )
         total = float(rows["bits_max"].iloc[0]) if "bits_max" in rows else None
         if total:
             axes[1].axhline(total, color="gray", linestyle=":", label="all the world's bits")
