@@ -275,7 +275,7 @@ def fact_exposure(world: World) -> np.ndarray:
     """int64 [n_fact_ids]: sentences stating each fact in one pass of the world's corpus (every
     template and format, either object), indexed like :func:`behemoth.world.exclude.fact_ids`
     (S-O ``s * R + r``, S-NO ``S * R + s * R + r``, O-NO after them)."""
-    table = load_exposure(world)
+    table = world.exposure  # read once per loaded world (load_exposure)
     n = n_fact_ids(world.graph)
     return np.bincount(
         table["fact_id"].to_numpy(np.int64), weights=table["count"].to_numpy(np.int64), minlength=n
