@@ -18,7 +18,6 @@ from typing import Any
 from matplotlib.figure import Figure
 
 import behemoth.report.plots as plots
-import behemoth.report.rank_width as rank_width
 from behemoth.errors import OutputExistsError
 from behemoth.io import check_text_path, out_lock, read_json, write_bytes, write_json
 from behemoth.report.compare import EditorComparison, editor_comparisons
@@ -340,6 +339,8 @@ def _write_report(all_rows: Any, title: str, out: Path) -> Report:
             "bold with bars: the mean over models and its 95% t-interval over models (1 model: "
             "its within-run interval). Points at the same rank are spread apart slightly.",
         )
+    from behemoth.report import rank_width  # here: `python -m` of it must not find it imported
+
     rw = rank_width.rank_width_data(rows)
     if rank_width.several_widths(rw):
         sections.append("<h2>LoRA rank needed against width and load</h2>")

@@ -151,7 +151,7 @@ class NeededRank:
                 f"no rank up to {self.max_rank} reaches {self.threshold:g} "
                 f"(0 of {self.n} model{'s' * (self.n != 1)})"
             )
-        return f"{self.rank.fmt()}; reaches on {self.k} of {self.n} models"
+        return f"{self.rank.fmt()}; reaches on {self.k} of {self.n} model{'s' * (self.n != 1)}"
 
 
 @dataclass
