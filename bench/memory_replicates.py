@@ -58,19 +58,46 @@ FINDINGS = (
 )
 
 
+def is_model_folder(d: Path) -> bool:
+    """A folder of one model's runs: its runs' first rows (``prepare``) name the model. Older
+    runs (e.g. ``earlier/``, written before the model was recorded) are not read."""
+    files = sorted(d.glob("*.jsonl")) if d.is_dir() else []
+    for f in files:
+        with f.open() as fh:
+            first = fh.readline()
+        if first.strip() and "model" in json.loads(first):
+            return True
+    return False
+
+
+def model_seed(d: Path) -> int:
+    """The training seed the folder's runs record (-1 if none): models are listed by seed."""
+    for f in sorted(d.glob("*.jsonl")):
+        with f.open() as fh:
+            first = json.loads(fh.readline() or "{}")
+        if first.get("seed") is not None:
+            return int(first["seed"])
+    return -1
+
+
 def load_runs(root: str | Path) -> Runs:
-    """Every model folder under ``root`` that holds runs: model -> editor -> rows."""
-    runs: Runs = {}
-    for d in sorted(Path(root).iterdir()):
-        if d.is_dir() and any(d.glob("*.jsonl")):
-            runs[d.name] = dict(load([str(d)]))
-    return runs
+    """Every model folder under ``root`` (see ``is_model_folder``), by training seed, then
+    name: model -> editor -> rows."""
+    dirs = [d for d in Path(root).iterdir() if is_model_folder(d)]
+    dirs.sort(key=lambda d: (model_seed(d), d.name))
+    return {d.name: dict(load([str(d)])) for d in dirs}
+
+
+def run_load(rows: list[dict[str, Any]]) -> float:
+    """Mean 1-minute load average recorded at the run's evaluations (NaN if none)."""
+    seen = [r["loadavg"][0] for r in rows if r["kind"] == "eval" and "loadavg" in r]
+    return sum(seen) / len(seen) if seen else float("nan")
 
 
 def prepare_rows(root: str | Path) -> dict[str, dict[str, dict[str, Any]]]:
     """model -> editor -> its ``prepare`` row (model seed, budget, load average)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    for f in sorted(Path(root).glob("*/*.jsonl")):
+    for f in sorted(f for f in Path(root).glob("*/*.jsonl") if is_model_folder(f.parent)):
         for line in f.read_text().splitlines():
             r = json.loads(line)
             if r.get("kind") == "prepare":
@@ -143,13 +170,27 @@ def estimate(runs: Runs, editor: str, key: str, at: AtFn) -> ReplicateEstimate:
     return across_models(vals, ns, bounds=bounds_of(key))
 
 
+def cut_short(rows: list[dict[str, Any]]) -> bool:
+    """A run ended from outside (killed): no ``stopped`` row (its budget) and edits applied
+    after its last evaluation (a finished stream ends with an evaluation at its last edit)."""
+    if any(r["kind"] == "stopped" for r in rows):
+        return False
+    edits = [r["edit"] for r in rows if r["kind"] == "edit"]
+    pts = eval_points(rows)
+    return bool(edits) and (not pts or max(edits) + 1 != pts[-1])
+
+
 def edits_cell(runs: Runs, editor: str, at: AtFn) -> str:
-    """The edit counts the figures are read at, per model (one number when all agree)."""
-    counts = [at(m, editor) for m in runs if editor in runs[m]]
-    shown = [c for c in counts if c is not None]
+    """The edit counts the figures are read at, per model (one number when all agree); a run
+    cut short (``cut_short``) is marked ``*``."""
+    shown = []
+    for m, per in runs.items():
+        c = at(m, editor) if editor in per else None
+        if c is not None:
+            shown.append(f"{c}*" if cut_short(per[editor]) else str(c))
     if not shown:
         return "-"
-    return str(shown[0]) if len(set(shown)) == 1 else "/".join(str(c) for c in shown)
+    return shown[0] if len(set(shown)) == 1 else "/".join(shown)
 
 
 def fmt(est: ReplicateEstimate, digits: int = 3, signed: bool = False) -> str:
@@ -190,7 +231,8 @@ def model_labels(runs: Runs, prep: dict[str, dict[str, dict[str, Any]]]) -> list
 
 
 def per_model_table(runs: Runs, at: AtFn, labels: list[str]) -> str:
-    """Every figure of every editor per model: ``value (n items) @ edits``."""
+    """Every figure of every editor per model: ``value (n items) @ edits``; seconds per edit
+    with the run's mean load average at its evaluations."""
     head = ["editor", "figure", *labels]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for ed in editors_of(runs):
@@ -202,7 +244,7 @@ def per_model_table(runs: Runs, at: AtFn, labels: list[str]) -> str:
                 if math.isnan(v):
                     cells.append("-")
                 elif key == "sec_per_edit":
-                    cells.append(f"{v:.2f} @ {a}")
+                    cells.append(f"{v:.2f} @ {a} (load {run_load(runs[m][ed]):.1f})")
                 else:
                     f = "{:+.3f}" if key.startswith("drawdown") else "{:.3f}"
                     cells.append(f"{f.format(v)} (n {n}) @ {a}")
@@ -227,7 +269,7 @@ def load_seen(prep: dict[str, dict[str, dict[str, Any]]], root: str | Path) -> t
     """The smallest and largest 1-minute load average recorded by the runs (at each prepare
     and each evaluation)."""
     seen = [r["loadavg"][0] for per in prep.values() for r in per.values() if "loadavg" in r]
-    for f in sorted(Path(root).glob("*/*.jsonl")):
+    for f in sorted(f for f in Path(root).glob("*/*.jsonl") if is_model_folder(f.parent)):
         for line in f.read_text().splitlines():
             r = json.loads(line)
             if r.get("kind") == "eval" and "loadavg" in r:
@@ -248,7 +290,9 @@ def report(root: str | Path) -> tuple[str, str]:
         f"{lo:.1f}-{hi:.1f}; seconds per edit are medians per model and compare between editors "
         "of this table only (same machine, same load), not as absolute speeds.",
         "### At each editor's last evaluation on each model",
-        "Over models: mean [Student-t 95% interval over models] between-model SD.",
+        "Over models: mean [Student-t 95% interval over models] between-model SD; edits: the "
+        "count each model's figures are read at (`*`: that run was ended from outside before "
+        "its budget or its last edit, read at its last evaluation).",
         over_models(runs, last),
         "On how many models each finding holds (at the last evaluation):",
         findings_table(runs, last),

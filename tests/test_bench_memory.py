@@ -72,7 +72,8 @@ def _run(editor: str, seed: int, points: dict[int, dict[str, float]], n_gen: int
                         "n": n,
                     }
                 )
-            rows.append({"editor": editor, "kind": "eval", "edits_applied": at, "seconds": 1.0})
+            ev = {"editor": editor, "kind": "eval", "edits_applied": at, "seconds": 1.0}
+            rows.append({**ev, "loadavg": [2.0, 1.9, 1.8]})
     return "\n".join(json.dumps(r) for r in rows) + "\n"
 
 
@@ -105,8 +106,11 @@ def test_wilson_is_scipys() -> None:
 
 
 def test_points(root: Path) -> None:
+    old = root / "earlier"  # runs written before the model was recorded are not a model
+    old.mkdir()
+    (old / "serac.jsonl").write_text(json.dumps({"editor": "serac", "kind": "prepare"}) + "\n")
     runs = reps.load_runs(root)
-    assert list(runs) == ["a", "b", "c"]
+    assert list(runs) == ["a", "b", "c"]  # by seed: 0, 1, 2
     last = reps.last_at(runs)
     assert [last(m, "rome") for m in runs] == [10, 15, 15]
     assert [last(m, "serac") for m in runs] == [20, 20, 20]
@@ -144,8 +148,14 @@ def test_findings_and_tables(root: Path) -> None:
     over = reps.over_models(runs, last)
     rome = next(line for line in over.splitlines() if line.startswith("| rome"))
     assert "| 10/15/15 |" in rome
+    # a run killed after its last evaluation is marked; a budget stop or a full stream is not
+    rows = runs["a"]["serac"]
+    assert not reps.cut_short(rows)
+    extra = {"editor": "serac", "kind": "edit", "edit": 20, "seconds": 0.1, "success": True}
+    assert reps.cut_short([*rows, extra])
+    assert not reps.cut_short([*rows, extra, {"kind": "stopped", "edits_applied": 21}])
     text, compact = reps.report(root)
-    assert "seed 0 (a)" in text and "1.5-1.5" in text and compact.startswith("| editor")
+    assert "seed 0 (a)" in text and "1.5-2.0" in text and compact.startswith("| editor")
 
 
 def test_plot_writes_png(root: Path, tmp_path: Path) -> None:
@@ -161,6 +171,7 @@ def test_fmt_degenerate() -> None:
     assert math.isnan(across_models([]).value)
 
 
+@pytest.mark.slow  # importing the bench imports torch and the editors: ~20 s alone
 def test_stream_labels_and_schedule() -> None:
     stream = _load("memory_stream")
     assert stream.editor_of("serac-sro") == "serac" and stream.editor_of("rome") == "rome"
@@ -171,3 +182,13 @@ def test_stream_labels_and_schedule() -> None:
     assert stream.eval_at("5, 10,25") == {5, 10, 25} and stream.eval_at("") == set()
     with pytest.raises(SystemExit, match="--eval-at"):
         stream.eval_at("0")
+
+
+def test_models_listed_by_seed(tmp_path: Path) -> None:
+    for name, seed in (("x", 1), ("y", 0)):
+        (tmp_path / name).mkdir()
+        run = _run("serac", seed, {5: {"ret": 1.0, "gen": 0.0, "dd": 0.0}})
+        (tmp_path / name / "serac.jsonl").write_text(run)
+    assert list(reps.load_runs(tmp_path)) == ["y", "x"]
+    assert reps.run_load(reps.load_runs(tmp_path)["x"]["serac"]) == 2.0
+    assert math.isnan(reps.run_load([]))
