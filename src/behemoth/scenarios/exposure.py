@@ -26,9 +26,11 @@ ranks facts in a seeded random order), and the band ``[lo, hi]`` holds the facts
 ``forget-subjects`` forgets whole subjects: there subjects are ranked instead, by the total
 exposure of their S-O facts (ties by subject id).
 
-A world whose facts are all stated equally often (``exposure.kind: uniform``, every world
-written before exposure existed) has no band to choose: a band there is refused, not ignored,
-since a silent no-op would label results with a selection that never happened.
+A world whose facts are all stated equally often (a uniform exposure plan where every fact
+appears in the same templates, as in the ``tiny`` preset) has no band to choose: a band there is
+refused, not ignored, since a silent no-op would label results with a selection that never
+happened. (A uniform plan whose facts still differ in occurrences, e.g. questions for some
+subjects, is banded by those real counts.)
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from pydantic import Field, model_validator
 
 from behemoth.config import StrictConfig
 from behemoth.errors import ConfigError
+from behemoth.world.exposure import fact_exposure
 from behemoth.world.probes import ProbeSet
 from behemoth.world.world import World
 
@@ -86,17 +89,9 @@ def so_exposure(world: World) -> np.ndarray:
 
 
 def world_fact_exposure(world: World) -> np.ndarray:
-    """:func:`behemoth.world.exposure.fact_exposure` of ``world`` (every fact id), from the
-    table the world object reads once (``World.exposure``), so a stream evaluated at many
-    checkpoints reads the file once."""
-    from behemoth.world.exclude import n_fact_ids
-
-    table = world.exposure
-    return np.bincount(
-        table["fact_id"].to_numpy(np.int64),
-        weights=table["count"].to_numpy(np.int64),
-        minlength=n_fact_ids(world.graph),
-    ).astype(np.int64)
+    """:func:`behemoth.world.exposure.fact_exposure` of ``world`` (every fact id; the world
+    object reads its table once, so a stream evaluated at many checkpoints reads it once)."""
+    return fact_exposure(world)
 
 
 def rank_band(values: np.ndarray, band: Band) -> np.ndarray:
