@@ -206,16 +206,19 @@ def fmt(est: ReplicateEstimate, digits: int = 3, signed: bool = False) -> str:
     return text + f" sd {est.sd:.{digits}f}"
 
 
-def over_models(runs: Runs, at: AtFn) -> str:
+def over_models(runs: Runs, at: AtFn, seconds: bool = True) -> str:
     """One row per editor: the edit counts read, then each figure over models (mean [t 95%
     interval over models] between-model SD), the number of models, and seconds per edit."""
     head = ["editor", "edits (per model)", *(t for _, t in KEYS), "s/edit", "models"]
+    if not seconds:  # the README's: seconds over models mostly measure the load
+        head.remove("s/edit")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for ed in editors_of(runs):
         cells = [ed, edits_cell(runs, ed, at)]
         cells += [fmt(estimate(runs, ed, k, at), signed=k.startswith("drawdown")) for k, _ in KEYS]
-        sec = estimate(runs, ed, "sec_per_edit", at)
-        cells += [fmt(sec, digits=2), str(estimate(runs, ed, "retention", at).n_models)]
+        if seconds:
+            cells.append(fmt(estimate(runs, ed, "sec_per_edit", at), digits=2))
+        cells.append(str(estimate(runs, ed, "retention", at).n_models))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -309,7 +312,7 @@ def report(root: str | Path) -> tuple[str, str]:
             "Per model:",
             per_model_table(runs, at, labels),
         ]
-    return "\n\n".join(parts) + "\n", over_models(runs, last) + "\n"
+    return "\n\n".join(parts) + "\n", over_models(runs, last, seconds=False) + "\n"
 
 
 def band(runs: Runs, editor: str, key: str) -> tuple[list[int], list[ReplicateEstimate]]:

@@ -156,6 +156,7 @@ def test_findings_and_tables(root: Path) -> None:
     assert not reps.cut_short([*rows, extra, {"kind": "stopped", "edits_applied": 21}])
     text, compact = reps.report(root)
     assert "seed 0 (a)" in text and "1.5-2.0" in text and compact.startswith("| editor")
+    assert "s/edit" in text and "s/edit" not in compact
 
 
 def test_plot_writes_png(root: Path, tmp_path: Path) -> None:
