@@ -13,7 +13,7 @@ from behemoth.errors import ConfigError
 from behemoth.experiments.sweep import SweepSpec, expand, load_spec
 from tests.experiments.sweep.conftest import toy_spec_dict
 
-WIDTHS = {"w64": 64, "w128": 128, "w256": 256}
+WIDTHS = {"w64": 64, "w64 long": 64, "w128": 128, "w256": 256}
 SCENARIOS = 3  # single, 10 identical, 10 different
 REPLICATES = 3
 
@@ -29,11 +29,11 @@ def runs() -> list[Any]:
 
 def test_preset_runs_per_width(runs: list[Any]) -> None:
     """Per (world, width): 3 replicates x 3 scenarios x (ranks 1..width + full fine-tuning);
-    the large world only at width 64."""
+    the large world only at width 64 (its recipe with a longer token budget)."""
     counts = Counter((r.labels["world"], r.labels["model"]) for r in runs)
     expected = {
         ("small", "w64"): REPLICATES * SCENARIOS * (7 + 1),
-        ("large", "w64"): REPLICATES * SCENARIOS * (7 + 1),
+        ("large", "w64 long"): REPLICATES * SCENARIOS * (7 + 1),
         ("small", "w128"): REPLICATES * SCENARIOS * (8 + 1),
         ("small", "w256"): REPLICATES * SCENARIOS * (9 + 1),
     }
@@ -52,7 +52,7 @@ def test_preset_ranks_stop_at_each_width(runs: list[Any]) -> None:
         assert sorted(set(lora)) == _ranks(width)
         ft = [r for r in mine if r.experiment.editor == "ft"]
         assert {r.config["editor"]["settings"]["part"] for r in ft} == {"all"}
-        assert len(ft) == REPLICATES * SCENARIOS * (2 if label == "w64" else 1)
+        assert len(ft) == REPLICATES * SCENARIOS
         assert {r.labels["replicate"] for r in mine} == {"0", "1", "2"}
 
 
@@ -86,3 +86,20 @@ def test_models_restriction_unknown_label_refused() -> None:
     spec = toy_spec_dict(editors={"lora": {"name": "lora", "models": ["m2"]}})
     with pytest.raises(ConfigError, match=r"editors\.lora\.models.*'m2'"):
         validate(SweepSpec, spec)
+
+
+def test_preset_width_64_recipes(runs: list[Any]) -> None:
+    """w64 is `tiny` as written (the behemoth-paper study's models, same world: reused under one
+    --shared); w64 long differs only in its token budget, and only it sees the large world."""
+    from behemoth.model.config import RunConfig
+    from behemoth.model.presets import model_preset
+
+    tiny = RunConfig.from_dict(model_preset("tiny")).to_dict()
+    by = {r.labels["model"]: r for r in runs if r.labels["replicate"] == "0"}
+    assert by["w64"].config["model"] == tiny
+    long = by["w64 long"].config["model"]
+    assert long["train"].pop("max_tokens") == 16_000_000
+    tiny["train"].pop("max_tokens")
+    assert long == tiny
+    assert {r.labels["world"] for r in runs if r.labels["model"] == "w64 long"} == {"large"}
+    assert {r.labels["world"] for r in runs if r.labels["model"] != "w64 long"} == {"small"}
