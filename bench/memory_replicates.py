@@ -290,8 +290,9 @@ def report(root: str | Path) -> tuple[str, str]:
     lo, hi = load_seen(prep, root)
     parts = [
         f"Models: {', '.join(labels)}. Load average (1 min) seen by the runs: "
-        f"{lo:.1f}-{hi:.1f}; seconds per edit are medians per model and compare between editors "
-        "of this table only (same machine, same load), not as absolute speeds.",
+        f"{lo:.1f}-{hi:.1f}. Seconds per edit are wall-time medians per model: compare them "
+        "between editors of one model run at one load (the per-model tables give each run's "
+        "load), not across models or as absolute speeds.",
         "### At each editor's last evaluation on each model",
         "Over models: mean [Student-t 95% interval over models] between-model SD; edits: the "
         "count each model's figures are read at (`*`: that run was ended from outside before "
