@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -34,3 +35,70 @@ def test_score_facts_one_row_per_so_fact_with_exposure(tiny_world: World, tiny_m
     assert np.allclose(facts["loss"].to_numpy()[right], -got.pred_logprob[right])
     curves = learning_curves(facts)
     assert curves["n"].sum() == S * R
+
+
+PRESET = "exposure"
+
+
+def _runs(scale: str | None = None) -> list:
+    from behemoth.experiments.sweep.spec import expand, load_spec
+
+    return expand(load_spec(PRESET, scale))
+
+
+def _banded(run) -> bool:
+    return "exposure" in run.experiment.scenario_settings
+
+
+def test_preset_expands_to_the_intended_runs_and_no_band_on_the_uniform_world():
+    runs = _runs()
+    # per model: 6 edit configs x 4 banded scenarios + 2 unlearners x 2 banded forgets on zipf,
+    # 6 x 2 unbanded edits + 2 x 1 unbanded forget on uniform; five replicates
+    assert len(runs) == 5 * (6 * 4 + 2 * 2 + 6 * 2 + 2 * 1) == 210
+    assert len({r.run_id for r in runs}) == len(runs)
+    by_world = Counter(r.labels["world"] for r in runs)
+    assert by_world == {"zipf": 5 * 28, "uniform": 5 * 14}
+    assert not [r.run_id for r in runs if r.labels["world"] == "uniform" and _banded(r)]
+    assert all(_banded(r) for r in runs if r.labels["world"] == "zipf")
+    editors = {r.experiment.editor for r in runs}
+    assert editors == {"ft", "lora", "rome", "memit", "alphaedit", "npo", "ga"}
+    ranks = {
+        r.experiment.editor_settings.get("rank") for r in runs if r.experiment.editor == "lora"
+    }
+    assert ranks == {1, 16}
+    assert {r.labels["replicate"] for r in runs} == {str(i) for i in range(5)}
+    # the 23.4 s of worker time per run of bench/bench_study.py: under two hours
+    assert len(runs) * 23.4 < 2 * 3600
+
+
+def test_paper_scale_three_pythia_replicates_on_paper_sized_worlds():
+    runs = _runs("paper")
+    assert len(runs) == 3 * 42
+    assert {r.labels["replicate"] for r in runs} == {"0", "1", "2"}
+    assert not [r for r in runs if r.labels["world"] == "uniform" and _banded(r)]
+
+
+def test_banded_scenarios_build_on_the_zipf_world_from_the_two_tails(tmp_path: Path):
+    from behemoth.experiments.sweep.spec import load_spec
+    from behemoth.scenarios.scenario import build_scenario
+    from behemoth.world import WorldConfig, generate_world
+    from behemoth.world.exposure import fact_exposure
+    from behemoth.world.presets import world_preset
+
+    spec = load_spec(PRESET)
+    w = spec.worlds["zipf"]
+    world = generate_world(
+        WorldConfig.from_dict({**world_preset(w.preset), **w.set}), tmp_path / "w", shards=False
+    )
+    R = world.graph.n_relations
+    counts = fact_exposure(world)
+    seen: dict[str, list[int]] = {}
+    for label, s in spec.scenarios.items():
+        if "exposure" not in s.settings:
+            continue
+        sc = build_scenario(world, s.name, dict(s.settings))
+        seen[label] = [int(counts[q.subject * R + q.relation]) for q in sc.requests]
+        assert seen[label], label
+    for kind in ("single", "10 different", "forget"):
+        rare, frequent = seen[f"{kind} rare"], seen[f"{kind} frequent"]
+        assert max(rare) < min(frequent), kind
