@@ -6,6 +6,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pytest
 
 from behemoth.world import World
 
@@ -102,3 +104,74 @@ def test_banded_scenarios_build_on_the_zipf_world_from_the_two_tails(tmp_path: P
     for kind in ("single", "10 different", "forget"):
         rare, frequent = seen[f"{kind} rare"], seen[f"{kind} frequent"]
         assert max(rare) < min(frequent), kind
+
+
+def _facts_frame() -> pd.DataFrame:
+    rows = []
+    for world, shift in (("zipf", 0.0), ("uniform", 0.1)):
+        for r in range(3):
+            for e, acc in ((1, 0.1), (4, 0.5 + 0.05 * r), (32, 1.0)):
+                for i in range(10):
+                    ok = i < round(min(1.0, acc + shift) * 10)
+                    rows.append(
+                        {
+                            "replicate": r,
+                            "fact": e * 10 + i,
+                            "exposure": e,
+                            "correct": ok,
+                            "loss": 1.0 / e,
+                            "world": world,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def test_learning_report_tables_crossings_and_plots(tmp_path: Path):
+    from behemoth.analysis.exposure import learning_curves
+    from behemoth.experiments.exposure import learning_markdown, plot_curves
+
+    facts = _facts_frame()
+    md = learning_markdown(facts)
+    assert "## uniform" in md and "## zipf" in md
+    assert "| [4, 8) |" in md and "3 models, n=30" in md
+    assert "| 50% |" in md and "of 3" in md
+    fig = plot_curves(learning_curves(facts), ["accuracy", "loss"], "world", "Learning")
+    fig.savefig(tmp_path / "l.png")
+    assert (tmp_path / "l.png").stat().st_size > 0
+    assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
+
+
+def test_editing_curves_from_items():
+    from behemoth.experiments.exposure import editing_curves, editing_markdown
+
+    rows = []
+    for r in range(2):
+        for e in (1, 100):
+            for metric in ("efficacy", "specificity", "update_fro"):
+                rows.append(
+                    {
+                        "metric": metric,
+                        "split": "s",
+                        "phase": "post",
+                        "replicate": r,
+                        "exposure": e,
+                        "value": 1.0 if e == 100 else 0.0,
+                        "label_world": "zipf",
+                        "label_editor": "rome",
+                    }
+                )
+    curves = editing_curves(pd.DataFrame(rows))
+    assert set(curves["metric"]) == {"efficacy", "specificity"}
+    assert curves.groupby("bin")["value"].mean().to_dict() == {0: 0.0, 6: 1.0}
+    md = editing_markdown(curves)
+    assert "| efficacy | zipf | rome | [64, 128) | 1.000 sd 0 (all 2 models equal" in md
+
+
+def test_dry_run_prints_the_plan(capsys: pytest.CaptureFixture[str], tmp_path: Path):
+    from behemoth.experiments.exposure import main
+
+    assert main(["--out", str(tmp_path / "o"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("210 runs (uniform: 70, zipf: 140)") and "82 min" in out
+    assert not (tmp_path / "o").exists()
+    assert main(["--out", str(tmp_path / "o"), "--dry-run", "--scale", "gpu"]) == 2
