@@ -50,6 +50,15 @@ def test_learning_curves_accuracy_and_loss_per_bin():
     assert r0.loc[4, "accuracy"] == 1.0
     assert r0.loc[2, "loss"] == 4.0 and r0.loc[2, "n"] == 10
     assert r0.loc[2, "position"] == pytest.approx(4.0)
+    # other columns are ignored; ``by`` gives each value its own curves
+    extra = facts.assign(subject=facts["fact"] % 7, world="zipf")
+    assert ex.learning_curves(extra).equals(curves)
+    two = pd.concat([extra, extra.assign(world="uniform", correct=False)])
+    by = ex.learning_curves(two, by=["world"]).set_index(["world", "replicate", "bin"])
+    assert by.loc[("uniform", 0, 2), "accuracy"] == 0.0
+    assert by.loc[("zipf", 0, 2), "accuracy"] == pytest.approx(0.6)
+    with pytest.raises(ConfigError, match="world"):
+        ex.learning_curves(facts, by=["world"])
 
 
 def test_crossing_interpolates_in_log_exposure():

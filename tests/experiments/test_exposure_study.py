@@ -35,8 +35,9 @@ def test_score_facts_one_row_per_so_fact_with_exposure(tiny_world: World, tiny_m
     got = score(model, tiny_world.probes["sro"])
     right = facts["correct"].to_numpy()
     assert np.allclose(facts["loss"].to_numpy()[right], -got.pred_logprob[right])
-    curves = learning_curves(facts)
+    curves = learning_curves(facts)  # subject and relation are not grouping columns
     assert curves["n"].sum() == S * R
+    assert len(curves) == curves["bin"].nunique()
 
 
 PRESET = "exposure"
@@ -135,7 +136,7 @@ def test_learning_report_tables_crossings_and_plots(tmp_path: Path):
     assert "## uniform" in md and "## zipf" in md
     assert "| [4, 8) |" in md and "3 models, n=30" in md
     assert "| 50% |" in md and "of 3" in md
-    fig = plot_curves(learning_curves(facts), ["accuracy", "loss"], "world", "Learning")
+    fig = plot_curves(learning_curves(facts, ["world"]), ["accuracy", "loss"], "world", "Learning")
     fig.savefig(tmp_path / "l.png")
     assert (tmp_path / "l.png").stat().st_size > 0
     assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
@@ -175,3 +176,34 @@ def test_dry_run_prints_the_plan(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert out.startswith("210 runs (uniform: 70, zipf: 140)") and "82 min" in out
     assert not (tmp_path / "o").exists()
     assert main(["--out", str(tmp_path / "o"), "--dry-run", "--scale", "gpu"]) == 2
+
+
+@pytest.mark.slow
+def test_study_end_to_end_on_a_tiny_sweep(tmp_path: Path):
+    """Two worlds, one tiny model each, one edit: every file of the study is written."""
+    from behemoth.config import validate
+    from behemoth.experiments.exposure import run_study
+    from behemoth.experiments.sweep.spec import SweepSpec, expand
+
+    spec = validate(
+        SweepSpec,
+        {
+            "name": "exposure-tiny",
+            "worlds": {"zipf": {"preset": "zipf"}, "uniform": {"preset": "tiny"}},
+            "models": {"tiny": {"preset": "tiny", "replicates": 1}},
+            "scenarios": {"single": {"name": "single"}},
+            "editors": {"rome": {"name": "rome", "settings": {"layer": 2}}},
+            "seeds": [0],
+        },
+    )
+    run_study(spec, expand(spec), tmp_path / "o", None)
+    dest = tmp_path / "o" / "exposure"
+    names = {p.name for p in dest.iterdir()}
+    assert {"learning.parquet", "learning.md", "learning.png", "editing.md"} <= names
+    facts = pd.read_parquet(dest / "learning.parquet")
+    assert set(facts["world"]) == {"zipf", "uniform"} and len(facts) == 2 * 400
+    assert facts.loc[facts["world"] == "uniform", "exposure"].nunique() == 1
+    assert facts.loc[facts["world"] == "zipf", "exposure"].nunique() > 5
+    assert "| efficacy | zipf | rome |" in (dest / "editing.md").read_text()
+    md = (dest / "learning.md").read_text()
+    assert md.count("## ") == 2 and "## uniform" in md and "## zipf" in md

@@ -97,15 +97,16 @@ def _binned(frame: pd.DataFrame, values: Sequence[str], keys: Sequence[str], bas
     return out
 
 
-def learning_curves(facts: pd.DataFrame, base: float = 2.0) -> pd.DataFrame:
+def learning_curves(facts: pd.DataFrame, by: Sequence[str] = (), base: float = 2.0) -> pd.DataFrame:
     """Per replicate and exposure bin: accuracy (mean greedy correctness), mean loss, facts.
 
     ``facts``: one row per (replicate, fact) with ``exposure``, ``correct`` (bool or 0/1) and
-    ``loss`` (the object's NLL); extra columns such as ``world`` group the curves. Returns
-    columns ``[*groups, replicate, bin, lo, hi, position, accuracy, loss, n]``."""
-    _require(facts, _LEARNING_COLUMNS, "facts")
-    keys = [c for c in facts.columns if c not in (*_LEARNING_COLUMNS,)]
-    frame = facts.assign(accuracy=facts["correct"].astype(np.float64))
+    ``loss`` (the object's NLL); ``by`` names columns (e.g. ``world``) whose values get curves
+    of their own; other columns are ignored. Returns columns
+    ``[*by, replicate, bin, lo, hi, position, accuracy, loss, n]``."""
+    _require(facts, [*_LEARNING_COLUMNS, *by], "facts")
+    keys = list(by)
+    frame = facts[[*keys, *_LEARNING_COLUMNS]].assign(accuracy=facts["correct"].astype(np.float64))
     out = _binned(frame, ["accuracy", "loss"], keys, base)
     return out[[*keys, "replicate", "bin", "lo", "hi", "position", "accuracy", "loss", "n"]]
 

@@ -14,7 +14,7 @@ runs the sweep preset ``exposure`` (through :func:`behemoth.experiments.sweep.ru
 into ``DIR/sweep``), scores every trained model of it per fact and writes ``DIR/exposure/``:
 ``learning.parquet`` (the per-fact frame, one row per world, replicate and fact),
 ``learning.md`` (accuracy and loss per exposure bin over replicates, the 50% / 99% crossings),
-``learning.png`` and, from the sweep's items, ``editing.md`` / ``editing.png`` (efficacy
+``learning.png`` and, from the sweep's items, ``editing.md`` / ``editing_<metric>.png`` (efficacy
 against the edited fact's exposure, specificity against the tested fact's). docs/exposure.md.
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,10 +70,12 @@ PRESET = "exposure"
 SECONDS_PER_RUN = 23.4  # bench/bench_study.py: worker time per run at the CPU scale
 
 
-def learning_markdown(facts: pd.DataFrame, base: float = 2.0) -> str:
+def learning_markdown(
+    facts: pd.DataFrame, by: Sequence[str] = ("world",), base: float = 2.0
+) -> str:
     """``learning.md``: per world, accuracy and loss per exposure bin over replicates (mean
     [t interval] SD, models and facts) and the 50% / 99% crossings (k of n reaching them)."""
-    curves = ax.learning_curves(facts, base)
+    curves = ax.learning_curves(facts, by, base)
     out = ["# Learning against exposure", ""]
     out.append(
         f"Facts binned by exposure (occurrences per corpus pass) in powers of {base:g}; each "
@@ -232,7 +235,9 @@ def run_study(spec: Any, runs: list[Any], out: Path, shared: str | None) -> None
     dest.mkdir(parents=True, exist_ok=True)
     facts.to_parquet(dest / "learning.parquet", index=False)
     (dest / "learning.md").write_text(learning_markdown(facts))
-    fig = plot_curves(ax.learning_curves(facts), ["accuracy", "loss"], "world", "Learning")
+    fig = plot_curves(
+        ax.learning_curves(facts, ["world"]), ["accuracy", "loss"], "world", "Learning"
+    )
     fig.savefig(dest / "learning.png", dpi=120, metadata={"Software": None})
     edits = editing_curves(results.load(out / "sweep", what="items"))
     for metric, part in edits.groupby("metric"):
