@@ -198,11 +198,15 @@ def main(argv: list[str] | None = None) -> int:
         spec, runs = _plan(args.scale)
         if args.dry_run:
             worlds = pd.Series([r.labels["world"] for r in runs]).value_counts().sort_index()
-            print(
-                f"{len(runs)} runs ({', '.join(f'{w}: {n}' for w, n in worlds.items())}); "
-                f"~{len(runs) * SECONDS_PER_RUN / 60:.0f} min of worker time at "
-                f"{SECONDS_PER_RUN} s per run, model and oracle training apart"
-            )
+            plan = f"{len(runs)} runs ({', '.join(f'{w}: {n}' for w, n in worlds.items())})"
+            if args.scale is None:
+                plan += (
+                    f"; ~{len(runs) * SECONDS_PER_RUN / 60:.0f} min of worker time at "
+                    f"{SECONDS_PER_RUN} s per run, model and oracle training apart"
+                )
+            else:
+                plan += f"; scale {args.scale}: no measured time per run (the 23.4 s is CPU scale)"
+            print(plan)
             return 0
         run_study(spec, runs, Path(args.out), args.shared)
     except BehemothError as e:
