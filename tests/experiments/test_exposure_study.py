@@ -140,6 +140,12 @@ def test_learning_report_tables_crossings_and_plots(tmp_path: Path):
     fig.savefig(tmp_path / "l.png")
     assert (tmp_path / "l.png").stat().st_size > 0
     assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
+    # per world: 3 faint replicate lines and the mean, marked so a one-bin control shows
+    means = [ln for ln in fig.axes[0].lines if ln.get_marker() == "o"]
+    assert len(fig.axes[0].lines) == 2 * 4 and [ln.get_label() for ln in means] == [
+        "uniform",
+        "zipf",
+    ]
 
 
 def test_editing_curves_from_items():

@@ -130,7 +130,9 @@ def plot_curves(curves: pd.DataFrame, columns: list[str], group: str, title: str
             for _, rep in part.groupby("replicate"):
                 ax_.plot(rep["position"], rep[col], color=colour, alpha=0.25, lw=0.8)
             mean = ax.across_replicates(part.drop(columns=[group]), col, bounds=bounds)
-            ax_.plot(mean["position"], mean["mean"], color=colour, lw=2, label=str(g))
+            ax_.plot(
+                mean["position"], mean["mean"], color=colour, lw=2, marker="o", ms=4, label=str(g)
+            )
             ax_.fill_between(
                 mean["position"], mean["ci_low"], mean["ci_high"], color=colour, alpha=0.2
             )
