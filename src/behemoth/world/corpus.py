@@ -22,7 +22,7 @@ import numpy as np
 
 from behemoth.world.config import WorldConfig
 from behemoth.world.exclude import fact_ids, n_fact_ids
-from behemoth.world.exposure import repeat_counts
+from behemoth.world.exposure_plan import repeat_counts
 from behemoth.world.graph import Graph
 from behemoth.world.rng import Permutation, below, hash_u64, mix64, stream_key, uniform
 from behemoth.world.sentence_table import MAX_TABLE_BYTES, SentenceTable
