@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from behemoth.errors import BehemothError
 from behemoth.world import World
 
 
@@ -172,6 +173,50 @@ def test_editing_curves_from_items():
     assert curves.groupby("bin")["value"].mean().to_dict() == {0: 0.0, 6: 1.0}
     md = editing_markdown(curves)
     assert "| efficacy | zipf | rome | [64, 128) | 1.000 sd 0 (all 2 models equal" in md
+
+
+def test_report_files_are_the_same_bytes_for_the_same_input(tmp_path: Path):
+    from behemoth.experiments.exposure import write_report
+
+    facts = _facts_frame()
+    items = pd.DataFrame(
+        [
+            {
+                "metric": m,
+                "split": "s",
+                "phase": "post",
+                "replicate": r,
+                "exposure": e,
+                "value": v,
+                "label_world": "zipf",
+                "label_editor": "rome",
+            }
+            for r in range(3)
+            for e, v in ((2, 0.3 + 0.1 * r), (50, 0.9))
+            for m in ("efficacy", "specificity")
+        ]
+    )
+    write_report(facts, items, tmp_path / "a")
+    write_report(facts, items, tmp_path / "b")
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(
+        [
+            "editing.md",
+            "editing_efficacy.png",
+            "editing_specificity.png",
+            "learning.md",
+            "learning.parquet",
+            "learning.png",
+        ]
+    )
+    for n in names:
+        assert (tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes(), n
+    write_report(facts, items, tmp_path / "a")  # a report is replaced whole
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "mine.txt").write_text("x")
+    with pytest.raises(BehemothError):
+        write_report(facts, items, tmp_path / "c")
+    assert (tmp_path / "c" / "mine.txt").exists()
 
 
 def test_dry_run_prints_the_plan(capsys: pytest.CaptureFixture[str], tmp_path: Path):

@@ -237,22 +237,35 @@ def run_study(spec: Any, runs: list[Any], out: Path, shared: str | None) -> None
         model, _ = load_model(shared_model(share, world, r.experiment.model.resolved()), world)
         frames.append(score_facts(model, world, int(key[1])).assign(world=key[0]))
     facts = pd.concat(frames, ignore_index=True)
-    dest = out / "exposure"
-    dest.mkdir(parents=True, exist_ok=True)
-    facts.to_parquet(dest / "learning.parquet", index=False)
-    (dest / "learning.md").write_text(learning_markdown(facts))
-    fig = plot_curves(
-        ax.learning_curves(facts, ["world"]), ["accuracy", "loss"], "world", "Learning"
-    )
-    fig.savefig(dest / "learning.png", dpi=120, metadata={"Software": None})
-    edits = editing_curves(results.load(out / "sweep", what="items"))
-    for metric, part in edits.groupby("metric"):
-        part = part.drop(columns=["metric"])
-        part = part.assign(group=part["label_world"] + " / " + part["label_editor"])
-        part = part.drop(columns=["label_world", "label_editor"]).rename(columns={"value": metric})
-        fig = plot_curves(part, [metric], "group", f"{metric} against exposure")
-        fig.savefig(dest / f"editing_{metric}.png", dpi=120, metadata={"Software": None})
-    (dest / "editing.md").write_text(editing_markdown(edits))
+    write_report(facts, results.load(out / "sweep", what="items"), out / "exposure")
+
+
+def write_report(facts: pd.DataFrame, items: pd.DataFrame, dest: Path) -> None:
+    """Write the study's files into ``dest`` (replaced whole, only once every file is written;
+    a directory that is not such a report is refused): ``learning.parquet`` / ``.md`` /
+    ``.png``, ``editing.md`` and ``editing_<metric>.png``. Same input, same bytes."""
+    import matplotlib.pyplot as plt
+
+    from behemoth.io import atomic_dir
+
+    edits = editing_curves(items)
+    ours = (dest / "learning.parquet").is_file()  # replace a report, never other files
+    with atomic_dir(dest, force=ours, marker="learning.parquet", what="an exposure report") as tmp:
+        facts.to_parquet(tmp / "learning.parquet", index=False)
+        (tmp / "learning.md").write_text(learning_markdown(facts))
+        curves = ax.learning_curves(facts, ["world"])
+        figures = [("learning.png", plot_curves(curves, ["accuracy", "loss"], "world", "Learning"))]
+        for metric, part in edits.groupby("metric"):
+            part = part.drop(columns=["metric"])
+            part = part.assign(group=part["label_world"] + " / " + part["label_editor"])
+            part = part.drop(columns=["label_world", "label_editor"])
+            part = part.rename(columns={"value": metric})
+            fig = plot_curves(part, [metric], "group", f"{metric} against exposure")
+            figures.append((f"editing_{metric}.png", fig))
+        for name, fig in figures:
+            fig.savefig(tmp / name, dpi=120, metadata={"Software": None})
+            plt.close(fig)
+        (tmp / "editing.md").write_text(editing_markdown(edits))
 
 
 if __name__ == "__main__":
