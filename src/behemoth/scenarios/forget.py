@@ -16,7 +16,7 @@ held-out facts (or subjects) and the specificity splits; ``forget-nested`` refus
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -126,6 +126,8 @@ def _forget(
 class ForgetConfig(RelationConfig):
     """Forget (a share of) a relation; held-out subjects test generalization."""
 
+    forgets: ClassVar[bool] = True
+
     share: float = Field(
         0.8,
         gt=0.0,
@@ -174,6 +176,8 @@ def build_forget(world: World, cfg: ForgetConfig) -> Scenario:
 
 class ForgetFactsConfig(ScenarioConfig):
     """Forget K random facts; K' facts of other subjects held out."""
+
+    forgets: ClassVar[bool] = True
 
     k: int = Field(50, ge=1, description="Number of random facts forgotten.")
     held_out: int = Field(50, ge=0, description="Random facts of other subjects held out.")
@@ -236,6 +240,8 @@ def _banded_facts(
 class ForgetSubjectsConfig(ScenarioConfig):
     """Forget every fact of N subjects (TOFU's forget authors); N' subjects held out."""
 
+    forgets: ClassVar[bool] = True
+
     n: int = Field(10, ge=1, description="Subjects whose every fact is forgotten.")
     held_out: int = Field(10, ge=0, description="Other subjects whose facts are held out.")
 
@@ -278,6 +284,8 @@ def build_forget_subjects(world: World, cfg: ForgetSubjectsConfig) -> Scenario:
 
 class ForgetNestedConfig(RelationConfig):
     """Nested worlds: forget K facts (s, r) and their nested consequences (s, r', f_r(o))."""
+
+    forgets: ClassVar[bool] = True
 
     k: int = Field(20, ge=1, description="Facts forgotten together with their S-NO consequence.")
     held_out: int = Field(20, ge=0, description="Facts of the relation held out.")

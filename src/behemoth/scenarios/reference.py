@@ -17,7 +17,7 @@ test set of its own (``efficacy/reference_edited_sro`` for its edited or censore
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -35,6 +35,10 @@ _EDITED = ("edited_", "censored_")
 
 
 class FromReferenceConfig(ScenarioConfig):
+    """A reference fine-tuning folder as a scenario (edit, refusal or forget by its answers)."""
+
+    forgets: ClassVar[bool | None] = None  # the mode may be inferred from the files
+
     path: str = Field(
         "", description="A fine-tuning folder of the reference (holding finetuning_data/)."
     )

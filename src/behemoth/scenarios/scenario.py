@@ -14,7 +14,7 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -39,6 +39,11 @@ class ScenarioConfig(StrictConfig):
     same-value subjects per edit, up to 500 same-relation facts per edit and 250 facts of other
     relations per edit, all from subjects that are not edited.
     """
+
+    #: Whether the scenario forgets facts (a ``forgetting/forgotten`` test set): the only
+    #: kind the retain oracle judges, so a sweep's ``oracle: true`` reaches these runs only.
+    #: None: known only once built (a scenario loaded from files, its mode inferred).
+    forgets: ClassVar[bool | None] = False
 
     seed: int = Field(0, ge=0, description="Seed of every random choice of the scenario.")
     template: str = Field("sro", description="Format of the edit prompts (a statement template).")

@@ -116,7 +116,7 @@ class SweepSpec(StrictConfig):
     eval_every: int = Field(0, ge=0, description="Streams: evaluate after every N batches.")
     oracle: bool = Field(
         False,
-        description="Forget scenarios: also judge each run against the retain oracle (a model "
+        description="Forget scenarios: also judge each of their runs against the retain oracle (a model "
         "trained without the forget set, built once per forget set under the shared directory).",
     )
     scales: dict[str, dict[str, Any]] = Field(
@@ -306,7 +306,8 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
                     "editor": e.name,
                     "editor_settings": editor_settings,
                     "eval_every": spec.eval_every,
-                    "oracle": spec.oracle,
+                    # the oracle judges forgetting only: edit runs of the sweep go without
+                    "oracle": spec.oracle and get_scenario(s.name).config.forgets is not False,
                 },
             )
             labels = {
