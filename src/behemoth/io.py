@@ -350,6 +350,19 @@ def write_bytes(path: str | Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def write_png(fig: Any, path: str | Path, dpi: int = 100) -> Path:
+    """Save a matplotlib figure as PNG atomically (temp file + rename) without the software
+    stamp (same figure, same bytes), and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=dpi, metadata={"Software": None})
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
 def read_json(path: str | Path, what: str = "") -> Any:
     """Read a JSON file; a missing, unreadable or malformed file is one ``BehemothError``
     naming the file (``what`` says what it should be, for the message)."""

@@ -198,7 +198,6 @@ def plot_capacity(rows: pd.DataFrame, path: str | Path, title: str = "") -> Path
     right the 2 bits/parameter anchor of Allen-Zhu & Li (2024) for both parameter counts (all:
     a line; non-embedding: a cross at each size). A PNG at ``path``, written
     to a temporary name and renamed."""
-    import os
 
     import matplotlib
 
@@ -253,8 +252,6 @@ def plot_capacity(rows: pd.DataFrame, path: str | Path, title: str = "") -> Path
     default = "facts known and bits stored vs parameters (band: 95% t-interval over models)"
     fig.suptitle(title or default, fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    from behemoth.io import write_png
+
+    return write_png(fig, path)

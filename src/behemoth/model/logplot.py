@@ -65,8 +65,6 @@ def plot_learning_curves(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    from behemoth.io import write_png
+
+    return write_png(fig, path)
