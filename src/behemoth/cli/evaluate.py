@@ -26,6 +26,8 @@ def _epilog() -> str:
         lines.append(f"  {name:<16} {spec.description}")
         lines.append(f"  {'':<16} keys: {', '.join(own) or '-'}")
     lines.append(f"every scenario also takes: {', '.join(common)}")
+    no_bands = [n for n in scenario_names() if not get_scenario(n).config.bands]
+    lines.append(f"  (exposure: not {', '.join(no_bands)})")
     return "\n".join(lines)
 
 

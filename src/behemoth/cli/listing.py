@@ -410,6 +410,13 @@ def _short(paper: str, limit: int = 86) -> str:
     return paper if len(paper) <= limit else paper[: limit - 3] + "..."
 
 
+def _no_bands() -> list[str]:
+    """Scenarios that refuse exposure bands."""
+    from behemoth.scenarios.scenario import get_scenario, scenario_names
+
+    return [n for n in scenario_names() if not get_scenario(n).config.bands]
+
+
 def scenarios_text(name: str | None = None) -> str:
     from behemoth.scenarios.scenario import ScenarioConfig
 
@@ -423,6 +430,7 @@ def scenarios_text(name: str | None = None) -> str:
         blocks.append(format_entry(e, "scenario", skip=common))
     shared = ScenarioConfig.model_fields
     blocks.append("every scenario also takes: " + ", ".join(f"--scenario.{k}" for k in shared))
+    blocks.append(f"  (--scenario.exposure: not {', '.join(_no_bands())})")
     return "\n".join(blocks)
 
 

@@ -24,7 +24,7 @@ without a band, every draw is what it was before bands existed); ``nested-ono`` 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -342,6 +342,8 @@ def build_refusal(world: World, cfg: RefusalConfig) -> Scenario:
 # -- nested worlds: O-NO edits -------------------------------------------------------------------
 class NestedOnoConfig(RelationConfig):
     """Nested worlds: change f_r(o) of K objects; S-NO facts of their holders should follow."""
+
+    bands: ClassVar[bool] = False  # its facts are not S-O facts chosen by exposure
 
     k: int = Field(1, ge=1, description="Number of objects whose nested object changes.")
 

@@ -285,6 +285,8 @@ def build_forget_subjects(world: World, cfg: ForgetSubjectsConfig) -> Scenario:
 class ForgetNestedConfig(RelationConfig):
     """Nested worlds: forget K facts (s, r) and their nested consequences (s, r', f_r(o))."""
 
+    bands: ClassVar[bool] = False  # its facts are not S-O facts chosen by exposure
+
     forgets: ClassVar[bool] = True
 
     k: int = Field(20, ge=1, description="Facts forgotten together with their S-NO consequence.")

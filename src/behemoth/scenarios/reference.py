@@ -37,6 +37,8 @@ _EDITED = ("edited_", "censored_")
 class FromReferenceConfig(ScenarioConfig):
     """A reference fine-tuning folder as a scenario (edit, refusal or forget by its answers)."""
 
+    bands: ClassVar[bool] = False  # its facts are not S-O facts chosen by exposure
+
     forgets: ClassVar[bool | None] = None  # the mode may be inferred from the files
 
     path: str = Field(

@@ -44,6 +44,8 @@ class ScenarioConfig(StrictConfig):
     #: kind the retain oracle judges, so a sweep's ``oracle: true`` reaches these runs only.
     #: None: known only once built (a scenario loaded from files, its mode inferred).
     forgets: ClassVar[bool | None] = False
+    #: Whether ``exposure`` bands can choose its facts (the others refuse a band).
+    bands: ClassVar[bool] = True
 
     seed: int = Field(0, ge=0, description="Seed of every random choice of the scenario.")
     template: str = Field("sro", description="Format of the edit prompts (a statement template).")
