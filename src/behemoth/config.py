@@ -206,6 +206,23 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _model_at(cls: type[BaseModel], path: tuple[int | str, ...]) -> type[BaseModel]:
+    """The (nested) config class at ``path`` in ``cls``: an unknown key of a sub-config is
+    answered with that sub-config's keys. Stops where the path leaves config classes."""
+    import typing
+
+    for part in path:
+        field = cls.model_fields.get(str(part))
+        if field is None:
+            break
+        inner = [field.annotation, *typing.get_args(field.annotation)]
+        nested = [t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)]
+        if not nested:
+            break
+        cls = nested[0]
+    return cls
+
+
 def validate(cls: type[C], data: dict[str, Any]) -> C:
     """Build ``cls`` from ``data``; turn pydantic's report into a one-line ConfigError."""
     try:
@@ -216,7 +233,7 @@ def validate(cls: type[C], data: dict[str, Any]) -> C:
         if err["type"] == "extra_forbidden":
             import difflib
 
-            known = list(cls.model_fields)
+            known = list(_model_at(cls, err["loc"][:-1]).model_fields)
             hint = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
             fix = f"did you mean {hint[0]!r}?" if hint else f"known keys: {', '.join(known)}"
             raise ConfigError(loc, "unknown key", fix) from None
