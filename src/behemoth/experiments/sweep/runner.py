@@ -208,9 +208,14 @@ def count_runs(spec: SweepSpec) -> int:
     """How many runs ``spec`` expands to (before two labels naming one config are merged), from
     the sizes of its axes alone: nothing is validated or built, so a huge spec is counted at
     once (:func:`expand` validates every run)."""
-    replicates = sum(m.replicates for m in spec.models.values())
     total = 0
     for e in spec.editors.values():
+        models = (
+            spec.models
+            if e.models is None
+            else {k: spec.models[k] for k in e.models if k in spec.models}
+        )
+        replicates = sum(m.replicates for m in models.values())
         worlds = len(spec.worlds) if e.worlds is None else len(set(e.worlds) & set(spec.worlds))
         scen = (
             len(spec.scenarios)
