@@ -223,27 +223,21 @@ def param_counts(model: Any) -> tuple[int, int]:
 def measure_model(model_dir: Path, world: Any, batch_size: int = 2048) -> dict[str, Any]:
     """One row of the study from a trained model directory: every fact of the training
     template scored once, the bits, the parameter counts and the training log's milestones."""
-    from behemoth.analysis.capacity import (
-        bits_per_param,
-        facts_known,
-        knowledge_bits,
-        tokens_per_fact_at,
-    )
+    from behemoth.analysis.capacity import bits_per_param, knowledge_bits, tokens_per_fact_at
+    from behemoth.experiments.exposure import score_facts
     from behemoth.model.load import load_model
     from behemoth.model.logplot import LOG, read_log
     from behemoth.model.retain_oracle import training_seconds
-    from behemoth.model.scoring import score
 
     model, meta = load_model(model_dir, world)
     target = meta["result"]["target_set"]
-    probes = world.probes[target]
-    s = score(model, probes, targets=probes.answer, batch_size=batch_size)
-    lp = s.target_logprob[:, 0]
+    facts = score_facts(model, world, batch_size=batch_size, template=target)
+    lp = -facts["loss"].to_numpy()
     n_choices = int(world.config.objects)
     bits = knowledge_bits(lp, n_choices)
     p_all, p_body = param_counts(model)
     history = read_log(model_dir / LOG)
-    n = len(probes)
+    n = len(facts)
     m = meta["config"]["model"]
     return {
         "width": int(m["width"]),
@@ -254,7 +248,7 @@ def measure_model(model_dir: Path, world: Any, batch_size: int = 2048) -> dict[s
         "data_seed": int(meta["config"]["data_seed"]),
         "n_facts": n,
         "n_choices": n_choices,
-        "facts_known": facts_known(s.pred, probes.answer),
+        "facts_known": int(facts["correct"].sum()),
         "bits": bits,
         "bits_unfloored": knowledge_bits(lp, n_choices, floor=False),
         "bits_max": n * math.log2(n_choices),

@@ -39,15 +39,21 @@ if TYPE_CHECKING:
 
 
 def score_facts(
-    model: torch.nn.Module, world: World, replicate: int = 0, batch_size: int = 1024
+    model: torch.nn.Module,
+    world: World,
+    replicate: int = 0,
+    batch_size: int = 1024,
+    template: str | None = None,
 ) -> pd.DataFrame:
-    """One row per S-O fact: ``replicate, fact, subject, relation, exposure, correct, loss``."""
+    """One row per S-O fact: ``replicate, fact, subject, relation, exposure, correct, loss``
+    (loss: the object's NLL in nats), on the probes of ``template`` (default: the world's
+    training template). The capacity study scores its models with it too."""
     from behemoth.model.scoring import score
     from behemoth.world.exclude import fact_ids
     from behemoth.world.exposure import fact_exposure
     from behemoth.world.probes import KIND_SO, probe_templates
 
-    template = probe_templates(world.config)[0][0]
+    template = template or probe_templates(world.config)[0][0]
     probes = world.probes[template]
     got = score(model, probes, probes.answer, batch_size=batch_size)
     kind = np.full(len(probes), KIND_SO, dtype=np.int64)
