@@ -31,6 +31,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 
+from behemoth.io import write_png
 from behemoth.replicates import ReplicateEstimate, across_models, holds
 from memory_report import ORDER, eval_points, load, summary, value
 
@@ -361,8 +362,7 @@ def plot(runs: Runs, png: str | Path) -> None:
         fontsize=10,
     )
     fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
+    write_png(fig, png)
 
 
 def main() -> None:
