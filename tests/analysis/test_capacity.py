@@ -63,6 +63,19 @@ def test_matches_an_independent_computation() -> None:
     assert knowledge_bits(lp, T) == pytest.approx(expected, rel=1e-12)
 
 
+def test_unfloored_is_the_papers_value_term() -> None:
+    """Allen-Zhu & Li (2024, v1, Theorem 3.2 / Definition 4.1), value term with C = 1 and
+    D = T: N log2(T / e^p2), p2 the mean loss in nats. The floor only adds the loss beyond the
+    uniform guess, fact by fact."""
+    rng = np.random.default_rng(1)
+    lp = np.log(rng.dirichlet(np.ones(T), size=N)[:, 0])  # some facts below 1/T, some above
+    p2 = float(np.mean(-lp))
+    assert knowledge_bits(lp, T, floor=False) == pytest.approx(N * math.log2(T / math.exp(p2)))
+    excess = np.maximum(0.0, -lp / math.log(2) - math.log2(T)).sum()
+    gap = knowledge_bits(lp, T) - knowledge_bits(lp, T, floor=False)
+    assert excess > 0 and gap == pytest.approx(excess)
+
+
 def test_refuses_nonsense() -> None:
     with pytest.raises(ConfigError, match="n_choices"):
         knowledge_bits(np.zeros(2), 1)

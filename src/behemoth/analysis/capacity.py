@@ -1,33 +1,47 @@
 """Knowledge capacity: how many bits of a world's facts a trained model stores.
 
 Allen-Zhu & Li, "Physics of Language Models: Part 3.3, Knowledge Capacity Scaling Laws"
-(arXiv 2404.05405, 2024), measure the knowledge a model holds as a bit-complexity lower bound
-computed from its loss on the facts' values, and find about 2 bits per parameter for
-sufficiently trained GPT-2-like models. Their bound for a dataset whose values are drawn
-uniformly (Sec. 3, Theorem 3.2, the value term of bioD) is
+(arXiv 2404.05405 v1, 2024; numbers below are v1's). Their bit complexity lower bound
+(Sec. 3, Theorem 3.2) for a dataset ``bioD(N, K, C, D, L, T)`` (Definition 2.2: N names out of
+N0, K attributes, each value C chunks drawn uniformly from an attribute's random set of D
+strings of L tokens over T tokens) is a sum of a name, a value and a diversity term, written
+with the model's mean losses in nats (``loss_name``, ``loss_value``, ``loss_value1``). The
+capacity ratio (Sec. 4, Definition 4.1) divides its leading terms by the parameter count P::
 
-    bits >= N * log2( T / exp(L / N) )  =  sum_i ( log2 T - l_i / ln 2 )
+    R(F) = [ N log2(N0 / e^p1) + N K log2(D^C / e^p2) + K D log2(T^L / (D e^p3)) ] / P
 
-for N facts whose objects are drawn uniformly from T choices, L the model's summed
-cross-entropy (nats) on the N objects and l_i its loss on fact i: a model that puts
-probability p_i on the true object has learned ``log2 T + log2 p_i`` bits of fact i (0 for the
-uniform guess 1/T, the full ``log2 T`` for certainty). :func:`fact_bits` computes this per
-fact floored at 0, as this study states it (a fact the model is confidently wrong about
-contributes nothing, never a negative amount); :func:`knowledge_bits` sums it, and
-``floor=False`` gives the paper's total without the floor (the equation above, exactly).
+A behemoth fact is one (subject, relation) pair whose object is one token drawn uniformly
+from the relation's T objects (``world/graph.py``): bioD with C = L = 1 and the paper's D equal
+to our T. The value term is then ``N K log2(T / e^p2)``, p2 the mean object loss in nats, which
+is exactly ``sum_i (log2 T + log2 p_i)`` for p_i the probability the model puts on fact i's
+object: :func:`knowledge_bits` with ``floor=False``. The name term is left out (every subject
+token is a subject, N0 = N, so it is <= 0 and 0 for a model that generates the subjects
+perfectly; subject generation is not scored), and so is the diversity term (each relation's
+objects are fixed tokens of the vocabulary, not a random set: the paper drops it for bioS,
+Definition 4.3, on the same ground).
+
+The floor is this study's, not the paper's: by default :func:`fact_bits` floors each fact at 0
+(a fact the model rates below the uniform guess adds nothing instead of a negative amount).
+The floored sum exceeds the paper's value term by ``sum_i max(0, -log2 T - log2 p_i)`` and is
+not a lower bound in Theorem 3.2's sense: a model that always bets on one fixed object gets
+about ``(N / T) log2 T`` floored bits from the facts it hits by chance. Compare
+``floor=False`` with the paper's 2 bits per parameter.
 
 Here every object is one token (behemoth's vocabulary gives each object of each relation its
-own token), so the object's cross-entropy is one next-token log-probability, and T is the
-world's ``objects`` (per relation, drawn uniformly: ``world/graph.py``). Worlds whose objects
-are not uniform (a correlated pair, minority objects) have less than ``log2 T`` bits per fact
-and are refused by the study. Multi-token objects would need the sum of the object tokens'
-log-probabilities; no behemoth world has them.
+own token), so the object's loss is one next-token log-probability (Remark 3.1: the sum of the
+value's token losses), and T is the world's ``objects``. Worlds whose objects are not uniform
+(a correlated pair, minority objects) have less than ``log2 T`` bits per fact and are refused
+by the study. Multi-token objects would need the sum of the object tokens' log-probabilities;
+no behemoth world has them.
 
 Parameters are counted two ways (:func:`bits_per_param`): all of them, and without the input
-embedding and the output head (the unembedding). We could not confirm from the text available
-to us which count the paper's 2-bit figure uses, so both are reported; in this study's worlds
-each subject is one token, so a subject's embedding row can hold that subject's facts, and the
-non-embedding ratio overstates what the transformer body stores.
+embedding and the output head (the unembedding). The paper's P (Appendix A, "Model sizes") is
+neither: all parameters except the embedding rows of tokens the data never uses, with GPT2's
+tied embedding and head counted once, so its 2-bit figure counts the used embedding rows.
+Behemoth's models are untied and their vocabulary reserves tokens a world's text need not use,
+so the paper-style count lies between our two. In this study's worlds each subject is one
+token, so a subject's embedding row can hold that subject's facts, and the non-embedding ratio
+overstates what the transformer body stores.
 
 Pure: numpy, scipy, pandas and matplotlib; no torch. The table and the plot state every figure
 over trained models (:func:`behemoth.replicates.across_models`: mean, Student-t 95% interval
@@ -48,7 +62,8 @@ import pandas as pd
 from behemoth.errors import ConfigError
 from behemoth.replicates import ReplicateEstimate, across_models
 
-#: Allen-Zhu & Li's capacity ratio for sufficiently trained GPT-2-like models (bits / param).
+#: Allen-Zhu & Li's peak capacity ratio (bits / param) of GPT2 models after 1,000 exposures per
+#: fact (v1, Sec. 5, Result 1; 1 bit after 100 exposures, Sec. 6, Result 4).
 ANCHOR_BITS_PER_PARAM = 2.0
 LN2 = math.log(2.0)
 
@@ -65,7 +80,9 @@ def fact_bits(
 ) -> npt.NDArray[np.float64]:
     """Bits learned of each fact: ``log2 T - CE_i`` with ``CE_i = -log2 p_i`` the model's
     cross-entropy on fact i's object in bits (``object_logprob`` is ``ln p_i``, nats, as the
-    scorer returns it); floored at 0 unless ``floor=False`` (Allen-Zhu & Li 2024, Thm. 3.2).
+    scorer returns it); floored at 0 unless ``floor=False``. Unfloored, the sum over the facts
+    is the value term ``N K log2(D^C / e^p2)`` of Allen-Zhu & Li (2024, v1, Theorem 3.2 and
+    Definition 4.1) with C = 1 and D = T; the floor is this study's and makes the sum larger.
     Never above ``log2 T`` (``p_i <= 1``)."""
     _check_choices(n_choices)
     lp = np.asarray(object_logprob, dtype=np.float64).reshape(-1)
@@ -80,7 +97,8 @@ def fact_bits(
 
 
 def knowledge_bits(object_logprob: npt.ArrayLike, n_choices: int, floor: bool = True) -> float:
-    """The model's knowledge in bits: :func:`fact_bits` summed over the facts."""
+    """The model's knowledge in bits: :func:`fact_bits` summed over the facts (``floor=False``:
+    the paper's value term, the figure to compare with its 2 bits per parameter)."""
     return float(fact_bits(object_logprob, n_choices, floor).sum())
 
 
@@ -93,7 +111,8 @@ def facts_known(pred: npt.ArrayLike, answer: npt.ArrayLike) -> int:
 
 
 def bits_per_param(bits: float, params: int) -> float:
-    """The capacity ratio ``bits / params`` (Allen-Zhu & Li 2024: ~2 when fully trained)."""
+    """The capacity ratio ``bits / params`` (Allen-Zhu & Li 2024, v1, Definition 4.1: a peak of
+    about 2 after 1,000 exposures, with ``params`` all parameters but unused embedding rows)."""
     if params <= 0:
         raise ConfigError("params", f"{params} parameters", "count at least one parameter")
     return float(bits) / float(params)
