@@ -16,6 +16,12 @@ example ``pd.read_parquet(run / "rows.parquet")`` of each replicate's run):
   shares, so an interval of an accuracy never passes 1). Degenerate cases are named in
   ``method`` instead of printing a false interval: one model (``lo = hi = sd = NaN``), all
   models equal (``sd = 0``, a zero-width interval that says so), no model (everything NaN).
+  ``new_lo, new_hi`` is where one more trained model of the same recipe is expected to fall: the
+  95% prediction interval for a new observation of a normal sample, ``scipy.stats.t.interval(0.95,
+  m - 1, loc=mean, scale=sd * sqrt(1 + 1/m))`` (e.g. Hahn & Meeker 1991, "Statistical Intervals",
+  sec. 4.7), clipped to ``bounds``. The t interval says where the recipe's mean is; this one says
+  what a new user who trains one model (another seed, or the same seed on another CPU) should
+  expect to see, and is about sqrt(m + 1) times wider.
 - :func:`holds` -> ``(k, n)``: on how many of the n models (NaN dropped) the value is strictly
   above (or strictly below) the threshold.
 - :func:`compare` -> :class:`Comparison`, A against B on the same models (``a[i]`` and ``b[i]``
@@ -64,6 +70,8 @@ class ReplicateEstimate:
     n_items: int
     per_model: tuple[float, ...]
     method: str
+    new_lo: float = float("nan")
+    new_hi: float = float("nan")
 
     def fmt(self) -> str:
         """``0.912 [0.850, 0.974] sd 0.041``; ``-`` without data; one model, or all models
@@ -133,13 +141,28 @@ def across_models(
             items,
             per_model,
             f"all {m} models equal: zero between-model spread, no interval width",
+            mean,
+            mean,
         )
     lo, hi = stats.t.interval(CONFIDENCE, m - 1, loc=mean, scale=sd / math.sqrt(m))
-    lo, hi = float(lo), float(hi)
+    new_lo, new_hi = stats.t.interval(
+        CONFIDENCE, m - 1, loc=mean, scale=sd * math.sqrt(1.0 + 1.0 / m)
+    )
+    lo, hi, new_lo, new_hi = float(lo), float(hi), float(new_lo), float(new_hi)
     if bounds is not None:
         lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+        new_lo, new_hi = max(new_lo, bounds[0]), min(new_hi, bounds[1])
     return ReplicateEstimate(
-        mean, lo, hi, sd, m, items, per_model, f"t over models{_bounds_text(bounds)}"
+        mean,
+        lo,
+        hi,
+        sd,
+        m,
+        items,
+        per_model,
+        f"t over models{_bounds_text(bounds)}",
+        new_lo,
+        new_hi,
     )
 
 
