@@ -116,9 +116,10 @@ def _rows() -> pd.DataFrame:
                     "n_facts": 40,
                     "facts_known": k,
                     "bits": 4.0 * k,
+                    "bits_unfloored": 4.0 * k - 3.0,
                     "bits_max": 160.0,
-                    "bits_per_param_all": 4.0 * k / (width * 100),
-                    "bits_per_param_non_embedding": 4.0 * k / (width * 50),
+                    "bits_per_param_all": (4.0 * k - 3.0) / (width * 100),
+                    "bits_per_param_non_embedding": (4.0 * k - 3.0) / (width * 50),
                     "tokens_per_fact_50": None if width == 32 else 100.0 + i,
                     "tokens_per_fact_99": None,
                 }

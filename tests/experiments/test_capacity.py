@@ -65,7 +65,7 @@ def test_study_end_to_end_and_rerun_trains_nothing(
     assert sorted(zip(df["layers"], df["replicate"])) == [(1, 0), (1, 1), (2, 0), (2, 1)]
     assert (df["n_facts"] == 160).all() and (df["n_choices"] == 20).all()
     assert (df["bits"] >= 0).all() and (df["bits"] <= df["bits_max"] + 1e-9).all()
-    assert np.allclose(df["bits_per_param_all"], df["bits"] / df["params_all"])
+    assert np.allclose(df["bits_per_param_all"], df["bits_unfloored"] / df["params_all"])
     assert (df["params_non_embedding"] < df["params_all"]).all()
     # replicates differ in their seeds (a model trained again, not the same one counted twice)
     assert df.groupby("layers")["seed"].nunique().tolist() == [2, 2]
