@@ -25,6 +25,7 @@ from behemoth.config import StrictConfig, deep_merge, located, validate
 from behemoth.editors.base import EditorConfig
 from behemoth.editors.registry import editor_class
 from behemoth.errors import ConfigError
+from behemoth.evaluation.unlearning.relearn import RelearnConfig, relearn_setting
 from behemoth.scenarios.scenario import ScenarioConfig, get_scenario
 
 
@@ -116,6 +117,13 @@ class ExperimentConfig(StrictConfig):
     oracles (:func:`behemoth.evaluation.unlearning.judge.judge_unlearning`, trained once under
     ``<cache>/oracles``): group ``unlearning`` rows and ``edit.json["unlearning"]``. Left at
     its default (false), neither field enters the run id.
+
+    ``relearn``: a forget scenario's run is also attacked by relearning
+    (:mod:`behemoth.evaluation.unlearning.relearn`: ``true`` for the defaults, or
+    :class:`~behemoth.evaluation.unlearning.relearn.RelearnConfig`'s settings), the unlearned
+    model and, with ``oracle``, the retain oracles from one seeded split: group ``relearning``
+    rows and items. The sweep runs it (:func:`behemoth.experiments.sweep.execute.execute`);
+    left off (null), it does not enter the run id.
     """
 
     model: str | ModelRecipe = Field(
@@ -162,6 +170,12 @@ class ExperimentConfig(StrictConfig):
         description="Retain oracles to train (replicates 0..n-1 of the recipe; 2 or more give "
         "the noise floor).",
     )
+    relearn: RelearnConfig | None = Field(
+        None,
+        description="Forget scenarios: the relearning attack on the unlearned model (and, with "
+        "oracle, the retain oracles): true for the defaults, or {share, steps, lr, threshold}; "
+        "null/false: off.",
+    )
 
     @field_validator("model", "world", mode="before")
     @classmethod
@@ -171,6 +185,12 @@ class ExperimentConfig(StrictConfig):
             kind = ModelRecipe if info.field_name == "model" else WorldRecipe
             return located(str(info.field_name), validate, kind, v)
         return v
+
+    @field_validator("relearn", mode="before")
+    @classmethod
+    def _relearn(cls, v: Any) -> Any:
+        """``true``: the attack's defaults; ``false``/null: off; a mapping: its settings."""
+        return relearn_setting(v)
 
     @model_validator(mode="after")
     def _check_names_and_settings(self) -> ExperimentConfig:
@@ -191,6 +211,14 @@ class ExperimentConfig(StrictConfig):
             located("model", self.model.resolved)
         self.editor_config(None)
         self.scenario_config(None)
+        if self.relearn is not None and get_scenario(self.scenario).config.forgets is False:
+            raise ConfigError(
+                "relearn",
+                f"scenario {self.scenario} forgets no facts, and relearning attacks forgetting "
+                "only",
+                "choose a forget scenario (forget-relation, forget-facts, forget-subjects, "
+                "forget-nested) or drop relearn",
+            )
         if not self.device.startswith(("cpu", "cuda", "mps")):
             raise ConfigError("device", f"{self.device!r} is no torch device", "write cpu or cuda")
         return self
@@ -229,13 +257,15 @@ class ExperimentConfig(StrictConfig):
         (canonical JSON; the device and the cache location are left out: they change no result,
         and a recipe enters as the config it resolves to, never as the directory it is built
         in). With one replicate, and without the oracle judgment, the id is what it was before
-        replicates and the oracle option existed."""
+        replicates and the oracle option existed; without ``relearn``, before it existed."""
         d = {k: v for k, v in self.resolved().items() if k not in ("device", "cache")}
         if d.get("replicates") == 1:
             del d["replicates"]
         if not d.get("oracle"):
             d.pop("oracle", None)
             d.pop("oracle_replicates", None)
+        if d.get("relearn") is None:
+            d.pop("relearn", None)
         text = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -15,14 +15,21 @@ the rows come back here) and returns:
   (``batch_update_fro``, the signal of Gupta et al.'s disabling edits);
 - ``timings``: what it cost on this machine (phase wall times: ``build_s`` finding or building
   the shared world and model, ``load_s`` loading them, ``prepare_s`` the editor's statistics,
-  ``reference_s``, ``edit_s``, ``eval_s``, ``oracle_s``), kept apart so that tables compare
-  byte for byte across machines and backends.
+  ``reference_s``, ``edit_s``, ``eval_s``, ``oracle_s``, ``relearn_s``), kept apart so that
+  tables compare byte for byte across machines and backends.
 
 With ``oracle`` in the experiment (the spec's ``oracle: true``), ``run_experiment`` also judges
 a forget run against the retain oracles
 (:func:`behemoth.evaluation.unlearning.judge.judge_unlearning`, built once per forget set under
 ``<shared>/oracles``): its group ``unlearning`` rows (forget quality, model utility, MIA AUCs,
 PrivLeak and their noise floor) come with the run's records.
+
+With ``relearn`` (the spec's ``relearn: true`` or its settings), a forget run's unlearned model
+and, with ``oracle``, each retain oracle are attacked by relearning from one seeded split of the
+forgotten facts (:func:`behemoth.evaluation.unlearning.relearn.attack_models`, seed: the
+editor's): group ``relearning`` rows (split: ``unlearned``, ``oracle``, ``oracle_2``, ...) and
+one item per fact (``exposure``, ``edit`` and ``edits_applied`` like every item), so which facts
+were removed and which only hidden can be cut by exposure.
 
 Every row carries ``checkpoint``: the number of edits applied when it was measured (0 for the
 unedited model's own scores, ``phase`` "pre", kept once per run).
@@ -41,7 +48,10 @@ from behemoth.experiments.replicates import shared_model as shared_model  # (re-
 from behemoth.experiments.replicates import shared_world as shared_world  # (re-exported)
 
 if TYPE_CHECKING:
-    pass
+    from behemoth.evaluation.unlearning.relearn import RelearnJudgment
+    from behemoth.experiments.config import ExperimentConfig
+    from behemoth.experiments.run import SeedRun
+    from behemoth.world.world import World
 
 #: Rows of these metrics measure the machine, not the model: they go to the timings.
 TIMING_METRICS = ("wall_time_s", "peak_memory_bytes", "memory_increase_bytes")
@@ -106,6 +116,11 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
     }
     if experiment.oracle:
         timings["oracle_s"] = seed_run.judge_seconds
+    relearned = None
+    if experiment.relearn is not None:
+        t = time.perf_counter()
+        relearned = _relearn(experiment, seed_run, world)
+        timings["relearn_s"] = time.perf_counter() - t
 
     total = len(scenario.requests)
     rows = []
@@ -128,7 +143,46 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
         for b in run.batches:
             done += b["requests"]
             rows.append(_cost_row(base, "batch_update_fro", "edit", b["update_fro"], done))
-    return RunOutput(rows, timings, _items(run.records))
+    items = _items(run.records)
+    if relearned is not None:
+        at = {"edits_applied": total, "batches_applied": last if last > 1 else None}
+        rows += [{**base, **r, **at, "checkpoint": total} for r in relearned.rows()]
+        items = _concat(items, relearned.records(run_id, at).items_table())
+    return RunOutput(rows, timings, items)
+
+
+def _relearn(experiment: ExperimentConfig, seed_run: SeedRun, world: World) -> RelearnJudgment:
+    """The relearning attack of one run (:func:`~behemoth.evaluation.unlearning.relearn.
+    attack_models`): the unlearned model and, when the run was judged, each retain oracle (from
+    its directory), from one split of the facts the judgment measured (the same
+    ``stop_share`` left out), seeded by the editor's seed."""
+    from behemoth.evaluation.unlearning.judge import check_forget, forget_split, stop_share
+    from behemoth.evaluation.unlearning.relearn import attack_models, oracle_names
+    from behemoth.model import load_model
+
+    check_forget(seed_run.scenario, "relearn")
+    editor_cfg = experiment.editor_config(seed_run.editor_seed)
+    judged = seed_run.judgment
+    split = (
+        judged.split
+        if judged is not None
+        else forget_split(world, seed_run.scenario, stop_share(editor_cfg.to_dict()))
+    )
+    assert experiment.relearn is not None  # the caller's condition
+    models = {"unlearned": seed_run.run.model}
+    if judged is not None:
+        for name, odir in zip(oracle_names(len(judged.oracle_dirs)), judged.oracle_dirs):
+            models[name] = load_model(odir, world)[0]
+    return attack_models(
+        world, seed_run.scenario, split, models, experiment.relearn, int(editor_cfg.seed)
+    )
+
+
+def _concat(a: Any, b: Any) -> Any:
+    """Two item tables as one (the run's columns: ``b`` cast to ``a``'s schema)."""
+    import pyarrow as pa
+
+    return pa.concat_tables([a, b.select(a.column_names).cast(a.schema)])
 
 
 def _items(records: Any) -> Any:

@@ -12,6 +12,8 @@ A spec names each axis value with a label (the label is what tables and plots sh
     seeds: [0, 1]
     eval_every: 0                       # with streams: also evaluate after every N batches
     oracle: false                       # forget scenarios: also judge runs against the oracle
+    relearn: false                      # forget scenarios: also the relearning attack (true, or
+                                        #   {share: 0.1, steps: 50, lr: 0.001, threshold: 0.5})
     scales: {paper: {models: {demo: {preset: pythia-31m}}}}   # deep-merged by --scale paper
 
 :func:`expand` validates every part (world, model, scenario and editor settings, each against
@@ -19,7 +21,7 @@ its own config class, editor names against the registry) before anything runs, a
 :class:`RunSpec` per combination: an :class:`~behemoth.experiments.config.ExperimentConfig`
 (world and model as recipes, :class:`~behemoth.experiments.config.WorldRecipe` /
 :class:`~behemoth.experiments.config.ModelRecipe`; the seed in the scenario's and the editor's
-settings; the spec's ``oracle``) and its run id, ``"<editor>-" +``
+settings; the spec's ``oracle`` and ``relearn``, on forget scenarios only) and its run id, ``"<editor>-" +``
 :meth:`ExperimentConfig.run_id() <behemoth.experiments.config.ExperimentConfig.run_id>`: one
 description of a run and one id, whether a sweep or ``behemoth edit`` runs it. Machine-local
 paths (the shared directory) never enter it.
@@ -39,6 +41,7 @@ from pydantic import Field, field_validator, model_validator
 
 from behemoth.config import StrictConfig, deep_merge, load_yaml, located, validate
 from behemoth.errors import ConfigError, suggest
+from behemoth.evaluation.unlearning.relearn import RelearnConfig, relearn_setting
 from behemoth.experiments.config import ExperimentConfig, ModelRecipe, WorldRecipe
 
 
@@ -119,9 +122,20 @@ class SweepSpec(StrictConfig):
         description="Forget scenarios: also judge each of their runs against the retain oracle (a model "
         "trained without the forget set, built once per forget set under the shared directory).",
     )
+    relearn: RelearnConfig | None = Field(
+        None,
+        description="Forget scenarios: also attack each run's unlearned model (and, with oracle, "
+        "its retain oracles) by relearning: true for the defaults, or {share, steps, lr, "
+        "threshold}; null/false: off.",
+    )
     scales: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Named overrides of this spec (--scale NAME)."
     )
+
+    @field_validator("relearn", mode="before")
+    @classmethod
+    def _relearn(cls, v: Any) -> Any:
+        return relearn_setting(v)
 
     @field_validator("worlds", "models", "scenarios", "editors", "seeds")
     @classmethod
@@ -173,7 +187,8 @@ def run_config(experiment: ExperimentConfig) -> dict[str, Any]:
     """A sweep run's experiment resolved, in the layout of the sweep's tables: ``world`` and
     ``model`` as the configs their recipes resolve to (the model's replicate seeds folded in),
     ``scenario`` and ``editor`` as ``{name, settings}`` with every default filled in,
-    ``eval_every``, and ``oracle`` only when set (the report reads editor settings from it)."""
+    ``eval_every``, and ``oracle`` and ``relearn`` only when set (the report reads editor
+    settings from it)."""
     if not isinstance(experiment.world, WorldRecipe) or not isinstance(
         experiment.model, ModelRecipe
     ):
@@ -190,6 +205,8 @@ def run_config(experiment: ExperimentConfig) -> dict[str, Any]:
     }
     if experiment.oracle:
         config["oracle"] = True
+    if experiment.relearn is not None:
+        config["relearn"] = experiment.relearn.to_dict()
     return config
 
 
@@ -210,6 +227,7 @@ def experiment_of(config: dict[str, Any], cache: str | Path | None = None) -> Ex
             "editor_settings": config["editor"]["settings"],
             "eval_every": config.get("eval_every", 0),
             "oracle": bool(config.get("oracle", False)),
+            "relearn": config.get("relearn"),
             "cache": None if cache is None else str(cache),
         },
     )
@@ -291,6 +309,7 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
             or (e.models is not None and ml not in e.models)
         ):
             continue
+        forgets = get_scenario(s.name).config.forgets is not False
         scenario_settings = {**s.settings, "seed": seed}
         located(f"scenarios.{sl}", validate, get_scenario(s.name).config, scenario_settings)
         for point in _grid(e):
@@ -306,8 +325,9 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
                     "editor": e.name,
                     "editor_settings": editor_settings,
                     "eval_every": spec.eval_every,
-                    # the oracle judges forgetting only: edit runs of the sweep go without
-                    "oracle": spec.oracle and get_scenario(s.name).config.forgets is not False,
+                    # the oracle and relearning judge forgetting only: edit runs go without
+                    "oracle": spec.oracle and forgets,
+                    "relearn": spec.relearn if forgets else None,
                 },
             )
             labels = {
