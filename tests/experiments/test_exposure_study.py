@@ -55,29 +55,66 @@ def _banded(run) -> bool:
 
 
 def test_preset_expands_to_the_intended_runs_and_no_band_on_the_uniform_world():
+    from behemoth.experiments.exposure import WORKERS, plan_text, run_seconds
+
     runs = _runs()
-    # per model: 6 edit configs x 4 banded scenarios + 2 unlearners x 2 banded forgets on zipf,
-    # 6 x 2 unbanded edits + 2 x 1 unbanded forget on uniform; five replicates
-    assert len(runs) == 5 * (6 * 4 + 2 * 2 + 6 * 2 + 2 * 1) == 210
+    # per model on zipf: 7 edit configs (lora at ranks 1, 4, 16) x 4 banded scenarios,
+    # 3 stream editors x 2 banded streams, 2 unlearners x 2 banded forgets; on uniform
+    # 7 x 2 unbanded edits, 3 x 1 unbanded stream, 2 x 1 unbanded forget; five replicates
+    assert len(runs) == 5 * ((7 * 4 + 3 * 2 + 2 * 2) + (7 * 2 + 3 * 1 + 2 * 1)) == 285
     assert len({r.run_id for r in runs}) == len(runs)
     by_world = Counter(r.labels["world"] for r in runs)
-    assert by_world == {"zipf": 5 * 28, "uniform": 5 * 14}
+    assert by_world == {"zipf": 5 * 38, "uniform": 5 * 19}
     assert not [r.run_id for r in runs if r.labels["world"] == "uniform" and _banded(r)]
     assert all(_banded(r) for r in runs if r.labels["world"] == "zipf")
     editors = {r.experiment.editor for r in runs}
     assert editors == {"ft", "lora", "rome", "memit", "alphaedit", "npo", "ga"}
-    ranks = {
-        r.experiment.editor_settings.get("rank") for r in runs if r.experiment.editor == "lora"
-    }
-    assert ranks == {1, 16}
+    lora = [r for r in runs if r.experiment.editor == "lora"]
+    assert {r.experiment.editor_settings.get("rank") for r in lora} == {1, 4, 16}
+    # the ranks of one scenario on one model share the scenario's settings and seed
+    by_group = Counter(
+        (r.labels["world"], r.labels["replicate"], r.labels["scenario"]) for r in lora
+    )
+    assert set(by_group.values()) == {3}
     assert {r.labels["replicate"] for r in runs} == {str(i) for i in range(5)}
-    # the 23.4 s of worker time per run of bench/bench_study.py: under two hours
-    assert len(runs) * 23.4 < 2 * 3600
+    streams = [r for r in runs if r.experiment.scenario == "stream"]
+    assert len(streams) == 5 * (3 * 2 + 3)
+    assert {(r.experiment.editor, r.labels["editor"]) for r in streams} == {
+        ("rome", "rome"),
+        ("memit", "memit"),
+        ("ft", "ft stream"),
+        ("rome", "rome control"),
+        ("memit", "memit control"),
+        ("ft", "ft stream control"),
+    }
+    for r in streams:
+        s = r.experiment.scenario_settings
+        assert (s["n"], s["batch_size"]) == (20, 1)
+        if r.experiment.editor == "ft":
+            assert r.experiment.editor_settings["part"] == "mlp"
+            assert r.experiment.editor_settings["layers"] == [2]
+    bands = {r.labels["scenario"]: r.experiment.scenario_settings.get("exposure") for r in streams}
+    assert bands == {
+        "stream rare": {"edit": [0.0, 0.1]},
+        "stream frequent": {"edit": [0.9, 1.0]},
+        "stream": None,
+    }
+    # eval_every is the sweep's: every run carries it, only streams have several batches
+    assert {r.experiment.eval_every for r in runs} == {5}
+    # the estimate: 240 runs at 23.4 s, the streams from the sequential study's figures
+    rome = next(r for r in streams if r.labels["editor"] == "rome")
+    assert run_seconds(rome) == pytest.approx(1.8 + 20 * 2.17 + 4 * 5.41)
+    total = sum(run_seconds(r) for r in runs)
+    assert total == pytest.approx(
+        240 * 23.4 + 15 * (3 * 1.8 + 20 * (2.17 + 2.74 + 11.0) + 12 * 5.41)
+    )
+    assert round(total / 60) == 191 and total / WORKERS < 2 * 3600
+    assert plan_text(runs, None).startswith("285 runs (uniform: 95, zipf: 190; 45 of them streams)")
 
 
 def test_paper_scale_three_pythia_replicates_on_paper_sized_worlds():
     runs = _runs("paper")
-    assert len(runs) == 3 * 42
+    assert len(runs) == 3 * 57
     assert {r.labels["replicate"] for r in runs} == {"0", "1", "2"}
     assert not [r for r in runs if r.labels["world"] == "uniform" and _banded(r)]
 
@@ -103,7 +140,7 @@ def test_banded_scenarios_build_on_the_zipf_world_from_the_two_tails(tmp_path: P
         sc = build_scenario(world, s.name, dict(s.settings))
         seen[label] = [int(counts[q.subject * R + q.relation]) for q in sc.requests]
         assert seen[label], label
-    for kind in ("single", "10 different", "forget"):
+    for kind in ("single", "10 different", "forget", "stream"):
         rare, frequent = seen[f"{kind} rare"], seen[f"{kind} frequent"]
         assert max(rare) < min(frequent), kind
 
@@ -224,7 +261,8 @@ def test_dry_run_prints_the_plan(capsys: pytest.CaptureFixture[str], tmp_path: P
 
     assert main(["--out", str(tmp_path / "o"), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("210 runs (uniform: 70, zipf: 140)") and "82 min" in out
+    assert out.startswith("285 runs (uniform: 95, zipf: 190; 45 of them streams)")
+    assert "~191 min of worker time (~95 min on 2 workers)" in out
     assert not (tmp_path / "o").exists()
     assert main(["--out", str(tmp_path / "o"), "--dry-run", "--scale", "gpu"]) == 2
 

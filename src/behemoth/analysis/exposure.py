@@ -258,3 +258,254 @@ def across_replicates(
             }
         )
     return pd.DataFrame(rows)
+
+
+# -- editing: the rank an edit needs, the fine-tuning steps it needs, retention in a stream ----
+#: The efficacy items of the edited facts: one prompt per edit (``group`` efficacy, the edit's own
+#: template), value 1.0 when the greedy token is the new object.
+_EFFICACY = ("efficacy", "efficacy")
+NONE_IN_GRID = "none within the grid"
+TAKEN = "taken"
+
+
+def _efficacy_items(items: pd.DataFrame, what: str) -> pd.DataFrame:
+    """The post-edit efficacy items of ``items`` (metric and group efficacy, phase post)."""
+    _require(items, ["metric", "group", "phase", "edit", "exposure", "value"], what)
+    sel = (
+        (items["metric"] == _EFFICACY[0])
+        & (items["group"] == _EFFICACY[1])
+        & (items["phase"] == "post")
+    )
+    part = items.loc[sel]
+    if part.empty:
+        raise ConfigError(
+            what,
+            "holds no post-edit efficacy item",
+            "give the items of edit runs (metric efficacy)",
+        )
+    if part["exposure"].isna().any():
+        raise ConfigError(
+            what,
+            "has efficacy items without an exposure",
+            "give the items of S-O edits (every edited fact of a world has one)",
+        )
+    return part
+
+
+def _final(part: pd.DataFrame, run: Sequence[str]) -> pd.DataFrame:
+    """The items of each run's final checkpoint (``edits_applied`` the run's largest; items
+    without a checkpoint kept): a stream's earlier checkpoints are retention's, not its edits'."""
+    if "edits_applied" not in part.columns:
+        return part
+    last = part.groupby(list(run), dropna=False)["edits_applied"].transform("max")
+    return part[(part["edits_applied"] == last) | part["edits_applied"].isna()]
+
+
+def _taken(part: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Per ``keys`` + edit: whether every efficacy item of the edit is answered with the new
+    object (the sequential study's definition of an edit that holds,
+    :mod:`behemoth.experiments.sequential`), with the edited fact and its exposure."""
+    g = part.groupby([*keys, "edit"], sort=True, dropna=False)
+    out = g.agg(
+        taken=("value", lambda v: bool((v.to_numpy(dtype=np.float64) == 1.0).all())),
+        exposure=("exposure", "first"),
+        **({"subject": ("subject", "first")} if "subject" in part.columns else {}),
+        **({"relation": ("relation", "first")} if "relation" in part.columns else {}),
+    )
+    return out.reset_index()
+
+
+def rank_needed(
+    items: pd.DataFrame,
+    by: Sequence[str] = ("label_world", "label_model", "label_scenario", "seed"),
+    rank: str = "rank",
+) -> pd.DataFrame:
+    """Per edited fact: the smallest LoRA rank at which its edit takes, against its exposure.
+
+    ``items``: the sweep items of the LoRA runs of a rank grid, with a ``rank`` column (the run's
+    LoRA rank). One group is one scenario on one trained model: the columns ``by`` and
+    ``replicate``; within it each rank is one run, and since the runs share the scenario's seed
+    they edit the same facts (checked: the edits, their subjects, relations and exposures must be
+    the same at every rank, else the group is refused, as is a rank run twice in one group).
+    An edit takes at a rank when every post-edit efficacy item of it is answered with the new
+    object. Only the final checkpoint of a run counts.
+
+    Returns one row per group and edit: ``[*by, replicate, edit, subject, relation, exposure,
+    rank_needed, status, monotone, grid]``: ``rank_needed`` the smallest rank of the group's grid
+    at which the edit takes (NaN and status "none within the grid" if none does), ``monotone``
+    whether it also takes at every larger rank of the grid, ``grid`` the ranks run (e.g. "1,4,16")."""
+    part = _efficacy_items(items, "items")
+    keys = [*by, "replicate"]
+    _require(part, [*keys, rank], "items")
+    if part[rank].isna().any():
+        raise ConfigError("items", f"has rows without a {rank!r}", "give the LoRA runs only")
+    if "run_id" in part.columns:
+        runs = part.groupby([*keys, rank], dropna=False)["run_id"].nunique()
+        twice = runs[runs > 1]
+        if len(twice):
+            raise ConfigError(
+                "items",
+                f"{len(twice)} group(s) hold several runs at one rank (e.g. {twice.index[0]})",
+                "add the column that tells those runs apart (e.g. the editor label) to by",
+            )
+    part = _final(part, ["run_id"] if "run_id" in part.columns else [*keys, rank])
+    taken = _taken(part, [*keys, rank])
+    fact_cols = [c for c in ("edit", "subject", "relation", "exposure") if c in taken.columns]
+    rows = []
+    for key, grp in taken.groupby(keys, sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        grid = sorted(int(r) for r in grp[rank].unique())
+        facts = {
+            int(r): sorted(map(tuple, g[fact_cols].to_numpy().tolist()))
+            for r, g in grp.groupby(rank, sort=True)
+        }
+        first = facts[grid[0]]
+        for r in grid[1:]:
+            if facts[r] != first:
+                raise ConfigError(
+                    "items",
+                    f"the runs of {dict(zip(keys, key))} at ranks {grid[0]} and {r} edit "
+                    "different facts",
+                    "compare runs of one scenario, world, model and seed (the same scenario seed "
+                    "draws the same edits); add the column that separates them to by",
+                )
+        wide = grp.pivot_table(index="edit", columns=rank, values="taken", aggfunc="first")
+        for edit, row in wide.iterrows():
+            ok = [r for r in grid if bool(row[r])]
+            fact = grp[grp["edit"] == edit].iloc[0]
+            need = ok[0] if ok else float("nan")
+            rows.append(
+                {
+                    **dict(zip(keys, key)),
+                    "edit": int(edit),
+                    "subject": int(fact["subject"]) if "subject" in fact else -1,
+                    "relation": int(fact["relation"]) if "relation" in fact else -1,
+                    "exposure": int(fact["exposure"]),
+                    "rank_needed": need,
+                    "status": TAKEN if ok else NONE_IN_GRID,
+                    "monotone": bool(ok) and all(bool(row[r]) for r in grid if r >= ok[0]),
+                    "grid": ",".join(str(r) for r in grid),
+                }
+            )
+    cols = [*keys, "edit", "subject", "relation", "exposure", "rank_needed", "status"]
+    return pd.DataFrame(rows, columns=[*cols, "monotone", "grid"])
+
+
+def rank_curves(needed: pd.DataFrame, by: Sequence[str] = (), base: float = 2.0) -> pd.DataFrame:
+    """From :func:`rank_needed`: per replicate, exposure bin and rank ``r`` of the grid, the share
+    of the bin's edited facts whose edit takes at a rank ``<= r`` (``rank_at_most``; an edit that
+    takes nowhere in the grid counts as not taken at every ``r``). Per model first (the share
+    over the model's facts in the bin), then :func:`across_replicates` over models. Returns
+    ``[*by, rank_at_most, replicate, bin, lo, hi, position, value, n]``."""
+    _require(needed, ["replicate", "exposure", "rank_needed", "grid", *by], "needed")
+    grids = set(needed["grid"])
+    if len(grids) != 1:
+        raise ConfigError(
+            "needed",
+            f"mixes rank grids {sorted(grids)}",
+            "give facts of one rank grid (select the runs of one grid)",
+        )
+    ranks = [int(r) for r in next(iter(grids)).split(",")]
+    parts = []
+    for r in ranks:
+        took = (needed["rank_needed"] <= r).astype(np.float64)  # NaN (none) compares False
+        frame = needed[[*by, "replicate", "exposure"]].assign(value=took, rank_at_most=r)
+        parts.append(_binned(frame, ["value"], [*by, "rank_at_most"], base))
+    out = pd.concat(parts, ignore_index=True)
+    return out[[*by, "rank_at_most", "replicate", "bin", "lo", "hi", "position", "value", "n"]]
+
+
+def steps_needed(runs: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """Per single-edit fine-tuning run: the optimizer steps its edit took, with the edited fact's
+    exposure.
+
+    ``runs``: one row per run (``run_id``, ``steps``: the trainer's ``info["steps"]``,
+    ``finished``: whether every edit's NLL fell below ``stop_nll`` before the step budget ran
+    out, and any label columns, kept); ``items``: the sweep items, whose post-edit efficacy items
+    give each run's edited fact. A run whose efficacy items span several edits is refused (the
+    steps are then shared by the batch, not one fact's), as is a run without items. Returns
+    ``runs``' columns plus ``edit, subject, relation, exposure, taken``; ``steps`` is NaN where
+    the run did not finish (the budget is a lower bound, not a count)."""
+    _require(runs, ["run_id", "steps", "finished"], "runs")
+    _require(items, ["run_id"], "items")
+    part = _efficacy_items(items[items["run_id"].isin(runs["run_id"])], "items")
+    part = _final(part, ["run_id"])
+    edits = part.groupby("run_id")["edit"].nunique()
+    several = edits[edits > 1]
+    if len(several):
+        raise ConfigError(
+            "runs",
+            f"run {several.index[0]} edits {int(several.iloc[0])} facts at once",
+            "give single-edit runs (scenario single): a batch's steps belong to no one fact",
+        )
+    missing = sorted(set(runs["run_id"]) - set(edits.index))
+    if missing:
+        raise ConfigError(
+            "items", f"hold no efficacy item of run {missing[0]}", "give the sweep's items"
+        )
+    facts = _taken(part, ["run_id"])
+    out = runs.merge(facts, on="run_id", how="left", validate="one_to_one")
+    out["steps"] = out["steps"].astype(np.float64).where(out["finished"].astype(bool))
+    return out
+
+
+def retention(items: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
+    """Retention under sequential editing, per edit and checkpoint.
+
+    ``items``: the sweep items of stream runs (one edit per batch, evaluated every
+    ``eval_every`` edits). At a checkpoint (``edits_applied``) the efficacy items cover the edits
+    applied so far; an edit is retained when every one of them is still answered with the new
+    object (the sequential study's ``retention/edits_so_far``). Returns one row per group
+    (``by``), replicate, checkpoint and applied edit: ``[*by, replicate, edits_applied, edit,
+    exposure, retained]`` (retained 0.0 / 1.0)."""
+    part = _efficacy_items(items, "items")
+    keys = [*by, "replicate", "edits_applied"]
+    _require(part, keys, "items")
+    if (part["edit"] >= part["edits_applied"]).any():
+        raise ConfigError(
+            "items",
+            "hold efficacy items of edits not yet applied at their checkpoint",
+            "give the items of stream runs as the sweep writes them",
+        )
+    got = _taken(part, keys)
+    got["retained"] = got["taken"].astype(np.float64)
+    return got[[*keys, "edit", "exposure", "retained"]]
+
+
+def band_curves(
+    frame: pd.DataFrame, value: str, by: Sequence[str] = (), band: str = "label_scenario"
+) -> pd.DataFrame:
+    """Per group (``by``), exposure band and replicate: the mean of ``value`` over the band's
+    rows (per model first; NaN values, e.g. unfinished runs, left out of the mean but counted in
+    ``n``). A band is a value of ``band`` (the scenario label: its facts come from one quantile
+    band); it sits at the geometric mean of its facts' exposures over every replicate (each fact
+    once), ``lo`` /
+    ``hi`` its smallest and largest exposure, and ``bin`` orders the bands by that position, so
+    the output reads like :func:`metric_curves` (``[*by, band, replicate, bin, lo, hi, position,
+    value, n]``) and :func:`across_replicates` summarises it over models."""
+    _require(frame, [*by, band, "replicate", "exposure", value], "frame")
+    f = frame[[*by, band, "replicate", "exposure", value]].copy()
+    e = f["exposure"].astype(np.float64)
+    if (e <= 0).any() or e.isna().any():
+        raise ConfigError("exposure", "holds a fact never stated", "band facts of the world only")
+    f["_log"] = np.log(e)
+    # each fact once (a stream's edit is scored at every checkpoint; one scenario's facts recur
+    # across editors): an edit of a replicate is (edit, exposure) within its band
+    ident = [band, "replicate", *(["edit"] if "edit" in frame.columns else []), "exposure"]
+    once = f.assign(edit=frame["edit"]) if "edit" in frame.columns else f
+    where = (
+        once.drop_duplicates(ident)
+        .groupby(band)
+        .agg(position=("_log", "mean"), lo=("exposure", "min"), hi=("exposure", "max"))
+    )
+    where["position"] = np.exp(where["position"])
+    order = where["position"].rank(method="first").astype(np.int64) - 1
+    out = (
+        f.groupby([*by, band, "replicate"], sort=True, dropna=False)
+        .agg(value=(value, "mean"), n=(value, "size"))
+        .reset_index()
+    )
+    out["bin"] = out[band].map(order)
+    for c in ("position", "lo", "hi"):
+        out[c] = out[band].map(where[c]).astype(np.float64)
+    return out[[*by, band, "replicate", "bin", "lo", "hi", "position", "value", "n"]]
