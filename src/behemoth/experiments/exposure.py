@@ -181,12 +181,20 @@ def plot_curves(curves: pd.DataFrame, columns: list[str], group: str, title: str
 
 
 def _draw(
-    ax_: Any, curves: pd.DataFrame, col: str, group: str, bounds: tuple[float, float] | None
+    ax_: Any,
+    curves: pd.DataFrame,
+    col: str,
+    group: str,
+    bounds: tuple[float, float] | None,
+    order: Sequence[str] | None = None,
 ) -> None:
     """One panel: per ``group`` value each replicate faint, the mean over replicates bold with
-    its t band (its label names the series); exposure on a log axis, unseen facts left out."""
+    its t band (its label names the series; series in ``order``, else sorted); exposure on a
+    log axis, unseen facts left out."""
     seen = curves[curves["position"] > 0]
-    for i, (g, part) in enumerate(seen.groupby(group, sort=True)):
+    names = [g for g in (order or sorted(seen[group].unique(), key=str)) if g in set(seen[group])]
+    for i, g in enumerate(names):
+        part = seen[seen[group] == g]
         colour = f"C{i % 10}"
         style = "-" if i < 10 else "--"
         for _, rep in part.groupby("replicate"):
@@ -215,23 +223,26 @@ def plot_panels(
     title: str,
     ylabel: str,
     bounds: tuple[float, float] | None = (0.0, 1.0),
+    order: Sequence[str] | None = None,
 ) -> Any:
-    """One panel per ``panel`` value, one series per ``group`` value, of the ``value`` column of
-    curves shaped like :func:`behemoth.analysis.exposure.metric_curves` (each replicate faint,
-    the mean with its t band, exposure on a log axis)."""
+    """One panel per ``panel`` value, one series per ``group`` value (in ``order``, else
+    sorted), of the ``value`` column of curves shaped like
+    :func:`behemoth.analysis.exposure.metric_curves` (each replicate faint, the mean with its t
+    band, exposure on a log axis)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = sorted(curves[panel].unique(), key=str)
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(max(5 * len(names), 6.5), 4.2), squeeze=False)
     for ax_, name in zip(axes[0], names, strict=True):
         part = curves[curves[panel] == name].drop(columns=[panel])
-        _draw(ax_, part, "value", group, bounds)
+        _draw(ax_, part, "value", group, bounds, order)
         ax_.set_title(str(name), fontsize=9)
         ax_.set_ylabel(ylabel)
-    fig.suptitle(f"{title} (faint: each trained model; bold: the mean, t 95% band)", fontsize=10)
+    fig.suptitle(f"{title}\nfaint: each trained model; bold: the mean over models, t 95% band",
+                 fontsize=10)  # fmt: skip
     fig.tight_layout()
     return fig
 
@@ -279,6 +290,7 @@ def editing_markdown(edits: pd.DataFrame) -> str:
 #: Where a sweep run's trainer info would be: ``run.json["batches"][i]["info"]`` (the layout of a
 #: run's ``edit.json``). The sweep runner writes neither today, so steps are reported only from a
 #: sweep that kept them.
+STEPS = (0.0, float("inf"))  # a step count's interval is clipped at 0
 STEPS_NOT_KEPT = (
     "The sweep keeps no fine-tuning step counts: the trainer's `info[\"steps\"]` goes to a run's "
     "`edit.json` (`behemoth edit`), not to a sweep run's rows, items or `run.json`."
@@ -411,7 +423,7 @@ def editing_sections(parts: dict[str, pd.DataFrame], steps_kept: bool = True) ->
     if "steps" in parts:
         per = parts["steps"]
         by = ["label_world", "label_editor"]
-        steps = ax.across_replicates(ax.band_curves(per, "steps", by), "value", bounds=None)
+        steps = ax.across_replicates(ax.band_curves(per, "steps", by), "value", bounds=STEPS)
         done = ax.across_replicates(
             ax.band_curves(per.assign(finished=per["finished"].astype(float)), "finished", by),
             "value",
@@ -461,6 +473,7 @@ def editing_figures(parts: dict[str, pd.DataFrame]) -> list[tuple[str, Any]]:
     figures = []
     if "rank_curves" in parts:
         c = parts["rank_curves"]
+        c = c.sort_values(["label_world", "family", "rank_at_most"], kind="stable")
         c = c.assign(
             kind=c["scenario"],
             series=c["label_world"]
@@ -469,24 +482,33 @@ def editing_figures(parts: dict[str, pd.DataFrame]) -> list[tuple[str, Any]]:
             + ", rank <= "
             + c["rank_at_most"].astype(str),
         ).drop(columns=["scenario", "label_world", "family", "rank_at_most"])
-        fig = plot_panels(c, "kind", "series", "Edits taking at a LoRA rank <= r", "share of edits")
+        order = list(pd.unique(c["series"]))  # ranks in numeric order
+        fig = plot_panels(
+            c, "kind", "series", "Edits taking at a LoRA rank <= r", "share of edits", order=order
+        )
         figures.append(("editing_rank.png", fig))
     if "steps" in parts:
         c = ax.band_curves(parts["steps"], "steps", ["label_world", "label_editor"])
         c = c.assign(panel="single edit", series=c["label_world"] + " / " + c["label_editor"])
         c = c.drop(columns=["label_world", "label_editor", "label_scenario"])
         fig = plot_panels(
-            c, "panel", "series", "Fine-tuning steps an edit needs", "Adam steps", None
+            c, "panel", "series", "Fine-tuning steps an edit needs", "Adam steps", STEPS
         )
         figures.append(("editing_steps.png", fig))
     if "retention" in parts:
         by = ["label_world", "label_editor", "edits_applied"]
         c = ax.band_curves(parts["retention"], "retained", by)
+        c = c.sort_values(["label_world", "edits_applied"], kind="stable")
         c = c.assign(
             series=c["label_world"] + ", after " + c["edits_applied"].astype(str) + " edits"
         ).drop(columns=["label_world", "edits_applied", "label_scenario"])
         fig = plot_panels(
-            c, "label_editor", "series", "Retention under sequential editing", "edits retained"
+            c,
+            "label_editor",
+            "series",
+            "Retention under sequential editing",
+            "edits retained",
+            order=list(pd.unique(c["series"])),  # checkpoints in numeric order
         )
         figures.append(("editing_retention.png", fig))
     return figures
