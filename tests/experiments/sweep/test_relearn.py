@@ -35,8 +35,13 @@ def _runs(spec: SweepSpec) -> dict[str, Any]:
 def test_relearn_reaches_forget_runs_only_and_leaves_other_ids_alone() -> None:
     plain, off = _runs(_spec()), _runs(_spec(relearn=False))
     on = _runs(_spec(relearn=True))
-    # without the setting (or with it off) every run id is what it was
-    assert {k: r.run_id for k, r in plain.items()} == {k: r.run_id for k, r in off.items()}
+    # without the setting (or with it off) every run id is what it was: the ids main gave
+    # these runs before the setting existed (computed at f7b5b60), with and without the oracle
+    before = {"edit": "ga-881241306ecd", "forget": "ga-a00b5ff01c73"}
+    assert {k: r.run_id for k, r in plain.items()} == before
+    assert {k: r.run_id for k, r in off.items()} == before
+    judged = _runs(_spec(oracle=True, relearn=False))
+    assert {k: r.run_id for k, r in judged.items()} == {**before, "forget": "ga-dc9bfa2a5bbe"}
     assert "relearn" not in plain["forget"].config and plain["forget"].experiment.relearn is None
     # the edit run is unaffected; the forget run is another run, with the defaults on record
     assert on["edit"].run_id == plain["edit"].run_id and "relearn" not in on["edit"].config
@@ -114,7 +119,9 @@ def test_forget_run_gets_relearning_rows_and_items(
     rows = {(r["metric"], r["split"]): r for r in out.rows if r["group"] == "relearning"}
     models = {"unlearned", "oracle", "oracle_2"}
     metrics = {"answered_before", "answered_after", "returned", "return_step", "relearned"}
-    assert set(rows) == {(m, s) for m in metrics | {"steps_to_threshold"} for s in models}
+    always = metrics - {"returned", "return_step"} | {"steps_to_threshold"}
+    assert {(m, s) for m in always for s in models} <= set(rows)
+    assert {s for _, s in rows} == models and {m for m, _ in rows} <= always | metrics
     n_rest = rows[("answered_after", "unlearned")]["n"]
     n_train = rows[("relearned", "unlearned")]["n"]
     assert n_rest + n_train == len(split.forget) and n_train == round(0.3 * len(split.forget))
@@ -122,8 +129,12 @@ def test_forget_run_gets_relearning_rows_and_items(
     assert {r["checkpoint"] for r in rows.values()} == {total}
     assert {r["edits_applied"] for r in rows.values()} == {total}
     # the two stand-in oracles are one model: the same attack gives the same figures
-    for m in metrics:
+    for m in always:
         assert rows[(m, "oracle")]["value"] == rows[(m, "oracle_2")]["value"], m
+    # the stand-ins are the original, which knows every fact: nothing hidden, nothing returns
+    assert rows[("answered_before", "oracle")]["value"] > 0.5
+    hidden = 1.0 - rows[("answered_before", "unlearned")]["value"]
+    assert (("returned", "unlearned") in rows) == (hidden > 0)
     assert out.timings["relearn_s"] > 0 and "oracle_s" in out.timings
     # the items: one per fact, metric and model, beside the run's other items, with exposure
     items = out.items.to_pandas()

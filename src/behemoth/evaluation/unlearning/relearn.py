@@ -263,12 +263,15 @@ class RelearnJudgment:
 
     def rows(self) -> list[dict[str, Any]]:
         """The record rows (group ``relearning``, phase ``post``, split = the model): the shares
-        of the module doc with their item intervals, and ``steps_to_threshold``; callers add
-        the run's keys (run, seed, checkpoint)."""
+        of the module doc with their item intervals (none where no fact counts, e.g.
+        ``returned`` of a model that hid nothing), and ``steps_to_threshold``; callers add the
+        run's keys (run, seed, checkpoint)."""
         out = []
         for name, trace in self.traces.items():
             for metric, values, edit in self._items(trace):
                 n = int((~np.isnan(values)).sum())
+                if n == 0:
+                    continue  # no fact it applies to (e.g. none hidden before): as evaluate
                 lo, hi, how = item_interval(values, edit)
                 better, family = _METRICS[metric]
                 out.append(
