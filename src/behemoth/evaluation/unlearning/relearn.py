@@ -48,12 +48,11 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from behemoth.config import StrictConfig
-from behemoth.evaluation.records import Records
-from behemoth.evaluation.uncertainty import bootstrap_interval, item_interval
 from behemoth.model.scoring import score
 from behemoth.world.probes import ProbeSet
 
 if TYPE_CHECKING:
+    from behemoth.evaluation.records import Records
     from behemoth.evaluation.unlearning.report import ForgetSplit
     from behemoth.scenarios.scenario import Scenario
     from behemoth.world.world import World
@@ -266,6 +265,8 @@ class RelearnJudgment:
         of the module doc with their item intervals (none where no fact counts, e.g.
         ``returned`` of a model that hid nothing), and ``steps_to_threshold``; callers add the
         run's keys (run, seed, checkpoint)."""
+        from behemoth.evaluation.uncertainty import item_interval
+
         out = []
         for name, trace in self.traces.items():
             for metric, values, edit in self._items(trace):
@@ -283,6 +284,8 @@ class RelearnJudgment:
     def records(self, run: str, base: Mapping[str, Any]) -> Records:
         """The items (one per fact and metric, with its edit, subject, relation and exposure)
         beside :meth:`rows` (``base``: the run's keys, e.g. ``edits_applied``)."""
+        from behemoth.evaluation.records import Records
+
         rec = Records()
         for name, trace in self.traces.items():
             for metric, values, _ in self._items(trace):
@@ -329,6 +332,8 @@ class RelearnJudgment:
         ]
 
     def _steps_row(self, name: str, trace: Trace) -> dict[str, Any]:
+        from behemoth.evaluation.uncertainty import bootstrap_interval
+
         c, thr = trace.correct, self.settings.threshold
         censored = c.shape[0]  # steps run + 1: "never within the budget"
 
