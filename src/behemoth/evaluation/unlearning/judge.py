@@ -83,12 +83,13 @@ def is_forget(scenario: Scenario) -> bool:
 def check_forget(scenario: Scenario, field: str = "--oracle") -> None:
     """Refuse the oracle judgment of a scenario that forgets nothing (one line: ``field``, fix)."""
     if not is_forget(scenario):
+        who = "the retain oracle judges" if "oracle" in field else "relearning attacks"
         raise ConfigError(
             field,
-            f"scenario {scenario.name} ({scenario.mode}) forgets no facts, and the retain "
-            "oracle judges forgetting only",
+            f"scenario {scenario.name} ({scenario.mode}) forgets no facts, and {who} "
+            "forgetting only",
             "choose a forget scenario (forget-relation, forget-facts, forget-subjects, "
-            "forget-nested) or drop --oracle",
+            f"forget-nested) or drop {field}",
         )
 
 
