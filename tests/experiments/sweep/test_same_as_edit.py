@@ -88,3 +88,13 @@ def test_a_sweep_run_gives_the_rows_of_behemoth_edit(
     fro = math.sqrt(sum(float(d["fro"] or 0.0) ** 2 for d in deltas.values()))
     (row,) = [r for r in swept.rows if r["metric"] == "update_fro"]
     assert row["value"] == pytest.approx(fro, rel=1e-12) and fro > 0
+    # the editor's own info per batch (fine-tuning's steps and final NLLs) as edit.json has it,
+    # and in the sweep's run.json, where the exposure study reads the steps an edit needed
+    from behemoth.experiments.sweep.store import write_run
+
+    edit_batches = json.loads((out / "edit.json").read_text())["batches"]
+    assert [b["info"]["steps"] for b in swept.batches] == [b["info"]["steps"] for b in edit_batches]
+    assert 0 < swept.batches[0]["info"]["steps"] <= 2 and len(swept.batches[0]["info"]["nll"]) == 2
+    write_run(tmp_path / "sweep", run, swept.rows, swept.timings, None, swept.items, swept.batches)
+    meta = json.loads((tmp_path / "sweep" / "runs" / run.run_id / "run.json").read_text())
+    assert meta["batches"] == json.loads(json.dumps(swept.batches))

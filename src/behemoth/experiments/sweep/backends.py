@@ -37,6 +37,7 @@ class TaskResult:
     timings: dict[str, float]
     error: str | None
     items: Any = None  # a pyarrow Table of the run's per-item values (None: none kept)
+    batches: list[dict[str, Any]] | None = None  # per batch: requests, update_fro, editor info
 
 
 def resolve_function(path: str) -> Any:
@@ -57,7 +58,9 @@ def run_task(fn_path: str, config: dict[str, Any], run_id: str, shared: str) -> 
         with quiet_bars():  # the sweep's live summary owns the terminal
             out = resolve_function(fn_path)(config, run_id, Path(shared))
         marker.unlink(missing_ok=True)
-        return TaskResult(run_id, out.rows, out.timings, None, out.items)
+        return TaskResult(
+            run_id, out.rows, out.timings, None, out.items, getattr(out, "batches", None)
+        )
     except Exception as e:  # a failing run is data, not the end of the sweep
         where = traceback.extract_tb(e.__traceback__)[-1]
         msg = f"{type(e).__name__}: {e} (at {Path(where.filename).name}:{where.lineno})"

@@ -66,6 +66,9 @@ class RunOutput:
     rows: list[dict[str, Any]]
     timings: dict[str, float] = field(default_factory=dict)
     items: Any = None
+    #: per applied batch: ``requests``, ``update_fro`` and the editor's own ``info`` (e.g. the
+    #: fine-tuning trainer's ``steps`` and final ``nll``), kept in ``run.json["batches"]``
+    batches: list[dict[str, Any]] = field(default_factory=list)
 
 
 def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
@@ -148,7 +151,26 @@ def execute(config: dict[str, Any], run_id: str, shared: Path) -> RunOutput:
         at = {"edits_applied": total, "batches_applied": last if last > 1 else None}
         rows += [{**base, **r, **at, "checkpoint": total} for r in relearned.rows()]
         items = _concat(items, relearned.records(run_id, at).items_table())
-    return RunOutput(rows, timings, items)
+    kept = [
+        {"requests": b["requests"], "update_fro": b["update_fro"], "info": _jsonable(b["info"])}
+        for b in run.batches
+    ]
+    return RunOutput(rows, timings, items, kept)
+
+
+def _jsonable(x: Any) -> Any:
+    """An editor's ``info`` as JSON: numbers, strings, lists and dicts kept (numpy and torch
+    scalars and arrays as their Python values), anything else by its ``repr``."""
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    tolist = getattr(x, "tolist", None)  # numpy / torch scalars and arrays
+    if callable(tolist):
+        return _jsonable(tolist())
+    return repr(x)
 
 
 def _relearn(experiment: ExperimentConfig, seed_run: SeedRun, world: World) -> RelearnJudgment:

@@ -180,7 +180,7 @@ def _run_locked(
                     bar.refresh()  # a plain line in a pipe (progress.plain_stderr)
                 continue
             run = by_id[res.run_id]
-            write_run(out, run, res.rows, res.timings, res.error, res.items)
+            write_run(out, run, res.rows, res.timings, res.error, res.items, res.batches)
             if res.error is None:
                 done += 1
             else:

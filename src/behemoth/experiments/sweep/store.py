@@ -7,7 +7,7 @@ Layout of a sweep's ``--out`` directory::
         rows.parquet      what the run measured (deterministic for its config)
         items.parquet     every item's value at every checkpoint (``edits_applied``), from
                           which each row's interval can be recomputed
-        run.json          status (ok / failed), error, labels, config, timings
+        run.json          status (ok / failed), error, labels, config, timings, batches
     results.parquet       every run's rows, runs in id order, one row per
                           (run, metric, split, checkpoint) with the run's labels and config
     items.parquet         every run's items with its run id and labels (written at the end)
@@ -120,8 +120,11 @@ def write_run(
     timings: dict[str, float],
     error: str | None = None,
     items: pa.Table | None = None,
+    batches: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Record a finished run (its rows and items, or its error) atomically under ``out/runs``."""
+    """Record a finished run (its rows and items, or its error) atomically under ``out/runs``;
+    ``batches`` (per applied batch: requests, update norm, the editor's info such as the
+    fine-tuning steps taken) go into ``run.json``."""
     status = "ok" if error is None else "failed"
     table = run_table(run, rows, error)  # checked before anything is written
     kept = run_items(run, items) if items is not None and error is None else None
@@ -138,6 +141,7 @@ def write_run(
                 "labels": run.labels,
                 "config": run.config,
                 "timings": timings,
+                **({"batches": batches} if batches is not None and error is None else {}),
             },
         )
 
