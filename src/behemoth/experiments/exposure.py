@@ -287,13 +287,13 @@ def editing_markdown(edits: pd.DataFrame) -> str:
 
 
 # -- the editing analyses: rank, steps, retention ---------------------------------------------
-#: Where a sweep run's trainer info would be: ``run.json["batches"][i]["info"]`` (the layout of a
-#: run's ``edit.json``). The sweep runner writes neither today, so steps are reported only from a
-#: sweep that kept them.
+#: Where a sweep run's trainer info is: ``run.json["batches"][i]["info"]`` (the layout of a
+#: run's ``edit.json``), written by the sweep runner since this study needed it; a sweep made
+#: before that has none, and the report says so.
 STEPS = (0.0, float("inf"))  # a step count's interval is clipped at 0
 STEPS_NOT_KEPT = (
-    "The sweep keeps no fine-tuning step counts: the trainer's `info[\"steps\"]` goes to a run's "
-    "`edit.json` (`behemoth edit`), not to a sweep run's rows, items or `run.json`."
+    "This sweep kept no fine-tuning step counts: its runs' `run.json` has no `batches` (a sweep "
+    "made before the runner kept the editor's info); rerun its fine-tuning runs to get them."
 )
 
 
