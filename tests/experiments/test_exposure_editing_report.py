@@ -150,3 +150,44 @@ def test_write_report_with_runs_writes_the_editing_plots_byte_identically(tmp_pa
     ]
     faint = [ln for ln in ax.lines if ln.get_alpha() == pytest.approx(0.25)]
     assert len(faint) == 3 * 3  # each of the 3 models, per series
+
+
+def test_relearning_section_compares_the_unlearned_model_with_its_oracles(tmp_path: Path):
+    from behemoth.experiments.exposure import (
+        editing_analyses,
+        editing_figures,
+        editing_sections,
+        run_table,
+    )
+
+    rows, items = _sweep()
+    extra = []
+    for rep in range(3):
+        for scen, expo in (("forget rare", 2), ("forget frequent", 90)):
+            rid = f"npo-{scen[7:9]}{rep}"
+            rows.loc[len(rows)] = {"run_id": rid, "label_editor": "npo",
+                                   "config": _config("npo", {}, "forget-relation")}  # fmt: skip
+            for attacked in ("unlearned", "oracle"):
+                for fact in range(4):
+                    # hidden frequent facts come back on the unlearned model (3 of 4), rare
+                    # ones do not; the oracle, which never saw them, answers none
+                    back = attacked == "unlearned" and expo == 90 and fact < 3
+                    for metric, value in (("answered_after", back), ("answered_before", False)):
+                        extra.append({
+                            "run_id": rid, "label_world": "zipf", "label_model": "tiny",
+                            "label_scenario": scen, "label_editor": "npo", "metric": metric,
+                            "group": "relearning", "split": attacked, "phase": "post",
+                            "relation": 0, "seed": 0, "replicate": rep, "edit": fact,
+                            "subject": fact, "exposure": expo, "value": float(value),
+                            "edits_applied": 30,
+                        })  # fmt: skip
+    items = pd.concat([items, pd.DataFrame(extra)], ignore_index=True)
+    parts = editing_analyses(items, run_table(rows, _metas(rows)))
+    assert "relearning" in parts and set(parts["relearning"]["attacked"]) == {"unlearned", "oracle"}
+    md = editing_sections(parts)
+    assert "## Relearning: which forgotten facts come back" in md
+    assert "| zipf | npo | forget frequent (90-90) | unlearned | 0.750" in md
+    assert "| zipf | npo | forget frequent (90-90) | oracle | 0.000" in md
+    assert "| zipf | npo | forget rare (2-2) | unlearned | 0.000" in md
+    names = [n for n, _ in editing_figures(parts)]
+    assert "editing_relearning.png" in names

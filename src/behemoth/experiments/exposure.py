@@ -376,8 +376,22 @@ def editing_analyses(items: pd.DataFrame, runs: pd.DataFrame) -> dict[str, pd.Da
     if not streams.empty:
         by = ["label_world", "label_editor", "label_scenario", "seed"]
         out["retention"] = ax.retention(streams, by=by)
-    # (the relearning analysis of forget runs will add its part here)
+    relearned = (
+        items[(items["group"] == RELEARN_GROUP) & (items["metric"] == "answered_after")]
+        if "group" in items.columns
+        else items.iloc[:0]
+    )
+    if not relearned.empty:
+        # per held-back fact: answered after the relearning attack (0 / 1), by the model attacked
+        out["relearning"] = relearned.rename(columns={"split": "attacked"})[
+            ["label_world", "label_editor", "label_scenario", "attacked", "replicate", "edit"]
+            + ["exposure", "value"]
+        ]
     return out
+
+
+#: the sweep's relearning rows and items (``behemoth.evaluation.unlearning.relearn``)
+RELEARN_GROUP = "relearning"
 
 
 def _span(row: pd.Series) -> str:
@@ -463,6 +477,28 @@ def editing_sections(parts: dict[str, pd.DataFrame], steps_kept: bool = True) ->
                 f"| {row['label_world']} | {row['label_editor']} | {_band(row)} "
                 f"| {row['edits_applied']} | {row['cell']} |"
             )
+    if "relearning" in parts:
+        by = ["label_world", "label_editor", "attacked"]
+        table = ax.across_replicates(ax.band_curves(parts["relearning"], "value", by), "value")
+        out += [
+            "",
+            "## Relearning: which forgotten facts come back",
+            "",
+            "After unlearning, the relearning attack (the sweep's `relearn`) fine-tunes each model "
+            "on a share of the forgotten facts; per held-back fact, whether it is answered "
+            "afterwards, per exposure band of the forgotten facts, per model, then over models. "
+            "`unlearned`: the unlearned model; `oracle`, `oracle_2`: the retain oracles, which "
+            "never saw the facts (the baseline). Far above the oracles: the facts were hidden, "
+            "not removed.",
+            "",
+            "| world | editor | band (exposure) | model attacked | answered after relearning |",
+            "|---|---|---|---|---|",
+        ]
+        for _, row in table.iterrows():
+            out.append(
+                f"| {row['label_world']} | {row['label_editor']} | {_band(row)} "
+                f"| {row['attacked']} | {row['cell']} |"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -511,6 +547,23 @@ def editing_figures(parts: dict[str, pd.DataFrame]) -> list[tuple[str, Any]]:
             order=list(pd.unique(c["series"])),  # checkpoints in numeric order
         )
         figures.append(("editing_retention.png", fig))
+    if "relearning" in parts:
+        c = ax.band_curves(
+            parts["relearning"], "value", ["label_world", "label_editor", "attacked"]
+        )
+        c = c.sort_values(["label_world", "attacked"], kind="stable")
+        c = c.assign(series=c["label_world"] + " / " + c["attacked"]).drop(
+            columns=["label_world", "attacked", "label_scenario"]
+        )
+        fig = plot_panels(
+            c,
+            "label_editor",
+            "series",
+            "Forgotten facts answered after the relearning attack",
+            "held-back facts answered",
+            order=list(pd.unique(c["series"])),
+        )
+        figures.append(("editing_relearning.png", fig))
     return figures
 
 
