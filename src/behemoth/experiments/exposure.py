@@ -402,6 +402,28 @@ def _band(row: pd.Series) -> str:
     return f"{row['label_scenario']} ({row['lo_edge']:g}-{row['hi_edge']:g})"
 
 
+BAND_KEYS = ["label_world", "label_editor"]
+
+
+def _band_section(curves: pd.DataFrame, title: str, text: str, heads: tuple[str, str]) -> list[str]:
+    """A section of ``editing.md`` from :func:`~behemoth.analysis.exposure.band_curves` grouped
+    by world, editor and one more key (the last of its group columns): one row per group and
+    band, the value over models."""
+    key = curves.columns[curves.columns.get_loc("label_scenario") - 1]
+    table = ax.across_replicates(curves, "value")
+    out = ["", f"## {title}", "", text, ""]
+    out += [
+        f"| world | editor | band (exposure) | {heads[0]} | {heads[1]} |",
+        "|---|---|---|---|---|",
+    ]
+    for _, row in table.iterrows():
+        out.append(
+            f"| {row['label_world']} | {row['label_editor']} | {_band(row)} "
+            f"| {row[key]} | {row['cell']} |"
+        )
+    return out
+
+
 def editing_sections(parts: dict[str, pd.DataFrame], steps_kept: bool = True) -> str:
     """The rank, steps and retention sections of ``editing.md`` (each over trained models:
     mean [t interval] SD, models, items)."""
@@ -459,46 +481,26 @@ def editing_sections(parts: dict[str, pd.DataFrame], steps_kept: bool = True) ->
     else:
         out.append(STEPS_NOT_KEPT if not steps_kept else "No single-edit fine-tuning run.")
     if "retention" in parts:
-        by = ["label_world", "label_editor", "edits_applied"]
-        table = ax.across_replicates(ax.band_curves(parts["retention"], "retained", by), "value")
-        out += [
-            "",
-            "## Retention under sequential editing",
-            "",
+        out += _band_section(
+            ax.band_curves(parts["retention"], "retained", BAND_KEYS + ["edits_applied"]),
+            "Retention under sequential editing",
             "Streams of single edits from one exposure band; at each checkpoint the share of the "
             "edits applied so far still answered with their new object, per model, then over "
             "models.",
-            "",
-            "| world | editor | band (exposure) | edits applied | retention over models |",
-            "|---|---|---|---|---|",
-        ]
-        for _, row in table.iterrows():
-            out.append(
-                f"| {row['label_world']} | {row['label_editor']} | {_band(row)} "
-                f"| {row['edits_applied']} | {row['cell']} |"
-            )
+            ("edits applied", "retention over models"),
+        )
     if "relearning" in parts:
-        by = ["label_world", "label_editor", "attacked"]
-        table = ax.across_replicates(ax.band_curves(parts["relearning"], "value", by), "value")
-        out += [
-            "",
-            "## Relearning: which forgotten facts come back",
-            "",
+        out += _band_section(
+            ax.band_curves(parts["relearning"], "value", BAND_KEYS + ["attacked"]),
+            "Relearning: which forgotten facts come back",
             "After unlearning, the relearning attack (the sweep's `relearn`) fine-tunes each model "
             "on a share of the forgotten facts; per held-back fact, whether it is answered "
             "afterwards, per exposure band of the forgotten facts, per model, then over models. "
             "`unlearned`: the unlearned model; `oracle`, `oracle_2`: the retain oracles, which "
             "never saw the facts (the baseline). Far above the oracles: the facts were hidden, "
             "not removed.",
-            "",
-            "| world | editor | band (exposure) | model attacked | answered after relearning |",
-            "|---|---|---|---|---|",
-        ]
-        for _, row in table.iterrows():
-            out.append(
-                f"| {row['label_world']} | {row['label_editor']} | {_band(row)} "
-                f"| {row['attacked']} | {row['cell']} |"
-            )
+            ("model attacked", "answered after relearning"),
+        )
     return "\n".join(out) + "\n"
 
 
